@@ -1,0 +1,31 @@
+# Entry points named in README.md. Everything installs into .venv; nothing global.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint venv
+
+$(BIN)/gitops-bot: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[dev]"
+	touch $@
+
+venv: $(BIN)/gitops-bot
+
+# The preview a pull request would get, on the bundled example (no GitHub, no cluster).
+# It exits 1 on purpose: the example change carries a policy violation that blocks it.
+demo: venv
+	$(BIN)/python examples/build_demo_repo.py build/demo-repo
+	$(BIN)/gitops-bot plan --repo build/demo-repo --base main --head update-shop --format markdown \
+	  || echo "(exit code $$?: the plan blocks the merge, as the example intends)"
+
+lint: venv
+	$(BIN)/ruff check bot tests examples
+	$(BIN)/ruff format --check bot tests examples
+	$(BIN)/mypy --strict bot
+	$(BIN)/lint-imports
+
+test: lint
+	bash testenv/build.sh > build/testenv-bin.txt
+	GITOPS_BOT_TESTENV_BIN="$$(tail -n 1 build/testenv-bin.txt)" $(BIN)/pytest -q -p no:cacheprovider

@@ -1,0 +1,1 @@
+"""The pure core: decisions as plain functions over data; no I/O, clock or environment."""

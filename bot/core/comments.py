@@ -1,0 +1,222 @@
+"""Plans as Markdown comments, split into parts that each fit the forge's size limit."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from bot.core.diffs import Action, Change
+from bot.core.findings import Finding, Severity
+from bot.core.plans import EnvironmentPlan, Plan
+
+GITHUB_COMMENT_LIMIT = 65_536
+GITLAB_NOTE_LIMIT = 1_000_000
+MARKER_PREFIX = "<!-- gitops-bot:"
+_RESERVED = 400  # marker, continuation notices and their part numbers
+_MAX_LINE = 2_000  # longer lines (minified JSON, certificates) are wrapped, visibly
+_ICONS = {
+    Action.CREATE: "🟢",
+    Action.UPDATE: "🟡",
+    Action.PRUNE: "🔴",
+    Action.ORPHAN: "⚪",
+    Action.UNCHANGED: "·",
+}
+
+
+@dataclass(frozen=True)
+class Block:
+    """A self-contained piece of Markdown: never split across parts unless it is a diff."""
+
+    text: str
+    diff: Change | None = None
+    title: str = ""
+
+
+def marker(kind: str, part: int) -> str:
+    return f"{MARKER_PREFIX}{kind} part={part} -->"
+
+
+def parse_marker(body: str, kind: str) -> int | None:
+    """The part number of a comment the bot wrote for `kind`, or None for any other comment."""
+    found = re.match(re.escape(MARKER_PREFIX + kind) + r" part=(\d+) -->", body)
+    return int(found.group(1)) if found else None
+
+
+def render_plan(
+    plan: Plan, limit: int = GITHUB_COMMENT_LIMIT, kind: str = "plan"
+) -> tuple[str, ...]:
+    return pack(plan_blocks(plan), limit, kind)
+
+
+def plan_blocks(plan: Plan) -> Iterator[Block]:
+    verdict = "❌ blocked" if plan.blocking else "✅ ready to merge"
+    yield Block(f"### gitops-bot plan: {verdict}\n\n`{plan.base[:12]}` → `{plan.head[:12]}`")
+    if plan.failure:
+        yield Block(f"**Could not plan:** {_text(plan.failure)}")
+    if plan.environments:
+        yield Block(_summary_table(plan.environments))
+    findings = plan.all_findings
+    if findings:
+        yield Block(f"#### Findings ({_count_words(findings)})")
+        yield from (Block(_finding_line(f)) for f in _ordered(findings))
+    for env in plan.environments:
+        yield from _environment_blocks(env)
+
+
+def pack(blocks: Iterable[Block], limit: int, kind: str) -> tuple[str, ...]:
+    """Greedily fill parts with whole blocks; a diff too big for one part is cut in pieces."""
+    budget = limit - _RESERVED
+    if budget < 1_000:
+        raise ValueError(f"a comment limit of {limit} characters is too small to be useful")
+    bodies: list[list[str]] = [[]]
+    used = 0
+    for block in blocks:
+        for piece in _fitted(block, budget):
+            if used + len(piece) + 2 > budget and bodies[-1]:
+                bodies.append([])
+                used = 0
+            bodies[-1].append(piece)
+            used += len(piece) + 2
+    return tuple(_frame(body, index, len(bodies), kind) for index, body in enumerate(bodies, 1))
+
+
+def _frame(blocks: list[str], part: int, parts: int, kind: str) -> str:
+    head = [marker(kind, part)]
+    if part > 1:
+        head.append(f"_Continued from part {part - 1} of {parts}._")
+    tail = [f"_Continued in part {part + 1} of {parts}._"] if part < parts else []
+    return "\n\n".join(head + blocks + tail) + "\n"
+
+
+def _fitted(block: Block, budget: int) -> Iterator[str]:
+    if block.diff is None or len(block.text) <= budget:
+        yield block.text
+        return
+    lines = _wrapped(block.diff.diff.splitlines())
+    chunks: list[list[str]] = [[]]
+    size = 0
+    room = budget - len(block.title) - 200
+    for line in lines:
+        if size + len(line) + 1 > room and chunks[-1]:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(line)
+        size += len(line) + 1
+    for index, chunk in enumerate(chunks, 1):
+        title = f"{block.title} (diff piece {index} of {len(chunks)})"
+        yield _details(title, "\n".join(chunk))
+
+
+def _wrapped(lines: list[str]) -> list[str]:
+    out: list[str] = []
+    for line in lines:
+        while len(line) > _MAX_LINE:
+            out.append(line[:_MAX_LINE] + " ↩")
+            line = line[0] + line[_MAX_LINE:] if line[:1] in "+- " else line[_MAX_LINE:]
+        out.append(line)
+    return out
+
+
+def _summary_table(environments: Iterable[EnvironmentPlan]) -> str:
+    rows = [
+        "| Environment | Cluster | Create | Update | Prune | Unchanged | Errors | Warnings |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for env in environments:
+        errors = sum(f.severity is Severity.ERROR for f in env.findings)
+        warnings = len(env.findings) - errors
+        if env.failure:
+            counts = "cannot preview | — | — | —"
+        else:
+            counts = " | ".join(
+                str(env.count(a))
+                for a in (Action.CREATE, Action.UPDATE, Action.PRUNE, Action.UNCHANGED)
+            )
+        rows.append(
+            f"| `{_cell(env.environment.name)}` | `{_cell(env.environment.cluster)}` "
+            f"| {counts} | {errors} | {warnings} |"
+        )
+    return "\n".join(rows)
+
+
+def _environment_blocks(env: EnvironmentPlan) -> Iterator[Block]:
+    name = env.environment
+    yield Block(f"#### Environment `{_cell(name.name)}` → cluster `{_cell(name.cluster)}`")
+    if env.failure:
+        yield Block(
+            f"⚠️ **Cannot preview this environment:** {_text(env.failure)}\n\n"
+            'This is not a "no changes" result. Fix the cause and comment '
+            "`/gitops plan` to try again."
+        )
+        return
+    if env.incomplete:
+        yield Block(
+            "⚠️ Some files could not be read (see the findings), so this list of "
+            "changes may be incomplete."
+        )
+    changed = [c for c in env.changes if c.action is not Action.UNCHANGED]
+    if not changed:
+        yield Block(f"No changes: {env.count(Action.UNCHANGED)} objects stay as they are.")
+    for change in changed:
+        title = _change_title(change)
+        yield Block(_details(title, change.diff), change, title)
+    if changed and env.count(Action.UNCHANGED):
+        yield Block(f"{env.count(Action.UNCHANGED)} other objects are unchanged.")
+
+
+def _change_title(change: Change) -> str:
+    where = f" — {_text(str(change.source))}" if change.source else ""
+    note = (
+        " (removed from Git, left in the cluster: prune is off)"
+        if change.action is Action.ORPHAN
+        else ""
+    )
+    key = _text(str(change.key))
+    return f"{_ICONS[change.action]} {change.action} <code>{key}</code>{where}{note}"
+
+
+def _details(title: str, diff: str) -> str:
+    fence = "`" * max(3, _longest_backtick_run(diff) + 1)
+    return f"<details><summary>{title}</summary>\n\n{fence}diff\n{diff}\n{fence}\n\n</details>"
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall(r"`+", text)), default=0)
+
+
+def _finding_line(finding: Finding) -> str:
+    icon = "❌" if finding.severity is Severity.ERROR else "⚠️"
+    subject = f" {_text(finding.subject)}" if finding.subject else ""
+    field = f" <code>{_text(finding.field)}</code>" if finding.pointer else ""
+    message = (
+        finding.message
+        if len(finding.message) <= 1_000
+        else finding.message[:1_000] + " … (shortened)"
+    )
+    return (
+        f"- {icon} **{finding.severity}** <code>{_text(finding.location)}</code> "
+        f"[{_text(finding.rule)}]{subject}{field}: {_text(message)}"
+    )
+
+
+def _ordered(findings: Iterable[Finding]) -> list[Finding]:
+    return sorted(
+        findings, key=lambda f: (f.severity is not Severity.ERROR, f.path or "", f.line or 0)
+    )
+
+
+def _count_words(findings: tuple[Finding, ...]) -> str:
+    errors = sum(f.severity is Severity.ERROR for f in findings)
+    warnings = len(findings) - errors
+    return f"{errors} error{'s' * (errors != 1)}, {warnings} warning{'s' * (warnings != 1)}"
+
+
+def _text(value: str) -> str:
+    """Inline text that cannot open HTML, a table cell or a code span."""
+    return html.escape(value, quote=False).replace("|", "&#124;").replace("`", "&#96;")
+
+
+def _cell(value: str) -> str:
+    return value.replace("|", "").replace("`", "")

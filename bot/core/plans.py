@@ -1,0 +1,92 @@
+"""The Plan: what a change would do to each environment, and what blocks it."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from bot.core.diffs import Action, Change, compare
+from bot.core.findings import Finding, Severity, Stage, has_errors
+from bot.core.manifests import LoadResult
+from bot.core.repoconfig import Environment
+
+
+@dataclass(frozen=True)
+class EnvironmentPlan:
+    environment: Environment
+    changes: tuple[Change, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    failure: str | None = None  # why no preview could be made; never shown as "no changes"
+
+    def count(self, action: Action) -> int:
+        return self._counts[action]
+
+    @property
+    def _counts(self) -> Counter[Action]:
+        return Counter(change.action for change in self.changes)
+
+    @property
+    def blocking(self) -> bool:
+        return self.failure is not None or has_errors(self.findings)
+
+    @property
+    def incomplete(self) -> bool:
+        """Some files could not be read, so the listed changes may miss objects."""
+        return any(f.stage in (Stage.MANIFEST, Stage.RENDER) for f in self.findings)
+
+
+@dataclass(frozen=True)
+class Plan:
+    base: str
+    head: str
+    environments: tuple[EnvironmentPlan, ...] = ()
+    findings: tuple[Finding, ...] = ()  # not tied to one environment: config, policy files
+    failure: str | None = None  # why no environment could be planned at all
+
+    @property
+    def blocking(self) -> bool:
+        return (
+            self.failure is not None
+            or has_errors(self.findings)
+            or any(env.blocking for env in self.environments)
+        )
+
+    @property
+    def all_findings(self) -> tuple[Finding, ...]:
+        return self.findings + tuple(f for env in self.environments for f in env.findings)
+
+
+def plan_environment(
+    environment: Environment,
+    base: LoadResult,
+    head: LoadResult,
+    head_findings: tuple[Finding, ...],
+    secret_key: bytes,
+) -> EnvironmentPlan:
+    """Compare the base render with the head render; the head's findings come checked."""
+    before = {m.key: m.body for m in base.manifests}
+    after = {m.key: m.body for m in head.manifests}
+    sources = {m.key: m.source for m in base.manifests} | {m.key: m.source for m in head.manifests}
+    changes = compare(
+        before, after, prune=environment.prune, secret_key=secret_key, sources=sources
+    )
+    findings = head_findings + _empty_render_guard(environment, base, head)
+    return EnvironmentPlan(environment, changes, findings)
+
+
+def _empty_render_guard(
+    environment: Environment, base: LoadResult, head: LoadResult
+) -> tuple[Finding, ...]:
+    if head.manifests or not base.manifests or not environment.prune:
+        return ()
+    return (
+        Finding(
+            Stage.MANIFEST,
+            Severity.ERROR,
+            "prune.empty-render",
+            f"environment {environment.name!r} renders no objects at all, so applying it would "
+            f"prune all {len(base.manifests)}; the bot refuses. If the environment is really "
+            "going away, remove it from .gitops-bot.yaml and delete its objects by hand",
+            environment.path,
+        ),
+    )

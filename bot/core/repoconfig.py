@@ -1,0 +1,161 @@
+"""The repository file `.gitops-bot.yaml`: parsed, checked against its schema, made typed."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import Any
+
+import jsonschema
+
+from bot.core.documents import DocumentError, parse_documents
+from bot.core.findings import Finding, Severity, Stage, field_path
+
+CONFIG_PATH = ".gitops-bot.yaml"
+DEFAULT_KUBERNETES_VERSION = "1.33"
+
+_NAME = "^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$"
+_ENVIRONMENT_KEYS = {
+    "path": {"type": "string", "minLength": 1, "description": "manifests, relative to the root"},
+    "cluster": {"type": "string", "pattern": _NAME},
+    "namespace": {"type": "string", "pattern": _NAME},
+    "apply_on_merge": {"type": "boolean"},
+    "prune": {"type": "boolean"},
+}
+CONFIG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["environments"],
+    "properties": {
+        "version": {"const": 1},
+        "kubernetes_version": {"type": "string", "pattern": r"^1\.[0-9]{2}$"},
+        "policies": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "environments": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"pattern": _NAME},
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["path", "cluster"],
+                "properties": _ENVIRONMENT_KEYS,
+            },
+        },
+    },
+}
+_VALIDATOR = jsonschema.Draft202012Validator(CONFIG_SCHEMA)
+
+
+@dataclass(frozen=True)
+class Environment:
+    name: str
+    path: str
+    cluster: str
+    namespace: str = "default"
+    apply_on_merge: bool = True
+    prune: bool = False
+
+
+@dataclass(frozen=True)
+class RepoConfig:
+    environments: tuple[Environment, ...]
+    policy_paths: tuple[str, ...] = ()
+    kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+
+    def environment(self, name: str) -> Environment | None:
+        return next((env for env in self.environments if env.name == name), None)
+
+
+class ConfigError(ValueError):
+    """The config cannot be used; `findings` say each mistake and where."""
+
+    def __init__(self, findings: tuple[Finding, ...]) -> None:
+        super().__init__("; ".join(f.describe() for f in findings))
+        self.findings = findings
+
+
+def parse_config(text: bytes | str | None) -> RepoConfig:
+    """Parse `.gitops-bot.yaml`; raise ConfigError listing every mistake found."""
+    if text is None:
+        raise ConfigError(
+            (
+                _finding(
+                    "config.missing",
+                    f"no {CONFIG_PATH} at the base commit; add one that lists the environments "
+                    "(see the README), merge it, then re-run the plan",
+                ),
+            )
+        )
+    data = _single_document(text)
+    problems = [_describe(error) for error in _VALIDATOR.iter_errors(data)]
+    if not problems:
+        problems = _path_problems(data)
+    if problems:
+        raise ConfigError(tuple(_finding("config.invalid", p) for p in sorted(problems)))
+    return _build(data)
+
+
+def check_repo_path(path: str) -> str | None:
+    """Why a repository path is unsafe or unusable, or None when it is fine."""
+    if path.startswith("/") or "\\" in path or "\x00" in path:
+        return f"{path!r} must be a relative path inside the repository, with '/' separators"
+    if ".." in path.split("/"):
+        return f"{path!r} must not contain '..'; name the folder from the repository root"
+    return None
+
+
+def _single_document(text: bytes | str) -> Any:
+    try:
+        docs = list(parse_documents(text))
+    except DocumentError as exc:
+        raise ConfigError((_finding(exc.code, exc.message, exc.line),)) from None
+    if len(docs) != 1:
+        raise ConfigError((_finding("config.invalid", "the file must hold exactly one document"),))
+    return docs[0].data
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    where = field_path(error.absolute_path) or "(top level)"
+    schema = error.schema if isinstance(error.schema, dict) else {}
+    if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+        allowed = list(schema.get("properties", {}))
+        unknown = [k for k in error.instance if k not in allowed]
+        hints = [_suggest(str(k), allowed) for k in unknown]
+        return f"{where}: unknown key(s) {', '.join(hints)}; allowed: {', '.join(allowed)}"
+    if error.validator == "pattern" and schema.get("pattern") == _NAME:
+        return f"{where}: {error.instance!r} must be lowercase letters, digits, '-', '_' or '.'"
+    return f"{where}: {error.message}"
+
+
+def _suggest(key: str, allowed: list[str]) -> str:
+    close = difflib.get_close_matches(key, allowed, n=1)
+    return f"{key!r} (did you mean {close[0]!r}?)" if close else repr(key)
+
+
+def _path_problems(data: dict[str, Any]) -> list[str]:
+    paths = [
+        (f"environments.{name}.path", env["path"]) for name, env in data["environments"].items()
+    ]
+    paths += [(f"policies[{i}]", p) for i, p in enumerate(data.get("policies", []))]
+    return [f"{where}: {problem}" for where, p in paths if (problem := check_repo_path(p))]
+
+
+def _build(data: dict[str, Any]) -> RepoConfig:
+    environments = tuple(
+        Environment(
+            name=name,
+            path=spec["path"].strip("/") or ".",
+            **{key: spec[key] for key in _ENVIRONMENT_KEYS if key != "path" and key in spec},
+        )
+        for name, spec in data["environments"].items()
+    )
+    return RepoConfig(
+        environments=environments,
+        policy_paths=tuple(p.strip("/") for p in data.get("policies", [])),
+        kubernetes_version=data.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
+    )
+
+
+def _finding(code: str, message: str, line: int | None = None) -> Finding:
+    return Finding(Stage.CONFIG, Severity.ERROR, code, message, CONFIG_PATH, line)

@@ -1,0 +1,154 @@
+"""Git, hardened: read exact commits from a repository without a work tree or hooks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot.core.findings import Finding, Severity, Stage
+
+# Git must not read the operator's or the repository's config for hooks, helpers or
+# prompts; pathspecs are literal so a configured path cannot glob outside its folder.
+_GIT_ENV = {
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_CONFIG_GLOBAL": os.devnull,
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_LITERAL_PATHSPECS": "1",
+    "GIT_OPTIONAL_LOCKS": "0",
+    "GIT_ASKPASS": "true",
+    "LC_ALL": "C",
+}
+_GIT_OPTIONS = (
+    "-c",
+    "core.hooksPath=" + os.devnull,
+    "-c",
+    "core.fsmonitor=false",
+    "-c",
+    "submodule.recurse=false",
+)
+_SYMLINK, _SUBMODULE = "120000", "160000"
+SPECIAL_MODES = frozenset({_SYMLINK, _SUBMODULE})
+
+
+class GitError(RuntimeError):
+    """A git command failed; the message says which and why, with no credentials in it."""
+
+
+@dataclass(frozen=True)
+class TreeEntry:
+    mode: str
+    kind: str
+    oid: str
+    size: int
+    path: str
+
+
+class GitRepo:
+    """A repository on local disk (a mirror or a user's clone), read through plumbing only."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    async def git(self, *args: str, stdin: bytes | None = None) -> bytes:
+        return await run_git(self.path, args, stdin)
+
+    async def resolve(self, ref: str) -> str:
+        """The full commit id for a ref or id; GitError when it names no commit."""
+        if ref.startswith("-"):
+            raise GitError(f"{ref!r} is not a git revision")
+        try:
+            out = await self.git("rev-parse", "--verify", "--end-of-options", f"{ref}^{{commit}}")
+        except GitError:
+            raise GitError(f"{ref!r} names no commit in {self.path}") from None
+        return out.decode().strip()
+
+    async def list_tree(self, commit: str, folder: str) -> list[TreeEntry]:
+        """Every file below `folder` ('.' for all) at `commit`, without reading contents."""
+        spec = [] if folder in ("", ".") else ["--", folder.rstrip("/") + "/"]
+        out = await self.git("ls-tree", "-r", "-z", "-l", "--full-tree", commit, *spec)
+        entries = []
+        for record in out.split(b"\0"):
+            if not record:
+                continue
+            meta, _, path = record.decode("utf-8", "surrogateescape").partition("\t")
+            mode, kind, oid, size = meta.split()
+            entries.append(TreeEntry(mode, kind, oid, int(size) if size != "-" else 0, path))
+        return entries
+
+    async def read_blobs(self, oids: Sequence[str]) -> dict[str, bytes]:
+        """Contents of many blobs in one `git cat-file --batch` call."""
+        if not oids:
+            return {}
+        out = await self.git("cat-file", "--batch", stdin="".join(f"{o}\n" for o in oids).encode())
+        blobs: dict[str, bytes] = {}
+        position = 0
+        for oid in oids:
+            header_end = out.index(b"\n", position)
+            header = out[position:header_end].split()
+            size = int(header[2])
+            blobs[oid] = out[header_end + 1 : header_end + 1 + size]
+            position = header_end + 1 + size + 1
+        return blobs
+
+    async def read_file(self, commit: str, path: str) -> bytes | None:
+        """One regular file at a commit, or None when absent; a symlink is refused."""
+        entries = [e for e in await self.list_tree(commit, ".") if e.path == path]
+        if not entries:
+            return None
+        if entries[0].mode == _SYMLINK:
+            raise GitError(f"{path} is a symbolic link at {commit[:12]}; it must be a regular file")
+        return (await self.read_blobs([entries[0].oid]))[entries[0].oid]
+
+
+async def run_git(
+    cwd: Path, args: Sequence[str], stdin: bytes | None = None, env: Mapping[str, str] | None = None
+) -> bytes:
+    process = await asyncio.create_subprocess_exec(
+        "git",
+        *_GIT_OPTIONS,
+        *args,
+        cwd=cwd,
+        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**_base_env(), **_GIT_ENV, **(env or {})},
+    )
+    out, err = await process.communicate(stdin)
+    if process.returncode != 0:
+        raise GitError(f"git {args[0]} failed: {err.decode(errors='replace').strip()[:500]}")
+    return out
+
+
+def _base_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR")}
+
+
+def entry_findings(entry: TreeEntry, max_bytes: int) -> Finding | None:
+    """Why a tree entry is not read: links and submodules are never followed."""
+    if entry.mode == _SYMLINK:
+        return _finding(
+            "manifest.symlink",
+            entry.path,
+            "symbolic links are not followed (they could point outside the "
+            "repository); replace the link with the file itself",
+        )
+    if entry.mode == _SUBMODULE or entry.kind != "blob":
+        return _finding(
+            "manifest.submodule",
+            entry.path,
+            "submodules are not read; vendor the manifests into this repository",
+        )
+    if entry.size > max_bytes:
+        return _finding(
+            "yaml.file-too-large",
+            entry.path,
+            f"file is {entry.size} bytes, over the limit of {max_bytes}; split it",
+        )
+    return None
+
+
+def _finding(code: str, path: str, message: str) -> Finding:
+    return Finding(Stage.MANIFEST, Severity.ERROR, code, message, path)

@@ -91,28 +91,33 @@ async def load_checks(repo: GitRepo, base: str, catalogs: CatalogFactory) -> Che
 async def plan_one(
     repo: GitRepo, base: str, head: str, env: Environment, checks: Checks, secret_key: bytes
 ) -> EnvironmentPlan:
-    base_files, _ = await read_commit_folder(repo, base, env.path)
-    head_files, refused = await read_commit_folder(repo, head, env.path)
+    before, _ = await render_environment(repo, base, env, checks, check=False)
+    after, findings = await render_environment(repo, head, env, checks)
+    return plan_environment(env, before, after, findings, secret_key)
+
+
+async def render_environment(
+    repo: GitRepo, commit: str, env: Environment, checks: Checks, check: bool = True
+) -> tuple[LoadResult, tuple[Finding, ...]]:
+    """The environment's objects at `commit`, and (when `check`) every finding about them."""
+    files, refused = await read_commit_folder(repo, commit, env.path)
     # Parsing and schema checks are CPU work: keep them off the event loop.
-    return await asyncio.to_thread(
-        _plan_files, env, base_files, head_files, refused, checks, secret_key
-    )
+    return await asyncio.to_thread(_load_and_check, env, files, refused, checks, check)
 
 
-def _plan_files(
+def _load_and_check(
     env: Environment,
-    base_files: tuple[SourceFile, ...],
-    head_files: tuple[SourceFile, ...],
+    files: tuple[SourceFile, ...],
     refused: tuple[Finding, ...],
     checks: Checks,
-    secret_key: bytes,
-) -> EnvironmentPlan:
-    base = load_manifests(base_files, env.namespace)
-    head = load_manifests(head_files, env.namespace)
-    head = LoadResult(head.manifests, refused + head.findings)
-    texts = {f.path: f.data for f in head_files}
-    findings = check_manifests(head, checks.catalog, checks.policies, texts)
-    return plan_environment(env, base, head, findings, secret_key)
+    check: bool,
+) -> tuple[LoadResult, tuple[Finding, ...]]:
+    loaded = load_manifests(files, env.namespace)
+    loaded = LoadResult(loaded.manifests, refused + loaded.findings)
+    if not check:
+        return loaded, loaded.findings
+    texts = {f.path: f.data for f in files}
+    return loaded, check_manifests(loaded, checks.catalog, checks.policies, texts)
 
 
 def _config_finding(message: str) -> Finding:

@@ -7,6 +7,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from bot.core.applies import ApplyResult, Outcome
 from bot.core.diffs import Action, Change
 from bot.core.findings import Finding, Severity
 from bot.core.plans import EnvironmentPlan, Plan
@@ -63,6 +64,35 @@ def plan_blocks(plan: Plan) -> Iterator[Block]:
         yield from (Block(_finding_line(f)) for f in _ordered(findings))
     for env in plan.environments:
         yield from _environment_blocks(env)
+
+
+def render_apply(
+    results: Iterable[ApplyResult], limit: int, kind: str = "apply"
+) -> tuple[str, ...]:
+    return pack(apply_blocks(tuple(results)), limit, kind)
+
+
+def apply_blocks(results: tuple[ApplyResult, ...]) -> Iterator[Block]:
+    ok = all(r.succeeded for r in results)
+    commit = results[0].commit[:12] if results else "?"
+    yield Block(f"### gitops-bot apply: {'✅ done' if ok else '❌ failed'}\n\nCommit `{commit}`")
+    for result in results:
+        mode = " (dry apply: no cluster connection is configured)" if result.dry_run else ""
+        yield Block(
+            f"#### Environment `{_cell(result.environment)}` → cluster "
+            f"`{_cell(result.cluster)}`{mode}"
+        )
+        if result.failure:
+            yield Block(f"**Not applied:** {_text(result.failure)}")
+        failed = [o for o in result.objects if o.outcome is Outcome.FAILED]
+        counts = ", ".join(
+            f"{sum(o.outcome is kind for o in result.objects)} {kind}"
+            for kind in Outcome
+            if any(o.outcome is kind for o in result.objects)
+        )
+        yield Block(f"Objects: {counts or 'none'}.")
+        for item in failed:
+            yield Block(f"- ❌ <code>{_text(str(item.key))}</code>: {_text(item.message)}")
 
 
 def pack(blocks: Iterable[Block], limit: int, kind: str) -> tuple[str, ...]:

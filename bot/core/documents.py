@@ -81,9 +81,9 @@ def parse_documents(text: bytes | str, limits: Limits = DEFAULT_LIMITS) -> Itera
                 )
             node = _get_node(loader)
             _check_node(node, limits)
-            yield Document(
-                data=_construct(loader, node), line=node.start_mark.line + 1, index=index
-            )
+            data = _construct(loader, node)
+            if data is not None:  # an empty document, e.g. between two '---'
+                yield Document(data=data, line=node.start_mark.line + 1, index=index)
             index += 1
     finally:
         loader.dispose()

@@ -1,0 +1,182 @@
+"""Schema and policy checks: default policies, matching, unknown kinds, repo CRDs."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+from manifests import deployment
+
+from bot.core.checks import check_manifests
+from bot.core.findings import Finding, Severity
+from bot.core.manifests import SourceFile, load_manifests
+from bot.core.policies import PolicyFileError, parse_policy
+from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.schemacatalog import KubernetesSchemaCatalog, UnsupportedKubernetesVersion, catalog_for
+
+DEFAULTS, _ = parse_policies(read_policy_dir(default_policy_dir()))
+
+
+def check(text: str, path: str = "deploy/x.yaml") -> list[Finding]:
+    files = [SourceFile(path, text.encode())]
+    loaded = load_manifests(files, "shop")
+    return list(check_manifests(loaded, catalog_for("1.33"), DEFAULTS, {path: text.encode()}))
+
+
+def rules(findings: list[Finding]) -> set[str]:
+    return {f.rule for f in findings}
+
+
+def test_a_good_deployment_passes_every_default_policy() -> None:
+    assert check(deployment()) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "rule", "line"),
+    [
+        (
+            ("registry.example.com/web:1.0.0", "registry.example.com/web:latest"),
+            "pinned-images",
+            16,
+        ),
+        (("registry.example.com/web:1.0.0", "registry.example.com/web"), "pinned-images", 16),
+        (
+            (
+                "image: registry.example.com/web:1.0.0",
+                "image: registry.example.com/web:1.0.0\n"
+                "          securityContext: {privileged: true}",
+            ),
+            "no-privileged-containers",
+            17,
+        ),
+        (
+            ("          resources:\n            limits: {cpu: 100m, memory: 64Mi}\n", ""),
+            "resource-limits",
+            15,
+        ),
+        (("labels: {app.kubernetes.io/name: web}", "labels: {team: x}"), "standard-name-label", 5),
+    ],
+)
+def test_each_default_policy_catches_its_case_at_the_field_line(
+    change: tuple[str, str], rule: str, line: int
+) -> None:
+    findings = check(deployment().replace(*change))
+    assert [(f.rule, f.line) for f in findings] == [(rule, line)]
+    assert findings[0].subject == "Deployment.apps shop/web"
+
+
+def test_registry_ports_and_digests_count_as_pinned() -> None:
+    digest = "registry.example.com:5000/team/web@sha256:" + "a" * 64
+    assert check(deployment(image="registry.example.com:5000/team/web:2.1")) == []
+    assert check(deployment(image=digest)) == []
+
+
+def test_host_path_volumes_are_refused_in_cronjobs_too() -> None:
+    cronjob = textwrap.dedent("""\
+        apiVersion: batch/v1
+        kind: CronJob
+        metadata: {name: backup, labels: {app.kubernetes.io/name: backup}}
+        spec:
+          schedule: "0 3 * * *"
+          jobTemplate:
+            spec:
+              template:
+                spec:
+                  restartPolicy: OnFailure
+                  containers:
+                    - {name: b, image: "backup:1.2", resources: {limits: {cpu: 1, memory: 1Gi}}}
+                  volumes:
+                    - {name: host, hostPath: {path: /var/lib}}
+    """)
+    assert [(f.rule, f.line) for f in check(cronjob)] == [("no-host-path-volumes", 14)]
+
+
+def test_schema_errors_name_field_and_line() -> None:
+    findings = check(deployment().replace("replicas: 1", "replicas: many"))
+    [finding] = findings
+    assert (finding.rule, finding.field, finding.line) == ("schema.invalid", "spec.replicas", 7)
+    assert "'many' is not of type 'integer'" in finding.message
+
+
+def test_unknown_fields_are_caught_by_strict_schemas() -> None:
+    [finding] = check(deployment().replace("replicas: 1", "replica: 1"))
+    assert "'replica' was unexpected" in finding.message
+
+
+def test_unknown_kinds_are_reported_not_passed() -> None:
+    [finding] = check("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n")
+    assert finding.rule == "schema.unknown-kind" and finding.severity is Severity.ERROR
+    assert "add the CustomResourceDefinition" in finding.message
+
+
+def test_crds_in_the_repository_supply_schemas_for_their_kinds() -> None:
+    crd = textwrap.dedent("""\
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata: {name: widgets.example.com}
+        spec:
+          group: example.com
+          scope: Namespaced
+          names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+          versions:
+            - name: v1
+              served: true
+              storage: true
+              schema:
+                openAPIV3Schema:
+                  type: object
+                  properties:
+                    spec:
+                      type: object
+                      properties: {size: {type: integer}}
+    """)
+    widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: big}\n"
+    findings = check(crd + "---\n" + widget)
+    assert [(f.rule, f.field) for f in findings] == [("schema.invalid", "spec.size")]
+
+
+def test_policy_match_by_namespace_and_label() -> None:
+    policy = parse_policy(
+        SourceFile(
+            "p.yaml",
+            textwrap.dedent("""\
+        id: prod-two-replicas
+        description: production runs at least two replicas
+        severity: warning
+        match: {kinds: [Deployment], namespaces: ["prod-*"], labels: {tier: web}}
+        schema: {properties: {spec: {properties: {replicas: {minimum: 2}}}}}
+    """).encode(),
+        )
+    )
+    body = deployment(labels="tier: web, app.kubernetes.io/name: web")
+    for namespace, expected in (("prod-eu", 1), ("staging", 0)):
+        loaded = load_manifests([SourceFile("d.yaml", body.encode())], namespace)
+        assert len(check_manifests(loaded, catalog_for("1.33"), [policy], {})) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("id: x\ndescription: d\nseverity: fatal\nschema: {}\n", "severity: 'fatal' is not one of"),
+        ("id: x\ndescription: d\nseverity: error\n", "'schema' is a required property"),
+        ("id: x\ndescription: d\nseverity: error\nschema: {type: 12}\n", "not valid JSON Schema"),
+        ("id: x\nid: y\n", "duplicate key 'id'"),
+    ],
+)
+def test_broken_policy_files_say_what_is_wrong(text: str, says: str) -> None:
+    with pytest.raises(PolicyFileError) as caught:
+        parse_policy(SourceFile("policies/p.yaml", text.encode()))
+    assert says in caught.value.finding.message
+    assert caught.value.finding.path == "policies/p.yaml"
+
+
+def test_duplicate_policy_ids_are_reported(tmp_path: Path) -> None:
+    text = b"id: same\ndescription: d\nseverity: error\nschema: {}\n"
+    policies, findings = parse_policies([SourceFile("a.yaml", text), SourceFile("b.yaml", text)])
+    assert len(policies) == 1 and "already used by a.yaml" in findings[0].message
+
+
+def test_unsupported_kubernetes_version_lists_the_supported_ones() -> None:
+    with pytest.raises(UnsupportedKubernetesVersion, match=r"supported: 1\.\d+"):
+        KubernetesSchemaCatalog("1.99")

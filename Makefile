@@ -26,6 +26,11 @@ lint: venv
 	$(BIN)/mypy --strict bot
 	$(BIN)/lint-imports
 
+# Real parts the tests need: kube-apiserver + etcd (built once, cached), PostgreSQL.
 test: lint
+	mkdir -p build
 	bash testenv/build.sh > build/testenv-bin.txt
-	GITOPS_BOT_TESTENV_BIN="$$(tail -n 1 build/testenv-bin.txt)" $(BIN)/pytest -q -p no:cacheprovider
+	bash testenv/postgres.sh > build/postgres-bin.txt
+	GITOPS_BOT_TESTENV_BIN="$$(tail -n 1 build/testenv-bin.txt)" \
+	GITOPS_BOT_POSTGRES_BIN="$$(tail -n 1 build/postgres-bin.txt)" \
+	  $(BIN)/pytest -q -p no:cacheprovider

@@ -1,31 +1,58 @@
-"""The command line: gitops-bot validate | plan (serve, apply, audit, drift as they land).
+"""The command line: gitops-bot validate | plan | apply | serve | retry | jobs | audit.
 
-Exit codes: 0 success; 1 findings or a plan that blocks the merge; 2 wrong usage;
-3 the job could not be done (git, cluster or store unreachable, bad settings).
+Exit codes: 0 success; 1 findings or a plan that blocks the merge (for apply: refused
+because the commit has error findings, nothing applied); 2 wrong usage; 3 the job could
+not be done (git, cluster or store unreachable, bad settings, an apply that failed in part).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.app import run_server
+from bot.clusters.directory import ClusterDirectory
+from bot.clusters.previews import LivePreviewer
+from bot.core.applies import ApplyResult
 from bot.core.checks import check_manifests
 from bot.core.comments import GITHUB_COMMENT_LIMIT, render_plan
 from bot.core.findings import has_errors
 from bot.core.manifests import load_manifests
-from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION
-from bot.core.reports import finding_as_data, plan_as_data, plan_as_text
+from bot.core.plans import Plan
+from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION, ConfigError
+from bot.core.reports import (
+    apply_as_data,
+    apply_as_text,
+    finding_as_data,
+    plan_as_data,
+    plan_as_text,
+)
+from bot.deploys import FINDINGS_REFUSAL, DeployContext, deploy_environment
 from bot.gitrepo import GitError, GitRepo
+from bot.jobs import requeue_dead_job
 from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.renderers import render_options
 from bot.schemacatalog import UnsupportedKubernetesVersion, catalog_for
-from bot.settings import SettingsError, load_settings
+from bot.settings import Settings, SettingsError, load_settings
 from bot.sources import read_local_paths
-from bot.workflows import plan_change
+from bot.store import StoreError
+from bot.store.backends import store_for_url
+from bot.store.ledger import iso_time, since_timestamp
+from bot.store.operations import (
+    audit_check,
+    audit_listing,
+    dead_letter_listing,
+    record_break_glass,
+    using,
+)
+from bot.workflows import load_checks, plan_change
 
 EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
 
@@ -34,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return int(args.run(args))
-    except (GitError, SettingsError, UnsupportedKubernetesVersion) as exc:
+    except (GitError, SettingsError, StoreError, UnsupportedKubernetesVersion) as exc:
         print(f"gitops-bot: {exc}", file=sys.stderr)
         return EXIT_FAILED
 
@@ -63,7 +90,37 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--head", required=True)
     plan.add_argument("--env", help="only this environment")
     plan.add_argument("--format", choices=["markdown", "text", "json"], default="markdown")
+    plan.add_argument(
+        "--no-cluster",
+        action="store_true",
+        help="skip the live layer even where the environment's cluster is configured",
+    )
     plan.set_defaults(run=_plan)
+
+    apply = commands.add_parser("apply", help="break-glass: apply one environment at a ref now")
+    apply.add_argument("--env", required=True, help="the environment to apply")
+    apply.add_argument("--repo", type=Path, default=Path())
+    apply.add_argument("--ref", required=True, help="the commit; its own config is used")
+    apply.add_argument("--format", choices=["text", "json"], default="text")
+    apply.set_defaults(run=_apply)
+
+    serve = commands.add_parser("serve", help="the webhook server (settings: GITOPS_BOT_*)")
+    serve.set_defaults(run=_serve)
+    retry = commands.add_parser("retry", help="re-queue a dead-lettered job by its id")
+    retry.add_argument("job_id", type=int, metavar="JOB_ID")
+    retry.set_defaults(run=_retry)
+    jobs = commands.add_parser("jobs", help="the job store: --dead lists dead-lettered jobs")
+    jobs.add_argument("--dead", action="store_true", required=True)
+    jobs.set_defaults(run=_jobs)
+
+    audit = commands.add_parser("audit", help="the audit ledger: list it, or --verify its chain")
+    audit.add_argument("--env", help="only this environment")
+    audit.add_argument("--since", help="only records written since (ISO date, UTC)")
+    audit.add_argument("--format", choices=["text", "json"], default="text")
+    audit.add_argument(
+        "--verify", action="store_true", help="check the whole hash chain; exit 1 if broken"
+    )
+    audit.set_defaults(run=_audit)
     return parser
 
 
@@ -94,9 +151,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _plan(args: argparse.Namespace) -> int:
     settings = load_settings(os.environ)
-    plan = asyncio.run(
-        plan_change(GitRepo(args.repo), args.base, args.head, settings.fingerprint_key, args.env)
-    )
+    plan = asyncio.run(_plan_live(args, settings))
     if args.format == "json":
         print(json.dumps(plan_as_data(plan), indent=2))
     elif args.format == "text":
@@ -104,6 +159,118 @@ def _plan(args: argparse.Namespace) -> int:
     else:
         print("\n".join(render_plan(plan, GITHUB_COMMENT_LIMIT)), end="")
     return EXIT_FINDINGS if plan.blocking else EXIT_OK
+
+
+async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
+    """The plan, with the live layer for every environment whose cluster is configured."""
+    async with ClusterDirectory(() if args.no_cluster else settings.clusters) as clusters:
+        live = LivePreviewer(clusters, settings.fingerprint_key)
+        return await plan_change(
+            GitRepo(args.repo),
+            args.base,
+            args.head,
+            settings.fingerprint_key,
+            args.env,
+            render_options=render_options(settings),
+            live=live,
+        )
+
+
+def _apply(args: argparse.Namespace) -> int:
+    settings = load_settings(os.environ)
+    started = time.time()
+    result = asyncio.run(_apply_now(args, settings))
+    if isinstance(result, int):
+        return result
+    finished = time.time()
+    if args.format == "json":
+        print(json.dumps(apply_as_data(result), indent=2))
+    else:
+        print(apply_as_text(result), end="")
+    if _store_configured(settings):  # a failure to record is exit 3, after the result
+        store = store_for_url(settings.database_url)
+        times, operator = (iso_time(started), iso_time(finished)), getpass.getuser()
+        record = asyncio.run(
+            using(store, lambda s: record_break_glass(s, result, times, operator, args.repo))
+        )
+        print(f"recorded as audit record {record.sequence} (break-glass)", file=sys.stderr)
+    if result.failure == FINDINGS_REFUSAL:
+        return EXIT_FINDINGS
+    return EXIT_OK if result.succeeded else EXIT_FAILED
+
+
+async def _apply_now(args: argparse.Namespace, settings: Settings) -> ApplyResult | int:
+    """Apply `--env` at `--ref` to its cluster; an exit code when it cannot even start."""
+    repo = GitRepo(args.repo)
+    commit = await repo.resolve(args.ref)
+    try:
+        checks = await load_checks(repo, commit, catalog_for, render_options(settings))
+    except ConfigError as exc:
+        for finding in exc.findings:
+            print(finding.describe(), file=sys.stderr)
+        return EXIT_FINDINGS
+    environment = checks.config.environment(args.env)
+    if environment is None:
+        names = ", ".join(e.name for e in checks.config.environments)
+        print(f"gitops-bot: no environment {args.env!r}; the config has: {names}", file=sys.stderr)
+        return EXIT_USAGE
+    if settings.cluster(environment.cluster) is None:
+        print(
+            f"gitops-bot: environment {environment.name!r} deploys to cluster "
+            f"{environment.cluster!r}, which the server settings do not define (add it to "
+            "GITOPS_BOT_CLUSTERS or `clusters:` in the settings file); nothing was applied",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    async with ClusterDirectory(settings.clusters) as clusters:
+        return await deploy_environment(
+            repo, environment, checks, DeployContext(commit), clusters=clusters
+        )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    run_server(load_settings(os.environ))
+    return EXIT_OK
+
+
+def _store_configured(settings: Settings) -> bool:
+    """A break-glass apply is audited when the settings name a store, or the server's
+    default SQLite file is right here."""
+    default = Settings.database_url
+    return settings.database_url != default or Path(default.removeprefix("sqlite:///")).exists()
+
+
+def _jobs(args: argparse.Namespace) -> int:
+    store = store_for_url(load_settings(os.environ).database_url)
+    print(asyncio.run(using(store, dead_letter_listing)), end="")
+    return EXIT_OK
+
+
+def _audit(args: argparse.Namespace) -> int:
+    store = store_for_url(load_settings(os.environ).database_url)
+    if args.verify:
+        intact, text = asyncio.run(using(store, audit_check))
+        print(text, end="", file=sys.stdout if intact else sys.stderr)
+        return EXIT_OK if intact else EXIT_FINDINGS
+    try:
+        since = since_timestamp(args.since) if args.since else None
+    except ValueError as exc:
+        print(f"gitops-bot: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    listing = asyncio.run(
+        using(store, lambda s: audit_listing(s, args.env, since, args.format == "json"))
+    )
+    print(listing, end="")
+    return EXIT_OK
+
+
+def _retry(args: argparse.Namespace) -> int:
+    store = store_for_url(load_settings(os.environ).database_url)
+    if asyncio.run(requeue_dead_job(store, args.job_id)):
+        print(f"job {args.job_id} is queued again")
+        return EXIT_OK
+    print(f"gitops-bot: no dead-lettered job {args.job_id}", file=sys.stderr)
+    return EXIT_USAGE
 
 
 if __name__ == "__main__":

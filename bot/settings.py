@@ -12,6 +12,8 @@ from typing import Any
 
 import yaml
 
+from bot.clusters.configs import ClusterSettings, ClusterSettingsError, parse_clusters
+
 PREFIX = "GITOPS_BOT_"
 
 
@@ -48,10 +50,31 @@ class Settings:
     github_token: Secret | None = None
     github_app_id: str | None = None
     github_private_key: Secret | None = None
+    # The webhook server (gitops-bot serve): who the bot is, how its job workers behave.
+    github_bot_login: str | None = None  # default: asked from GitHub (GET /app or /user)
+    worker_count: int = 2
+    job_max_attempts: int = 5  # then the job is dead-lettered and says how to retry
+    job_lease_seconds: int = 900  # a job held longer than this is taken over by a worker
+    git_allow_file_remotes: bool = False  # file:// clone URLs: for tests only
     gitlab_url: str = "https://gitlab.com"
     gitlab_token: Secret | None = None
     gitlab_webhook_secret: Secret | None = None
+    # Optional: GitLab's webhook signing token (whsec_...), checked on top of the secret token.
+    gitlab_webhook_signing_token: Secret | None = None
+    gitlab_bot_username: str | None = None  # default: asked from GitLab (GET /user)
     secret_fingerprint_key: Secret | None = None
+    # Rendering kustomize overlays and Helm charts (bot/renderers): tools, limits, network.
+    kustomize_command: str = "kustomize"  # a name looked up on PATH, or a path
+    helm_command: str = "helm"
+    render_timeout_seconds: int = 60
+    render_max_output_bytes: int = 64 * 1024 * 1024
+    render_allow_network: bool = False  # remote bases, charts and chart dependencies
+    # Clusters the bot may reach, by the name environments use (bot/clusters/configs.py).
+    clusters: tuple[ClusterSettings, ...] = ()
+
+    def cluster(self, name: str) -> ClusterSettings | None:
+        """The connection settings for the cluster an environment names, if configured."""
+        return next((c for c in self.clusters if c.name == name), None)
 
     @property
     def fingerprint_key(self) -> bytes:
@@ -104,16 +127,34 @@ def _build(values: dict[str, Any]) -> Settings:
     for name, value in values.items():
         kind = str(kinds[name])
         try:
-            if "Secret" in kind:
+            if name == "clusters":
+                converted[name] = parse_clusters(value)
+            elif "Secret" in kind:
                 converted[name] = Secret(str(value)) if value not in (None, "") else None
             elif kind == "int":
                 converted[name] = int(value)
+            elif kind == "bool":
+                converted[name] = _boolean(value)
             elif kind == "Path":
                 converted[name] = Path(str(value))
             else:
                 converted[name] = None if value in (None, "") and "None" in kind else str(value)
+        except ClusterSettingsError as exc:
+            raise SettingsError(f"{PREFIX}CLUSTERS: {exc}") from None
         except ValueError:
             raise SettingsError(
                 f"{PREFIX}{name.upper()}: {value!r} is not a valid {kind}"
             ) from None
     return Settings(**converted)
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text not in _BOOLEANS:
+        raise ValueError(value)
+    return _BOOLEANS[text]
+
+
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}

@@ -3,22 +3,34 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.core.checks import check_manifests
 from bot.core.findings import Finding, Severity, Stage
-from bot.core.manifests import LoadResult, SourceFile, is_manifest_path, load_manifests
+from bot.core.manifests import LoadResult, SourceFile, is_manifest_path
 from bot.core.plans import EnvironmentPlan, Plan, plan_environment
 from bot.core.policies import Policy
 from bot.core.repoconfig import CONFIG_PATH, ConfigError, Environment, RepoConfig, parse_config
 from bot.core.schemas import SchemaCatalog
 from bot.gitrepo import GitError, GitRepo
 from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.renderers import (
+    DEFAULT_RENDER_OPTIONS,
+    Rendered,
+    RenderOptions,
+    RenderRequest,
+    render,
+    render_failure,
+)
 from bot.schemacatalog import UnsupportedKubernetesVersion, catalog_for
 from bot.sources import read_commit_folder
 
 CatalogFactory = Callable[[str], SchemaCatalog]
+# Adds the cluster's side to an environment's plan (bot.clusters.previews.LivePreviewer).
+LivePreview = Callable[
+    [Environment, LoadResult, LoadResult, str, EnvironmentPlan], Awaitable[EnvironmentPlan]
+]
 
 
 @dataclass(frozen=True)
@@ -29,6 +41,7 @@ class Checks:
     catalog: SchemaCatalog
     policies: tuple[Policy, ...]
     findings: tuple[Finding, ...]  # about policy files, not about manifests
+    render_options: RenderOptions = DEFAULT_RENDER_OPTIONS  # the server's, never the repo's
 
 
 async def plan_change(
@@ -38,11 +51,13 @@ async def plan_change(
     secret_key: bytes,
     only: str | None = None,
     catalogs: CatalogFactory = catalog_for,
+    render_options: RenderOptions = DEFAULT_RENDER_OPTIONS,
+    live: LivePreview | None = None,
 ) -> Plan:
     """The preview of what `head` changes relative to `base`, per environment."""
     base, head = await repo.resolve(base_ref), await repo.resolve(head_ref)
     try:
-        checks = await load_checks(repo, base, catalogs)
+        checks = await load_checks(repo, base, catalogs, render_options)
     except ConfigError as exc:
         return Plan(
             base,
@@ -61,11 +76,18 @@ async def plan_change(
                 findings=checks.findings,
                 failure=f"no environment named {only!r}; the config has: {names}",
             )
-    plans = [await plan_one(repo, base, head, env, checks, secret_key) for env in environments]
+    plans = [
+        await plan_one(repo, base, head, env, checks, secret_key, live) for env in environments
+    ]
     return Plan(base, head, tuple(plans), checks.findings)
 
 
-async def load_checks(repo: GitRepo, base: str, catalogs: CatalogFactory) -> Checks:
+async def load_checks(
+    repo: GitRepo,
+    base: str,
+    catalogs: CatalogFactory,
+    render_options: RenderOptions = DEFAULT_RENDER_OPTIONS,
+) -> Checks:
     """Config, schemas and policies, all from the base commit: a PR cannot relax them."""
     try:
         config = parse_config(await repo.read_file(base, CONFIG_PATH))
@@ -85,39 +107,64 @@ async def load_checks(repo: GitRepo, base: str, catalogs: CatalogFactory) -> Che
         files.extend(found)
         refusals.extend(refused)
     policies, findings = parse_policies(files)
-    return Checks(config, catalog, policies, tuple(refusals) + findings)
+    return Checks(config, catalog, policies, tuple(refusals) + findings, render_options)
 
 
 async def plan_one(
-    repo: GitRepo, base: str, head: str, env: Environment, checks: Checks, secret_key: bytes
+    repo: GitRepo,
+    base: str,
+    head: str,
+    env: Environment,
+    checks: Checks,
+    secret_key: bytes,
+    live: LivePreview | None = None,
 ) -> EnvironmentPlan:
-    before, _ = await render_environment(repo, base, env, checks, check=False)
+    before, base_findings = await render_environment(repo, base, env, checks, check=False)
     after, findings = await render_environment(repo, head, env, checks)
-    return plan_environment(env, before, after, findings, secret_key)
+    failure = render_failure(findings)
+    if failure is not None:  # a broken render is reported as such, never as "no changes"
+        return EnvironmentPlan(env, findings=findings, failure=f"cannot render the head: {failure}")
+    findings += _base_render_warnings(render_failure(base_findings))
+    plan = plan_environment(env, before, after, findings, secret_key)
+    return plan if live is None else await live(env, before, after, head, plan)
 
 
 async def render_environment(
     repo: GitRepo, commit: str, env: Environment, checks: Checks, check: bool = True
 ) -> tuple[LoadResult, tuple[Finding, ...]]:
-    """The environment's objects at `commit`, and (when `check`) every finding about them."""
-    files, refused = await read_commit_folder(repo, commit, env.path)
-    # Parsing and schema checks are CPU work: keep them off the event loop.
-    return await asyncio.to_thread(_load_and_check, env, files, refused, checks, check)
+    """The environment's objects at `commit`, and (when `check`) every finding about them.
+
+    The environment's source says how: plain files, a kustomization or a Helm chart.
+    """
+    request = RenderRequest(
+        repo, commit, env, checks.config.kubernetes_version, checks.render_options
+    )
+    rendered = await render(request)
+    # Schema and policy checks are CPU work: keep them off the event loop.
+    return await asyncio.to_thread(_check_rendered, rendered, checks, check)
 
 
-def _load_and_check(
-    env: Environment,
-    files: tuple[SourceFile, ...],
-    refused: tuple[Finding, ...],
-    checks: Checks,
-    check: bool,
+def _check_rendered(
+    rendered: Rendered, checks: Checks, check: bool
 ) -> tuple[LoadResult, tuple[Finding, ...]]:
-    loaded = load_manifests(files, env.namespace)
-    loaded = LoadResult(loaded.manifests, refused + loaded.findings)
+    loaded = rendered.loaded
     if not check:
         return loaded, loaded.findings
-    texts = {f.path: f.data for f in files}
-    return loaded, check_manifests(loaded, checks.catalog, checks.policies, texts)
+    return loaded, check_manifests(loaded, checks.catalog, checks.policies, rendered.texts)
+
+
+def _base_render_warnings(failure: str | None) -> tuple[Finding, ...]:
+    if failure is None:
+        return ()
+    return (
+        Finding(
+            Stage.RENDER,
+            Severity.WARNING,
+            "render.base-failed",
+            f"the base commit cannot be rendered ({failure}), so every object of the head "
+            "shows as created",
+        ),
+    )
 
 
 def _config_finding(message: str) -> Finding:

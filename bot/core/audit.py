@@ -31,6 +31,7 @@ class AuditEntry:
     approvers: tuple[str, ...] = ()
     objects: tuple[Mapping[str, str], ...] = ()  # object, action, outcome, digest
     message: str | None = None
+    repository: str | None = None  # "forge:owner/name": environment names repeat across repos
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,7 @@ def entry_for(
     author: str | None = None,
     approvers: tuple[str, ...] = (),
     outcome: str | None = None,
+    repository: str | None = None,
 ) -> AuditEntry:
     """The audit entry of an apply result; the caller says who, when and why."""
     default = "dry-run" if result.dry_run else "succeeded" if result.succeeded else "failed"
@@ -89,6 +91,7 @@ def entry_for(
         approvers=approvers,
         objects=objects,
         message=result.failure,
+        repository=repository,
     )
 
 
@@ -136,3 +139,39 @@ def entry_from_data(data: Mapping[str, Any]) -> AuditEntry:
             "objects": tuple(dict(o) for o in data.get("objects", ())),
         }
     )
+
+
+def record_as_data(record: AuditRecord) -> dict[str, Any]:
+    """A record as JSON data: its place in the chain, then the entry."""
+    return {
+        "sequence": record.sequence,
+        "previous_hash": record.previous_hash,
+        "hash": record.hash,
+        **entry_as_data(record.entry),
+    }
+
+
+def record_as_text(record: AuditRecord) -> str:
+    """A record for people: one headline, then one line per object."""
+    e = record.entry
+    who = f"PR #{e.pr_number}" if e.pr_number is not None else "no PR"
+    if e.author:
+        who += f" by {e.author}"
+    if e.approvers:
+        who += f", approved by {', '.join(e.approvers)}"
+    where = f"{e.repository} " if e.repository else ""
+    lines = [
+        f"#{record.sequence} {e.started_at} {where}{e.environment} (cluster {e.cluster}) "
+        f"{e.commit[:12]} {e.result} [{e.trigger}] {who}; {len(e.objects)} objects; "
+        f"bot {e.bot_version}; finished {e.finished_at}"
+    ]
+    if e.pr_url:
+        lines.append(f"    {e.pr_url}")
+    if e.message:
+        lines.append(f"    {e.message}")
+    lines += [
+        f"    {o.get('action', '?')} {o.get('object', '?')}: {o.get('outcome', '?')} "
+        f"{o.get('digest', '')}".rstrip()
+        for o in e.objects
+    ]
+    return "\n".join(lines) + "\n"

@@ -11,6 +11,7 @@ from bot.core.applies import ApplyResult, Outcome
 from bot.core.diffs import Action, Change
 from bot.core.findings import Finding, Severity
 from bot.core.plans import EnvironmentPlan, Plan
+from bot.core.previews import LiveLayer
 
 GITHUB_COMMENT_LIMIT = 65_536
 GITLAB_NOTE_LIMIT = 1_000_000
@@ -56,6 +57,7 @@ def plan_blocks(plan: Plan) -> Iterator[Block]:
     yield Block(f"### gitops-bot plan: {verdict}\n\n`{plan.base[:12]}` → `{plan.head[:12]}`")
     if plan.failure:
         yield Block(f"**Could not plan:** {_text(plan.failure)}")
+    yield from (Block(f"**Note:** {_text(note)}") for note in plan.notes)
     if plan.environments:
         yield Block(_summary_table(plan.environments))
     findings = plan.all_findings
@@ -93,6 +95,12 @@ def apply_blocks(results: tuple[ApplyResult, ...]) -> Iterator[Block]:
         yield Block(f"Objects: {counts or 'none'}.")
         for item in failed:
             yield Block(f"- ❌ <code>{_text(str(item.key))}</code>: {_text(item.message)}")
+        for item in result.objects:  # forced takeovers, objects prune left alone, ...
+            if item.message and item.outcome is not Outcome.FAILED:
+                yield Block(
+                    f"- 📝 {item.outcome} <code>{_text(str(item.key))}</code>: "
+                    f"{_text(item.message)}"
+                )
 
 
 def pack(blocks: Iterable[Block], limit: int, kind: str) -> tuple[str, ...]:
@@ -151,8 +159,9 @@ def _wrapped(lines: list[str]) -> list[str]:
 
 def _summary_table(environments: Iterable[EnvironmentPlan]) -> str:
     rows = [
-        "| Environment | Cluster | Create | Update | Prune | Unchanged | Errors | Warnings |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| Environment | Cluster | Create | Update | Prune | Unchanged | Errors | Warnings "
+        "| Live cluster |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for env in environments:
         errors = sum(f.severity is Severity.ERROR for f in env.findings)
@@ -166,7 +175,7 @@ def _summary_table(environments: Iterable[EnvironmentPlan]) -> str:
             )
         rows.append(
             f"| `{_cell(env.environment.name)}` | `{_cell(env.environment.cluster)}` "
-            f"| {counts} | {errors} | {warnings} |"
+            f"| {counts} | {errors} | {warnings} | {_live_cell(env.live)} |"
         )
     return "\n".join(rows)
 
@@ -194,6 +203,78 @@ def _environment_blocks(env: EnvironmentPlan) -> Iterator[Block]:
         yield Block(_details(title, change.diff), change, title)
     if changed and env.count(Action.UNCHANGED):
         yield Block(f"{env.count(Action.UNCHANGED)} other objects are unchanged.")
+    yield from _live_blocks(env.live, name.cluster)
+
+
+def _live_cell(live: LiveLayer | None) -> str:
+    if live is None:
+        return "not compared"
+    if live.failure:
+        return "⚠️ cannot preview"
+    words = [f"{len(live.drift)} drifted" if live.drift else "no drift"]
+    if live.unknown:
+        words.append(f"{len(live.unknown)} not previewed")
+    return ", ".join(words)
+
+
+def _live_blocks(live: LiveLayer | None, cluster: str) -> Iterator[Block]:
+    if live is None:
+        yield Block(
+            f"Live cluster: not compared (the bot has no connection to cluster "
+            f"`{_cell(cluster)}` configured)."
+        )
+        return
+    if live.failure:
+        yield Block(
+            f"⚠️ **Cannot compare with the live cluster:** {_text(live.failure)}\n\n"
+            'This is not a "no drift" result. Fix the cause and comment `/gitops plan` '
+            "to try again."
+        )
+        return
+    yield Block(_live_summary(live))
+    for change in live.changes:
+        if change.note and change.action is not Action.UNCHANGED:
+            yield Block(f"- {_change_title(change)}")
+    if not live.drift:
+        yield Block("No drift: the cluster matches the base commit.")
+        return
+    yield Block(
+        f"**Drift already in the cluster, not from this change** ({len(live.drift)} "
+        "objects differ from what the base commit declares; each diff goes from the live "
+        "object to Git):"
+    )
+    for change in live.drift:
+        title = _drift_title(change)
+        yield Block(_details(title, change.diff), change, title)
+
+
+def _live_summary(live: LiveLayer) -> str:
+    counts = ", ".join(
+        f"{word} {live.count(action)}"
+        for word, action in (
+            ("create", Action.CREATE),
+            ("update", Action.UPDATE),
+            ("prune", Action.PRUNE),
+            ("leave unchanged", Action.UNCHANGED),
+        )
+    )
+    text = f"**Live cluster:** against what it holds now, merging would {counts}."
+    if live.unknown:
+        text += (
+            f" {len(live.unknown)} objects could not be previewed (see the findings): "
+            "their changes are unknown, not absent."
+        )
+    return text
+
+
+def _drift_title(change: Change) -> str:
+    what = {
+        Action.CREATE: "missing from the cluster",
+        Action.PRUNE: "in the cluster, no longer in Git",
+        Action.ORPHAN: "in the cluster, no longer in Git",
+    }.get(change.action, "differs from Git")
+    where = f" — {_text(str(change.source))}" if change.source else ""
+    return f"↯ drift <code>{_text(str(change.key))}</code>: {what}{where}"
 
 
 def _change_title(change: Change) -> str:
@@ -203,6 +284,8 @@ def _change_title(change: Change) -> str:
         if change.action is Action.ORPHAN
         else ""
     )
+    if change.note:
+        note = f" ({_text(change.note)})"
     key = _text(str(change.key))
     return f"{_ICONS[change.action]} {change.action} <code>{key}</code>{where}{note}"
 

@@ -53,6 +53,7 @@ class Change:
     action: Action
     diff: str  # unified diff of normalised, secret-masked YAML; empty when unchanged
     source: Source | None = None
+    note: str = ""  # why the change looks as it does, e.g. "will be created with its CRD"
 
 
 def normalise(body: Mapping[str, Any], secret_key: bytes) -> dict[str, Any]:
@@ -85,14 +86,35 @@ def compare(
 ) -> tuple[Change, ...]:
     """One change per object in either side, in a stable order."""
     sources = sources or {}
-    changes = []
-    for key in sorted(before.keys() | after.keys()):
-        old = normalise(before[key], secret_key) if key in before else None
-        new = normalise(after[key], secret_key) if key in after else None
-        action = _action(old, new, prune)
-        text = "" if action is Action.UNCHANGED else render_diff(key, old, new)
-        changes.append(Change(key, action, text, sources.get(key)))
-    return tuple(changes)
+    return tuple(
+        change_of(
+            key,
+            before.get(key),
+            after.get(key),
+            prune=prune,
+            secret_key=secret_key,
+            source=sources.get(key),
+        )
+        for key in sorted(before.keys() | after.keys())
+    )
+
+
+def change_of(
+    key: ObjectKey,
+    before: Mapping[str, Any] | None,
+    after: Mapping[str, Any] | None,
+    *,
+    prune: bool,
+    secret_key: bytes,
+    source: Source | None = None,
+    note: str = "",
+) -> Change:
+    """The change from `before` to `after` (None: the object is absent on that side)."""
+    old = normalise(before, secret_key) if before is not None else None
+    new = normalise(after, secret_key) if after is not None else None
+    action = _action(old, new, prune)
+    text = "" if action is Action.UNCHANGED else render_diff(key, old, new)
+    return Change(key, action, text, source, note)
 
 
 def _action(old: dict[str, Any] | None, new: dict[str, Any] | None, prune: bool) -> Action:

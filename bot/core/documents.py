@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import yaml
@@ -28,8 +30,13 @@ class Limits:
 DEFAULT_LIMITS = Limits()
 
 _STR = "tag:yaml.org,2002:str"
+_MAP = "tag:yaml.org,2002:map"
+_SEQ = "tag:yaml.org,2002:seq"
 _MERGE = "tag:yaml.org,2002:merge"
 _TIMESTAMP = "tag:yaml.org,2002:timestamp"
+_SCALAR_TAGS = frozenset(
+    "tag:yaml.org,2002:" + name for name in ("str", "int", "float", "bool", "null", "timestamp")
+)
 _PLAIN_TAGS = frozenset(
     "tag:yaml.org,2002:" + name
     for name in ("str", "int", "float", "bool", "null", "map", "seq", "merge", "timestamp")
@@ -56,8 +63,36 @@ class Document:
 class _Loader(_BaseLoader):
     """Safe loader that keeps timestamps as the strings Kubernetes sees."""
 
+    def resolve(self, kind: type[yaml.Node], value: Any, implicit: Any) -> Any:
+        # Called for every scalar; manifests repeat the same short ones (keys above all).
+        if kind is yaml.ScalarNode and len(value) <= _MEMO_SCALARS_UP_TO:
+            return _scalar_tag(value, implicit)
+        return super().resolve(kind, value, implicit)  # type: ignore[no-untyped-call]
+
+    def construct_plain(self, node: yaml.Node) -> Any:
+        """What construct_document builds, for a document _check_node found plain."""
+        if isinstance(node, yaml.MappingNode):
+            return {self.construct_plain(k): self.construct_plain(v) for k, v in node.value}
+        if isinstance(node, yaml.SequenceNode):
+            return [self.construct_plain(item) for item in node.value]
+        if node.tag == _STR or node.tag == _TIMESTAMP:
+            value: str = node.value
+            # Keys and labels repeat in every object: one copy each halves the memory.
+            return sys.intern(value) if len(value) <= _MEMO_SCALARS_UP_TO else value
+        return self.yaml_constructors[node.tag](self, node)
+
 
 _Loader.add_constructor(_TIMESTAMP, _BaseLoader.construct_yaml_str)  # type: ignore[type-var]
+_MEMO_SCALARS_UP_TO = 64  # characters; longer values rarely repeat
+
+
+@lru_cache(maxsize=8192)
+def _scalar_tag(value: str, implicit: tuple[bool, bool]) -> Any:
+    # The safe resolver has no path resolvers, so a scalar's tag depends on these alone.
+    return _TAGS.resolve(yaml.ScalarNode, value, implicit)  # type: ignore[no-untyped-call]
+
+
+_TAGS = yaml.resolver.Resolver()
 
 
 def parse_documents(text: bytes | str, limits: Limits = DEFAULT_LIMITS) -> Iterator[Document]:
@@ -70,6 +105,7 @@ def parse_documents(text: bytes | str, limits: Limits = DEFAULT_LIMITS) -> Itera
             "split it into smaller files",
         )
     source = _decode(text)
+    may_alias = "&" in source  # an alias needs an anchor, and every anchor starts with "&"
     loader = _Loader(source)
     try:
         index = 0
@@ -80,8 +116,8 @@ def parse_documents(text: bytes | str, limits: Limits = DEFAULT_LIMITS) -> Itera
                     f"more than {limits.max_documents} documents in one file; split the file",
                 )
             node = _get_node(loader)
-            _check_node(node, limits)
-            data = _construct(loader, node)
+            plain = _check_node(node, limits, may_alias)
+            data = _construct(loader, node, plain)
             if data is not None:  # an empty document, e.g. between two '---'
                 yield Document(data=data, line=node.start_mark.line + 1, index=index)
             index += 1
@@ -116,9 +152,9 @@ def _get_node(loader: _Loader) -> yaml.Node:
     return node
 
 
-def _construct(loader: _Loader, node: yaml.Node) -> Any:
+def _construct(loader: _Loader, node: yaml.Node, plain: bool) -> Any:
     try:
-        return loader.construct_document(node)
+        return loader.construct_plain(node) if plain else loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc) from None
 
@@ -133,57 +169,80 @@ def _syntax_error(exc: yaml.MarkedYAMLError) -> DocumentError:
     return DocumentError("yaml.syntax", f"YAML syntax error{where}: {problem}", line)
 
 
-def _check_node(root: yaml.Node, limits: Limits) -> None:
-    """Walk the node graph as construction would: tags, duplicate keys, depth, size."""
+def _check_node(root: yaml.Node, limits: Limits, may_alias: bool = True) -> bool:
+    """Walk the node graph as construction would: tags, duplicate keys, depth, size.
+
+    Returns whether the document is plain data that `construct_plain` builds exactly
+    as PyYAML would: no aliases, no merge keys, only scalar keys, and each node of the
+    kind its tag names. Anything else takes PyYAML's own constructor. Without
+    `may_alias` no node can be shared, so the walk need not remember what it visited.
+    """
     nodes = 0
     expanded = False  # whether an alias made the walk visit a node twice
+    plain = True
     seen: set[int] = set()
     stack: list[tuple[yaml.Node, int]] = [(root, 1)]
+    max_nodes, max_depth = limits.max_nodes, limits.max_depth
     while stack:
         node, depth = stack.pop()
         nodes += 1
-        expanded = expanded or id(node) in seen  # the composer shares aliased nodes
-        seen.add(id(node))
-        line = node.start_mark.line + 1
-        if nodes > limits.max_nodes:
-            if expanded:
-                raise DocumentError(
-                    "yaml.alias-limit",
-                    f"aliases expand the document past {limits.max_nodes} nodes (an alias "
-                    "bomb?); write the data out or remove the anchors and aliases",
-                    line,
-                )
-            raise DocumentError(
-                "yaml.too-large",
-                f"document has more than {limits.max_nodes} nodes; split it",
-                line,
-            )
-        if depth > limits.max_depth:
+        if may_alias:
+            marker = id(node)
+            if marker in seen:  # the composer shares aliased nodes
+                expanded = True
+            seen.add(marker)
+        if nodes > max_nodes:
+            _too_many_nodes(node, max_nodes, expanded)
+        if depth > max_depth:
+            line = node.start_mark.line + 1
             raise DocumentError(
                 "yaml.too-deep",
-                f"nesting deeper than {limits.max_depth} levels at line {line}; flatten the data",
+                f"nesting deeper than {max_depth} levels at line {line}; flatten the data",
                 line,
             )
-        if node.tag not in _PLAIN_TAGS:
+        tag = node.tag
+        if tag not in _PLAIN_TAGS:
+            line = node.start_mark.line + 1
             raise DocumentError(
                 "yaml.tag",
-                f"unsupported YAML tag {node.tag!r} at line {line}: only plain data "
+                f"unsupported YAML tag {tag!r} at line {line}: only plain data "
                 "(maps, lists, strings, numbers, booleans, null) is accepted; remove the tag",
                 line,
             )
         if isinstance(node, yaml.MappingNode):
-            _check_duplicate_keys(node)
+            plain = _check_duplicate_keys(node) and plain and tag == _MAP
             for key, value in node.value:
                 stack.append((key, depth + 1))
                 stack.append((value, depth + 1))
         elif isinstance(node, yaml.SequenceNode):
+            plain = plain and tag == _SEQ
             stack.extend((item, depth + 1) for item in node.value)
+        elif plain and tag not in _SCALAR_TAGS:
+            plain = False
+    return plain and not expanded
 
 
-def _check_duplicate_keys(node: yaml.MappingNode) -> None:
+def _too_many_nodes(node: yaml.Node, max_nodes: int, expanded: bool) -> None:
+    line = node.start_mark.line + 1
+    if expanded:
+        raise DocumentError(
+            "yaml.alias-limit",
+            f"aliases expand the document past {max_nodes} nodes (an alias "
+            "bomb?); write the data out or remove the anchors and aliases",
+            line,
+        )
+    raise DocumentError(
+        "yaml.too-large", f"document has more than {max_nodes} nodes; split it", line
+    )
+
+
+def _check_duplicate_keys(node: yaml.MappingNode) -> bool:
+    """Raise on a repeated key; return whether every key is a plain scalar (no merge)."""
     keys: set[tuple[str, str]] = set()
+    plain = True
     for key, _ in node.value:
         if not isinstance(key, yaml.ScalarNode) or key.tag == _MERGE:
+            plain = False
             continue
         marker = (key.tag, key.value)
         if marker in keys:
@@ -195,6 +254,7 @@ def _check_duplicate_keys(node: yaml.MappingNode) -> None:
                 line,
             )
         keys.add(marker)
+    return plain
 
 
 def locate(text: bytes | str, line: int, path: tuple[str | int, ...]) -> int | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.core.diffs import Action, Change, compare
 from bot.core.findings import Finding, Severity, Stage, has_errors
 from bot.core.manifests import LoadResult
+from bot.core.previews import LiveLayer
 from bot.core.repoconfig import Environment
 
 
@@ -17,6 +18,7 @@ class EnvironmentPlan:
     changes: tuple[Change, ...] = ()
     findings: tuple[Finding, ...] = ()
     failure: str | None = None  # why no preview could be made; never shown as "no changes"
+    live: LiveLayer | None = None  # the cluster's side; None when no cluster is configured
 
     def count(self, action: Action) -> int:
         return self._counts[action]
@@ -27,7 +29,8 @@ class EnvironmentPlan:
 
     @property
     def blocking(self) -> bool:
-        return self.failure is not None or has_errors(self.findings)
+        live_failed = self.live is not None and self.live.failure is not None
+        return self.failure is not None or live_failed or has_errors(self.findings)
 
     @property
     def incomplete(self) -> bool:
@@ -42,6 +45,7 @@ class Plan:
     environments: tuple[EnvironmentPlan, ...] = ()
     findings: tuple[Finding, ...] = ()  # not tied to one environment: config, policy files
     failure: str | None = None  # why no environment could be planned at all
+    notes: tuple[str, ...] = ()  # what the reader should know about how it was made
 
     @property
     def blocking(self) -> bool:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import jsonschema
@@ -15,12 +17,36 @@ CONFIG_PATH = ".gitops-bot.yaml"
 DEFAULT_KUBERNETES_VERSION = "1.33"
 
 _NAME = "^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$"
+_RELEASE = "^[a-z0-9]([-a-z0-9]{0,51}[a-z0-9])?$"  # what Helm accepts as a release name
+_HELM_ONLY_KEYS = ("release", "values")
+_SOURCE_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["type"],
+    "properties": {
+        "type": {"enum": ["plain", "kustomize", "helm"]},
+        "release": {"type": "string", "description": "helm: release name"},
+        "values": {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1},
+            "description": "helm: values files in the repository, later ones win",
+        },
+    },
+}
 _ENVIRONMENT_KEYS = {
     "path": {"type": "string", "minLength": 1, "description": "manifests, relative to the root"},
     "cluster": {"type": "string", "pattern": _NAME},
     "namespace": {"type": "string", "pattern": _NAME},
     "apply_on_merge": {"type": "boolean"},
     "prune": {"type": "boolean"},
+    "force_conflicts": {"type": "boolean", "description": "take over fields other managers own"},
+    "allow_prune_kinds": {
+        "type": "array",
+        "uniqueItems": True,
+        "items": {"enum": ["Namespace", "CustomResourceDefinition", "PersistentVolumeClaim"]},
+        "description": "protected kinds that prune may delete",
+    },
+    "source": _SOURCE_SCHEMA,
 }
 CONFIG_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -47,6 +73,21 @@ CONFIG_SCHEMA: dict[str, Any] = {
 _VALIDATOR = jsonschema.Draft202012Validator(CONFIG_SCHEMA)
 
 
+class SourceType(StrEnum):
+    PLAIN = "plain"  # YAML and JSON files below the path
+    KUSTOMIZE = "kustomize"  # `kustomize build` of the path, which holds a kustomization
+    HELM = "helm"  # `helm template` of the chart at the path
+
+
+@dataclass(frozen=True)
+class EnvironmentSource:
+    """How an environment's objects are produced from the files at its path."""
+
+    type: SourceType = SourceType.PLAIN
+    release: str = ""  # helm: the release name (the environment's name unless set)
+    values: tuple[str, ...] = ()  # helm: values files from the repository root, in order
+
+
 @dataclass(frozen=True)
 class Environment:
     name: str
@@ -55,6 +96,9 @@ class Environment:
     namespace: str = "default"
     apply_on_merge: bool = True
     prune: bool = False
+    force_conflicts: bool = False  # take over fields other field managers own (and report it)
+    allow_prune_kinds: tuple[str, ...] = ()  # Namespace, CustomResourceDefinition, PVC
+    source: EnvironmentSource = EnvironmentSource()
 
 
 @dataclass(frozen=True)
@@ -90,7 +134,7 @@ def parse_config(text: bytes | str | None) -> RepoConfig:
     data = _single_document(text)
     problems = [_describe(error) for error in _VALIDATOR.iter_errors(data)]
     if not problems:
-        problems = _path_problems(data)
+        problems = _path_problems(data) + _source_problems(data)
     if problems:
         raise ConfigError(tuple(_finding("config.invalid", p) for p in sorted(problems)))
     return _build(data)
@@ -141,12 +185,51 @@ def _path_problems(data: dict[str, Any]) -> list[str]:
     return [f"{where}: {problem}" for where, p in paths if (problem := check_repo_path(p))]
 
 
+def _source_problems(data: dict[str, Any]) -> list[str]:
+    problems = []
+    for name, env in data["environments"].items():
+        where, source = f"environments.{name}.source", env.get("source", {})
+        if source.get("type") != SourceType.HELM:
+            problems += [
+                f"{where}.{key}: only a helm source takes {key!r}; remove it or set type: helm"
+                for key in _HELM_ONLY_KEYS
+                if key in source
+            ]
+            continue
+        release = source.get("release", name)
+        if not re.fullmatch(_RELEASE, release):
+            problems.append(
+                f"{where}.release: {release!r} is not a valid Helm release name (lowercase "
+                "letters, digits and '-', at most 53 characters); set source.release"
+            )
+        problems += [
+            f"{where}.values[{i}]: {problem}"
+            for i, path in enumerate(source.get("values", []))
+            if (problem := check_repo_path(path))
+        ]
+    return problems
+
+
+def _environment_source(name: str, spec: dict[str, Any]) -> EnvironmentSource:
+    source = spec.get("source", {})
+    kind = SourceType(source.get("type", SourceType.PLAIN))
+    if kind is not SourceType.HELM:
+        return EnvironmentSource(kind)
+    values = tuple(v.strip("/") for v in source.get("values", []))
+    return EnvironmentSource(kind, source.get("release", name), values)
+
+
 def _build(data: dict[str, Any]) -> RepoConfig:
     environments = tuple(
         Environment(
             name=name,
             path=spec["path"].strip("/") or ".",
-            **{key: spec[key] for key in _ENVIRONMENT_KEYS if key != "path" and key in spec},
+            source=_environment_source(name, spec),
+            **{
+                key: _hashable(spec[key])
+                for key in _ENVIRONMENT_KEYS
+                if key not in ("path", "source") and key in spec
+            },
         )
         for name, spec in data["environments"].items()
     )
@@ -155,6 +238,11 @@ def _build(data: dict[str, Any]) -> RepoConfig:
         policy_paths=tuple(p.strip("/") for p in data.get("policies", [])),
         kubernetes_version=data.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
     )
+
+
+def _hashable(value: Any) -> Any:
+    """Lists become tuples: Environment is frozen and may be hashed."""
+    return tuple(value) if isinstance(value, list) else value
 
 
 def _finding(code: str, message: str, line: int | None = None) -> Finding:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.core.diffs import Action
+from bot.core.applies import ApplyResult
+from bot.core.diffs import Action, Change
 from bot.core.findings import Finding
 from bot.core.plans import Plan
+from bot.core.previews import LiveLayer
 
 
 def plan_as_text(plan: Plan) -> str:
@@ -28,7 +30,60 @@ def plan_as_text(plan: Plan) -> str:
             where = f"  ({change.source})" if change.source else ""
             lines.append(f"\n{change.action} {change.key}{where}")
             lines.append(change.diff)
+        lines.extend(_live_lines(env.live))
     return "\n".join(lines) + "\n"
+
+
+def _live_lines(live: LiveLayer | None) -> list[str]:
+    if live is None:
+        return ["\n-- live cluster: not compared (no connection configured)"]
+    if live.failure:
+        return [f"\n-- live cluster {live.cluster}: cannot preview: {live.failure}"]
+    counts = ", ".join(f"{live.count(a)} {a}" for a in Action)
+    lines = [f"\n-- live cluster {live.cluster}: merging now would: {counts}"]
+    lines += [f"{c.action} {c.key}" + (f" ({c.note})" if c.note else "") for c in live.changes]
+    lines += [f"not previewed {key} (see the findings)" for key in live.unknown]
+    lines.append(f"-- drift not from this change: {len(live.drift) or 'none'}")
+    for change in live.drift:
+        lines.append(f"\ndrift {change.action} {change.key}")
+        lines.append(change.diff)
+    return lines
+
+
+def apply_as_text(result: ApplyResult) -> str:
+    mode = " (dry apply: nothing was sent)" if result.dry_run else ""
+    verdict = "ok" if result.succeeded else "FAILED"
+    lines = [
+        f"apply {result.commit[:12]} to environment {result.environment} "
+        f"(cluster {result.cluster}){mode}: {verdict}"
+    ]
+    if result.failure:
+        lines.append(f"not applied: {result.failure}")
+    for item in result.objects:
+        message = f": {item.message}" if item.message else ""
+        lines.append(f"{item.outcome} {item.action} {item.key}{message}")
+    return "\n".join(lines) + "\n"
+
+
+def apply_as_data(result: ApplyResult) -> dict[str, Any]:
+    return {
+        "environment": result.environment,
+        "cluster": result.cluster,
+        "commit": result.commit,
+        "dry_run": result.dry_run,
+        "succeeded": result.succeeded,
+        "failure": result.failure,
+        "objects": [
+            {
+                "object": str(o.key),
+                "action": str(o.action),
+                "outcome": str(o.outcome),
+                "digest": o.digest,
+                "message": o.message,
+            }
+            for o in result.objects
+        ],
+    }
 
 
 def plan_as_data(plan: Plan) -> dict[str, Any]:
@@ -59,9 +114,33 @@ def plan_as_data(plan: Plan) -> dict[str, Any]:
                     }
                     for c in env.changes
                 ],
+                "live": _live_data(env.live),
             }
             for env in plan.environments
         ],
+    }
+
+
+def _live_data(live: LiveLayer | None) -> dict[str, Any] | None:
+    if live is None:
+        return None
+    return {
+        "cluster": live.cluster,
+        "failure": live.failure,
+        "counts": {str(a): live.count(a) for a in Action},
+        "changes": [_change_data(c) for c in live.changes],
+        "drift": [_change_data(c) for c in live.drift],
+        "not_previewed": [str(key) for key in live.unknown],
+    }
+
+
+def _change_data(change: Change) -> dict[str, Any]:
+    return {
+        "object": str(change.key),
+        "action": str(change.action),
+        "note": change.note or None,
+        "source": str(change.source) if change.source else None,
+        "diff": change.diff,
     }
 
 

@@ -15,14 +15,18 @@ MAX_ERRORS_PER_OBJECT = 20
 MAX_MESSAGE_CHARS = 300
 
 
+class ObjectValidator(Protocol):
+    """All a schema check needs of a validator: every error in one object."""
+
+    def iter_errors(self, instance: Any) -> Iterable[jsonschema.ValidationError]: ...
+
+
 class SchemaCatalog(Protocol):
     """Looks up the validator for an apiVersion and kind, or None when it has none."""
 
     kubernetes_version: str
 
-    def validator_for(
-        self, api_version: str, kind: str
-    ) -> jsonschema.protocols.Validator | None: ...
+    def validator_for(self, api_version: str, kind: str) -> ObjectValidator | None: ...
 
 
 def crd_validators(manifests: Iterable[Manifest]) -> dict[tuple[str, str], Mapping[str, Any]]:
@@ -73,9 +77,7 @@ def _unknown_kind(manifest: Manifest, version: str, severity: Severity) -> Findi
     )
 
 
-def _object_findings(
-    manifest: Manifest, validator: jsonschema.protocols.Validator
-) -> list[Finding]:
+def _object_findings(manifest: Manifest, validator: ObjectValidator) -> list[Finding]:
     secret = is_secret(manifest.body)
     errors = sorted(validator.iter_errors(manifest.body), key=lambda e: list(e.absolute_path))
     findings = [

@@ -1,0 +1,249 @@
+"""Benchmarks 3 and 4: live preview and apply against a real API server, next to kubectl.
+
+    python -m benchmarks.cluster                       # 100 and 1,000 objects, both
+    python -m benchmarks.cluster --only preview --objects 100
+
+Two control planes (etcd + kube-apiserver from testenv/build.sh, started by
+tests/controlplane.py), one per tool, so that each tool previews and applies objects
+it applied itself (server-side apply field ownership stays each tool's own). Both use
+the admin identity. Per size, the repository of benchmark 5 (base commit `main`, head
+`change` with about 5% of the objects edited, deleted or added) is applied at `main`
+by each tool first, untimed. Then, interleaved with the order flipping each round:
+
+- preview: `gitops-bot plan --base main --head change` (its live layer: server-side
+  dry-run applies) vs `kubectl diff --server-side -R -f <head files>`;
+- apply: `gitops-bot apply --ref X` vs `kubectl apply --server-side -R -f <files of X>`,
+  X alternating between `change` and `main`, so that every run has ~5% to change.
+  kubectl runs without --prune (what users typically run); the bot prunes, as
+  configured, so it does a little more.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks import harness, manifests, profile
+from benchmarks.harness import BenchmarkError, Command, Run, Summary
+from benchmarks.plan_scaling import build_repo
+
+sys.path.insert(0, str(harness.ROOT / "tests"))
+import controlplane  # type: ignore[import-not-found]
+
+OURS, THEIRS = "gitops-bot", "kubectl"
+
+
+def main() -> None:
+    args = _arguments()
+    info = harness.machine()
+    print("\n".join(harness.machine_lines(info)), file=sys.stderr)
+    kubectl = harness.require("kubectl", "install kubectl (Debian: kubernetes-client)")
+    bin_dir = _binaries()
+    sections, raw = [], {}
+    with contextlib.ExitStack() as stack:
+        planes = {
+            side: stack.enter_context(
+                controlplane.start_control_plane(bin_dir, harness.CACHE / f"plane-{side}")
+            )
+            for side in (OURS, THEIRS)
+        }
+        for size in args.objects:
+            bench = Bench(size, args.seed, planes, kubectl)
+            bench.set_up()
+            for what in ("preview", "apply"):
+                if args.only in (None, what):
+                    runs = bench.measure(what, args.repetitions)
+                    sections.append(_section(what, size, bench, runs))
+                    raw[f"{what}-{size}"] = {n: Summary.of(r) for n, r in runs.items()}
+                    if args.profile:
+                        sections.append(bench.profile(what))
+    print(_report(info, sections))
+    harness.save(args.json, {"machine": info, "results": raw})
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--objects", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", choices=["preview", "apply"])
+    parser.add_argument("--json", type=Path, help="write the raw figures here")
+    parser.add_argument("--profile", action="store_true", help="py-spy the bot's side too")
+    return parser.parse_args()
+
+
+def _binaries() -> Path:
+    """The kube-apiserver and etcd the tests use, built by testenv/build.sh if need be."""
+    if os.environ.get(controlplane.BIN_ENV_VAR):
+        return Path(os.environ[controlplane.BIN_ENV_VAR])
+    found: Path | None = controlplane.find_binaries()
+    if found is None:
+        done = subprocess.run(
+            ["bash", str(controlplane.BUILD_SCRIPT)], capture_output=True, text=True, check=True
+        )
+        found = Path(done.stdout.strip().splitlines()[-1])
+    return found
+
+
+class Bench:
+    """One size: the repository, each commit's files on disk, and the commands."""
+
+    def __init__(
+        self, size: int, seed: int, planes: dict[str, controlplane.ControlPlane], kubectl: str
+    ) -> None:
+        self.size, self.planes, self.kubectl = size, planes, kubectl
+        self.repo = build_repo(size, 0.05, seed)
+        base = manifests.generate(size, seed)
+        self.trees = {
+            "main": _written(base, f"files-{size}-main"),
+            "change": _written(manifests.change(base, 0.05, seed + 1), f"files-{size}-change"),
+        }
+        clusters = {"production": {"kubeconfig": str(planes[OURS].admin_kubeconfig)}}
+        self.env = {
+            "GITOPS_BOT_CLUSTERS": json.dumps(clusters),
+            "GITOPS_BOT_SECRET_FINGERPRINT_KEY": "benchmark",
+            "GITOPS_BOT_DATABASE_URL": f"sqlite:///{harness.CACHE / 'cluster-bench.sqlite3'}",
+        }
+        self.applied = "main"
+
+    def _kubectl(self, *args: str) -> list[str]:
+        kubeconfig = self.planes[THEIRS].admin_kubeconfig
+        return [self.kubectl, f"--kubeconfig={kubeconfig}", "--request-timeout=120s", *args]
+
+    def _bot(self, *args: str) -> Command:
+        return Command(harness.python_command(*args), cwd=harness.CACHE, env=self.env)
+
+    def set_up(self) -> None:
+        """Namespaces first (a bare API server has no namespace controller), then `main`."""
+        namespaces = harness.CACHE / f"files-{self.size}-namespaces.yaml"
+        objects = [o for f in manifests.generate(self.size) for o in f.objects]
+        namespaces.write_text(
+            "---\n".join(manifests.dump(o) for o in objects if o["kind"] == "Namespace")
+        )
+        for side in (OURS, THEIRS):
+            kubeconfig = self.planes[side].admin_kubeconfig
+            argv = [self.kubectl, f"--kubeconfig={kubeconfig}", "apply", "--server-side"]
+            if namespaces.read_text():
+                subprocess.run([*argv, "-f", str(namespaces)], check=True, capture_output=True)
+        harness.run(self._apply_command(OURS, "main"))
+        harness.run(self._apply_command(THEIRS, "main"))
+
+    def _apply_command(self, side: str, ref: str) -> Command:
+        if side == OURS:
+            return self._bot("apply", "--env", "production", "--repo", str(self.repo), "--ref", ref)
+        argv = self._kubectl("apply", "--server-side", "-R", "-f", str(self.trees[ref]))
+        return Command(argv)
+
+    def measure(self, what: str, repetitions: int) -> dict[str, list[Run]]:
+        if what == "preview":
+            sides = {
+                OURS: self._bot(
+                    "plan", "--repo", str(self.repo), "--base", "main", "--head", "change"
+                ),
+                THEIRS: Command(
+                    self._kubectl("diff", "--server-side", "-R", "-f", str(self.trees["change"])),
+                    ok_codes=frozenset({0, 1}),
+                ),
+            }
+            self.commands = sides
+            return harness.alternate(
+                {n: Command(c.argv, c.cwd, c.env, frozenset({0, 1})) for n, c in sides.items()},
+                repetitions,
+                check=_previewed,
+            )
+        return self._measure_apply(repetitions)
+
+    def profile(self, what: str) -> str:
+        """Where the bot's side spends its time (one more run, under py-spy)."""
+        command = self.commands[OURS]
+        if what == "apply":
+            ref = "change" if self.applied == "main" else "main"
+            command = self._apply_command(OURS, ref)
+            self.applied = ref
+        args = [str(a) for a in command.argv[3:]]  # after `python -m bot`
+        samples = profile.record(args, 250, command.cwd, dict(command.env or {}))
+        return profile.report(args, samples, 12) + "\n"
+
+    def _measure_apply(self, repetitions: int) -> dict[str, list[Run]]:
+        """Each round applies the other commit on both sides, so each run changes ~5%."""
+        kept: dict[str, list[Run]] = {OURS: [], THEIRS: []}
+        for round_ in range(repetitions + 1):
+            ref = "change" if self.applied == "main" else "main"
+            order = (OURS, THEIRS) if round_ % 2 == 0 else (THEIRS, OURS)
+            for side in order:
+                result = harness.run(self._apply_command(side, ref))
+                if round_ > 0:  # the first round warms up
+                    kept[side].append(result)
+                    print(f"  apply {side} -> {ref}: {result.wall_s:.2f} s", file=sys.stderr)
+            self.applied = ref
+        # Shown for `change`; every other run applies `main` the same way.
+        self.commands = {side: self._apply_command(side, "change") for side in (OURS, THEIRS)}
+        return kept
+
+
+def _written(files: list[manifests.ManifestFile], name: str) -> Path:
+    folder = harness.CACHE / name
+    manifests.write(files, folder)
+    return folder
+
+
+def _previewed(name: str, run: Run) -> None:
+    """The bot's plan must really have compared with the cluster."""
+    for sign in ("not compared", "cannot preview", "not previewed"):
+        if name == OURS and sign in run.stdout:
+            raise BenchmarkError(f"the bot's plan did not preview every object: {sign!r}")
+    if name == THEIRS and run.exit_code == 1 and not run.stdout.strip():
+        raise BenchmarkError(f"kubectl diff failed: {run.stderr[-500:]}")
+
+
+def _section(what: str, size: int, bench: Bench, runs: dict[str, list[Run]]) -> str:
+    summaries = {name: Summary.of(r) for name, r in runs.items()}
+    ratio = summaries[THEIRS].wall_s / summaries[OURS].wall_s
+    goal = 5.0 if what == "preview" else 3.0
+    rows = [
+        [
+            f"`{name}`",
+            f"**{s.wall_s:.2f}** ({s.wall_min_s:.2f}-{s.wall_max_s:.2f})",
+            f"{s.cpu_s:.2f}",
+            f"{s.max_rss_mb:.0f}",
+            f"{s.load_1m:.2f}",
+        ]
+        for name, s in summaries.items()
+    ]
+    headers = ["side", "wall s (min-max)", "CPU s (client)", "peak RSS MB", "load 1m"]
+    commands = [f"- `{name}`: `{c.shell()}`" for name, c in bench.commands.items()]
+    return "\n".join(
+        [
+            f"### {what}, {size:,} objects",
+            "",
+            harness.table(headers, rows),
+            "",
+            f"- kubectl / gitops-bot wall time: **{ratio:.2f}x** (goal: at least {goal:g}x: "
+            f"{'met' if ratio >= goal else 'MISSED'}); {summaries[OURS].runs} runs per side",
+            *commands,
+        ]
+    )
+
+
+def _report(info: dict[str, object], sections: list[str]) -> str:
+    command = "python -m benchmarks.cluster " + " ".join(sys.argv[1:])
+    return "\n".join(
+        [
+            "## Benchmarks 3 and 4: live preview and apply",
+            "",
+            f"Command: `{command.strip()}`",
+            "",
+            *harness.machine_lines(info),
+            "",
+            *[s + "\n" for s in sections],
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,250 @@
+"""Benchmark 1: webhook intake of `gitops-bot serve` vs a bare aiohttp 202 handler.
+
+    python -m benchmarks.webhook_intake                 # 500/s open loop, then flat out
+
+Both servers get the same signed `pull_request` (synchronize) deliveries, a real
+example payload from @octokit/webhooks-examples, on loopback. The bot runs as users
+run it (`python -m bot serve`: SQLite store, WAL, synchronous=FULL, so every 2xx
+means the delivery is on disk; access log on; one job worker). Its GitHub API and
+clone URLs point at a loopback black hole, so the worker waits on the network, as it
+mostly does for real, instead of spinning on failures. After each run the deliveries
+table must hold every delivery that got a 2xx, or the run is refused.
+
+Per repetition, the sides alternate (order flipping each round); each side gets a
+fresh server and database, then an open-loop run at --rate and a closed-loop run with
+--connections clients. Bounded: --seconds per run (120 at most), loopback only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from benchmarks import harness, profile
+from benchmarks.harness import BenchmarkError
+
+SECRET = "benchmark-webhook-secret"  # noqa: S105 - signs loopback test deliveries
+EXAMPLES = harness.ROOT / "build/npm/node_modules/@octokit/webhooks-examples/api.github.com"
+BARE, BOT = "bare aiohttp 202 handler", "gitops-bot serve"
+PROFILES: list[str] = []  # py-spy tables of the bot under closed-loop load, with --profile
+
+
+def main() -> None:
+    args = _arguments()
+    info = harness.machine()
+    print("\n".join(harness.machine_lines(info)), file=sys.stderr)
+    hole_port = _free_port()
+    payload = _payload(hole_port)
+    hole = subprocess.Popen(_python("benchmarks.servers", "black-hole", "--port", str(hole_port)))
+    results: dict[str, list[dict[str, Any]]] = {BARE: [], BOT: []}
+    try:
+        for round_ in range(args.repetitions):
+            for side in (BARE, BOT) if round_ % 2 == 0 else (BOT, BARE):
+                results[side].append(_measure(side, args, payload, hole_port, round_))
+    finally:
+        hole.terminate()
+        hole.wait()
+    print(_report(args, info, results))
+    harness.save(args.json, {"machine": info, "results": results})
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--json", type=Path, help="write the raw figures here")
+    parser.add_argument("--profile", action="store_true", help="py-spy the bot under load")
+    return parser.parse_args()
+
+
+def _python(*args: str) -> list[str]:
+    return [sys.executable, "-m", *args]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _payload(hole_port: int) -> Path:
+    """The first real pull_request synchronize example, its GitHub URLs sent to the hole."""
+    index = EXAMPLES / "index.json"
+    if not index.is_file():
+        subprocess.run(["bash", str(harness.ROOT / "tests/openapi/install.sh")], check=True)
+    entries = json.loads(index.read_text())
+    examples = next(e["examples"] for e in entries if e["name"] == "pull_request")
+    payload = next(e for e in examples if e.get("action") == "synchronize")
+    text = json.dumps(payload)
+    for origin in ("https://api.github.com", "https://github.com"):
+        text = text.replace(origin, f"http://127.0.0.1:{hole_port}")
+    target = harness.CACHE / "pull_request.synchronize.json"
+    target.write_text(text)
+    return target
+
+
+def _measure(
+    side: str, args: argparse.Namespace, payload: Path, hole_port: int, round_: int
+) -> dict[str, Any]:
+    port = _free_port()
+    scratch = harness.CACHE / f"intake-{round_}-{'bot' if side == BOT else 'bare'}"
+    if scratch.exists():
+        subprocess.run(["rm", "-rf", str(scratch)], check=True)
+    scratch.mkdir(parents=True)
+    server = _start(side, port, hole_port, scratch)
+    try:
+        _wait_healthy(port, server)
+        url = f"http://127.0.0.1:{port}/webhooks/github"
+        load = [_load(url, payload, args.seconds, rate=args.rate, connections=args.connections)]
+        spy = profile.spy_on(server.pid, args.seconds) if args.profile and side == BOT else None
+        load.append(_load(url, payload, args.seconds, rate=None, connections=args.connections))
+        if spy is not None:
+            PROFILES.append(profile.report(["serve"], profile.collect(spy), 15))
+    finally:
+        usage = _stop(server)
+    if side == BOT:
+        _check_durable(scratch / "bench.sqlite3", sum(r["answered_2xx"] for r in load))
+    print(f"  {side}: {json.dumps(load)}", file=sys.stderr)
+    return {"open": load[0], "closed": load[1], "server": usage}
+
+
+def _start(side: str, port: int, hole_port: int, scratch: Path) -> subprocess.Popen[bytes]:
+    log = (scratch / "server.log").open("wb")
+    if side == BARE:
+        argv = _python("benchmarks.servers", "bare", "--port", str(port))
+        return subprocess.Popen(argv, cwd=harness.ROOT, stdout=log, stderr=log)
+    hole = f"http://127.0.0.1:{hole_port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_BOT_")}
+    env |= {
+        "GITOPS_BOT_HOST": "127.0.0.1",
+        "GITOPS_BOT_PORT": str(port),
+        "GITOPS_BOT_DATABASE_URL": f"sqlite:///{scratch / 'bench.sqlite3'}",
+        "GITOPS_BOT_DATA_DIR": str(scratch / "data"),
+        "GITOPS_BOT_GITHUB_WEBHOOK_SECRET": SECRET,
+        "GITOPS_BOT_GITHUB_TOKEN": "not-a-real-token",
+        "GITOPS_BOT_GITHUB_BOT_LOGIN": "gitops-bot[bot]",
+        "GITOPS_BOT_GITHUB_API_URL": hole,
+        "GITOPS_BOT_WORKER_COUNT": "1",
+    }
+    return subprocess.Popen(_python("bot", "serve"), cwd=scratch, env=env, stdout=log, stderr=log)
+
+
+def _wait_healthy(port: int, server: subprocess.Popen[bytes], limit_s: float = 60.0) -> None:
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise BenchmarkError(f"server exited with {server.returncode} before it was ready")
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise BenchmarkError(f"server on port {port} not healthy after {limit_s:.0f} s")
+
+
+def _load(
+    url: str, payload: Path, seconds: float, rate: float | None, connections: int
+) -> dict[str, Any]:
+    argv = _python("benchmarks.loadgen", "--url", url, "--payload", str(payload))
+    argv += ["--secret", SECRET, "--seconds", str(seconds), "--connections", str(connections)]
+    if rate:
+        argv += ["--rate", str(rate)]
+    load = os.getloadavg()[0]
+    done = subprocess.run(argv, cwd=harness.ROOT, capture_output=True, text=True, check=True)
+    result: dict[str, Any] = json.loads(done.stdout)
+    result["load_1m"] = load
+    return result
+
+
+def _stop(server: subprocess.Popen[bytes]) -> dict[str, float]:
+    """Interrupt the server as a user would; its CPU time and peak RSS from wait4."""
+    server.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pid, status, usage = os.wait4(server.pid, os.WNOHANG)
+        if pid:
+            server.returncode = os.waitstatus_to_exitcode(status)
+            return {"cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024}
+        time.sleep(0.1)
+    server.kill()
+    _, _, usage = os.wait4(server.pid, 0)
+    return {"cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024}
+
+
+def _check_durable(database: Path, answered: int) -> None:
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        stored = db.execute("SELECT count(*) FROM deliveries").fetchone()[0]
+    if stored < answered:
+        raise BenchmarkError(f"{answered} deliveries answered 2xx but only {stored} stored")
+
+
+def _median(runs: list[dict[str, Any]], mode: str, key: str) -> float:
+    return statistics.median(float(r[mode][key]) for r in runs)
+
+
+def _report(
+    args: argparse.Namespace, info: dict[str, Any], results: dict[str, list[dict[str, Any]]]
+) -> str:
+    rows = []
+    for side, runs in results.items():
+        rows.append(
+            [
+                f"`{side}`",
+                f"{_median(runs, 'open', 'per_second'):,.0f}",
+                f"{_median(runs, 'open', 'p50_ms'):.2f}",
+                f"**{_median(runs, 'open', 'p99_ms'):.2f}**",
+                f"**{_median(runs, 'closed', 'per_second'):,.0f}**",
+                f"{_median(runs, 'closed', 'p50_ms'):.2f}",
+                f"{_median(runs, 'closed', 'p99_ms'):.2f}",
+                f"{statistics.median(r['open']['load_1m'] for r in runs):.2f}",
+            ]
+        )
+    headers = [
+        "server",
+        f"answered/s at {args.rate:g}/s",
+        "p50 ms",
+        "p99 ms",
+        f"sustained/s ({args.connections} conns)",
+        "p50 ms",
+        "p99 ms",
+        "load 1m",
+    ]
+    p99_ratio = _median(results[BOT], "open", "p99_ms") / _median(results[BARE], "open", "p99_ms")
+    sustained = _median(results[BOT], "closed", "per_second")
+    command = "python -m benchmarks.webhook_intake " + " ".join(sys.argv[1:])
+    return "\n".join(
+        [
+            "## Benchmark 1: webhook intake",
+            "",
+            f"Command: `{command.strip()}`",
+            "",
+            *harness.machine_lines(info),
+            "",
+            harness.table(headers, rows),
+            "",
+            f"- p99 at {args.rate:g}/s, bot / bare: **{p99_ratio:.2f}x** "
+            f"(goal: within 2x: {'met' if p99_ratio <= 2 else 'MISSED'})",
+            f"- sustained durable deliveries/s: **{sustained:,.0f}** "
+            f"(goal: at least 1,000: {'met' if sustained >= 1000 else 'MISSED'})",
+            f"- medians of {args.repetitions} rounds, {args.seconds:g} s per run, sides "
+            "alternating; every 2xx of the bot was found in its SQLite deliveries table",
+            *(f"\n{table}" for table in PROFILES),
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()

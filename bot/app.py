@@ -1,0 +1,207 @@
+"""The aiohttp app factory: routes, and the resources that live as long as the app."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+from aiohttp import web
+
+from bot.clusters.directory import ClusterDirectory
+from bot.events import GITHUB, GITLAB, Repository
+from bot.forges import Forge, ForgeError, Forges
+from bot.forges.github import GitHubForges, check_github_settings
+from bot.forges.githubapi import Pacing
+from bot.forges.gitlab import GitLabForges
+from bot.forges.gitlabhooks import GitLabHooks, check_gitlab_settings
+from bot.jobs import Worker
+from bot.metrics import CONTENT_TYPE, Metrics
+from bot.mirrors import Mirrors
+from bot.schemacatalog import catalog_for
+from bot.services import Services
+from bot.settings import Settings, SettingsError
+from bot.store import JobState, Store, StoreError
+from bot.store.backends import store_for_url
+from bot.webhooks import MAX_BODY_BYTES, Edge
+from bot.workflows import CatalogFactory
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Options:
+    """What tests change about the app besides settings: time, waiting, background work."""
+
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    run_workers: bool = True
+    store: Store | None = None
+    catalogs: CatalogFactory = catalog_for
+
+
+SETTINGS = web.AppKey("settings", Settings)
+OPTIONS = web.AppKey("options", Options)
+METRICS = web.AppKey("metrics", Metrics)
+WAKEUP = web.AppKey("wakeup", asyncio.Event)
+SERVICES = web.AppKey("services", Services)
+EDGE = web.AppKey("edge", Edge)
+WORKERS = web.AppKey("workers", list[asyncio.Task[None]])
+
+
+def create_app(settings: Settings, options: Options | None = None) -> web.Application:
+    """The webhook server. Settings are parsed once by the caller and passed in."""
+    if not (settings.github_webhook_secret or settings.gitlab_webhook_secret):
+        raise SettingsError(
+            "GITOPS_BOT_GITHUB_WEBHOOK_SECRET is not set (nor GITOPS_BOT_GITLAB_WEBHOOK_SECRET): "
+            "without it no delivery can be verified; set it to the secret configured on the "
+            "GitHub App's webhook (or the GitLab webhook's secret token)"
+        )
+    if settings.github_webhook_secret:
+        check_github_settings(settings)
+    if settings.gitlab_webhook_secret:
+        check_gitlab_settings(settings)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_last_resort])
+    app[SETTINGS], app[OPTIONS] = settings, options or Options()
+    app[METRICS], app[WAKEUP] = Metrics(), asyncio.Event()
+    app.cleanup_ctx.append(_resources)
+    if settings.github_webhook_secret:
+        app.router.add_post("/webhooks/github", _github_webhook)
+    if settings.gitlab_webhook_secret:
+        app.router.add_post("/webhooks/gitlab", _gitlab_webhook)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", _readyz)
+    app.router.add_get("/metrics", _metrics)
+    return app
+
+
+async def _resources(app: web.Application) -> AsyncIterator[None]:
+    """The store, one ClientSession for every GitHub call, cluster connections, workers."""
+    settings, options = app[SETTINGS], app[OPTIONS]
+    store = options.store or store_for_url(settings.database_url, options.clock)
+    await store.open()
+    async with (
+        aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
+        ClusterDirectory(settings.clusters) as clusters,
+    ):
+        pacing = Pacing(sleep=options.sleep, clock=options.clock)
+        forges: dict[str, Forges] = {}
+        if settings.github_webhook_secret:
+            forges[GITHUB] = GitHubForges(settings, session, app[METRICS], pacing)
+        if settings.gitlab_webhook_secret:
+            forges[GITLAB] = GitLabForges(settings)
+        services = Services(
+            settings=settings,
+            store=store,
+            forges=_ForgesByName(forges),
+            mirrors=Mirrors(settings.data_dir, settings.git_allow_file_remotes),
+            metrics=app[METRICS],
+            catalogs=options.catalogs,
+            clock=options.clock,
+            clusters=clusters,
+        )
+        app[SERVICES] = services
+        gitlab = (
+            GitLabHooks.from_settings(settings, options.clock)
+            if settings.gitlab_webhook_secret
+            else None
+        )
+        secret = settings.github_webhook_secret
+        app[EDGE] = Edge(store, app[METRICS], secret, app[WAKEUP], gitlab)
+        app[WORKERS] = _start_workers(services, app[WAKEUP], options)
+        try:
+            yield
+        finally:
+            for task in app[WORKERS]:
+                task.cancel()
+            await asyncio.gather(*app[WORKERS], return_exceptions=True)
+            await store.close()
+
+
+def _start_workers(
+    services: Services, wakeup: asyncio.Event, options: Options
+) -> list[asyncio.Task[None]]:
+    if not options.run_workers:
+        return []
+    count = max(1, services.settings.worker_count)
+    # Names unique across replicas and restarts: a job's holder must name one worker.
+    instance = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
+    return [
+        asyncio.create_task(Worker(services, f"{instance}-worker-{n}", wakeup).run_forever())
+        for n in range(count)
+    ]
+
+
+class _ForgesByName:
+    """Hands each repository to the adapter of its forge (the ones configured)."""
+
+    def __init__(self, forges: dict[str, Forges]) -> None:
+        self._forges = forges
+
+    def forge_for(self, repo: Repository) -> Forge:
+        forges = self._forges.get(repo.forge)
+        if forges is None:
+            raise ForgeError(f"this bot is not set up for {repo.forge} (job for {repo.slug})")
+        return forges.forge_for(repo)
+
+
+async def _github_webhook(request: web.Request) -> web.Response:
+    return await request.app[EDGE].github(request)
+
+
+async def _gitlab_webhook(request: web.Request) -> web.Response:
+    return await request.app[EDGE].gitlab(request)
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.Response(text="ok\n")
+
+
+async def _readyz(request: web.Request) -> web.Response:
+    """Ready when the store answers and every worker that should run is running."""
+    try:
+        await request.app[SERVICES].store.ping()
+    except StoreError as exc:
+        return web.Response(status=503, text=f"store unavailable: {exc}\n")
+    if any(task.done() for task in request.app[WORKERS]):
+        return web.Response(status=503, text="a job worker stopped\n")
+    return web.Response(text="ready\n")
+
+
+async def _metrics(request: web.Request) -> web.Response:
+    metrics = request.app[METRICS]
+    counts = await request.app[SERVICES].store.job_counts()
+    for state, count in counts.items():
+        metrics.jobs.labels(str(state)).set(count)
+    metrics.dead_letter_jobs.set(counts[JobState.DEAD])
+    response = web.Response(body=metrics.exposition())
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
+
+
+@web.middleware
+async def _last_resort(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """The one catch-all: a failure answers 5xx without details (GitHub can redeliver)."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except StoreError:
+        log.exception("store failure while handling %s", request.path)
+        return web.Response(status=503, text="store unavailable, nothing was stored\n")
+    except Exception:
+        log.exception("unexpected failure while handling %s", request.path)
+        return web.Response(status=500, text="internal error\n")
+
+
+def run_server(settings: Settings) -> None:
+    """Serve until interrupted (gitops-bot serve)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    web.run_app(create_app(settings), host=settings.host, port=settings.port)

@@ -1,0 +1,1 @@
+"""Kubernetes clusters behind one small port (`ports.Cluster`), on the official client."""

@@ -1,0 +1,59 @@
+"""Cluster names from the server settings -> connections, opened on first use, closed together."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass
+from types import TracebackType
+
+from bot.clusters.configs import ClusterSettings
+from bot.clusters.kubeapi import KubernetesCluster
+from bot.clusters.kubeconfigs import client_configuration
+from bot.clusters.ports import Cluster
+
+
+@dataclass(frozen=True)
+class Connection:
+    settings: ClusterSettings
+    cluster: Cluster
+
+
+class ClusterDirectory:
+    """The clusters the bot may reach. Use `async with`, so every connection gets closed."""
+
+    def __init__(self, clusters: Iterable[ClusterSettings]) -> None:
+        self._settings = {c.name: c for c in clusters}
+        self._open: dict[str, KubernetesCluster] = {}
+        self._lock = asyncio.Lock()
+
+    def knows(self, name: str) -> bool:
+        return name in self._settings
+
+    async def connect(self, name: str) -> Connection:
+        """The connection to cluster `name`; raises ClusterConfigError when it cannot be set up.
+
+        Callers check `knows(name)` first: asking for an unknown name is a programming error.
+        """
+        settings = self._settings[name]
+        async with self._lock:
+            if name not in self._open:
+                configuration = await client_configuration(settings)
+                self._open[name] = KubernetesCluster(settings, configuration)
+            return Connection(settings, self._open[name])
+
+    async def close(self) -> None:
+        opened, self._open = list(self._open.values()), {}
+        for cluster in opened:
+            await cluster.close()
+
+    async def __aenter__(self) -> ClusterDirectory:
+        return self
+
+    async def __aexit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        trace: TracebackType | None,
+    ) -> None:
+        await self.close()

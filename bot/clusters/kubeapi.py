@@ -1,0 +1,188 @@
+"""The Cluster port on the official client's async API (`kubernetes.aio`)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+from kubernetes.aio.client import ApiClient, Configuration
+
+from bot.clusters.configs import ClusterSettings
+from bot.clusters.errors import (
+    AdmissionFailed,
+    ClusterError,
+    ClusterUnreachable,
+    Conflict,
+    Forbidden,
+    Invalid,
+    NotFound,
+    ServerError,
+    Unauthorized,
+    UnknownKind,
+)
+from bot.clusters.ports import Resource
+from bot.core.manifests import ObjectKey
+from bot.core.rollouts import FIELD_MANAGER
+
+APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML: the body is sent as JSON
+_UNAVAILABLE = (502, 503, 504)
+_ADMISSION_WORDS = ("admission webhook", "ValidatingAdmissionPolicy", "failed calling webhook")
+
+
+class KubernetesCluster:
+    """One cluster through one ApiClient; requests are bounded by the cluster's concurrency."""
+
+    def __init__(self, settings: ClusterSettings, configuration: Configuration) -> None:
+        self.name = settings.name
+        self._api = ApiClient(configuration)
+        self._api.user_agent = "gitops-bot"
+        self._limit = asyncio.Semaphore(settings.concurrency)
+        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
+        self._served: dict[str, dict[str, Resource]] = {}  # apiVersion -> kind -> resource
+
+    async def close(self) -> None:
+        await self._api.close()  # type: ignore[no-untyped-call]
+
+    async def resource(self, api_version: str, kind: str) -> Resource | None:
+        known = self._served.get(api_version, {})
+        if kind not in known:  # not cached, or a CRD may have added it since
+            known = await self._discover(api_version)
+        return known.get(kind)
+
+    async def _discover(self, api_version: str) -> dict[str, Resource]:
+        group_path = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        try:
+            listing = await self._request("GET", group_path)
+        except NotFound:
+            return {}  # the group or version is not served (yet)
+        served = {
+            item["kind"]: Resource(api_version, item["kind"], item["name"], item["namespaced"])
+            for item in (listing or {}).get("resources", [])
+            if "/" not in item.get("name", "/")  # subresources such as deployments/scale
+        }
+        self._served[api_version] = served
+        return served
+
+    async def read(self, api_version: str, key: ObjectKey) -> dict[str, Any] | None:
+        try:
+            path = await self._path(api_version, key.kind, key.namespace, key.name)
+            return await self._request("GET", path)
+        except NotFound:
+            return None
+
+    async def apply(
+        self, body: Mapping[str, Any], *, dry_run: bool, force: bool = False
+    ) -> dict[str, Any]:
+        metadata = body.get("metadata") or {}
+        path = await self._path(
+            str(body.get("apiVersion")),
+            str(body.get("kind")),
+            str(metadata.get("namespace") or ""),
+            str(metadata.get("name")),
+        )
+        query = [("fieldManager", FIELD_MANAGER)]
+        if dry_run:
+            query.append(("dryRun", "All"))
+        if force:
+            query.append(("force", "true"))
+        result = await self._request("PATCH", path, query, dict(body), APPLY_PATCH)
+        if result is None:
+            raise ClusterError(f"the API server answered an apply to {path} with no object")
+        return result
+
+    async def delete(self, api_version: str, key: ObjectKey) -> bool:
+        path = await self._path(api_version, key.kind, key.namespace, key.name)
+        try:
+            await self._request("DELETE", path, [("propagationPolicy", "Background")])
+        except NotFound:
+            return False
+        return True
+
+    async def _path(self, api_version: str, kind: str, namespace: str, name: str) -> str:
+        resource = await self.resource(api_version, kind)
+        if resource is None:
+            raise UnknownKind(
+                f"the cluster serves no {kind} in {api_version}: its CRD is not installed, "
+                "or the apiVersion is wrong"
+            )
+        root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
+        where = f"/namespaces/{quote(namespace, safe='')}" if resource.namespaced else ""
+        return f"{root}{where}/{resource.plural}/{quote(name, safe='')}"
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        query: Sequence[tuple[str, str]] = (),
+        body: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+    ) -> dict[str, Any] | None:
+        headers = {"Accept": "application/json", "Content-Type": content_type}
+        async with self._limit:
+            try:
+                request = await self._api.param_serialize(
+                    method,
+                    path,
+                    query_params=list(query),
+                    header_params=headers,
+                    body=body,
+                    auth_settings=["BearerToken"],
+                )
+                response = await self._api.call_api(*request, _request_timeout=self._timeout)
+                data = await response.read()  # type: ignore[no-untyped-call]
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                raise ClusterUnreachable(
+                    f"cluster {self.name!r} is unreachable at "
+                    f"{self._api.configuration.host}: {exc or type(exc).__name__}"
+                ) from exc
+        payload = _json(data)
+        if 200 <= response.status < 300:
+            return payload
+        raise error_for(response.status, payload, self.name)
+
+
+def _json(data: bytes) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data) if data else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def error_for(status: int, payload: Mapping[str, Any] | None, cluster: str) -> ClusterError:
+    """The exception for an API server error answer, carrying the server's own message."""
+    message = str((payload or {}).get("message") or f"HTTP {status} from the API server")
+    if any(word in message for word in _ADMISSION_WORDS):
+        return AdmissionFailed(
+            message,
+            unavailable="failed calling webhook" in message,
+            no_dry_run="does not support dry run" in message,
+        )
+    if status == 401:
+        return Unauthorized(
+            f"cluster {cluster!r} rejected the bot's credentials (401 Unauthorized): they are "
+            "wrong or expired; fix the kubeconfig named in the server settings"
+        )
+    if status in _UNAVAILABLE:
+        return ClusterUnreachable(f"cluster {cluster!r} is unavailable ({status}): {message}")
+    simple: dict[int, type[ClusterError]] = {403: Forbidden, 404: NotFound, 400: Invalid}
+    if status in simple:
+        return simple[status](message)
+    if status == 409:
+        return Conflict(message, _conflict_owners(payload))
+    if status == 422:
+        return Invalid(message)
+    return ServerError(f"{message} (HTTP {status})")
+
+
+def _conflict_owners(payload: Mapping[str, Any] | None) -> tuple[str, ...]:
+    causes = ((payload or {}).get("details") or {}).get("causes") or []
+    return tuple(
+        f"{cause.get('message', 'conflict')}: {cause.get('field', '?')}"
+        for cause in causes
+        if isinstance(cause, Mapping) and cause.get("reason") == "FieldManagerConflict"
+    )

@@ -1,0 +1,83 @@
+"""The kustomize renderer: `kustomize build` of the environment's folder, sandboxed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from dataclasses import replace
+from pathlib import Path
+
+from bot.core.findings import Finding
+from bot.core.manifests import LoadResult
+from bot.gitrepo import TreeEntry
+from bot.renderers.checkouts import CheckoutError, blob_reader, read_index, write_entries
+from bot.renderers.kustomizations import scan_kustomizations
+from bot.renderers.origins import (
+    FileLines,
+    kustomize_locator,
+    load_output,
+    relabel,
+    relocate,
+)
+from bot.renderers.protocol import Rendered, RenderRequest, failed
+from bot.renderers.sandbox import ToolError, find_tool
+from bot.renderers.workspaces import Workspace
+
+TOOL_SETTING = "GITOPS_BOT_KUSTOMIZE_COMMAND"
+# kustomize never reads a file outside the kustomization that names it; exec and container
+# functions and external plugins stay off because their flags are never passed.
+BUILD_FLAGS = ("build", "--load-restrictor", "LoadRestrictionsRootOnly")
+# How kustomize words an error inside our wrapping kustomization: noise about our own file.
+_WRAPPER_ERROR = re.compile(
+    r"accumulating resources: accumulation err='accumulating resources from '\.\./repo[^']*': "
+    r"'[^']*' must resolve to a file': recursed accumulation of path '[^']*': "
+)
+
+
+class KustomizeRenderer:
+    async def render(self, request: RenderRequest) -> Rendered:
+        env, options = request.environment, request.options
+        index = await read_index(request.repo, request.commit)
+        scan = await scan_kustomizations(
+            index, blob_reader(request.repo, index), env.path, options.allow_network
+        )
+        if scan.findings:
+            return failed(scan.findings)
+        async with Workspace(options) as space:
+            return await _build(request, index.below(scan.folders), space)
+
+
+async def _build(request: RenderRequest, entries: list[TreeEntry], space: Workspace) -> Rendered:
+    """Write the kustomizations out, run `kustomize build`, map objects to their files."""
+    path, options = request.environment.path, request.options
+    refused: tuple[Finding, ...] = ()
+    try:
+        refused = await write_entries(
+            request.repo, entries, space.checkout, options.max_checkout_bytes
+        )
+        tool = find_tool(options.kustomize, TOOL_SETTING)
+        output = await space.run([tool, *BUILD_FLAGS, _wrap(space, path)])
+    except (ToolError, CheckoutError) as exc:
+        finding = space.error(exc, path)
+        return failed(refused, replace(finding, message=_WRAPPER_ERROR.sub("", finding.message)))
+    rendered = await asyncio.to_thread(_relocated, output, request, space.checkout)
+    loaded = rendered.loaded
+    return Rendered(LoadResult(loaded.manifests, refused + loaded.findings), rendered.texts)
+
+
+def _wrap(space: Workspace, path: str) -> str:
+    """A kustomization of our own around the environment's, asking for origin annotations."""
+    target = "../repo" if path == "." else f"../repo/{path}"
+    wrapper = {"resources": [target], "buildMetadata": ["originAnnotations"]}
+    (space.work / "kustomization.yaml").write_text(json.dumps(wrapper))
+    return str(space.work)
+
+
+def _relocated(output: bytes, request: RenderRequest, checkout: Path) -> Rendered:
+    env = request.environment
+    loaded = load_output(output, env.path, env.namespace, request.options.max_output_bytes)
+    loaded = LoadResult(loaded.manifests, relabel(loaded.findings, env.path, "kustomize build"))
+    lines = FileLines(checkout)
+    loaded = relocate(loaded, kustomize_locator(lines, "repo", "work", env.path))
+    return Rendered(loaded, dict(lines.texts))

@@ -1,0 +1,21 @@
+"""The plain renderer: the YAML and JSON files below the environment's path, as they are."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.core.manifests import LoadResult, load_manifests
+from bot.renderers.protocol import Rendered, RenderRequest
+from bot.sources import read_commit_folder
+
+
+class PlainRenderer:
+    async def render(self, request: RenderRequest) -> Rendered:
+        env = request.environment
+        files, refused = await read_commit_folder(request.repo, request.commit, env.path)
+        # Parsing is CPU work: keep it off the event loop.
+        loaded = await asyncio.to_thread(load_manifests, files, env.namespace)
+        return Rendered(
+            LoadResult(loaded.manifests, refused + loaded.findings),
+            {f.path: f.data for f in files},
+        )

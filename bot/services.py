@@ -1,0 +1,55 @@
+"""What workflows act through (store, forges, mirrors, metrics), and how events become jobs."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.clusters.directory import ClusterDirectory
+from bot.events import (
+    CommentCommand,
+    Event,
+    PullRequestChanged,
+    PushToDefaultBranch,
+    event_to_data,
+)
+from bot.forges import Forges
+from bot.metrics import Metrics
+from bot.mirrors import Mirrors
+from bot.schemacatalog import catalog_for
+from bot.settings import Settings
+from bot.store import NewJob, Store
+from bot.workflows import CatalogFactory
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    store: Store
+    forges: Forges
+    mirrors: Mirrors
+    metrics: Metrics
+    catalogs: CatalogFactory = catalog_for
+    clock: Callable[[], float] = time.time  # the store's clock: retry times are in it
+    clusters: ClusterDirectory | None = None  # None or unknown cluster: a dry apply
+
+
+def job_for(event: Event) -> NewJob:
+    """The job an event asks for. Plans coalesce per PR and applies per repository, so
+    only the newest head of a PR is planned and only the newest merge is applied."""
+    where = f"{event.repo.forge}:{event.repo.slug}"
+    payload = json.dumps(event_to_data(event), sort_keys=True)
+    if isinstance(event, PullRequestChanged):
+        return NewJob("plan", payload, f"plan:{where}#{event.number}")
+    if isinstance(event, PushToDefaultBranch):
+        return NewJob("apply", payload, f"apply:{where}")
+    if isinstance(event, CommentCommand):
+        return NewJob("command", payload)
+    raise TypeError(f"no job for {type(event).__name__}")
+
+
+def environment_key(event: Event, environment: str) -> str:
+    """The store's name for an environment: environments belong to one repository."""
+    return f"{event.repo.forge}:{event.repo.slug}:{environment}"

@@ -1,0 +1,367 @@
+"""The SQLite store: one connection on one thread, WAL, every write committed durably."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from bot.core.audit import AuditEntry, AuditRecord, chain
+from bot.store import (
+    AppliedCommit,
+    Delivery,
+    Job,
+    JobState,
+    NewJob,
+    StoreError,
+)
+from bot.store.ledger import COLUMNS, entry_text, record_from_row
+from bot.store.migrations import MIGRATIONS, VERSION_TABLE, refuse_unknown, statements
+
+T = TypeVar("T")
+_SERIAL = "INTEGER PRIMARY KEY"
+_JOB_COLUMNS = "id, kind, payload, coalesce_key, attempts, holder, state, last_error"
+_CLAIMABLE = """
+SELECT id FROM jobs AS j
+WHERE ((j.state = 'ready' AND j.run_after <= ?) OR (j.state = 'running' AND j.lease_until < ?))
+  AND (j.coalesce_key IS NULL OR NOT EXISTS (
+        SELECT 1 FROM jobs AS r
+        WHERE r.coalesce_key = j.coalesce_key AND r.id <> j.id
+          AND r.state = 'running' AND r.lease_until >= ?))
+ORDER BY j.id
+LIMIT 1
+"""
+
+
+class SQLiteStore:
+    """The reference Store backend. Blocking sqlite3 calls run on a private thread."""
+
+    def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
+        self.path = path
+        self._clock = clock
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        self._db: sqlite3.Connection | None = None
+
+    async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            if self._db is None:
+                raise StoreError("the store is not open")
+            try:
+                return work(self._db)
+            except sqlite3.Error as exc:
+                raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+
+    async def open(self) -> None:
+        def connect() -> None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")  # the commit is on disk before the 202
+                db.execute("PRAGMA foreign_keys=ON")
+                db.execute("PRAGMA busy_timeout=5000")
+                _migrate(db, self._clock())
+            except (sqlite3.Error, OSError) as exc:
+                raise StoreError(f"cannot open the SQLite store {self.path}: {exc}") from exc
+            self._db = db
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, connect)
+
+    async def close(self) -> None:
+        def disconnect() -> None:
+            if self._db is not None:
+                self._db.close()
+                self._db = None
+
+        await asyncio.get_running_loop().run_in_executor(self._thread, disconnect)
+        self._thread.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        await self._run(lambda db: db.execute("SELECT 1").fetchone())
+
+    async def record_delivery(self, delivery: Delivery, job: NewJob | None) -> bool:
+        now = self._clock()
+
+        def write(db: sqlite3.Connection) -> bool:
+            with _transaction(db):
+                inserted = db.execute(
+                    "INSERT INTO deliveries (id, forge, event, outcome, received_at) "
+                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                    (delivery.id, delivery.forge, delivery.event, delivery.outcome, now),
+                ).rowcount
+                if inserted and job is not None:
+                    _insert_job(db, job, now, delivery.id)
+                return bool(inserted)
+
+        return await self._run(write)
+
+    async def add_job(self, job: NewJob) -> int:
+        now = self._clock()
+
+        def write(db: sqlite3.Connection) -> int:
+            with _transaction(db):
+                return _insert_job(db, job, now, None)
+
+        return await self._run(write)
+
+    async def claim_job(self, holder: str, lease_seconds: float) -> Job | None:
+        now = self._clock()
+
+        def claim(db: sqlite3.Connection) -> Job | None:
+            with _transaction(db):
+                row = db.execute(_CLAIMABLE, (now, now, now)).fetchone()
+                if row is None:
+                    return None
+                db.execute(
+                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, holder = ?, "
+                    "lease_until = ? WHERE id = ?",
+                    (holder, now + lease_seconds, row[0]),
+                )
+                return _job(db, row[0])
+
+        return await self._run(claim)
+
+    async def renew_lease(self, job: Job, lease_seconds: float) -> bool:
+        now = self._clock()
+
+        def write(db: sqlite3.Connection) -> bool:
+            with _transaction(db):
+                return bool(
+                    db.execute(
+                        "UPDATE jobs SET lease_until = ? "
+                        "WHERE id = ? AND holder = ? AND state = 'running'",
+                        (now + lease_seconds, job.id, job.holder),
+                    ).rowcount
+                )
+
+        return await self._run(write)
+
+    async def complete_job(self, job: Job, state: JobState = JobState.DONE) -> None:
+        await self._update_job(
+            "UPDATE jobs SET state = ?, finished_at = ?, lease_until = NULL "
+            "WHERE id = ? AND holder = ? AND state = 'running'",
+            (str(state), self._clock(), job.id, job.holder),
+        )
+
+    async def fail_job(self, job: Job, error: str, retry_at: float | None) -> JobState:
+        state = JobState.READY if retry_at is not None else JobState.DEAD
+        finished = None if retry_at is not None else self._clock()
+        await self._update_job(
+            "UPDATE jobs SET state = ?, run_after = COALESCE(?, run_after), last_error = ?, "
+            "finished_at = ?, lease_until = NULL WHERE id = ? AND holder = ? AND state = 'running'",
+            (str(state), retry_at, error[:2000], finished, job.id, job.holder),
+        )
+        return state
+
+    async def _update_job(self, sql: str, values: tuple[Any, ...]) -> None:
+        def write(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.execute(sql, values)
+
+        await self._run(write)
+
+    async def is_superseded(self, job: Job) -> bool:
+        if job.coalesce_key is None:
+            return False
+        key = job.coalesce_key
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT 1 FROM jobs WHERE coalesce_key = ? AND id > ? LIMIT 1", (key, job.id)
+            ).fetchone()
+        )
+        return row is not None
+
+    async def requeue(self, job_id: int) -> bool:
+        now = self._clock()
+
+        def write(db: sqlite3.Connection) -> bool:
+            with _transaction(db):
+                return bool(
+                    db.execute(
+                        "UPDATE jobs SET state = 'ready', attempts = 0, run_after = ?, "
+                        "finished_at = NULL WHERE id = ? AND state = 'dead'",
+                        (now, job_id),
+                    ).rowcount
+                )
+
+        return await self._run(write)
+
+    async def job_counts(self) -> dict[JobState, int]:
+        rows = await self._run(
+            lambda db: db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
+        )
+        counts = dict.fromkeys(JobState, 0)
+        counts.update({JobState(state): count for state, count in rows})
+        return counts
+
+    async def job(self, job_id: int) -> Job | None:
+        return await self._run(lambda db: _job(db, job_id))
+
+    async def dead_jobs(self) -> list[Job]:
+        def read(db: sqlite3.Connection) -> list[Job]:
+            ids = db.execute("SELECT id FROM jobs WHERE state = 'dead' ORDER BY id").fetchall()
+            return [job for (job_id,) in ids if (job := _job(db, job_id)) is not None]
+
+        return await self._run(read)
+
+    async def lock_environment(self, environment: str, holder: str, seconds: float) -> bool:
+        now = self._clock()
+
+        def take(db: sqlite3.Connection) -> bool:
+            with _transaction(db):
+                db.execute(
+                    "INSERT INTO environment_locks (environment, holder, expires_at) "
+                    "VALUES (?, ?, ?) ON CONFLICT (environment) DO UPDATE "
+                    "SET holder = excluded.holder, expires_at = excluded.expires_at "
+                    "WHERE environment_locks.holder = excluded.holder "
+                    "OR environment_locks.expires_at < ?",
+                    (environment, holder, now + seconds, now),
+                )
+                row = db.execute(
+                    "SELECT holder FROM environment_locks WHERE environment = ?", (environment,)
+                ).fetchone()
+                return bool(row[0] == holder)
+
+        return await self._run(take)
+
+    async def unlock_environment(self, environment: str, holder: str) -> None:
+        def release(db: sqlite3.Connection) -> None:
+            with _transaction(db):
+                db.execute(
+                    "DELETE FROM environment_locks WHERE environment = ? AND holder = ?",
+                    (environment, holder),
+                )
+
+        await self._run(release)
+
+    async def last_applied(self, environment: str) -> AppliedCommit | None:
+        row = await self._run(
+            lambda db: db.execute(
+                "SELECT environment, commit_sha, position, applied_at FROM applied_commits "
+                "WHERE environment = ?",
+                (environment,),
+            ).fetchone()
+        )
+        return AppliedCommit(*row) if row else None
+
+    async def record_applied(self, environment: str, commit: str, position: int) -> bool:
+        now = self._clock()
+
+        def write(db: sqlite3.Connection) -> bool:
+            with _transaction(db):
+                return bool(
+                    db.execute(
+                        "INSERT INTO applied_commits (environment, commit_sha, position, "
+                        "applied_at) VALUES (?, ?, ?, ?) ON CONFLICT (environment) DO UPDATE "
+                        "SET commit_sha = excluded.commit_sha, position = excluded.position, "
+                        "applied_at = excluded.applied_at "
+                        "WHERE applied_commits.position <= excluded.position",
+                        (environment, commit, position, now),
+                    ).rowcount
+                )
+
+        return await self._run(write)
+
+    async def add_audit(self, entry: AuditEntry, key: str | None = None) -> AuditRecord:
+        now = self._clock()
+
+        def append(db: sqlite3.Connection) -> AuditRecord:
+            with _transaction(db):  # BEGIN IMMEDIATE: no other writer between read and insert
+                if key is not None:
+                    row = db.execute(
+                        f"SELECT {COLUMNS} FROM audit_ledger WHERE idempotency_key = ?",  # noqa: S608
+                        (key,),
+                    ).fetchone()
+                    if row is not None:
+                        return record_from_row(row)
+                last = db.execute(
+                    f"SELECT {COLUMNS} FROM audit_ledger ORDER BY sequence DESC LIMIT 1"  # noqa: S608
+                ).fetchone()
+                record = chain(record_from_row(last) if last else None, entry)
+                db.execute(
+                    "INSERT INTO audit_ledger (sequence, environment, commit_sha, entry, "
+                    "previous_hash, hash, idempotency_key, recorded_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.sequence,
+                        entry.environment,
+                        entry.commit,
+                        entry_text(entry),
+                        record.previous_hash,
+                        record.hash,
+                        key,
+                        now,
+                    ),
+                )
+                return record
+
+        return await self._run(append)
+
+    async def audit_records(
+        self, environment: str | None = None, since: float | None = None
+    ) -> list[AuditRecord]:
+        sql = f"SELECT {COLUMNS} FROM audit_ledger WHERE (? IS NULL OR environment = ?) "  # noqa: S608
+        sql += "AND (? IS NULL OR recorded_at >= ?) ORDER BY sequence"
+        values = (environment, environment, since, since)
+        rows = await self._run(lambda db: db.execute(sql, values).fetchall())
+        return [record_from_row(row) for row in rows]
+
+
+class _transaction:
+    """BEGIN IMMEDIATE ... COMMIT: writers queue up instead of failing half way."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> None:
+        self.db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: object, error: object, trace: object) -> None:
+        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+def _migrate(db: sqlite3.Connection, now: float) -> None:
+    """Apply pending migrations; each one is decided and applied in one write transaction,
+    so two processes opening a new database at once do not both apply it."""
+    db.execute(VERSION_TABLE)
+    for version, description, sql in MIGRATIONS:
+        with _transaction(db):
+            done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+            refuse_unknown(done)
+            if version in done:
+                continue
+            for statement in statements(sql, _SERIAL):
+                db.execute(statement)
+            db.execute(
+                "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+                (version, description, now),
+            )
+
+
+def _insert_job(db: sqlite3.Connection, job: NewJob, now: float, delivery: str | None) -> int:
+    if job.coalesce_key is not None:
+        db.execute(
+            "UPDATE jobs SET state = 'superseded', finished_at = ? "
+            "WHERE coalesce_key = ? AND state = 'ready'",
+            (now, job.coalesce_key),
+        )
+    cursor = db.execute(
+        "INSERT INTO jobs (kind, payload, coalesce_key, delivery_id, state, run_after, "
+        "created_at) VALUES (?, ?, ?, ?, 'ready', ?, ?)",
+        (job.kind, job.payload, job.coalesce_key, delivery, now, now),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+def _job(db: sqlite3.Connection, job_id: int) -> Job | None:
+    row = db.execute(f"SELECT {_JOB_COLUMNS} FROM jobs WHERE id = ?", (job_id,)).fetchone()  # noqa: S608
+    if row is None:
+        return None
+    job_id, kind, payload, key, attempts, holder, state, error = row
+    return Job(job_id, kind, payload, key, attempts, holder or "", JobState(state), error)

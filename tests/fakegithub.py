@@ -1,0 +1,472 @@
+"""A fake GitHub REST API, in process: it records every request, checks each one against
+GitHub's official OpenAPI description (@octokit/openapi), and keeps just enough state to
+answer the way GitHub does. A request the description rejects is a test failure."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime
+import itertools
+import json
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import jwt
+from aiohttp import web
+from multidict import MultiMapping
+from openapi_schema_validator import OAS30Validator
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
+
+_DOCUMENT_URI = "urn:github-openapi"
+Handler = Callable[["Call"], Any]
+
+
+class OpenAPIDescription:
+    """GitHub's REST description: finds the operation for a request and lists what is wrong."""
+
+    def __init__(self, path: Path) -> None:
+        self.document: dict[str, Any] = json.loads(path.read_text())
+        self.version = self.document["info"]["version"]
+        resource = Resource.from_contents(self.document, default_specification=DRAFT4)
+        self._registry = Registry().with_resource(_DOCUMENT_URI, resource)
+
+    @cached_property
+    def _routes(self) -> list[tuple[re.Pattern[str], str, int]]:
+        routes = []
+        for template in self.document["paths"]:
+            pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+            routes.append((re.compile(f"^{pattern}$"), template, template.count("{")))
+        return sorted(routes, key=lambda route: route[2])  # literal segments win
+
+    def operation(self, method: str, path: str) -> tuple[str, dict[str, str]] | None:
+        """The path template describing `method path`, and its path parameters."""
+        for pattern, template, _ in self._routes:
+            found = pattern.match(path)
+            if found and method.lower() in self.document["paths"][template]:
+                return template, found.groupdict()
+        return None
+
+    def problems(self, method: str, path: str, query: Mapping[str, str], body: bytes) -> list[str]:
+        """Everything about the request that GitHub's description does not allow."""
+        found = self.operation(method, path)
+        if found is None:
+            return [f"{method} {path}: no such operation in the GitHub REST API"]
+        template, path_values = found
+        pointer = f"/paths/{_escape(template)}/{method.lower()}"
+        operation = self.document["paths"][template][method.lower()]
+        errors = self._parameter_problems(operation, pointer, path_values, query)
+        errors += self._body_problems(operation, pointer, body)
+        return [f"{method} {template}: {error}" for error in errors]
+
+    def _parameter_problems(
+        self,
+        operation: dict[str, Any],
+        pointer: str,
+        path_values: Mapping[str, str],
+        query: Mapping[str, str],
+    ) -> list[str]:
+        errors = []
+        declared: dict[tuple[str, str], tuple[dict[str, Any], str]] = {}
+        for index, parameter in enumerate(operation.get("parameters", [])):
+            where = f"{pointer}/parameters/{index}"
+            if "$ref" in parameter:
+                where = parameter["$ref"].lstrip("#")
+                parameter = self._resolve(where)
+            declared[(parameter["in"], parameter["name"])] = (parameter, where)
+        for name in query:
+            if ("query", name) not in declared:
+                errors.append(f"query parameter {name!r} is not described")
+        for (place, name), (parameter, where) in declared.items():
+            values = {"path": path_values, "query": query}.get(place)
+            if values is None:
+                continue
+            if name not in values:
+                if parameter.get("required"):
+                    errors.append(f"required {place} parameter {name!r} is missing")
+                continue
+            value = _coerce(values[name], parameter["schema"])
+            errors += [
+                f"{place} parameter {name!r}: {e}"
+                for e in self._schema_errors(value, f"{where}/schema")
+            ]
+        return errors
+
+    def _body_problems(self, operation: dict[str, Any], pointer: str, body: bytes) -> list[str]:
+        request_body = operation.get("requestBody")
+        where = f"{pointer}/requestBody"
+        if request_body is not None and "$ref" in request_body:
+            where = request_body["$ref"].lstrip("#")
+            request_body = self._resolve(where)
+        if not body:
+            required = bool(request_body and request_body.get("required"))
+            return ["the request body is required"] if required else []
+        if request_body is None:
+            return ["this operation takes no request body"]
+        content = request_body["content"].get("application/json")
+        if content is None:
+            return ["this operation takes no JSON body"]
+        try:
+            data = json.loads(body)
+        except ValueError:
+            return ["the request body is not JSON"]
+        schema = f"{where}/content/application~1json/schema"
+        return [f"body: {e}" for e in self._schema_errors(data, schema)]
+
+    def _schema_errors(self, value: Any, pointer: str) -> list[str]:
+        reference = {"$ref": f"{_DOCUMENT_URI}#{quote(pointer, safe='/~')}"}
+        validator = OAS30Validator(reference, registry=self._registry)
+        return [
+            f"{'/'.join(map(str, e.absolute_path)) or '(value)'}: {e.message}"
+            for e in validator.iter_errors(value)
+        ]
+
+    def _resolve(self, pointer: str) -> dict[str, Any]:
+        node: Any = self.document
+        for part in pointer.strip("/").split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        return dict(node)
+
+
+def _escape(template: str) -> str:
+    return template.replace("~", "~0").replace("/", "~1")
+
+
+def _coerce(text: str, schema: Mapping[str, Any]) -> Any:
+    """Query and path values are strings on the wire; the description types them."""
+    kind = schema.get("type")
+    if kind == "integer" and re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if kind == "boolean" and text in ("true", "false"):
+        return text == "true"
+    return text
+
+
+@dataclass(frozen=True)
+class Call:
+    """One request the bot made."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    body: Any
+    authorization: str
+    params: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+@dataclass
+class Fault:
+    """A canned error answer for matching requests, `times` times."""
+
+    method: str
+    path: re.Pattern[str]
+    status: int
+    headers: dict[str, str]
+    message: str
+    times: int
+
+
+@dataclass
+class FakeGitHub:
+    description: OpenAPIDescription
+    clock: Callable[[], float]
+    app_id: str = "4242"
+    app_slug: str = "gitops-bot"
+    public_key: str | None = None  # PEM; set when the bot runs as an App
+    personal_token: str | None = None  # set when the bot runs with a token
+    user_login: str = "gitops-bot-user"
+    prefix: str = ""  # "/api/v3" to answer like GitHub Enterprise Server
+    calls: list[Call] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)
+    comments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    statuses: list[dict[str, Any]] = field(default_factory=list)
+    deployments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    deployment_statuses: list[dict[str, Any]] = field(default_factory=list)
+    pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    reviews: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    permissions: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, float] = field(default_factory=dict)  # installation token -> expiry
+    writing: int = 0  # content-creating requests in flight right now
+    most_parallel_writes: int = 0
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
+
+    @property
+    def bot_login(self) -> str:
+        return f"{self.app_slug}[bot]" if self.public_key else self.user_login
+
+    # --- set-up by tests -------------------------------------------------------------
+
+    def fail(
+        self,
+        method: str,
+        path: str,
+        status: int,
+        headers: Mapping[str, str] | None = None,
+        message: str = "error",
+        times: int = 1,
+    ) -> None:
+        self.faults.append(
+            Fault(method, re.compile(path), status, dict(headers or {}), message, times)
+        )
+
+    def add_comment(self, number: int, body: str, login: str, kind: str = "User") -> int:
+        comment_id = next(self._ids)
+        self.comments[comment_id] = {
+            "id": comment_id,
+            "issue": number,
+            "body": body,
+            "user": _user(login, kind),
+        }
+        return comment_id
+
+    def comments_on(self, number: int) -> list[dict[str, Any]]:
+        return [c for c in self.comments.values() if c["issue"] == number]
+
+    def calls_to(self, method: str, pattern: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method and re.search(pattern, c.path)]
+
+    # --- the server ------------------------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        return app
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        body = await request.read()
+        query = _single_values(request.query)
+        if not request.path.startswith(self.prefix + "/"):
+            self.violations.append(f"{request.method} {request.path}: not under {self.prefix}/")
+            return _json({"message": "Not Found"}, 404)
+        call = Call(
+            request.method,
+            request.path.removeprefix(self.prefix),
+            query,
+            json.loads(body) if body else None,
+            request.headers.get("Authorization", ""),
+        )
+        self.calls.append(call)
+        if request.method == "GET":
+            return self._answer(request, call, body)
+        self.writing += 1
+        self.most_parallel_writes = max(self.most_parallel_writes, self.writing)
+        try:
+            await asyncio.sleep(0)  # let any other request in, if the bot would send one
+            return self._answer(request, call, body)
+        finally:
+            self.writing -= 1
+
+    def _answer(self, request: web.Request, call: Call, body: bytes) -> web.Response:
+        query = call.query
+        problems = self.description.problems(call.method, call.path, query, body)
+        if problems:
+            self.violations.extend(problems)
+            return _json({"message": "Validation Failed", "errors": problems}, 422)
+        denied = self._authorization_problem(call)
+        if denied:
+            return _json({"message": denied}, 401)
+        fault = self._fault(call)
+        if fault is not None:
+            return _json({"message": fault.message}, fault.status, fault.headers)
+        template, params = self.description.operation(call.method, call.path) or ("", {})
+        handler = _HANDLERS.get((request.method, template))
+        if handler is None:
+            self.violations.append(f"the fake has no answer for {request.method} {template}")
+            return _json({"message": "Not Found"}, 404)
+        result = handler(self, Call(**{**call.__dict__, "params": params}))
+        status, data = result if isinstance(result, tuple) else (200, result)
+        return _json(data, status, self._rate_headers())
+
+    def _authorization_problem(self, call: Call) -> str | None:
+        scheme, _, credential = call.authorization.partition(" ")
+        if call.path == "/app" or call.path.startswith("/app/"):
+            return self._jwt_problem(scheme, credential)
+        if call.path == "/user" or self.public_key is None:
+            ok = credential == self.personal_token and scheme.lower() == "token"
+            return None if ok else "Bad credentials"
+        expiry = self.tokens.get(credential)
+        if scheme.lower() != "token" or expiry is None:
+            return "Bad credentials"
+        return "token expired" if expiry <= self.clock() else None
+
+    def _jwt_problem(self, scheme: str, credential: str) -> str | None:
+        if self.public_key is None or scheme.lower() != "bearer":
+            return "A JSON web token could not be decoded"
+        try:
+            claims = jwt.decode(credential, self.public_key, algorithms=["RS256"])
+        except jwt.PyJWTError as exc:
+            return f"A JSON web token could not be decoded: {exc}"
+        return None if str(claims.get("iss")) == self.app_id else "wrong issuer"
+
+    def _fault(self, call: Call) -> Fault | None:
+        for fault in self.faults:
+            if fault.times and fault.method == call.method and fault.path.search(call.path):
+                fault.times -= 1
+                return fault
+        return None
+
+    def _rate_headers(self) -> dict[str, str]:
+        return {
+            "x-ratelimit-limit": "5000",
+            "x-ratelimit-remaining": "4999",
+            "x-ratelimit-reset": str(int(self.clock()) + 3600),
+        }
+
+    # --- answers, keyed by operation ---------------------------------------------------
+
+    def _new_token(self, call: Call) -> tuple[int, dict[str, Any]]:
+        token = "ghs_" + secrets.token_hex(16)
+        self.tokens[token] = self.clock() + 3600
+        expires = datetime.datetime.fromtimestamp(self.tokens[token], datetime.UTC)
+        return 201, {"token": token, "expires_at": expires.strftime("%Y-%m-%dT%H:%M:%SZ")}
+
+    def _app(self, call: Call) -> dict[str, Any]:
+        return {"id": int(self.app_id), "slug": self.app_slug, "name": "gitops-bot"}
+
+    def _user(self, call: Call) -> dict[str, Any]:
+        return _user(self.user_login, "User")
+
+    def _list_comments(self, call: Call) -> list[dict[str, Any]]:
+        number = int(call.params["issue_number"])
+        return [_public(c) for c in self.comments.values() if c["issue"] == number]
+
+    def _create_comment(self, call: Call) -> tuple[int, dict[str, Any]]:
+        comment_id = self.add_comment(
+            int(call.params["issue_number"]), call.body["body"], self.bot_login, self._kind()
+        )
+        return 201, _public(self.comments[comment_id])
+
+    def _edit_comment(self, call: Call) -> tuple[int, dict[str, Any]]:
+        comment = self.comments.get(int(call.params["comment_id"]))
+        if comment is None:
+            return 404, {"message": "Not Found"}
+        if comment["user"]["login"] != self.bot_login:
+            self.violations.append(f"the bot edited someone else's comment: {call}")
+        comment["body"] = call.body["body"]
+        return 200, _public(comment)
+
+    def _delete_comment(self, call: Call) -> tuple[int, None]:
+        self.comments.pop(int(call.params["comment_id"]), None)
+        return 204, None
+
+    def _create_check_run(self, call: Call) -> tuple[int, dict[str, Any]]:
+        run_id = next(self._ids)
+        output = call.body.get("output", {})
+        self.check_runs[run_id] = {
+            "id": run_id,
+            **call.body,
+            "annotations": list(output.get("annotations", [])),
+        }
+        return 201, {"id": run_id, "name": call.body["name"], "head_sha": call.body["head_sha"]}
+
+    def _update_check_run(self, call: Call) -> tuple[int, dict[str, Any]]:
+        run = self.check_runs[int(call.params["check_run_id"])]
+        output = call.body.get("output", {})
+        run.update({k: v for k, v in call.body.items() if k != "output"})
+        run["output"] = output
+        run["annotations"] += output.get("annotations", [])
+        return 200, {"id": run["id"], "name": run["name"]}
+
+    def _create_status(self, call: Call) -> tuple[int, dict[str, Any]]:
+        self.statuses.append({"sha": call.params["sha"], **call.body})
+        return 201, {"id": next(self._ids), **call.body}
+
+    def _pull(self, call: Call) -> tuple[int, Any]:
+        pull = self.pulls.get(int(call.params["pull_number"]))
+        return (200, pull) if pull else (404, {"message": "Not Found"})
+
+    def _pulls_for_commit(self, call: Call) -> list[dict[str, Any]]:
+        sha = call.params["commit_sha"]
+        return [p for p in self.pulls.values() if sha in (p["merge_commit_sha"], p["head"]["sha"])]
+
+    def _reviews(self, call: Call) -> list[dict[str, Any]]:
+        return self.reviews.get(int(call.params["pull_number"]), [])
+
+    def _permission(self, call: Call) -> tuple[int, dict[str, Any]]:
+        user = call.params["username"]
+        if user not in self.permissions:
+            return 404, {"message": f"{user} is not a user"}
+        level = self.permissions[user]
+        return 200, {"permission": level, "role_name": level, "user": _user(user, "User")}
+
+    def _list_deployments(self, call: Call) -> list[dict[str, Any]]:
+        return [
+            d
+            for d in self.deployments.values()
+            if all(d.get(k) == call.query[k] for k in ("sha", "environment") if k in call.query)
+        ]
+
+    def _create_deployment(self, call: Call) -> tuple[int, dict[str, Any]]:
+        deployment_id = next(self._ids)
+        self.deployments[deployment_id] = {
+            "id": deployment_id,
+            "sha": call.body["ref"],
+            **call.body,
+        }
+        return 201, self.deployments[deployment_id]
+
+    def _create_deployment_status(self, call: Call) -> tuple[int, dict[str, Any]]:
+        deployment_id = int(call.params["deployment_id"])
+        if deployment_id not in self.deployments:
+            return 404, {"message": "Not Found"}
+        self.deployment_statuses.append({"deployment_id": deployment_id, **call.body})
+        return 201, {"id": next(self._ids), **call.body}
+
+    def _kind(self) -> str:
+        return "Bot" if self.public_key else "User"
+
+
+_HANDLERS: dict[tuple[str, str], Handler] = {
+    ("POST", "/app/installations/{installation_id}/access_tokens"): FakeGitHub._new_token,
+    ("GET", "/app"): FakeGitHub._app,
+    ("GET", "/user"): FakeGitHub._user,
+    ("GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments"): FakeGitHub._list_comments,
+    ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"): FakeGitHub._create_comment,
+    ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}"): FakeGitHub._edit_comment,
+    ("DELETE", "/repos/{owner}/{repo}/issues/comments/{comment_id}"): FakeGitHub._delete_comment,
+    ("POST", "/repos/{owner}/{repo}/check-runs"): FakeGitHub._create_check_run,
+    ("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}"): FakeGitHub._update_check_run,
+    ("POST", "/repos/{owner}/{repo}/statuses/{sha}"): FakeGitHub._create_status,
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"): FakeGitHub._pull,
+    ("GET", "/repos/{owner}/{repo}/commits/{commit_sha}/pulls"): FakeGitHub._pulls_for_commit,
+    ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"): FakeGitHub._reviews,
+    (
+        "GET",
+        "/repos/{owner}/{repo}/collaborators/{username}/permission",
+    ): FakeGitHub._permission,
+    ("GET", "/repos/{owner}/{repo}/deployments"): FakeGitHub._list_deployments,
+    ("POST", "/repos/{owner}/{repo}/deployments"): FakeGitHub._create_deployment,
+    (
+        "POST",
+        "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+    ): FakeGitHub._create_deployment_status,
+}
+
+
+def _user(login: str, kind: str) -> dict[str, Any]:
+    return {"login": login, "id": abs(hash(login)) % 10**8, "type": kind}
+
+
+def _public(comment: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in comment.items() if k != "issue"}
+
+
+def _single_values(query: MultiMapping[str]) -> dict[str, str]:
+    return {key: query[key] for key in query}
+
+
+def _json(data: Any, status: int, headers: Mapping[str, str] | None = None) -> web.Response:
+    if data is None:
+        return web.Response(status=status, headers=headers)
+    return web.json_response(data, status=status, headers=headers)

@@ -1,0 +1,108 @@
+"""The fake GitLab refuses what GitLab's description or python-gitlab's shapes refuse, and
+the adapter's small rules: git credentials for GitLab's own host only, idempotent statuses."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from fakegitlab import SHAPES, FakeGitLab
+from gitlabbot import API_TOKEN, PROJECT, GitLabBotFactory
+
+from bot.events import GITLAB, Repository
+from bot.forges import CheckReport, CheckState
+from bot.forges.gitlab import GitLabForges
+from bot.settings import Secret, Settings
+
+STATUS = f"/api/v4/projects/{PROJECT.replace('/', '%2F')}/statuses/{'a' * 40}"
+DEPLOYMENTS = f"/api/v4/projects/{PROJECT.replace('/', '%2F')}/deployments"
+NOTES = f"/api/v4/projects/{PROJECT.replace('/', '%2F')}/merge_requests/5/notes"
+
+
+@pytest.fixture
+async def gitlab(aiohttp_client: Any) -> tuple[Any, FakeGitLab]:
+    fake = FakeGitLab(token=API_TOKEN)
+    return await aiohttp_client(fake.make_app()), fake
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "problem"),
+    [
+        ("POST", STATUS, {"state": "failure", "name": "gitops-bot"}, "is not one of"),
+        ("POST", STATUS, {"state": "success", "nmae": "gitops-bot"}, "'nmae' is not described"),
+        ("POST", STATUS, None, "the request body is required"),
+        (
+            "POST",
+            DEPLOYMENTS,
+            {"environment": "staging", "sha": "a" * 40, "ref": "main", "status": "success"},
+            "'tag' is a required property",
+        ),
+        ("GET", DEPLOYMENTS + "?sha=abc", None, "query parameter 'sha' is not described"),
+        ("GET", DEPLOYMENTS + "?order_by=sha", None, "'sha' is not one of"),
+        ("POST", NOTES, {"note": "hello"}, "'note' is not an attribute"),
+        ("GET", NOTES + "?sort=asc", None, "'sort' is not a list filter"),
+        ("GET", "/api/v4/projects/1/pipelines", None, "neither GitLab's description"),
+    ],
+)
+async def test_requests_outside_the_descriptions_are_violations(
+    gitlab: tuple[Any, FakeGitLab], method: str, path: str, body: Any, problem: str
+) -> None:
+    client, fake = gitlab
+    response = await client.request(method, path, json=body, headers={"PRIVATE-TOKEN": API_TOKEN})
+
+    assert response.status == 400
+    assert any(problem in v for v in fake.violations), fake.violations
+
+
+async def test_a_described_request_without_the_token_is_unauthorised(
+    gitlab: tuple[Any, FakeGitLab],
+) -> None:
+    client, fake = gitlab
+    response = await client.post(STATUS, json={"state": "pending", "name": "gitops-bot"})
+
+    assert response.status == 401
+    assert not fake.violations and not fake.statuses
+
+
+def test_the_shapes_come_from_python_gitlab() -> None:
+    notes = [s for s in SHAPES if s.template.endswith("/notes")]
+    assert {s.method for s in notes} == {"GET", "POST"}
+    [create] = [s for s in notes if s.method == "POST"]
+    assert create.attributes is not None and create.attributes.required == ("body",)
+
+
+def test_git_credentials_go_to_the_gitlab_host_only() -> None:
+    settings = Settings(
+        gitlab_url="https://gitlab.example.com", gitlab_token=Secret("glpat-secret-value")
+    )
+    forges = GitLabForges(settings)
+
+    def header(url: str) -> Secret | None:
+        return forges.git_header(Repository(GITLAB, PROJECT, url, "main"))
+
+    own = header("https://gitlab.example.com/platform/shop-deploy.git")
+    assert own is not None
+    assert (
+        own.reveal()
+        == "Authorization: Basic " + base64.b64encode(b"oauth2:glpat-secret-value").decode()
+    )
+    assert "glpat" not in repr(own)
+    assert header("https://evil.example.net/platform/shop-deploy.git") is None
+    assert header("http://gitlab.example.com/platform/shop-deploy.git") is None
+
+
+async def test_a_status_already_in_its_state_is_not_an_error(
+    make_gitlab_bot: GitLabBotFactory,
+) -> None:
+    bot = await make_gitlab_bot()
+    repo = Repository(GITLAB, PROJECT, bot.clone_url, "main")
+    forge = bot.services.forges.forge_for(repo)
+    pending = CheckReport(CheckState.PENDING, "Planning", "")
+
+    await forge.report_check(repo, "b" * 40, pending)
+    await forge.report_check(repo, "b" * 40, pending)  # GitLab answers 400 to this one
+
+    [status] = bot.fake.statuses
+    assert status["history"] == ["pending"]
+    assert len(bot.fake.calls_to("POST", r"/statuses/b+$")) == 2

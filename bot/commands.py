@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from bot.events import CommentCommand, PullRequestChanged
+from bot.forges import Forge
 from bot.services import Services, job_for
 from bot.store import Job
 
 # Every answer starts with a mention, never with the command prefix, so the bot's own
 # comments can never read as commands (GitHub marks App comments as Bot users as well).
 USAGE = """\
-**gitops-bot commands** (people with write access to this repository):
+**gitops-bot commands** (people with {permission}):
 
 - `/gitops plan` — plan this pull request again and refresh the plan comment and check.
 - `/gitops help` — this text.
@@ -20,7 +21,7 @@ Merging applies the default branch to every environment with `apply_on_merge`.""
 async def run_command(services: Services, event: CommentCommand, job: Job) -> str:
     forge = services.forges.forge_for(event.repo)
     if not await forge.can_write(event.repo, event.author):
-        await forge.reply(event.repo, event.number, refusal(event))
+        await forge.reply(event.repo, event.number, refusal(event, forge.command_permission))
         return "refused"
     if event.command == "plan" and not event.args:
         pull = await forge.pull_request(event.repo, event.number)
@@ -36,19 +37,23 @@ async def run_command(services: Services, event: CommentCommand, job: Job) -> st
         await services.store.add_job(job_for(replan))
         return "planned"
     if event.command == "help":
-        await forge.reply(event.repo, event.number, f"@{event.author}\n\n{USAGE}")
+        await forge.reply(event.repo, event.number, f"@{event.author}\n\n{usage(forge)}")
         return "help"
     await forge.reply(
         event.repo,
         event.number,
         f"@{event.author} I do not know `/gitops {' '.join((event.command, *event.args))}`."
-        f"\n\n{USAGE}",
+        f"\n\n{usage(forge)}",
     )
     return "unknown"
 
 
-def refusal(event: CommentCommand) -> str:
+def usage(forge: Forge) -> str:
+    return USAGE.format(permission=forge.command_permission)
+
+
+def refusal(event: CommentCommand, permission: str) -> str:
     return (
-        f"@{event.author} sorry, only people with write access to this repository can run "
+        f"@{event.author} sorry, only people with {permission} can run "
         f"`/gitops {event.command}`. Ask a maintainer to run it for you."
     )

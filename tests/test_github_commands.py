@@ -99,5 +99,5 @@ def test_command_words_are_plain_data(body: str, words: tuple[str, ...] | None) 
 def test_the_bots_own_answers_never_read_as_commands() -> None:
     repo = Repository("github", "o/r", "https://example.com/o/r.git", "main")
     command = CommentCommand(repo, 1, "octocat", "plan")
-    assert parse_command(USAGE) is None
-    assert parse_command(refusal(command)) is None
+    assert parse_command(USAGE.format(permission="write access")) is None
+    assert parse_command(refusal(command, "write access")) is None

@@ -23,7 +23,9 @@ async def test_a_reporter_is_refused_politely(make_gitlab_bot: GitLabBotFactory)
     await bot.drain()
 
     [reply] = bot.fake.notes_on(41)
-    assert reply["body"].startswith("@rita sorry, only people with write access")
+    assert reply["body"].startswith(
+        "@rita sorry, only people with the Developer role or higher in this project"
+    )
     assert not bot.fake.statuses  # nothing was planned
 
 
@@ -38,7 +40,7 @@ async def test_someone_who_is_no_member_is_refused(make_gitlab_bot: GitLabBotFac
 
     replies = bot.fake.notes_on(42)
     assert len(replies) == 2
-    assert all("write access" in r["body"] for r in replies)
+    assert all("the Developer role or higher" in r["body"] for r in replies)
 
 
 async def test_a_developer_replans_the_merge_request(make_gitlab_bot: GitLabBotFactory) -> None:

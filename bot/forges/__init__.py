@@ -79,6 +79,7 @@ class Forge(Protocol):
     """One forge, as seen from one repository's workflows."""
 
     comment_limit: int  # characters in one comment
+    command_permission: str  # who may run /gitops commands, in the forge's own words
 
     async def upsert_comment(
         self, repo: Repository, number: int, kind: str, parts: Sequence[str]

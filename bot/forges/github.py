@@ -87,6 +87,7 @@ class GitHubForge:
     """The Forge Protocol for GitHub repositories."""
 
     comment_limit = GITHUB_COMMENT_LIMIT
+    command_permission = "write access to this repository"
 
     def __init__(self, forges: GitHubForges) -> None:
         self._forges = forges

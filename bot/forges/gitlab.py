@@ -74,6 +74,7 @@ class GitLabForge:
     """The Forge Protocol for GitLab projects; merge request iids are the PR numbers."""
 
     comment_limit = GITLAB_NOTE_LIMIT
+    command_permission = "the Developer role or higher in this project"
 
     def __init__(self, forges: GitLabForges) -> None:
         self._forges = forges

@@ -1,8 +1,9 @@
-"""The command line: gitops-bot validate | plan | apply | serve | retry | jobs | audit.
+"""The command line: gitops-bot validate | plan | apply | drift | serve | retry | jobs | audit.
 
 Exit codes: 0 success; 1 findings or a plan that blocks the merge (for apply: refused
 because the commit has error findings, nothing applied); 2 wrong usage; 3 the job could
 not be done (git, cluster or store unreachable, bad settings, an apply that failed in part).
+For drift: 0 the cluster matches Git, 1 it drifted, 3 it could not be compared.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.app import run_server
 from bot.clusters.directory import ClusterDirectory
 from bot.clusters.previews import LivePreviewer
 from bot.core.applies import ApplyResult
@@ -38,8 +38,11 @@ from bot.deploys import FINDINGS_REFUSAL, DeployContext, deploy_environment
 from bot.gitrepo import GitError, GitRepo
 from bot.jobs import requeue_dead_job
 from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.reconcile.commands import EXIT_CODES, drift_now
+from bot.reconcile.outputs import drift_as_data, drift_as_text
 from bot.renderers import render_options
 from bot.schemacatalog import UnsupportedKubernetesVersion, catalog_for
+from bot.serving import run_server
 from bot.settings import Settings, SettingsError, load_settings
 from bot.sources import read_local_paths
 from bot.store import StoreError
@@ -103,6 +106,13 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--ref", required=True, help="the commit; its own config is used")
     apply.add_argument("--format", choices=["text", "json"], default="text")
     apply.set_defaults(run=_apply)
+
+    drift = commands.add_parser("drift", help="live cluster vs the default branch, for one env")
+    drift.add_argument("--env", required=True, help="the environment to compare")
+    drift.add_argument("--repo", type=Path, default=Path())
+    drift.add_argument("--ref", default="HEAD", help="the default branch's head (default: HEAD)")
+    drift.add_argument("--format", choices=["text", "json"], default="text")
+    drift.set_defaults(run=_drift)
 
     serve = commands.add_parser("serve", help="the webhook server (settings: GITOPS_BOT_*)")
     serve.set_defaults(run=_serve)
@@ -226,6 +236,24 @@ async def _apply_now(args: argparse.Namespace, settings: Settings) -> ApplyResul
         return await deploy_environment(
             repo, environment, checks, DeployContext(commit), clusters=clusters
         )
+
+
+def _drift(args: argparse.Namespace) -> int:
+    """Exit 0 no drift, 1 drift, 3 cannot compare: an unreachable cluster is never a 0."""
+    settings = load_settings(os.environ)
+    ledger = []  # PR links for objects gone from the cluster, when the ledger is here
+    if _store_configured(settings):
+        store = store_for_url(settings.database_url)
+        records = asyncio.run(using(store, lambda s: s.audit_records(args.env)))
+        ledger = [record.entry for record in records]
+    drift = asyncio.run(drift_now(args.repo, args.env, args.ref, settings, ledger))
+    if isinstance(drift, int):
+        return drift
+    if args.format == "json":
+        print(json.dumps(drift_as_data(drift), indent=2))
+    else:
+        print(drift_as_text(drift), end="")
+    return EXIT_CODES[drift.state]
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -20,9 +20,10 @@ from bot.forges.github import GitHubForges, check_github_settings
 from bot.forges.githubapi import Pacing
 from bot.forges.gitlab import GitLabForges
 from bot.forges.gitlabhooks import GitLabHooks, check_gitlab_settings
-from bot.jobs import Worker
+from bot.jobs import Worker, wind_down
 from bot.metrics import CONTENT_TYPE, Metrics
 from bot.mirrors import Mirrors
+from bot.reconcile.timers import start_drift_timer
 from bot.schemacatalog import catalog_for
 from bot.services import Services
 from bot.settings import Settings, SettingsError
@@ -52,6 +53,7 @@ WAKEUP = web.AppKey("wakeup", asyncio.Event)
 SERVICES = web.AppKey("services", Services)
 EDGE = web.AppKey("edge", Edge)
 WORKERS = web.AppKey("workers", list[asyncio.Task[None]])
+DRAINING = web.AppKey("draining", asyncio.Event)  # set at shutdown: not ready, no new jobs
 
 
 def create_app(settings: Settings, options: Options | None = None) -> web.Application:
@@ -69,6 +71,7 @@ def create_app(settings: Settings, options: Options | None = None) -> web.Applic
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_last_resort])
     app[SETTINGS], app[OPTIONS] = settings, options or Options()
     app[METRICS], app[WAKEUP] = Metrics(), asyncio.Event()
+    app[DRAINING] = asyncio.Event()
     app.cleanup_ctx.append(_resources)
     if settings.github_webhook_secret:
         app.router.add_post("/webhooks/github", _github_webhook)
@@ -113,28 +116,39 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         )
         secret = settings.github_webhook_secret
         app[EDGE] = Edge(store, app[METRICS], secret, app[WAKEUP], gitlab)
-        app[WORKERS] = _start_workers(services, app[WAKEUP], options)
+        app[WORKERS] = _start_workers(services, app[WAKEUP], app[DRAINING], options)
+        # The drift loop queues jobs for the workers; no loop where no worker runs.
+        timers = start_drift_timer(services, app[WAKEUP]) if options.run_workers else []
         try:
             yield
         finally:
-            for task in app[WORKERS]:
+            for task in [*timers, *app[WORKERS]]:
                 task.cancel()
+            await asyncio.gather(*timers, return_exceptions=True)
             await asyncio.gather(*app[WORKERS], return_exceptions=True)
             await store.close()
 
 
 def _start_workers(
-    services: Services, wakeup: asyncio.Event, options: Options
+    services: Services, wakeup: asyncio.Event, stopping: asyncio.Event, options: Options
 ) -> list[asyncio.Task[None]]:
     if not options.run_workers:
         return []
     count = max(1, services.settings.worker_count)
     # Names unique across replicas and restarts: a job's holder must name one worker.
     instance = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}"
-    return [
-        asyncio.create_task(Worker(services, f"{instance}-worker-{n}", wakeup).run_forever())
-        for n in range(count)
-    ]
+    workers = [Worker(services, f"{instance}-worker-{n}", wakeup, stopping) for n in range(count)]
+    return [asyncio.create_task(worker.run_forever()) for worker in workers]
+
+
+async def drain(app: web.Application, seconds: float, hurry: asyncio.Event) -> None:
+    """The first step of a shutdown: report not ready and claim no new job; the jobs in
+    hand get `seconds` to finish (less if `hurry` is set), then are released to the queue.
+    Webhooks are still stored and acknowledged meanwhile: GitHub never redelivers a
+    delivery that failed on its own, so refusing one would lose it."""
+    app[DRAINING].set()
+    app[WAKEUP].set()  # idle workers see the flag now rather than at their next poll
+    await wind_down(app[WORKERS], seconds, hurry)
 
 
 class _ForgesByName:
@@ -164,6 +178,8 @@ async def _healthz(request: web.Request) -> web.Response:
 
 async def _readyz(request: web.Request) -> web.Response:
     """Ready when the store answers and every worker that should run is running."""
+    if request.app[DRAINING].is_set():
+        return web.Response(status=503, text="shutting down\n")
     try:
         await request.app[SERVICES].store.ping()
     except StoreError as exc:
@@ -199,9 +215,3 @@ async def _last_resort(
     except Exception:
         log.exception("unexpected failure while handling %s", request.path)
         return web.Response(status=500, text="internal error\n")
-
-
-def run_server(settings: Settings) -> None:
-    """Serve until interrupted (gitops-bot serve)."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    web.run_app(create_app(settings), host=settings.host, port=settings.port)

@@ -57,6 +57,41 @@ class Metrics:
         self.applies = Counter(
             "gitops_bot_applies", "Environment applies, by result", ["result"], registry=r
         )
+        self._drift_metrics(r)
+
+    def _drift_metrics(self, r: CollectorRegistry) -> None:
+        """Per watched environment (bot/reconcile); alert on drift_check_failed == 1."""
+        where = ["repository", "environment"]
+        self.drift_objects = Gauge(
+            "gitops_bot_drift_objects",
+            "Objects that differ from the default branch at the last check that could compare",
+            where,
+            registry=r,
+        )
+        self.drift_last_check = Gauge(
+            "gitops_bot_drift_last_check_timestamp_seconds",
+            "When the environment was last checked for drift, whatever the outcome",
+            where,
+            registry=r,
+        )
+        self.drift_last_success = Gauge(
+            "gitops_bot_drift_last_success_timestamp_seconds",
+            "When a drift check last compared every object of the environment",
+            where,
+            registry=r,
+        )
+        self.drift_check_failed = Gauge(
+            "gitops_bot_drift_check_failed",
+            "1 when the last drift check could not compare (cluster unreachable, ...), else 0",
+            where,
+            registry=r,
+        )
+        self.self_heals = Counter(
+            "gitops_bot_self_heals",
+            "Self-heal applies after drift, by result",
+            ["result"],
+            registry=r,
+        )
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
@@ -25,13 +26,18 @@ def read_policy_dir(folder: Path) -> tuple[SourceFile, ...]:
     )
 
 
+# Compiling a policy's JSON Schema is most of a plan's fixed cost; a policy file's
+# content decides its result, so parsed policies are kept by content, per process.
+_parse_cached = lru_cache(maxsize=1024)(parse_policy)
+
+
 def parse_policies(files: Iterable[SourceFile]) -> tuple[tuple[Policy, ...], tuple[Finding, ...]]:
     """Each readable policy, and a finding per file that is not one; ids must be unique."""
     policies: dict[str, Policy] = {}
     findings: list[Finding] = []
     for source in files:
         try:
-            policy = parse_policy(source)
+            policy = _parse_cached(source)
         except PolicyFileError as exc:
             findings.append(exc.finding)
             continue

@@ -13,6 +13,7 @@ from bot.events import (
     Event,
     PullRequestChanged,
     PushToDefaultBranch,
+    Repository,
     event_to_data,
 )
 from bot.forges import Forges
@@ -37,14 +38,15 @@ class Services:
 
 
 def job_for(event: Event) -> NewJob:
-    """The job an event asks for. Plans coalesce per PR and applies per repository, so
-    only the newest head of a PR is planned and only the newest merge is applied."""
+    """The job an event asks for. Only the newest head of a PR is planned. Merges of a
+    repository are applied one at a time and none is dropped: pushes can arrive out of
+    order, and the apply itself records an older merge as superseded by a newer one."""
     where = f"{event.repo.forge}:{event.repo.slug}"
     payload = json.dumps(event_to_data(event), sort_keys=True)
     if isinstance(event, PullRequestChanged):
         return NewJob("plan", payload, f"plan:{where}#{event.number}")
     if isinstance(event, PushToDefaultBranch):
-        return NewJob("apply", payload, f"apply:{where}")
+        return NewJob("apply", payload, f"apply:{where}", supersedes=False)
     if isinstance(event, CommentCommand):
         return NewJob("command", payload)
     raise TypeError(f"no job for {type(event).__name__}")
@@ -52,4 +54,8 @@ def job_for(event: Event) -> NewJob:
 
 def environment_key(event: Event, environment: str) -> str:
     """The store's name for an environment: environments belong to one repository."""
-    return f"{event.repo.forge}:{event.repo.slug}:{environment}"
+    return repository_environment_key(event.repo, environment)
+
+
+def repository_environment_key(repo: Repository, environment: str) -> str:
+    return f"{repo.forge}:{repo.slug}:{environment}"

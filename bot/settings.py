@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from bot.clusters.configs import ClusterSettings, ClusterSettingsError, parse_clusters
+from bot.reconcile.watchlist import WatchedRepository, WatchlistError, parse_watchlist
 
 PREFIX = "GITOPS_BOT_"
 
@@ -55,6 +56,10 @@ class Settings:
     worker_count: int = 2
     job_max_attempts: int = 5  # then the job is dead-lettered and says how to retry
     job_lease_seconds: int = 900  # a job held longer than this is taken over by a worker
+    # SIGTERM to exit: jobs may finish until shortly before, then are released (bot/serving.py).
+    # fly.toml's kill_timeout and the Deployment's grace period are sized from it.
+    shutdown_grace_seconds: int = 30
+    log_level: str = "info"  # JSON lines on stderr (bot/logs.py)
     git_allow_file_remotes: bool = False  # file:// clone URLs: for tests only
     gitlab_url: str = "https://gitlab.com"
     gitlab_token: Secret | None = None
@@ -71,6 +76,9 @@ class Settings:
     render_allow_network: bool = False  # remote bases, charts and chart dependencies
     # Clusters the bot may reach, by the name environments use (bot/clusters/configs.py).
     clusters: tuple[ClusterSettings, ...] = ()
+    # Drift checks (bot/reconcile): which repositories, how often; see README "Drift".
+    drift_repositories: tuple[WatchedRepository, ...] = ()
+    drift_interval_seconds: int = 600
 
     def cluster(self, name: str) -> ClusterSettings | None:
         """The connection settings for the cluster an environment names, if configured."""
@@ -129,6 +137,8 @@ def _build(values: dict[str, Any]) -> Settings:
         try:
             if name == "clusters":
                 converted[name] = parse_clusters(value)
+            elif name == "drift_repositories":
+                converted[name] = parse_watchlist(value)
             elif "Secret" in kind:
                 converted[name] = Secret(str(value)) if value not in (None, "") else None
             elif kind == "int":
@@ -141,6 +151,8 @@ def _build(values: dict[str, Any]) -> Settings:
                 converted[name] = None if value in (None, "") and "None" in kind else str(value)
         except ClusterSettingsError as exc:
             raise SettingsError(f"{PREFIX}CLUSTERS: {exc}") from None
+        except WatchlistError as exc:
+            raise SettingsError(f"{PREFIX}DRIFT_REPOSITORIES: {exc}") from None
         except ValueError:
             raise SettingsError(
                 f"{PREFIX}{name.upper()}: {value!r} is not a valid {kind}"

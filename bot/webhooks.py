@@ -12,6 +12,7 @@ from aiohttp import web
 
 from bot.events import GITHUB, GITLAB, Event, PayloadError, parse_github, parse_gitlab
 from bot.forges.gitlabhooks import EVENT_HEADER, GitLabHooks, delivery_id
+from bot.logs import event_context, log_context
 from bot.metrics import Metrics
 from bot.services import job_for
 from bot.settings import Secret
@@ -87,15 +88,23 @@ class Edge:
         return await self._store(delivery, event)
 
     async def _store(self, delivery: Delivery, event: Event | None) -> web.Response:
+        about = {"forge": delivery.forge} | (event_context(event) if event is not None else {})
+        with log_context(delivery=delivery.id, event=delivery.event, **about):
+            return await self._record(delivery, event)
+
+    async def _record(self, delivery: Delivery, event: Event | None) -> web.Response:
         job = job_for(event) if event is not None else None
         if job is None:
             delivery = Delivery(delivery.id, delivery.forge, delivery.event, "ignored")
         forge = delivery.forge
         if not await self.store.record_delivery(delivery, job):
+            log.info("delivery %s was received before: not processed again", delivery.id)
             return self._answer(200, delivery.event, "duplicate", "already received", forge)
         if job is None:
+            log.debug("delivery %s needs nothing done", delivery.id)
             text = "nothing to do for this event"
             return self._answer(200, delivery.event, "ignored", text, forge)
+        log.info("delivery %s stored: %s job queued", delivery.id, job.kind)
         self.wakeup.set()
         return self._answer(202, delivery.event, "queued", f"queued {job.kind}", forge)
 

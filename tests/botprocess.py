@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -96,6 +97,16 @@ class BotProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
 
+    def terminate(self) -> None:
+        """SIGTERM, as Kubernetes and Fly.io send it: the bot shuts down gracefully."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+
+    async def exit_code(self, guard_seconds: float = 120) -> int:
+        """Wait for the process to end by itself (the guard is against a hang only)."""
+        assert self.process is not None
+        return await asyncio.to_thread(self.process.wait, guard_seconds)
+
     async def stop(self) -> None:
         if self.process is None:
             return
@@ -136,29 +147,35 @@ async def deliver(session: aiohttp.ClientSession, bot: BotProcess, item: Deliver
         return None
 
 
+def two_environments(n: int) -> dict[str, str]:
+    """The tree of merge `n` in the GitHub tests' repository layout (staging, production)."""
+    manifest = deployment("web", f"registry.example.com/web:1.0.{n}")
+    return {
+        ".gitops-bot.yaml": CONFIG,
+        "deploy/staging/web.yaml": manifest,
+        "deploy/production/web.yaml": manifest,
+    }
+
+
 def origin_with_commits(
-    path: Path, count: int, config: str = CONFIG, linear: bool = True
+    path: Path,
+    count: int,
+    tree: Callable[[int], dict[str, str]] = two_environments,
+    linear: bool = True,
 ) -> tuple[Repo, list[str]]:
-    """A repository with `count` commits made in one `git fast-import`, oldest first: one
-    line of history on `main`, or (`linear=False`) unrelated commits on a branch each,
-    cheap to fetch one by one. Each bumps the image of the one Deployment in every
-    environment, so each merge has its own objects and digests."""
+    """A repository with `count` commits (trees `tree(0)`, `tree(1)`, ...) made in one
+    `git fast-import`, oldest first: one line of history on `main`, or (`linear=False`)
+    unrelated commits on a branch each, cheap to fetch one by one."""
     repo = Repo(path)
     stream = []
     for n in range(count):
-        manifest = deployment("web", f"registry.example.com/web:1.0.{n}")
-        files = {
-            ".gitops-bot.yaml": config,
-            "deploy/staging/web.yaml": manifest,
-            "deploy/production/web.yaml": manifest,
-        }
         branch = "main" if linear else f"merge-{n}"
         stream.append(f"commit refs/heads/{branch}\nmark :{n + 1}\n")
         stream.append(f"committer Test <test@example.com> {1_700_000_000 + n} +0000\n")
         stream.append(_data(f"merge {n}"))
         if n and linear:
             stream.append(f"from :{n}\n")
-        for name, text in files.items():
+        for name, text in tree(n).items():
             stream.append(f"M 100644 inline {name}\n" + _data(text))
     stream.append("".join(f"get-mark :{n + 1}\n" for n in range(count)))
     done = subprocess.run(
@@ -178,10 +195,26 @@ def _data(text: str) -> str:
 
 def push(origin: Repo, slug: str, commit: str, before: str | None = None) -> Delivery:
     """The push a merge of `commit` into the default branch of `slug` sends."""
-    payload = example("push", ref="refs/heads/master")
+    payload = _pointed(example("push", ref="refs/heads/master"), origin, slug)
+    payload["before"], payload["after"] = before or "0" * 40, commit
+    return Delivery("push", payload)
+
+
+def comment(origin: Repo, slug: str, number: int, login: str, body: str) -> Delivery:
+    """`login` comments `body` on pull request `number` of `slug`."""
+    payload = _pointed(example("issue_comment", "created"), origin, slug)
+    payload["issue"]["number"] = number
+    payload["issue"]["pull_request"] = {
+        "url": f"https://api.github.com/repos/{slug}/pulls/{number}"
+    }
+    payload["comment"]["body"] = body
+    payload["comment"]["user"].update(login=login, type="User")
+    return Delivery("issue_comment", payload)
+
+
+def _pointed(payload: dict[str, Any], origin: Repo, slug: str) -> dict[str, Any]:
     payload["repository"].update(
         clone_url=origin.path.as_uri(), full_name=slug, default_branch="master"
     )
     payload["installation"] = {"id": 7788, "node_id": "MDIzOkludGVncmF0aW9uMQ=="}
-    payload["before"], payload["after"] = before or "0" * 40, commit
-    return Delivery("push", payload)
+    return payload

@@ -1,6 +1,7 @@
 """A fake GitHub REST API, in process: it records every request, checks each one against
 GitHub's official OpenAPI description (@octokit/openapi), and keeps just enough state to
-answer the way GitHub does. A request the description rejects is a test failure."""
+answer the way GitHub does. A request the description rejects is a test failure. Recording
+and faults are tests/fakeforge.py's, shared with the fake GitLab."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -19,13 +20,12 @@ from urllib.parse import quote
 
 import jwt
 from aiohttp import web
-from multidict import MultiMapping
+from fakeforge import Call, FakeForge, Handler, json_response, single_values
 from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 _DOCUMENT_URI = "urn:github-openapi"
-Handler = Callable[["Call"], Any]
 
 
 class OpenAPIDescription:
@@ -148,35 +148,8 @@ def _coerce(text: str, schema: Mapping[str, Any]) -> Any:
     return text
 
 
-@dataclass(frozen=True)
-class Call:
-    """One request the bot made."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    authorization: str
-    params: dict[str, str] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return f"{self.method} {self.path}"
-
-
 @dataclass
-class Fault:
-    """A canned error answer for matching requests, `times` times."""
-
-    method: str
-    path: re.Pattern[str]
-    status: int
-    headers: dict[str, str]
-    message: str
-    times: int
-
-
-@dataclass
-class FakeGitHub:
+class FakeGitHub(FakeForge):
     description: OpenAPIDescription
     clock: Callable[[], float]
     app_id: str = "4242"
@@ -185,9 +158,6 @@ class FakeGitHub:
     personal_token: str | None = None  # set when the bot runs with a token
     user_login: str = "gitops-bot-user"
     prefix: str = ""  # "/api/v3" to answer like GitHub Enterprise Server
-    calls: list[Call] = field(default_factory=list)
-    violations: list[str] = field(default_factory=list)
-    faults: list[Fault] = field(default_factory=list)
     comments: dict[int, dict[str, Any]] = field(default_factory=dict)
     check_runs: dict[int, dict[str, Any]] = field(default_factory=dict)
     statuses: list[dict[str, Any]] = field(default_factory=list)
@@ -196,6 +166,8 @@ class FakeGitHub:
     pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
     reviews: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     permissions: dict[str, str] = field(default_factory=dict)
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)  # not pull requests
+    branches: dict[str, str] = field(default_factory=dict)  # branch -> head commit
     tokens: dict[str, float] = field(default_factory=dict)  # installation token -> expiry
     writing: int = 0  # content-creating requests in flight right now
     most_parallel_writes: int = 0
@@ -206,19 +178,6 @@ class FakeGitHub:
         return f"{self.app_slug}[bot]" if self.public_key else self.user_login
 
     # --- set-up by tests -------------------------------------------------------------
-
-    def fail(
-        self,
-        method: str,
-        path: str,
-        status: int,
-        headers: Mapping[str, str] | None = None,
-        message: str = "error",
-        times: int = 1,
-    ) -> None:
-        self.faults.append(
-            Fault(method, re.compile(path), status, dict(headers or {}), message, times)
-        )
 
     def add_comment(self, number: int, body: str, login: str, kind: str = "User") -> int:
         comment_id = next(self._ids)
@@ -233,22 +192,16 @@ class FakeGitHub:
     def comments_on(self, number: int) -> list[dict[str, Any]]:
         return [c for c in self.comments.values() if c["issue"] == number]
 
-    def calls_to(self, method: str, pattern: str) -> list[Call]:
-        return [c for c in self.calls if c.method == method and re.search(pattern, c.path)]
+    def issues_titled(self, title: str) -> list[dict[str, Any]]:
+        return [i for i in self.issues.values() if i["title"] == title]
 
     # --- the server ------------------------------------------------------------------
 
-    def make_app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        return app
-
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
-        query = _single_values(request.query)
-        if not request.path.startswith(self.prefix + "/"):
-            self.violations.append(f"{request.method} {request.path}: not under {self.prefix}/")
-            return _json({"message": "Not Found"}, 404)
+        query = single_values(request.query)
+        if self._outside(request, request.path, self.prefix):
+            return json_response({"message": "Not Found"}, 404)
         call = Call(
             request.method,
             request.path.removeprefix(self.prefix),
@@ -272,24 +225,19 @@ class FakeGitHub:
         problems = self.description.problems(call.method, call.path, query, body)
         if problems:
             self.violations.extend(problems)
-            return _json({"message": "Validation Failed", "errors": problems}, 422)
+            return json_response({"message": "Validation Failed", "errors": problems}, 422)
         denied = self._authorization_problem(call)
         if denied:
-            return _json({"message": denied}, 401)
+            return json_response({"message": denied}, 401)
         fault = self._fault(call)
         if fault is not None:
-            return _json({"message": fault.message}, fault.status, fault.headers)
+            return json_response({"message": fault.message}, fault.status, fault.headers)
         template, params = self.description.operation(call.method, call.path) or ("", {})
-        handler = _HANDLERS.get((request.method, template))
-        if handler is None:
-            self.violations.append(f"the fake has no answer for {request.method} {template}")
-            return _json({"message": "Not Found"}, 404)
-        result = handler(self, Call(**{**call.__dict__, "params": params}))
-        status, data = result if isinstance(result, tuple) else (200, result)
-        return _json(data, status, self._rate_headers())
+        status, data = self._dispatch(_HANDLERS, template, replace(call, params=params))
+        return json_response(data, status, self._rate_headers())
 
     def _authorization_problem(self, call: Call) -> str | None:
-        scheme, _, credential = call.authorization.partition(" ")
+        scheme, _, credential = call.credential.partition(" ")
         if call.path == "/app" or call.path.startswith("/app/"):
             return self._jwt_problem(scheme, credential)
         if call.path == "/user" or self.public_key is None:
@@ -308,13 +256,6 @@ class FakeGitHub:
         except jwt.PyJWTError as exc:
             return f"A JSON web token could not be decoded: {exc}"
         return None if str(claims.get("iss")) == self.app_id else "wrong issuer"
-
-    def _fault(self, call: Call) -> Fault | None:
-        for fault in self.faults:
-            if fault.times and fault.method == call.method and fault.path.search(call.path):
-                fault.times -= 1
-                return fault
-        return None
 
     def _rate_headers(self) -> dict[str, str]:
         return {
@@ -426,6 +367,46 @@ class FakeGitHub:
     def _kind(self) -> str:
         return "Bot" if self.public_key else "User"
 
+    def _branch(self, call: Call) -> tuple[int, dict[str, Any]]:
+        sha = self.branches.get(call.params["branch"])
+        if sha is None:
+            return 404, {"message": "Branch not found"}
+        return 200, {"name": call.params["branch"], "commit": {"sha": sha}, "protected": False}
+
+    def _list_issues(self, call: Call) -> list[dict[str, Any]]:
+        """Issues and pull requests, as GitHub lists them, filtered by state and creator."""
+        state, creator = call.query.get("state", "open"), call.query.get("creator")
+        pulls = [{**p, "pull_request": {"url": p.get("url", "")}} for p in self.pulls.values()]
+        return [
+            _public(i)
+            for i in [*self.issues.values(), *pulls]
+            if state in ("all", i.get("state", "open"))
+            and creator in (None, (i.get("user") or {}).get("login"))
+        ]
+
+    def _create_issue(self, call: Call) -> tuple[int, dict[str, Any]]:
+        number = max([500, *self.issues, *self.pulls]) + 1  # issues and PRs share numbers
+        self.issues[number] = {
+            "id": next(self._ids),
+            "number": number,
+            "title": call.body["title"],
+            "body": call.body.get("body"),
+            "state": "open",
+            "user": _user(self.bot_login, self._kind()),
+            "html_url": f"https://github.com/{call.params['owner']}/{call.params['repo']}"
+            f"/issues/{number}",
+        }
+        return 201, self.issues[number]
+
+    def _update_issue(self, call: Call) -> tuple[int, dict[str, Any]]:
+        issue = self.issues.get(int(call.params["issue_number"]))
+        if issue is None:
+            return 404, {"message": "Not Found"}
+        if issue["user"]["login"] != self.bot_login:
+            self.violations.append(f"the bot edited someone else's issue: {call}")
+        issue.update(call.body)
+        return 200, issue
+
 
 _HANDLERS: dict[tuple[str, str], Handler] = {
     ("POST", "/app/installations/{installation_id}/access_tokens"): FakeGitHub._new_token,
@@ -435,6 +416,10 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments"): FakeGitHub._create_comment,
     ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}"): FakeGitHub._edit_comment,
     ("DELETE", "/repos/{owner}/{repo}/issues/comments/{comment_id}"): FakeGitHub._delete_comment,
+    ("GET", "/repos/{owner}/{repo}/branches/{branch}"): FakeGitHub._branch,
+    ("GET", "/repos/{owner}/{repo}/issues"): FakeGitHub._list_issues,
+    ("POST", "/repos/{owner}/{repo}/issues"): FakeGitHub._create_issue,
+    ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"): FakeGitHub._update_issue,
     ("POST", "/repos/{owner}/{repo}/check-runs"): FakeGitHub._create_check_run,
     ("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}"): FakeGitHub._update_check_run,
     ("POST", "/repos/{owner}/{repo}/statuses/{sha}"): FakeGitHub._create_status,
@@ -460,13 +445,3 @@ def _user(login: str, kind: str) -> dict[str, Any]:
 
 def _public(comment: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in comment.items() if k != "issue"}
-
-
-def _single_values(query: MultiMapping[str]) -> dict[str, str]:
-    return {key: query[key] for key in query}
-
-
-def _json(data: Any, status: int, headers: Mapping[str, str] | None = None) -> web.Response:
-    if data is None:
-        return web.Response(status=status, headers=headers)
-    return web.json_response(data, status=status, headers=headers)

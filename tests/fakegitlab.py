@@ -5,7 +5,9 @@ python-gitlab's request shapes (its managers' paths, create/update attributes an
 filters) where it does not. A request neither allows is a test failure.
 
 It keeps just enough state to answer as GitLab does, including some of its refusals as
-data: a commit status cannot move to the state it is in, a non-member is a 404.
+data: a commit status cannot move to the state it is in, a non-member is a 404. Where
+GitLab's description is known to be wrong, ERRATA corrects it, as data with its reason.
+Recording and faults are tests/fakeforge.py's, shared with the fake GitHub.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ from urllib.parse import unquote, urlencode
 
 import yaml
 from aiohttp import web
+from fakeforge import Call, FakeForge, Handler, json_response, single_values
 from gitlab.base import RESTManager
 from gitlab.mixins import (
     CreateMixin,
@@ -33,6 +36,7 @@ from gitlab.mixins import (
 from gitlab.types import RequiredOptional
 from gitlab.v4.objects import (
     CurrentUserManager,
+    ProjectIssueNoteManager,
     ProjectMergeRequestApprovalManager,
     ProjectMergeRequestNoteManager,
     UserManager,
@@ -42,7 +46,16 @@ from jsonschema import Draft4Validator
 API = "/api/v4"
 DESCRIPTION = Path(__file__).parent / "openapi" / "gitlab-openapi-v2-subset.yaml"
 _PAGINATION = frozenset({"page", "per_page"})
-Handler = Callable[["FakeGitLab", "Call"], Any]
+_BRANCH = API + "/projects/{id}/repository/branches/{branch}"
+
+# (method, path template, parameter) -> (what the description wrongly says, the fix, why)
+ERRATA: dict[tuple[str, str, str], tuple[dict[str, Any], dict[str, Any], str]] = {
+    ("get", _BRANCH, "branch"): (
+        {"type": "integer", "format": "int32"},
+        {"type": "string"},
+        "GitLab takes the branch's name here; HEAD and DELETE on the same path say string",
+    ),
+}
 
 
 def _pattern(template: str) -> re.Pattern[str]:
@@ -54,7 +67,7 @@ class SwaggerDescription:
     """GitLab's OpenAPI v2 (Swagger) excerpt: finds an operation and lists what is wrong."""
 
     def __init__(self, path: Path = DESCRIPTION) -> None:
-        self.document: dict[str, Any] = yaml.safe_load(path.read_text())
+        self.document: dict[str, Any] = _corrected(yaml.safe_load(path.read_text()))
         self._routes = sorted(
             ((_pattern(t), t) for t in self.document["paths"]), key=lambda r: r[1].count("{")
         )
@@ -103,6 +116,20 @@ class SwaggerDescription:
         known = self.document["definitions"][reference].get("properties", {})
         extra = sorted(set(data) - set(known)) if isinstance(data, dict) else []
         return errors + [f"body: property {name!r} is not described" for name in extra]
+
+
+def _corrected(document: dict[str, Any]) -> dict[str, Any]:
+    """The description with ERRATA applied; an erratum whose error is gone is refused, so
+    that none outlives the mistake it corrects."""
+    for (method, template, name), (wrong, right, why) in ERRATA.items():
+        parameters = document["paths"][template][method]["parameters"]
+        parameter = next(p for p in parameters if p["name"] == name)
+        if any(parameter.get(key) != value for key, value in wrong.items()):
+            raise ValueError(f"{method} {template} {name}: no longer {wrong}; drop the erratum")
+        for key in wrong:
+            del parameter[key]
+        parameter.update(right, corrected=why)
+    return document
 
 
 def _value_problems(name: str, text: str, parameter: Mapping[str, Any]) -> list[str]:
@@ -159,6 +186,7 @@ def python_gitlab_shapes(manager: type[RESTManager[Any]]) -> Iterator[Shape]:
 
 PYTHON_GITLAB_MANAGERS = (
     ProjectMergeRequestNoteManager,
+    ProjectIssueNoteManager,
     ProjectMergeRequestApprovalManager,
     CurrentUserManager,
     UserManager,
@@ -166,56 +194,26 @@ PYTHON_GITLAB_MANAGERS = (
 SHAPES = [shape for m in PYTHON_GITLAB_MANAGERS for shape in python_gitlab_shapes(m)]
 
 
-@dataclass(frozen=True)
-class Call:
-    """One request the bot made (paths without the /api/v4 prefix, values decoded)."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    body: Any
-    token: str
-    params: dict[str, str] = field(default_factory=dict)
-
-    def __str__(self) -> str:
-        return f"{self.method} {self.path}"
-
-
 @dataclass
-class Fault:
-    method: str
-    path: re.Pattern[str]
-    status: int
-    message: str
-    times: int
-
-
-@dataclass
-class FakeGitLab:
+class FakeGitLab(FakeForge):
     token: str
     project_path: str = "platform/shop-deploy"
     project_id: int = 42
     bot_username: str = "gitops-bot"
     bot_id: int = 1
     description: SwaggerDescription = field(default_factory=SwaggerDescription)
-    calls: list[Call] = field(default_factory=list)
-    violations: list[str] = field(default_factory=list)
-    faults: list[Fault] = field(default_factory=list)
     users: dict[str, int] = field(default_factory=dict)  # username -> id
     members: dict[int, int] = field(default_factory=dict)  # user id -> access level
     merge_requests: dict[int, dict[str, Any]] = field(default_factory=dict)
     approvals: dict[int, list[str]] = field(default_factory=dict)  # iid -> usernames
     notes: dict[int, dict[str, Any]] = field(default_factory=dict)
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)  # iid -> issue
+    branches: dict[str, str] = field(default_factory=dict)  # branch -> head commit
     statuses: list[dict[str, Any]] = field(default_factory=list)
     deployments: dict[int, dict[str, Any]] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(5001))
 
     # --- set-up by tests ---------------------------------------------------------------
-
-    def fail(
-        self, method: str, path: str, status: int, message: str = "error", times: int = 1
-    ) -> None:
-        self.faults.append(Fault(method, re.compile(path), status, message, times))
 
     def add_user(self, username: str, access_level: int | None = None) -> int:
         user_id = self.users.setdefault(username, next(self._ids))
@@ -223,39 +221,62 @@ class FakeGitLab:
             self.members[user_id] = access_level
         return user_id
 
-    def add_note(self, iid: int, body: str, username: str, system: bool = False) -> int:
+    def add_note(
+        self,
+        iid: int,
+        body: str,
+        username: str,
+        system: bool = False,
+        noteable_type: str = "MergeRequest",
+    ) -> int:
         note_id = next(self._ids)
-        author = {"id": self.users.get(username, 0), "username": username, "name": username}
         self.notes[note_id] = {
             "id": note_id,
             "noteable_iid": iid,
-            "noteable_type": "MergeRequest",
+            "noteable_type": noteable_type,
             "body": body,
-            "author": author,
+            "author": self._user(username),
             "system": system,
         }
         return note_id
 
-    def notes_on(self, iid: int) -> list[dict[str, Any]]:
-        return [n for n in self.notes.values() if n["noteable_iid"] == iid]
+    def notes_on(self, iid: int, noteable_type: str = "MergeRequest") -> list[dict[str, Any]]:
+        """Oldest first; GitLab numbers issues and merge requests separately."""
+        return [
+            n
+            for n in self.notes.values()
+            if (n["noteable_iid"], n["noteable_type"]) == (iid, noteable_type)
+        ]
 
-    def calls_to(self, method: str, pattern: str) -> list[Call]:
-        return [c for c in self.calls if c.method == method and re.search(pattern, c.path)]
+    def add_issue(self, title: str, description: str, username: str) -> int:
+        iid = max([0, *self.issues]) + 1
+        self.issues[iid] = {
+            "id": next(self._ids),
+            "iid": iid,
+            "project_id": self.project_id,
+            "title": title,
+            "description": description,
+            "state": "opened",
+            "author": self._user(username),
+            "web_url": f"https://gitlab.example.com/{self.project_path}/-/issues/{iid}",
+        }
+        return iid
+
+    def comments_on_issue(self, iid: int) -> list[dict[str, Any]]:
+        """What people (and the bot) wrote on an issue: its notes less GitLab's own."""
+        return [n for n in self.notes_on(iid, "Issue") if not n["system"]]
+
+    def _user(self, username: str) -> dict[str, Any]:
+        return {"id": self.users.get(username, 0), "username": username, "name": username}
 
     # --- the server ----------------------------------------------------------------------
-
-    def make_app(self) -> web.Application:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        return app
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = await request.read()
         raw_path = request.raw_path.split("?", 1)[0]
-        query = {key: request.query[key] for key in request.query}
-        if not raw_path.startswith(API + "/"):
-            self.violations.append(f"{request.method} {raw_path}: not under {API}/")
-            return _json({"message": "404 Not Found"}, 404)
+        query = single_values(request.query)
+        if self._outside(request, raw_path, API):
+            return json_response({"message": "404 Not Found"}, 404)
         template, params, problems = self._check(request.method, raw_path, query, body)
         call = Call(
             request.method,
@@ -268,30 +289,19 @@ class FakeGitLab:
         self.calls.append(call)
         if problems:
             self.violations.extend(problems)
-            return _json({"error": "; ".join(problems)}, 400)
-        if call.token != self.token:
-            return _json({"message": "401 Unauthorized"}, 401)
+            return json_response({"error": "; ".join(problems)}, 400)
+        if call.credential != self.token:
+            return json_response({"message": "401 Unauthorized"}, 401)
         project = params.get("id") or params.get("project_id")
         if project is not None and project not in (self.project_path, str(self.project_id)):
-            return _json({"message": "404 Project Not Found"}, 404)
-        fault = next(
-            (
-                f
-                for f in self.faults
-                if f.times and f.method == call.method and f.path.search(call.path)
-            ),
-            None,
-        )
+            return json_response({"message": "404 Project Not Found"}, 404)
+        fault = self._fault(call)
         if fault is not None:
-            fault.times -= 1
-            return _json({"message": fault.message}, fault.status)
-        handler = _HANDLERS.get((request.method, template))
-        if handler is None:
-            self.violations.append(f"the fake has no answer for {request.method} {template}")
-            return _json({"message": "404 Not Found"}, 404)
-        result = handler(self, call)
-        status, data = result if isinstance(result, tuple) else (200, result)
-        return self._paginated(request, data) if isinstance(data, list) else _json(data, status)
+            return json_response({"message": fault.message}, fault.status, fault.headers)
+        status, data = self._dispatch(_HANDLERS, template, call)
+        if isinstance(data, list):
+            return self._paginated(request, data)
+        return json_response(data, status)
 
     def _check(
         self, method: str, raw_path: str, query: dict[str, str], body: bytes
@@ -369,17 +379,16 @@ class FakeGitLab:
         return 200, {"iid": iid, "approved": bool(approved), "approved_by": approved}
 
     def _list_notes(self, call: Call) -> list[dict[str, Any]]:
-        iid = int(call.params["merge_request_iid"])
-        newest_first = sorted(self.notes_on(iid), key=lambda n: -n["id"])  # GitLab's default
-        return [_public(n) for n in newest_first]
+        newest_first = sorted(self.notes_on(*_noteable(call)), key=lambda n: -n["id"])
+        return [_public(n) for n in newest_first]  # GitLab's default order
 
     def _create_note(self, call: Call) -> tuple[int, dict[str, Any]]:
-        iid = int(call.params["merge_request_iid"])
-        note_id = self.add_note(iid, call.body["body"], self.bot_username)
+        iid, noteable_type = _noteable(call)
+        note_id = self.add_note(iid, call.body["body"], self.bot_username, False, noteable_type)
         return 201, _public(self.notes[note_id])
 
     def _update_note(self, call: Call) -> tuple[int, dict[str, Any]]:
-        note = self.notes.get(int(call.params["item_id"]))
+        note = self._note(call)
         if note is None:
             return 404, {"message": "404 Note Not Found"}
         if note["author"]["username"] != self.bot_username:
@@ -387,9 +396,70 @@ class FakeGitLab:
         note["body"] = call.body["body"]
         return 200, _public(note)
 
-    def _delete_note(self, call: Call) -> tuple[int, None]:
-        self.notes.pop(int(call.params["item_id"]), None)
+    def _delete_note(self, call: Call) -> tuple[int, Any]:
+        note = self._note(call)
+        if note is None:
+            return 404, {"message": "404 Note Not Found"}
+        if note["author"]["username"] != self.bot_username:
+            self.violations.append(f"the bot deleted someone else's note: {call}")
+        del self.notes[note["id"]]
         return 204, None
+
+    def _note(self, call: Call) -> dict[str, Any] | None:
+        """The note of the path, only when it is on the issue or merge request named there."""
+        note = self.notes.get(int(call.params["item_id"]))
+        noteable = _noteable(call)
+        return note if note and (note["noteable_iid"], note["noteable_type"]) == noteable else None
+
+    def _branch(self, call: Call) -> tuple[int, dict[str, Any]]:
+        name = call.params["branch"]
+        if name not in self.branches:
+            return 404, {"message": "404 Branch Not Found"}
+        commit = {"id": self.branches[name], "short_id": self.branches[name][:8]}
+        return 200, {"name": name, "commit": commit, "default": name == "main"}
+
+    def _list_issues(self, call: Call) -> list[dict[str, Any]]:
+        """Filtered by state (GitLab's default: all) and author, newest first."""
+        state = call.query.get("state", "all")
+        author = call.query.get("author_username")
+        author_id = call.query.get("author_id")
+        return [
+            issue
+            for issue in sorted(self.issues.values(), key=lambda i: -i["iid"])
+            if state in ("all", issue["state"])
+            and author in (None, issue["author"]["username"])
+            and author_id in (None, str(issue["author"]["id"]))
+        ]
+
+    def _create_issue(self, call: Call) -> tuple[int, dict[str, Any]]:
+        body = call.body
+        iid = self.add_issue(body["title"], body.get("description") or "", self.bot_username)
+        return 201, self.issues[iid]
+
+    def _update_issue(self, call: Call) -> tuple[int, dict[str, Any]]:
+        """Edits and state events, each leaving the system note GitLab adds for it."""
+        issue = self.issues.get(int(call.params["issue_iid"]))
+        if issue is None:
+            return 404, {"message": "404 Issue Not Found"}
+        if issue["author"]["username"] != self.bot_username:
+            self.violations.append(f"the bot edited someone else's issue: {call}")
+        changes = {
+            "title": f"changed title from **{issue['title']}** to **{call.body.get('title')}**",
+            "description": "changed the description",
+        }
+        for key, note in changes.items():
+            if key in call.body and call.body[key] != issue[key]:
+                issue[key] = call.body[key]
+                self._system_note(issue["iid"], note)
+        event = call.body.get("state_event")
+        state = {"close": "closed", "reopen": "opened"}.get(event or "", issue["state"])
+        if state != issue["state"]:
+            issue["state"] = state
+            self._system_note(issue["iid"], {"closed": "closed", "opened": "reopened"}[state])
+        return 200, issue
+
+    def _system_note(self, iid: int, text: str) -> None:
+        self.add_note(iid, text, self.bot_username, system=True, noteable_type="Issue")
 
     def _create_status(self, call: Call) -> tuple[int, dict[str, Any]]:
         """GitLab moves the open (pending or running) status of that name, or opens one."""
@@ -464,11 +534,19 @@ def _environment_id(name: str) -> int:
     return sum(map(ord, name))
 
 
+def _noteable(call: Call) -> tuple[int, str]:
+    """The issue or merge request a notes path is about."""
+    if "issue_iid" in call.params:
+        return int(call.params["issue_iid"]), "Issue"
+    return int(call.params["merge_request_iid"]), "MergeRequest"
+
+
 def _public(note: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in note.items() if k != "noteable_iid"}
 
 
 _NOTES = API + "/projects/{project_id}/merge_requests/{merge_request_iid}/notes"
+_ISSUE_NOTES = API + "/projects/{project_id}/issues/{issue_iid}/notes"
 _HANDLERS: dict[tuple[str, str], Handler] = {
     ("GET", API + "/user"): FakeGitLab._current_user,
     ("GET", API + "/users"): FakeGitLab._users,
@@ -486,14 +564,16 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("POST", _NOTES): FakeGitLab._create_note,
     ("PUT", _NOTES + "/{item_id}"): FakeGitLab._update_note,
     ("DELETE", _NOTES + "/{item_id}"): FakeGitLab._delete_note,
+    ("GET", _ISSUE_NOTES): FakeGitLab._list_notes,
+    ("POST", _ISSUE_NOTES): FakeGitLab._create_note,
+    ("PUT", _ISSUE_NOTES + "/{item_id}"): FakeGitLab._update_note,
+    ("DELETE", _ISSUE_NOTES + "/{item_id}"): FakeGitLab._delete_note,
+    ("GET", _BRANCH): FakeGitLab._branch,
+    ("GET", API + "/projects/{id}/issues"): FakeGitLab._list_issues,
+    ("POST", API + "/projects/{id}/issues"): FakeGitLab._create_issue,
+    ("PUT", API + "/projects/{id}/issues/{issue_iid}"): FakeGitLab._update_issue,
     ("POST", API + "/projects/{id}/statuses/{sha}"): FakeGitLab._create_status,
     ("GET", API + "/projects/{id}/deployments"): FakeGitLab._list_deployments,
     ("POST", API + "/projects/{id}/deployments"): FakeGitLab._create_deployment,
     ("PUT", API + "/projects/{id}/deployments/{deployment_id}"): FakeGitLab._update_deployment,
 }
-
-
-def _json(data: Any, status: int) -> web.Response:
-    if data is None:
-        return web.Response(status=status)
-    return web.json_response(data, status=status)

@@ -3,6 +3,7 @@
 Payloads come from @octokit/webhooks-examples and GitHub's REST description from
 @octokit/openapi, both fetched at pinned versions by tests/openapi/install.sh (the
 Makefile's test target runs it; these fixtures run it too when build/npm is missing).
+What the harness shares with the GitLab one (the app, its clock) is in tests/fakeforge.py.
 """
 
 from __future__ import annotations
@@ -12,26 +13,21 @@ import hashlib
 import hmac
 import json
 import subprocess
-import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from fakeforge import FakeClock, ForgeBot, assert_no_violations, bot_settings, start_bot
 from fakegithub import FakeGitHub, OpenAPIDescription
-from gitrepos import Repo
 
-from bot.app import SERVICES, Options, create_app
-from bot.jobs import run_until_idle
-from bot.services import Services
-from bot.settings import Secret, Settings
+from bot.settings import Secret
 
 ROOT = Path(__file__).resolve().parent.parent
 NPM = ROOT / "build" / "npm" / "node_modules" / "@octokit"
@@ -128,34 +124,10 @@ def sign(body: bytes, secret: str = SECRET) -> str:
 
 
 @dataclass
-class FakeClock:
-    now: float = field(default_factory=time.time)
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@dataclass
-class BotHarness:
+class BotHarness(ForgeBot):
     """One bot, its fake GitHub, its origin repository and its clock."""
 
-    client: TestClient[Any, Any]
     fake: FakeGitHub
-    origin: Repo
-    clock: FakeClock
-    sleeps: list[float]
-    database: Path
-
-    @property
-    def services(self) -> Services:
-        return self.client.app[SERVICES]  # type: ignore[index]
-
-    @property
-    def clone_url(self) -> str:
-        return self.origin.path.as_uri()
 
     async def deliver(
         self,
@@ -172,10 +144,6 @@ class BotHarness:
             "X-Hub-Signature-256": signature if signature is not None else sign(body),
         }
         return await self.client.post("/webhooks/github", data=body, headers=headers)
-
-    async def drain(self) -> int:
-        """Run every job that is due, as the workers would."""
-        return await run_until_idle(self.services)
 
     def _repository(self, payload: dict[str, Any]) -> None:
         payload["repository"]["clone_url"] = self.clone_url
@@ -255,7 +223,7 @@ async def make_bot(
     async def build(
         mode: str = "app", workers: bool = False, prefix: str = "", **overrides: Any
     ) -> BotHarness:
-        clock, sleeps = FakeClock(), []
+        clock = FakeClock()
         fake = FakeGitHub(openapi, clock, prefix=prefix)
         if mode == "app":
             fake.public_key = app_key[1]
@@ -265,30 +233,17 @@ async def make_bot(
             credentials = {"github_token": Secret(fake.personal_token)}
         fakes.append(fake)
         server = await aiohttp_server(fake.make_app())
-        settings = Settings(
+        settings = bot_settings(
+            tmp_path,
             **{
-                "database_url": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
-                "data_dir": tmp_path / "data",
                 "github_api_url": str(server.make_url("")).rstrip("/") + prefix,
                 "github_webhook_secret": Secret(SECRET),
-                "git_allow_file_remotes": True,
-                "job_max_attempts": 3,
                 **credentials,
-                **overrides,
-            }
+                **overrides,  # a test's own word wins, as over bot_settings' defaults
+            },
         )
-
-        async def sleep(seconds: float) -> None:
-            sleeps.append(seconds)
-            clock.advance(seconds)
-
-        options = Options(clock=clock, sleep=sleep, run_workers=workers)
-        client = await aiohttp_client(create_app(settings, options))
-        origin = Repo(tmp_path / "origin")
+        client, sleeps, origin = await start_bot(aiohttp_client, tmp_path, settings, clock, workers)
         return BotHarness(client, fake, origin, clock, sleeps, tmp_path / "bot.sqlite3")
 
     yield build
-    for fake in fakes:
-        assert not fake.violations, "requests GitHub's description rejects:\n" + "\n".join(
-            fake.violations
-        )
+    assert_no_violations(fakes, "GitHub's description")

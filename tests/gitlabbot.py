@@ -2,7 +2,8 @@
 
 The payloads are tests/payloads/gitlab/*.json (see the README there); the fake GitLab is
 tests/fakegitlab.py. Only GitLab is configured, so these tests also show that the bot
-runs without any GitHub settings.
+runs without any GitHub settings. What the harness shares with the GitHub one (the app,
+its clock) is in tests/fakeforge.py.
 """
 
 from __future__ import annotations
@@ -21,15 +22,10 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from aiohttp.test_utils import TestClient
+from fakeforge import FakeClock, ForgeBot, assert_no_violations, bot_settings, start_bot
 from fakegitlab import FakeGitLab
-from githubbot import FakeClock
-from gitrepos import Repo
 
-from bot.app import SERVICES, Options, create_app
-from bot.jobs import run_until_idle
-from bot.services import Services
-from bot.settings import Secret, Settings
+from bot.settings import Secret
 
 PAYLOADS = Path(__file__).parent / "payloads" / "gitlab"
 HOOK_TOKEN = "test-gitlab-hook-token"
@@ -57,22 +53,10 @@ def sign(key: bytes, message_id: str, timestamp: int, body: bytes) -> str:
 
 
 @dataclass
-class GitLabBot:
+class GitLabBot(ForgeBot):
     """One bot, its fake GitLab, its origin repository and its clock."""
 
-    client: TestClient[Any, Any]
     fake: FakeGitLab
-    origin: Repo
-    clock: FakeClock
-    database: Path
-
-    @property
-    def services(self) -> Services:
-        return self.client.app[SERVICES]  # type: ignore[index]
-
-    @property
-    def clone_url(self) -> str:
-        return self.origin.path.as_uri()
 
     async def deliver(
         self,
@@ -94,10 +78,6 @@ class GitLabBot:
             **(headers or {}),
         }
         return await self.client.post("/webhooks/gitlab", data=data, headers=sent)
-
-    async def drain(self) -> int:
-        """Run every job that is due, as the workers would."""
-        return await run_until_idle(self.services)
 
     def _project(self, data: dict[str, Any]) -> None:
         data["project"].update(
@@ -178,29 +158,17 @@ async def make_gitlab_bot(
         fake = FakeGitLab(token=API_TOKEN)
         fakes.append(fake)
         server = await aiohttp_server(fake.make_app())
-        settings = Settings(
+        settings = bot_settings(
+            tmp_path,
             **{
-                "database_url": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
-                "data_dir": tmp_path / "data",
                 "gitlab_url": str(server.make_url("")).rstrip("/"),
                 "gitlab_token": Secret(API_TOKEN),
                 "gitlab_webhook_secret": Secret(HOOK_TOKEN),
-                "git_allow_file_remotes": True,
-                "job_max_attempts": 3,
                 **overrides,
-            }
+            },
         )
-
-        async def sleep(seconds: float) -> None:
-            clock.advance(seconds)
-
-        options = Options(clock=clock, sleep=sleep, run_workers=workers)
-        client = await aiohttp_client(create_app(settings, options))
-        origin = Repo(tmp_path / "origin")
-        return GitLabBot(client, fake, origin, clock, tmp_path / "bot.sqlite3")
+        client, sleeps, origin = await start_bot(aiohttp_client, tmp_path, settings, clock, workers)
+        return GitLabBot(client, fake, origin, clock, sleeps, tmp_path / "bot.sqlite3")
 
     yield build
-    for fake in fakes:
-        assert not fake.violations, "requests GitLab's description rejects:\n" + "\n".join(
-            fake.violations
-        )
+    assert_no_violations(fakes, "GitLab's description (or python-gitlab's shapes)")

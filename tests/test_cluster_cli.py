@@ -6,14 +6,13 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from subprocess import CompletedProcess
 from typing import Any
 
 import pytest
 from livecluster import CLUSTER, ENV, LiveEnv, configmap
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def _bot(
@@ -30,7 +29,7 @@ def _bot(
         capture_output=True,
         text=True,
         check=False,
-        cwd=ROOT,
+        cwd=tempfile.mkdtemp(prefix="gitops-bot-cli-"),  # no stray database file in reach
         env=env,
         timeout=300,
     )

@@ -85,9 +85,7 @@ async def test_sigkill_loses_no_acknowledged_delivery_and_repeats_no_effect(
             batch += chance.sample(sent, min(len(sent), REDELIVERIES_PER_TRIAL))
             pauses = [chance.uniform(0, 0.1) for _ in batch]
             await _trial(session, bot, batch, pauses, chance.uniform(0.05, 1.2), answers)
-        print(f"trials done at {time.monotonic():.1f}")
         await _drain(database_url)
-        print(f"drained at {time.monotonic():.1f}")
         await bot.stop()
     _check_deliveries(database_url, answers, pushes)
     _check_effects(fake, commits)

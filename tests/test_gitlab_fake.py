@@ -66,7 +66,7 @@ async def test_a_described_request_without_the_token_is_unauthorised(
 
 
 def test_the_shapes_come_from_python_gitlab() -> None:
-    notes = [s for s in SHAPES if s.template.endswith("/notes")]
+    notes = [s for s in SHAPES if s.template.endswith("/{merge_request_iid}/notes")]
     assert {s.method for s in notes} == {"GET", "POST"}
     [create] = [s for s in notes if s.method == "POST"]
     assert create.attributes is not None and create.attributes.required == ("body",)

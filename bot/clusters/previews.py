@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.clusters.directory import ClusterDirectory, Connection
@@ -83,6 +83,27 @@ async def preview_environment(
         head_observations, force_conflicts=environment.force_conflicts, sources=sources
     )
     return layer, findings + inventory_findings
+
+
+@dataclass(frozen=True)
+class Survey:
+    """An environment's objects as the cluster sees them: the drift check's view."""
+
+    observed: tuple[Observed, ...]  # live, and after a dry-run apply of the commit
+    prune: PruneDecision  # what prune would delete from the inventory now
+    lives: Mapping[ObjectKey, dict[str, Any] | None]  # the live state of those objects
+    findings: tuple[Finding, ...]  # e.g. the inventory could not be read
+
+
+async def survey_environment(
+    connection: Connection, environment: Environment, loaded: LoadResult, commit: str
+) -> Survey:
+    """Every object `commit` declares, observed with the same dry runs as a preview."""
+    fresh = Stamp(environment.name, commit)
+    facts = RenderFacts.of(loaded.manifests)
+    observed = await _observe_all(connection, loaded.manifests, facts, fresh)
+    decision, findings = await _prune_decision(connection, environment, observed)
+    return Survey(tuple(observed), decision, await _lives(connection, decision), findings)
 
 
 async def _observe_all(

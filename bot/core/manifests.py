@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import gc
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,17 +109,33 @@ def load_manifests(
     raw: list[tuple[dict[str, Any], Source]] = []
     findings: list[Finding] = []
     total = 0
-    for source_file in sorted(files, key=lambda f: f.path):
-        total += len(source_file.data)
-        if total > limits.max_total_bytes:
-            findings.append(_total_size_finding(source_file.path, limits))
-            break
-        _parse_file(source_file, limits, raw, findings)
+    with _cyclic_gc_paused():
+        for source_file in sorted(files, key=lambda f: f.path):
+            total += len(source_file.data)
+            if total > limits.max_total_bytes:
+                findings.append(_total_size_finding(source_file.path, limits))
+                break
+            _parse_file(source_file, limits, raw, findings)
     scopes = _cluster_scoped_kinds(body for body, _ in raw)
     manifests: dict[ObjectKey, Manifest] = {}
     for body, source in raw:
         _add_manifest(body, source, default_namespace, scopes, manifests, findings)
     return LoadResult(tuple(manifests.values()), tuple(findings))
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while parsing; the collector's state is restored after."""
+    # Parsing builds millions of acyclic containers and no cyclic garbage, yet the
+    # collector would walk the growing heap again and again: ~40% of the time at 10,000
+    # objects. Reference counting still frees everything that parsing throws away.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _total_size_finding(path: str, limits: Limits) -> Finding:

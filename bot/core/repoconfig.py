@@ -11,6 +11,7 @@ from typing import Any
 import jsonschema
 
 from bot.core.documents import DocumentError, parse_documents
+from bot.core.drifts import IGNORE_SCHEMA, IgnoredField, ignore_problems, ignore_rules
 from bot.core.findings import Finding, Severity, Stage, field_path
 
 CONFIG_PATH = ".gitops-bot.yaml"
@@ -47,6 +48,8 @@ _ENVIRONMENT_KEYS = {
         "description": "protected kinds that prune may delete",
     },
     "source": _SOURCE_SCHEMA,
+    "self_heal": {"type": "boolean", "description": "re-apply the default branch on drift"},
+    "drift": IGNORE_SCHEMA,
 }
 CONFIG_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -99,6 +102,8 @@ class Environment:
     force_conflicts: bool = False  # take over fields other field managers own (and report it)
     allow_prune_kinds: tuple[str, ...] = ()  # Namespace, CustomResourceDefinition, PVC
     source: EnvironmentSource = EnvironmentSource()
+    self_heal: bool = False  # drift checks re-apply the default branch (bot/reconcile)
+    drift_ignore: tuple[IgnoredField, ...] = ()  # fields that are never drift
 
 
 @dataclass(frozen=True)
@@ -134,7 +139,7 @@ def parse_config(text: bytes | str | None) -> RepoConfig:
     data = _single_document(text)
     problems = [_describe(error) for error in _VALIDATOR.iter_errors(data)]
     if not problems:
-        problems = _path_problems(data) + _source_problems(data)
+        problems = _path_problems(data) + _source_problems(data) + _drift_problems(data)
     if problems:
         raise ConfigError(tuple(_finding("config.invalid", p) for p in sorted(problems)))
     return _build(data)
@@ -210,6 +215,20 @@ def _source_problems(data: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _drift_problems(data: dict[str, Any]) -> list[str]:
+    problems = []
+    for name, env in data["environments"].items():
+        where = f"environments.{name}"
+        problems += ignore_problems(f"{where}.drift", env.get("drift"))
+        if env.get("self_heal") and env.get("apply_on_merge") is False:
+            problems.append(
+                f"{where}.self_heal: self-heal re-applies the default branch, which only an "
+                "environment that applies on merge does; remove apply_on_merge: false or "
+                "self_heal: true"
+            )
+    return problems
+
+
 def _environment_source(name: str, spec: dict[str, Any]) -> EnvironmentSource:
     source = spec.get("source", {})
     kind = SourceType(source.get("type", SourceType.PLAIN))
@@ -225,10 +244,11 @@ def _build(data: dict[str, Any]) -> RepoConfig:
             name=name,
             path=spec["path"].strip("/") or ".",
             source=_environment_source(name, spec),
+            drift_ignore=ignore_rules(spec.get("drift")),
             **{
                 key: _hashable(spec[key])
                 for key in _ENVIRONMENT_KEYS
-                if key not in ("path", "source") and key in spec
+                if key not in ("path", "source", "drift") and key in spec
             },
         )
         for name, spec in data["environments"].items()

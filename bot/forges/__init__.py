@@ -112,6 +112,19 @@ class Forge(Protocol):
     async def git_auth_header(self, repo: Repository) -> Secret | None:
         """The HTTP header that lets git fetch the repository, or None for public access."""
 
+    async def branch_head(self, repo: Repository, branch: str) -> str:
+        """The commit `branch` points at now (drift checks compare with the default branch)."""
+
+    async def upsert_tracking_issue(
+        self, repo: Repository, key: str, title: str, parts: Sequence[str]
+    ) -> str:
+        """Make the bot's open issue for `key` read `title` and `parts` (the first part is
+        the description, later ones comments); found by the marker of part 1 AND the bot's
+        own author, opened when there is none. Returns the issue's web address."""
+
+    async def close_tracking_issue(self, repo: Repository, key: str, comment: str) -> bool:
+        """Comment on and close the bot's open issue for `key`; False when none is open."""
+
 
 class Forges(Protocol):
     """Hands out the Forge for a repository (its installation, token, API endpoint)."""

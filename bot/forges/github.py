@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import aiohttp
 import gidgethub
@@ -101,13 +102,25 @@ class GitHubForge:
         self, repo: Repository, number: int, kind: str, parts: Sequence[str]
     ) -> None:
         gh, login = await self._client(repo), await self._forges.credentials.login()
+        await self._sync_parts(gh, login, repo, number, kind, dict(enumerate(parts, 1)))
+
+    async def _sync_parts(
+        self,
+        gh: GitHubClient,
+        login: str,
+        repo: Repository,
+        number: int,
+        kind: str,
+        parts: Mapping[int, str],
+    ) -> None:
+        """The bot's `kind` comments on issue or PR `number` read `parts`, by part number."""
         existing: dict[int, dict[str, Any]] = {}
         url = _repo_url(repo, f"/issues/{number}/comments?per_page=100")
         async for comment in _iterate(gh.getiter(url), f"GET {url}"):
             part = parse_marker(str(comment.get("body") or ""), kind)
             if part is not None and (comment.get("user") or {}).get("login") == login:
                 existing.setdefault(part, comment)
-        for part, body in enumerate(parts, 1):
+        for part, body in parts.items():
             if part not in existing:
                 await _call(
                     gh.post(_repo_url(repo, f"/issues/{number}/comments"), data={"body": body}),
@@ -117,7 +130,7 @@ class GitHubForge:
                 edit = _repo_url(repo, f"/issues/comments/{existing[part]['id']}")
                 await _call(gh.patch(edit, data={"body": body}), f"PATCH {edit}")
         for part, comment in sorted(existing.items()):
-            if part > len(parts):  # the plan got shorter: drop parts that no longer exist
+            if part not in parts:  # the plan got shorter: drop parts that no longer exist
                 old = _repo_url(repo, f"/issues/comments/{comment['id']}")
                 await _call(gh.delete(old), f"DELETE {old}")
 
@@ -243,6 +256,53 @@ class GitHubForge:
         token = await self._forges.credentials.token(repo.installation)
         basic = base64.b64encode(f"x-access-token:{token.reveal()}".encode()).decode()
         return Secret(f"Authorization: Basic {basic}")
+
+    async def branch_head(self, repo: Repository, branch: str) -> str:
+        url = _repo_url(repo, f"/branches/{quote(branch, safe='')}")
+        data = await _call((await self._client(repo)).getitem(url), f"GET {url}")
+        return str(data["commit"]["sha"])
+
+    async def upsert_tracking_issue(
+        self, repo: Repository, key: str, title: str, parts: Sequence[str]
+    ) -> str:
+        gh, login = await self._client(repo), await self._forges.credentials.login()
+        found = await self._tracking_issue(gh, login, repo, key)
+        data = {"title": title, "body": parts[0]}
+        if found is None:
+            url = _repo_url(repo, "/issues")
+            issue: dict[str, Any] = await _call(gh.post(url, data=data), f"POST {url}")
+        elif (found.get("title"), found.get("body")) != (title, parts[0]):
+            url = _repo_url(repo, f"/issues/{found['number']}")
+            issue = await _call(gh.patch(url, data=data), f"PATCH {url}")
+        else:
+            issue = found
+        rest = dict(enumerate(parts, 1))
+        del rest[1]  # part 1 is the description; later parts are the issue's comments
+        await self._sync_parts(gh, login, repo, int(issue["number"]), key, rest)
+        return str(issue.get("html_url") or "")
+
+    async def close_tracking_issue(self, repo: Repository, key: str, comment: str) -> bool:
+        gh, login = await self._client(repo), await self._forges.credentials.login()
+        issue = await self._tracking_issue(gh, login, repo, key)
+        if issue is None:
+            return False
+        url = _repo_url(repo, f"/issues/{issue['number']}")
+        await _call(gh.post(f"{url}/comments", data={"body": comment}), f"POST {url}/comments")
+        closing = {"state": "closed", "state_reason": "completed"}
+        await _call(gh.patch(url, data=closing), f"PATCH {url}")
+        return True
+
+    async def _tracking_issue(
+        self, gh: GitHubClient, login: str, repo: Repository, key: str
+    ) -> dict[str, Any] | None:
+        """The bot's open issue whose description carries the marker of `key`."""
+        url = _repo_url(repo, f"/issues?state=open&creator={quote(login)}&per_page=100")
+        async for issue in _iterate(gh.getiter(url), f"GET {url}"):
+            mine = (issue.get("user") or {}).get("login") == login
+            body = str(issue.get("body") or "")
+            if mine and "pull_request" not in issue and parse_marker(body, key) == 1:
+                return issue
+        return None
 
 
 def _repo_url(repo: Repository, rest: str) -> str:

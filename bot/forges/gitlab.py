@@ -207,6 +207,71 @@ class GitLabForge:
     async def git_auth_header(self, repo: Repository) -> Secret | None:
         return self._forges.git_header(repo)
 
+    async def branch_head(self, repo: Repository, branch: str) -> str:
+        def get(gl: gitlab.Gitlab) -> str:
+            return str(_project(gl, repo).branches.get(branch).commit["id"])
+
+        return await self._forges.clients.run(f"GET branch {branch}", get)
+
+    async def upsert_tracking_issue(
+        self, repo: Repository, key: str, title: str, parts: Sequence[str]
+    ) -> str:
+        login = await self._forges.username()
+
+        def upsert(gl: gitlab.Gitlab) -> str:
+            project = _project(gl, repo)
+            issue = self._tracking_issue(project, key, login)
+            data = {"title": title, "description": parts[0]}
+            if issue is None:
+                issue = project.issues.create(data)
+            elif (issue.title, issue.description) != (title, parts[0]):
+                project.issues.update(issue.iid, data)
+            notes = project.issues.get(issue.iid, lazy=True).notes
+            self._sync_issue_notes(notes, key, login, parts)
+            return str(issue.web_url or "")
+
+        return await self._forges.clients.run(f"tracking issue {key}", upsert)
+
+    async def close_tracking_issue(self, repo: Repository, key: str, comment: str) -> bool:
+        login = await self._forges.username()
+
+        def close(gl: gitlab.Gitlab) -> bool:
+            project = _project(gl, repo)
+            issue = self._tracking_issue(project, key, login)
+            if issue is None:
+                return False
+            project.issues.get(issue.iid, lazy=True).notes.create({"body": comment})
+            project.issues.update(issue.iid, {"state_event": "close"})
+            return True
+
+        return await self._forges.clients.run(f"close tracking issue {key}", close)
+
+    @staticmethod
+    def _tracking_issue(project: Project, key: str, login: str) -> Any:
+        """The bot's open issue whose description carries the marker of `key` (in a thread)."""
+        issues = project.issues.list(state="opened", author_username=login, get_all=True)
+        for issue in sorted(issues, key=lambda i: int(i.iid)):
+            if _author(issue) == login and parse_marker(str(issue.description or ""), key) == 1:
+                return issue
+        return None
+
+    @staticmethod
+    def _sync_issue_notes(notes: Any, key: str, login: str, parts: Sequence[str]) -> None:
+        """Parts after the first (the description) as the issue's notes, by part number."""
+        mine: dict[int, Any] = {}
+        for note in notes.list(get_all=True):
+            number = parse_marker(str(note.body or ""), key)
+            if number is not None and _author(note) == login and not note.system:
+                mine.setdefault(number, note)
+        for part, body in enumerate(parts[1:], 2):
+            if part not in mine:
+                notes.create({"body": body})
+            elif mine[part].body != body:
+                notes.update(mine[part].id, {"body": body})
+        for number, note in mine.items():
+            if number > len(parts):  # the drift got shorter: drop parts that no longer exist
+                notes.delete(note.id)
+
 
 def _project(gl: gitlab.Gitlab, repo: Repository) -> Project:
     return gl.projects.get(repo.slug, lazy=True)  # the path, URL-encoded by python-gitlab

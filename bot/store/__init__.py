@@ -1,12 +1,14 @@
 """The durable store behind one small Protocol: deliveries, jobs, apply locks, audit ledger.
 
-Every backend keeps the same semantics (the SQLite one is the reference; tests in
-tests/test_store_sqlite.py pin them down):
+Every backend keeps the same semantics (the SQLite one is the reference;
+tests/test_store.py pins them down and runs against each backend):
 
 - A delivery is recorded at most once, together with its job, in one transaction.
 - A job is claimed under a lease; an expired lease makes it claimable again. Jobs that
-  share a coalescing key run one at a time, oldest first, and a new job supersedes the
-  key's jobs still waiting, so only the newest state (a PR's newest head) is worked on.
+  share a coalescing key run one at a time, oldest first. A new job that `supersedes`
+  marks the key's jobs still waiting as superseded, so only the newest state (a PR's
+  newest head) is worked on; one that does not (a merge: every merge must be applied or
+  recorded as superseded in the ledger) just waits its turn.
 - A failed job is retried at the time the caller gives, or dead-lettered when it gives
   none; a dead job stays until an operator re-queues it.
 - A running job's holder may renew its lease; a job taken over cannot be renewed.
@@ -54,6 +56,7 @@ class NewJob:
     kind: str
     payload: str  # JSON text
     coalesce_key: str | None = None
+    supersedes: bool = True  # with a key: whether it makes the key's waiting jobs pointless
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,10 @@
 The SQL is kept portable between SQLite and PostgreSQL; the one dialect difference is
 the self-numbering key, written here as `{serial}` and filled in per backend
 (SQLite: INTEGER PRIMARY KEY; PostgreSQL: BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY).
+
+The audit ledger is a hash chain of bot.core.audit entries: `entry` is the entry's
+canonical JSON; environment and commit are copied out for queries and are part of what
+`audit --verify` checks.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from bot.store import StoreError
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (
         1,
-        "deliveries, jobs, apply locks, applied commits, audit ledger",
+        "deliveries, jobs, apply locks, applied commits, the audit ledger",
         """
         CREATE TABLE deliveries (
             id TEXT PRIMARY KEY,
@@ -26,6 +30,7 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             kind TEXT NOT NULL,
             payload TEXT NOT NULL,
             coalesce_key TEXT,
+            supersedes BOOLEAN NOT NULL DEFAULT TRUE,
             delivery_id TEXT REFERENCES deliveries (id),
             state TEXT NOT NULL,
             attempts INTEGER NOT NULL DEFAULT 0,
@@ -49,25 +54,6 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             position BIGINT NOT NULL,
             applied_at DOUBLE PRECISION NOT NULL
         );
-        CREATE TABLE audit_records (
-            id {serial},
-            environment TEXT NOT NULL,
-            commit_sha TEXT NOT NULL,
-            record TEXT NOT NULL,
-            recorded_at DOUBLE PRECISION NOT NULL
-        );
-        CREATE INDEX audit_by_environment ON audit_records (environment, id);
-        """,
-    ),
-    (
-        2,
-        "the audit ledger as a hash chain of bot.core.audit entries",
-        # The unchained records of version 1 are kept, renamed, never rewritten: their
-        # hashes could only be made up now. The chain starts with the first new entry.
-        # `entry` is the canonical JSON of the entry; environment and commit are copied
-        # out for queries and are part of what `audit --verify` checks.
-        """
-        ALTER TABLE audit_records RENAME TO audit_records_unchained;
         CREATE TABLE audit_ledger (
             sequence BIGINT PRIMARY KEY,
             environment TEXT NOT NULL,

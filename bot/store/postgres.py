@@ -25,7 +25,7 @@ from bot.store.migrations import MIGRATIONS, VERSION_TABLE, refuse_unknown, stat
 _SERIAL = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
 _JOB_COLUMNS = "id, kind, payload, coalesce_key, attempts, holder, state, last_error"
 # Advisory lock ids of this bot (two 32-bit keys: the bot's, then the purpose).
-_BOT = 0x6B6F7073  # "kops"
+_BOT = 0x6B6F7073  # arbitrary ("kops"): keeps these ids apart from other applications' locks
 _MIGRATIONS, _LEDGER = 1, 2
 _CANDIDATES = 8  # jobs looked at per claim; the rest wait for the next one
 # One candidate at a time, so a claim holds row locks only on jobs it looked at.
@@ -183,7 +183,7 @@ class PostgresStore:
             return False
         async with self._transaction() as conn:
             cursor = await conn.execute(
-                "SELECT 1 FROM jobs WHERE coalesce_key = %s AND id > %s LIMIT 1",
+                "SELECT 1 FROM jobs WHERE coalesce_key = %s AND id > %s AND supersedes LIMIT 1",
                 (job.coalesce_key, job.id),
             )
             return await cursor.fetchone() is not None
@@ -347,16 +347,16 @@ def _key_lock_id(key: str) -> int:
 async def _insert_job(
     conn: psycopg.AsyncConnection[Any], job: NewJob, now: float, delivery: str | None
 ) -> int:
-    if job.coalesce_key is not None:
+    if job.coalesce_key is not None and job.supersedes:
         await conn.execute(
             "UPDATE jobs SET state = 'superseded', finished_at = %s "
             "WHERE coalesce_key = %s AND state = 'ready'",
             (now, job.coalesce_key),
         )
     cursor = await conn.execute(
-        "INSERT INTO jobs (kind, payload, coalesce_key, delivery_id, state, run_after, "
-        "created_at) VALUES (%s, %s, %s, %s, 'ready', %s, %s) RETURNING id",
-        (job.kind, job.payload, job.coalesce_key, delivery, now, now),
+        "INSERT INTO jobs (kind, payload, coalesce_key, supersedes, delivery_id, state, "
+        "run_after, created_at) VALUES (%s, %s, %s, %s, %s, 'ready', %s, %s) RETURNING id",
+        (job.kind, job.payload, job.coalesce_key, job.supersedes, delivery, now, now),
     )
     row = await cursor.fetchone()
     return int(row[0]) if row else 0

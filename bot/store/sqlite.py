@@ -172,7 +172,8 @@ class SQLiteStore:
         key = job.coalesce_key
         row = await self._run(
             lambda db: db.execute(
-                "SELECT 1 FROM jobs WHERE coalesce_key = ? AND id > ? LIMIT 1", (key, job.id)
+                "SELECT 1 FROM jobs WHERE coalesce_key = ? AND id > ? AND supersedes LIMIT 1",
+                (key, job.id),
             ).fetchone()
         )
         return row is not None
@@ -345,16 +346,16 @@ def _migrate(db: sqlite3.Connection, now: float) -> None:
 
 
 def _insert_job(db: sqlite3.Connection, job: NewJob, now: float, delivery: str | None) -> int:
-    if job.coalesce_key is not None:
+    if job.coalesce_key is not None and job.supersedes:
         db.execute(
             "UPDATE jobs SET state = 'superseded', finished_at = ? "
             "WHERE coalesce_key = ? AND state = 'ready'",
             (now, job.coalesce_key),
         )
     cursor = db.execute(
-        "INSERT INTO jobs (kind, payload, coalesce_key, delivery_id, state, run_after, "
-        "created_at) VALUES (?, ?, ?, ?, 'ready', ?, ?)",
-        (job.kind, job.payload, job.coalesce_key, delivery, now, now),
+        "INSERT INTO jobs (kind, payload, coalesce_key, supersedes, delivery_id, state, "
+        "run_after, created_at) VALUES (?, ?, ?, ?, ?, 'ready', ?, ?)",
+        (job.kind, job.payload, job.coalesce_key, job.supersedes, delivery, now, now),
     )
     return int(cursor.lastrowid or 0)
 

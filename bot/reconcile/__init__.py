@@ -1,0 +1,1 @@
+"""Continuous reconciliation: drift checks of the default branch, their reports, self-heal."""

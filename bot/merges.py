@@ -14,6 +14,7 @@ from bot.deploys import DeployContext, deploy_environment
 from bot.events import PushToDefaultBranch
 from bot.forges import DeploymentReport, DeploymentState, Forge, PullRequest
 from bot.gitrepo import GitRepo
+from bot.logs import log_context
 from bot.mirrors import MirrorError, is_ancestor
 from bot.renderers import render_options
 from bot.services import Services, environment_key
@@ -59,7 +60,8 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
     for env in checks.config.environments:
         if not env.apply_on_merge:
             continue
-        result = await _apply_locked(services, mirror, merge, env, checks)
+        with log_context(environment=env.name, cluster=env.cluster):
+            result = await _apply_locked(services, mirror, merge, env, checks)
         if result is None:
             continue  # a newer commit is already applied there: audited as superseded
         results.append(result)

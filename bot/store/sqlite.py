@@ -59,17 +59,20 @@ class SQLiteStore:
 
     async def open(self) -> None:
         def connect() -> None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")  # the commit is on disk before the 202
-                db.execute("PRAGMA foreign_keys=ON")
-                db.execute("PRAGMA busy_timeout=5000")
-                _migrate(db, self._clock())
-            except (sqlite3.Error, OSError) as exc:
-                raise StoreError(f"cannot open the SQLite store {self.path}: {exc}") from exc
-            self._db = db
+            for attempt in range(_OPEN_ATTEMPTS):
+                try:
+                    self._db = _connect(self.path, self._clock())
+                    return
+                except sqlite3.OperationalError as exc:
+                    # Switching a new file to WAL can meet "locked" without the busy
+                    # handler being asked, when replicas open it at the same moment.
+                    if "locked" not in str(exc) or attempt == _OPEN_ATTEMPTS - 1:
+                        raise StoreError(
+                            f"cannot open the SQLite store {self.path}: {exc}"
+                        ) from exc
+                    time.sleep(0.05 * 2**attempt)
+                except (sqlite3.Error, OSError) as exc:
+                    raise StoreError(f"cannot open the SQLite store {self.path}: {exc}") from exc
 
         await asyncio.get_running_loop().run_in_executor(self._thread, connect)
 
@@ -325,6 +328,24 @@ class _transaction:
 
     def __exit__(self, kind: object, error: object, trace: object) -> None:
         self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+
+_OPEN_ATTEMPTS = 8
+
+
+def _connect(path: Path, now: float) -> sqlite3.Connection:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        db.execute("PRAGMA busy_timeout=5000")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=FULL")  # the commit is on disk before the 202
+        db.execute("PRAGMA foreign_keys=ON")
+        _migrate(db, now)
+    except BaseException:
+        db.close()
+        raise
+    return db
 
 
 def _migrate(db: sqlite3.Connection, now: float) -> None:

@@ -107,7 +107,7 @@ class Bench:
         self.env = {
             "GITOPS_BOT_CLUSTERS": json.dumps(clusters),
             "GITOPS_BOT_SECRET_FINGERPRINT_KEY": "benchmark",
-            "GITOPS_BOT_DATABASE_URL": f"sqlite:///{harness.CACHE / 'cluster-bench.sqlite3'}",
+            "GITOPS_BOT_DATABASE_URL": f"sqlite:///{_fresh_database(size)}",
         }
         self.applied = "main"
 
@@ -184,6 +184,14 @@ class Bench:
         # Shown for `change`; every other run applies `main` the same way.
         self.commands = {side: self._apply_command(side, "change") for side in (OURS, THEIRS)}
         return kept
+
+
+def _fresh_database(size: int) -> Path:
+    """The bot's store (audit ledger, locks) for one size of one session, empty."""
+    database = harness.CACHE / f"cluster-bench-{size}.sqlite3"
+    for leftover in database.parent.glob(database.name + "*"):  # -wal, -shm too
+        leftover.unlink()
+    return database
 
 
 def _written(files: list[manifests.ManifestFile], name: str) -> Path:

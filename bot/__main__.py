@@ -22,9 +22,10 @@ from bot.clusters.directory import ClusterDirectory
 from bot.clusters.previews import LivePreviewer
 from bot.core.applies import ApplyResult
 from bot.core.checks import check_manifests
-from bot.core.comments import GITHUB_COMMENT_LIMIT, render_plan
+from bot.core.comments import render_plan
 from bot.core.findings import has_errors
 from bot.core.manifests import load_manifests
+from bot.core.markdown import GITHUB_COMMENT_LIMIT
 from bot.core.plans import Plan
 from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION, ConfigError
 from bot.core.reports import (

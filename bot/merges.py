@@ -8,7 +8,8 @@ from dataclasses import dataclass, replace
 from bot import __version__
 from bot.core.applies import ApplyResult
 from bot.core.audit import AuditEntry, entry_for
-from bot.core.comments import marker, render_apply
+from bot.core.comments import render_apply
+from bot.core.markdown import marker
 from bot.core.repoconfig import ConfigError, Environment
 from bot.deploys import DeployContext, deploy_environment
 from bot.events import PushToDefaultBranch

@@ -6,8 +6,9 @@ import html
 from dataclasses import replace
 
 from bot.clusters.previews import LivePreviewer
-from bot.core.comments import marker, render_plan
+from bot.core.comments import render_plan
 from bot.core.findings import Finding, Severity, has_errors
+from bot.core.markdown import marker
 from bot.core.plans import Plan
 from bot.events import PullRequestChanged
 from bot.forges import Annotation, CheckReport, CheckState

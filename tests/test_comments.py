@@ -7,10 +7,11 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.core.comments import GITHUB_COMMENT_LIMIT, parse_marker, render_plan
+from bot.core.comments import render_plan
 from bot.core.diffs import Action, Change
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.manifests import ObjectKey, Source
+from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker
 from bot.core.plans import EnvironmentPlan, Plan
 from bot.core.repoconfig import Environment
 

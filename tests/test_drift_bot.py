@@ -19,7 +19,7 @@ from livecluster import LiveEnv, configmap
 from test_drift_live import HPA, HPA_IGNORE, autoscale, deployment
 
 from bot.clusters.configs import ClusterSettings
-from bot.core.comments import parse_marker
+from bot.core.markdown import parse_marker
 from bot.reconcile.timers import queue_drift_checks
 from bot.reconcile.watchlist import WatchedRepository
 from bot.store import JobState

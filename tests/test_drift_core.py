@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from bot.core.applies import ApplyResult, ObjectResult, Outcome
 from bot.core.audit import AuditEntry
-from bot.core.comments import GITHUB_COMMENT_LIMIT, drift_resolved, parse_marker, render_drift
 from bot.core.diffs import Action, change_of
+from bot.core.driftreports import drift_resolved, render_drift
 from bot.core.drifts import (
     DriftedObject,
     DriftState,
@@ -26,6 +26,7 @@ from bot.core.drifts import (
     without,
 )
 from bot.core.manifests import ObjectKey
+from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker
 from bot.core.previews import Observation, Problem, ProblemKind
 from bot.core.repoconfig import ConfigError, parse_config
 from bot.reconcile.watchlist import WatchedRepository, parse_watchlist, repository_for

@@ -10,7 +10,7 @@ from githubbot import BotFactory, BotHarness, base_tree, deployment
 
 from bot import __version__
 from bot.core.audit import verify
-from bot.core.comments import parse_marker
+from bot.core.markdown import parse_marker
 from bot.store import JobState
 
 CART = deployment("cart", "registry.example.com/cart:1.0.0")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from githubbot import SLUG, BotFactory, base_tree, deployment
 
-from bot.core.comments import GITHUB_COMMENT_LIMIT, parse_marker
+from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker
 
 BROKEN = deployment("cart", "registry.example.com/cart:latest")
 FIXED = deployment("cart", "registry.example.com/cart:1.0.0")

@@ -20,7 +20,7 @@ from gitlabbot import API_TOKEN, PROJECT, GitLabBot, GitLabBotFactory
 from livecluster import LiveEnv, configmap
 
 from bot.clusters.configs import ClusterSettings
-from bot.core.comments import marker, parse_marker
+from bot.core.markdown import marker, parse_marker
 from bot.events import GITLAB, Repository
 from bot.forges import ForgeError
 from bot.forges.gitlab import GitLabForge

@@ -5,7 +5,7 @@ from __future__ import annotations
 from githubbot import base_tree, deployment
 from gitlabbot import PROJECT, GitLabBot, GitLabBotFactory
 
-from bot.core.comments import parse_marker
+from bot.core.markdown import parse_marker
 from bot.store import JobState
 
 CART = deployment("cart", "registry.example.com/cart:1.0.0")

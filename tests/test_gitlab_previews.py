@@ -5,7 +5,7 @@ from __future__ import annotations
 from githubbot import base_tree, deployment
 from gitlabbot import PROJECT, GitLabBot, GitLabBotFactory
 
-from bot.core.comments import GITLAB_NOTE_LIMIT, parse_marker
+from bot.core.markdown import GITLAB_NOTE_LIMIT, parse_marker
 from bot.events import GITLAB, Repository
 
 BROKEN = deployment("cart", "registry.example.com/cart:latest")

@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 from test_comments import balanced, changes, plan_of
 
 from bot.core.applies import ApplyResult, ObjectResult, Outcome
-from bot.core.comments import GITHUB_COMMENT_LIMIT, parse_marker, render_apply, render_plan
+from bot.core.comments import render_apply, render_plan
 from bot.core.diffs import Action, Change
 from bot.core.manifests import ObjectKey
+from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker
 from bot.core.plans import EnvironmentPlan
 from bot.core.previews import WITH_CRD, LiveLayer
 from bot.core.repoconfig import Environment

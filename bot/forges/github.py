@@ -10,7 +10,7 @@ from urllib.parse import quote
 import aiohttp
 import gidgethub
 
-from bot.core.comments import GITHUB_COMMENT_LIMIT, parse_marker
+from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker
 from bot.events import Repository
 from bot.forges import (
     CHECK_NAME,

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import gitlab
 from gitlab.v4.objects import Project, ProjectCommit, ProjectMergeRequest
 
-from bot.core.comments import GITLAB_NOTE_LIMIT, parse_marker
+from bot.core.markdown import GITLAB_NOTE_LIMIT, parse_marker
 from bot.events import Repository
 from bot.forges import CHECK_NAME, CheckReport, CheckState, DeploymentReport, PullRequest
 from bot.forges.gitlabapi import GitLabClients, GitLabError, is_not_found

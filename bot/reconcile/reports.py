@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.core.comments import drift_resolved, render_drift
+from bot.core.driftreports import drift_resolved, render_drift
 from bot.core.drifts import DriftState, EnvironmentDrift, issue_title, tracking_key
 from bot.events import Repository
 from bot.forges import Forge

@@ -146,3 +146,33 @@ def test_removed_objects_are_pruned_only_when_prune_is_on() -> None:
     body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}}
     assert compare({key: body}, {}, prune=True, secret_key=b"k")[0].action is Action.PRUNE
     assert compare({key: body}, {}, prune=False, secret_key=b"k")[0].action is Action.ORPHAN
+
+
+def test_overlapping_gc_pauses_leave_the_collector_as_they_found_it() -> None:
+    import gc
+
+    from bot.core.manifests import cyclic_gc_paused
+
+    assert gc.isenabled()
+    first, second = cyclic_gc_paused(), cyclic_gc_paused()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # ends first, while the other still parses
+    assert not gc.isenabled()
+    second.__exit__(None, None, None)
+    assert gc.isenabled()
+
+
+def test_concurrent_loads_never_leave_the_collector_off() -> None:
+    import gc
+    from concurrent.futures import ThreadPoolExecutor
+
+    text = (deployment() + "---\n") * 200
+    files = [
+        SourceFile(f"f{i}.yaml", text.replace("name: web", f"name: w{i}").encode())
+        for i in range(4)
+    ]
+    with ThreadPoolExecutor(4) as pool:
+        for _ in range(20):
+            list(pool.map(lambda f: load_manifests([f], "shop"), files))
+    assert gc.isenabled()

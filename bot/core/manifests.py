@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -109,7 +110,7 @@ def load_manifests(
     raw: list[tuple[dict[str, Any], Source]] = []
     findings: list[Finding] = []
     total = 0
-    with _cyclic_gc_paused():
+    with cyclic_gc_paused():
         for source_file in sorted(files, key=lambda f: f.path):
             total += len(source_file.data)
             if total > limits.max_total_bytes:
@@ -124,18 +125,33 @@ def load_manifests(
 
 
 @contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while parsing; the collector's state is restored after."""
-    # Parsing builds millions of acyclic containers and no cyclic garbage, yet the
-    # collector would walk the growing heap again and again: ~40% of the time at 10,000
-    # objects. Reference counting still frees everything that parsing throws away.
-    was_enabled = gc.isenabled()
-    gc.disable()
+def cyclic_gc_paused() -> Iterator[None]:
+    """No cyclic garbage collection while parsing; the collector's state is restored after.
+
+    Parsing builds millions of acyclic containers and no cyclic garbage, yet the
+    collector would walk the growing heap again and again: ~40% of the time at 10,000
+    objects. Reference counting still frees everything that parsing throws away. The
+    collector is process-wide and plans run in threads, so pauses are counted: the last
+    one to end turns it back on, whatever the order they end in.
+    """
+    global _pauses, _was_enabled
+    with _pause_lock:
+        if _pauses == 0:
+            _was_enabled = gc.isenabled()
+            gc.disable()
+        _pauses += 1
     try:
         yield
     finally:
-        if was_enabled:
-            gc.enable()
+        with _pause_lock:
+            _pauses -= 1
+            if _pauses == 0 and _was_enabled:
+                gc.enable()
+
+
+_pause_lock = threading.Lock()
+_pauses = 0
+_was_enabled = True
 
 
 def _total_size_finding(path: str, limits: Limits) -> Finding:

@@ -79,19 +79,7 @@ def live_changes(
     sources: Mapping[ObjectKey, Source],
 ) -> tuple[Change, ...]:
     """Live -> head for every object that could be previewed, then what prune does."""
-    changes = [
-        change_of(
-            o.key,
-            o.live,
-            o.applied,
-            prune=True,
-            secret_key=secret_key,
-            source=sources.get(o.key),
-            note=o.note,
-        )
-        for o in observations
-        if o.applied is not None
-    ]
+    changes = observed_changes(observations, secret_key, sources)
     changes += prune_changes(decision, lives, secret_key)
     return tuple(sorted(changes, key=lambda c: c.key))
 
@@ -119,7 +107,15 @@ def drift_changes(
     observations: Iterable[Observation], *, secret_key: bytes, sources: Mapping[ObjectKey, Source]
 ) -> tuple[Change, ...]:
     """Base objects whose live state differs from what the base commit applies."""
-    changes = (
+    changes = observed_changes(observations, secret_key, sources)
+    return tuple(sorted((c for c in changes if c.action is not Action.UNCHANGED), key=_by_key))
+
+
+def observed_changes(
+    observations: Iterable[Observation], secret_key: bytes, sources: Mapping[ObjectKey, Source]
+) -> list[Change]:
+    """Live -> what the dry run says the apply leaves, for each object that was observed."""
+    return [
         change_of(
             o.key,
             o.live,
@@ -131,8 +127,7 @@ def drift_changes(
         )
         for o in observations
         if o.applied is not None
-    )
-    return tuple(sorted((c for c in changes if c.action is not Action.UNCHANGED), key=_by_key))
+    ]
 
 
 def _by_key(change: Change) -> ObjectKey:

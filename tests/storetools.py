@@ -1,11 +1,16 @@
-"""Reach into a store's database with plain SQL, as an operator (or an attacker) could."""
+"""Reach into a store's database as an operator (or an attacker) could, and watch its queue."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from typing import Any
 
 import psycopg
+
+from bot.store import JobState
+from bot.store.backends import store_for_url
 
 
 def execute_sql(url: str, sql: str, values: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -16,3 +21,22 @@ def execute_sql(url: str, sql: str, values: tuple[Any, ...] = ()) -> list[tuple[
     with psycopg.connect(url, autocommit=True) as conn:
         cursor = conn.execute(sql.encode(), values)
         return list(cursor.fetchall()) if cursor.description else []
+
+
+async def wait_until_idle(database_url: str, guard_seconds: float, poll: float = 0.5) -> None:
+    """Wait until no job is waiting or running (jobs of killed workers included).
+
+    `guard_seconds` only stops a hang; it is never a claim about how fast the bot is.
+    """
+    store = store_for_url(database_url)
+    await store.open()
+    deadline = time.monotonic() + guard_seconds
+    try:
+        while True:
+            counts = await store.job_counts()
+            if counts[JobState.READY] + counts[JobState.RUNNING] == 0:
+                return
+            assert time.monotonic() < deadline, f"jobs never finished: {counts}"
+            await asyncio.sleep(poll)
+    finally:
+        await store.close()

@@ -29,10 +29,7 @@ import pytest
 from botprocess import ROOT, BotProcess, Delivery, bot_environment, deliver, push
 from botprocess import origin_with_commits as make_origin
 from fakegithub import FakeGitHub, OpenAPIDescription
-from storetools import execute_sql
-
-from bot.store import JobState
-from bot.store.backends import store_for_url
+from storetools import execute_sql, wait_until_idle
 
 TRIALS = 20  # kills per backend
 PUSHES_PER_TRIAL = 5  # new deliveries per trial; a few earlier ones are redelivered too
@@ -85,7 +82,7 @@ async def test_sigkill_loses_no_acknowledged_delivery_and_repeats_no_effect(
             batch += chance.sample(sent, min(len(sent), REDELIVERIES_PER_TRIAL))
             pauses = [chance.uniform(0, 0.1) for _ in batch]
             await _trial(session, bot, batch, pauses, chance.uniform(0.05, 1.2), answers)
-        await _drain(database_url)
+        await wait_until_idle(database_url, DRAIN_GUARD_SECONDS)
         await bot.stop()
     _check_deliveries(database_url, answers, pushes)
     _check_effects(fake, commits)
@@ -117,22 +114,6 @@ async def _trial(
 
 def _acknowledged(statuses: list[int | None]) -> bool:
     return any(s is not None and 200 <= s < 300 for s in statuses)
-
-
-async def _drain(database_url: str) -> None:
-    """Wait until no job is waiting or running (jobs of killed workers included)."""
-    store = store_for_url(database_url)
-    await store.open()
-    deadline = time.monotonic() + DRAIN_GUARD_SECONDS
-    try:
-        while True:
-            counts = await store.job_counts()
-            if counts[JobState.READY] + counts[JobState.RUNNING] == 0:
-                return
-            assert time.monotonic() < deadline, f"jobs never finished: {counts}"
-            await asyncio.sleep(0.5)
-    finally:
-        await store.close()
 
 
 def _check_deliveries(

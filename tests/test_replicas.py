@@ -36,9 +36,8 @@ from botprocess import (
 from controlplane import ControlPlane, kubectl
 from fakegithub import FakeGitHub, OpenAPIDescription
 from githubbot import deployment
-from storetools import execute_sql
+from storetools import execute_sql, wait_until_idle
 
-from bot.store import JobState
 from bot.store.backends import store_for_url
 
 REPLICAS = 3
@@ -128,11 +127,11 @@ async def test_three_replicas_process_each_delivery_once_in_order(
                 await twice(comment(origin, "replicas/repo-0", 100 + n % 7, user, "/gitops help"))
 
         await asyncio.gather(*(merges(slug) for slug in histories), commands())
-        await _drain(postgres_url)
+        await wait_until_idle(postgres_url, DRAIN_GUARD_SECONDS)
         for slug, (origin, commits) in histories.items():  # old merges, new deliveries
             for commit in chance.sample(commits[:-1], STALE):
                 await twice(push(origin, slug, commit))
-        await _drain(postgres_url)
+        await wait_until_idle(postgres_url, DRAIN_GUARD_SECONDS)
         await asyncio.gather(*(bot.stop() for bot in bots))
 
     assert sum(len(statuses) for statuses in answers.values()) >= 1000
@@ -142,21 +141,6 @@ async def test_three_replicas_process_each_delivery_once_in_order(
     _check_applies_never_overlap(records)
     await _check_newest_merge_won(postgres_url, records, histories, control_plane, kube_namespace)
     assert not fake.violations, "\n".join(fake.violations)
-
-
-async def _drain(database_url: str) -> None:
-    store = store_for_url(database_url)
-    await store.open()
-    deadline = time.monotonic() + DRAIN_GUARD_SECONDS
-    try:
-        while True:
-            counts = await store.job_counts()
-            if counts[JobState.READY] + counts[JobState.RUNNING] == 0:
-                return
-            assert time.monotonic() < deadline, f"jobs never finished: {counts}"
-            await asyncio.sleep(0.5)
-    finally:
-        await store.close()
 
 
 def _check_each_delivery_processed_once(

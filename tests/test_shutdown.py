@@ -26,10 +26,9 @@ from aiohttp import web
 from botprocess import BotProcess, Delivery, bot_environment, deliver, push
 from botprocess import origin_with_commits as make_origin
 from fakegithub import FakeGitHub, OpenAPIDescription
-from storetools import execute_sql
+from storetools import execute_sql, wait_until_idle
 
 from bot.store import JobState
-from bot.store.backends import store_for_url
 
 WORKERS = 3
 DELIVERIES = 12  # each for its own repository: no two jobs coalesce, every one must run
@@ -116,7 +115,7 @@ async def test_sigterm_mid_stream_finishes_jobs_in_hand_and_loses_nothing(
         assert _claimed(database_url) == WORKERS
         await bot.start(session)
         await _redeliver_unanswered(session, bot, pushes, answers)
-        await _until_idle(database_url)
+        await wait_until_idle(database_url, GUARD_SECONDS, poll=0.2)
         await bot.stop()
     _check_exactly_once(database_url, fake, answers, commits)
 
@@ -146,7 +145,7 @@ async def test_sigterm_releases_jobs_that_outlive_the_grace_period(
         gate.opened.set()
         await bot.start(session)  # no lease to wait out: the released jobs run at once
         await _redeliver_unanswered(session, bot, pushes, answers)
-        await _until_idle(database_url)
+        await wait_until_idle(database_url, GUARD_SECONDS, poll=0.2)
         await bot.stop()
     _check_exactly_once(database_url, fake, answers, commits)
 
@@ -173,7 +172,7 @@ async def test_a_second_signal_releases_the_jobs_in_hand_at_once(
         assert (states[JobState.READY], states[JobState.RUNNING]) == (WORKERS, 0)
         gate.opened.set()
         await bot.start(session)
-        await _until_idle(database_url)
+        await wait_until_idle(database_url, GUARD_SECONDS, poll=0.2)
         await bot.stop()
     _check_exactly_once(database_url, fake, answers, commits)
 
@@ -233,21 +232,6 @@ def _claimed(database_url: str) -> int:
     """How many claims were ever made (each claim counts an attempt)."""
     ((total,),) = execute_sql(database_url, "SELECT COALESCE(SUM(attempts), 0) FROM jobs")
     return int(total)
-
-
-async def _until_idle(database_url: str) -> None:
-    store = store_for_url(database_url)
-    await store.open()
-    deadline = time.monotonic() + GUARD_SECONDS
-    try:
-        while True:
-            counts = await store.job_counts()
-            if counts[JobState.READY] + counts[JobState.RUNNING] == 0:
-                return
-            assert time.monotonic() < deadline, f"jobs never finished: {counts}"
-            await asyncio.sleep(0.2)
-    finally:
-        await store.close()
 
 
 def _check_exactly_once(

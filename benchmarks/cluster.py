@@ -62,7 +62,7 @@ def main() -> None:
                     raw[f"{what}-{size}"] = {n: Summary.of(r) for n, r in runs.items()}
                     if args.profile:
                         sections.append(bench.profile(what))
-    print(_report(info, sections))
+    print(harness.report("Benchmarks 3 and 4: live preview and apply", "cluster", info, sections))
     harness.save(args.json, {"machine": info, "results": raw})
 
 
@@ -234,21 +234,6 @@ def _section(what: str, size: int, bench: Bench, runs: dict[str, list[Run]]) -> 
             f"- kubectl / gitops-bot wall time: **{ratio:.2f}x** (goal: at least {goal:g}x: "
             f"{'met' if ratio >= goal else 'MISSED'}); {summaries[OURS].runs} runs per side",
             *commands,
-        ]
-    )
-
-
-def _report(info: dict[str, object], sections: list[str]) -> str:
-    command = "python -m benchmarks.cluster " + " ".join(sys.argv[1:])
-    return "\n".join(
-        [
-            "## Benchmarks 3 and 4: live preview and apply",
-            "",
-            f"Command: `{command.strip()}`",
-            "",
-            *harness.machine_lines(info),
-            "",
-            *[s + "\n" for s in sections],
         ]
     )
 

@@ -187,6 +187,22 @@ def machine() -> dict[str, Any]:
     }
 
 
+def report(title: str, module: str, info: Mapping[str, Any], sections: list[str]) -> str:
+    """A benchmark's Markdown: its title, the command as it was run, the machine, results."""
+    command = f"python -m benchmarks.{module} " + " ".join(sys.argv[1:])
+    return "\n".join(
+        [
+            f"## {title}",
+            "",
+            f"Command: `{command.strip()}`",
+            "",
+            *machine_lines(info),
+            "",
+            *[s + "\n" for s in sections],
+        ]
+    )
+
+
 def machine_lines(info: Mapping[str, Any]) -> list[str]:
     """The machine as Markdown bullet points."""
     packages = ", ".join(f"{k} {v}" for k, v in info["packages"].items() if v)

@@ -78,7 +78,7 @@ def main() -> None:
         raw[label] = summaries
     if len(trees) == 2:
         sections.append(_same_output(runs, list(trees), args.objects))
-    print(_report(info, sections))
+    print(harness.report("Benchmark 5: plan scaling", "plan_scaling", info, sections))
     harness.save(args.json, {"machine": info, "results": raw})
 
 
@@ -192,21 +192,6 @@ def _section(
     lines += [f"- {verdict}", f"- {largest.runs} runs per size after one warm-up, interleaved"]
     lines += [f"- command ({sizes[-1]:,} objects): `{sides[f'{sizes[-1]:,}'].shell()}`"]
     return "\n".join(lines)
-
-
-def _report(info: dict[str, object], sections: list[str]) -> str:
-    command = "python -m benchmarks.plan_scaling " + " ".join(sys.argv[1:])
-    return "\n".join(
-        [
-            "## Benchmark 5: plan scaling",
-            "",
-            f"Command: `{command.strip()}`",
-            "",
-            *harness.machine_lines(info),
-            "",
-            *[s + "\n" for s in sections],
-        ]
-    )
 
 
 if __name__ == "__main__":

@@ -47,7 +47,7 @@ def main() -> None:
         runs = harness.alternate(sides, args.repetitions, check=_checker(expected))
         sections.append(_section(label, sides, runs, before))
         raw[label] = {name: Summary.of(r) for name, r in runs.items()}
-    print(_report(args, info, sections))
+    print(harness.report("Benchmark 2: validation throughput", "validate", info, sections))
     harness.save(args.json, {"machine": info, "results": raw})
 
 
@@ -157,21 +157,6 @@ def _section(
     runs_line = f"{summaries[OURS].runs} runs per side after one warm-up, interleaved"
     return "\n".join(
         [f"### {label}", "", harness.table(headers, rows), "", runs_line, "", *commands]
-    )
-
-
-def _report(args: argparse.Namespace, info: dict[str, object], sections: list[str]) -> str:
-    command = "python -m benchmarks.validate " + " ".join(sys.argv[1:])
-    return "\n".join(
-        [
-            "## Benchmark 2: validation throughput",
-            "",
-            f"Command: `{command.strip()}`",
-            "",
-            *harness.machine_lines(info),
-            "",
-            *[s + "\n" for s in sections],
-        ]
     )
 
 

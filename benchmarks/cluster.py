@@ -3,10 +3,13 @@
     python -m benchmarks.cluster                       # 100 and 1,000 objects, both
     python -m benchmarks.cluster --only preview --objects 100
 
-Two control planes (etcd + kube-apiserver from testenv/build.sh, started by
-tests/controlplane.py), one per tool, so that each tool previews and applies objects
-it applied itself (server-side apply field ownership stays each tool's own). Both use
-the admin identity. Per size, the repository of benchmark 5 (base commit `main`, head
+Three control planes (etcd + kube-apiserver from testenv/build.sh, started by
+tests/controlplane.py), one per side, so that each side previews and applies objects
+it applied itself (server-side apply field ownership stays each tool's own). All use
+the admin identity. The sides: the `gitops-bot` CLI, a new process per run as kubectl
+is; the same command in a warm process (`benchmarks/warm.py`: timed after one untimed
+run, as `gitops-bot serve` runs every preview and apply in one long-lived process);
+and kubectl. Per size, the repository of benchmark 5 (base commit `main`, head
 `change` with about 5% of the objects edited, deleted or added) is applied at `main`
 by each tool first, untimed. Then, interleaved with the order flipping each round:
 
@@ -24,8 +27,10 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from benchmarks import harness, manifests, profile
@@ -35,7 +40,8 @@ from benchmarks.plan_scaling import build_repo
 sys.path.insert(0, str(harness.ROOT / "tests"))
 import controlplane  # type: ignore[import-not-found]
 
-OURS, THEIRS = "gitops-bot", "kubectl"
+OURS, WARM, THEIRS = "gitops-bot", "gitops-bot, warm process", "kubectl"
+BOT_SIDES = (OURS, WARM)
 
 
 def main() -> None:
@@ -50,7 +56,7 @@ def main() -> None:
             side: stack.enter_context(
                 controlplane.start_control_plane(bin_dir, harness.CACHE / f"plane-{side}")
             )
-            for side in (OURS, THEIRS)
+            for side in (OURS, WARM, THEIRS)
         }
         for size in args.objects:
             bench = Bench(size, args.seed, planes, kubectl)
@@ -103,20 +109,29 @@ class Bench:
             "main": _written(base, f"files-{size}-main"),
             "change": _written(manifests.change(base, 0.05, seed + 1), f"files-{size}-change"),
         }
-        clusters = {"production": {"kubeconfig": str(planes[OURS].admin_kubeconfig)}}
-        self.env = {
+        self.envs = {side: self._bot_env(side) for side in BOT_SIDES}
+        self.applied = "main"
+
+    def _bot_env(self, side: str) -> dict[str, str]:
+        clusters = {"production": {"kubeconfig": str(self.planes[side].admin_kubeconfig)}}
+        return {
             "GITOPS_BOT_CLUSTERS": json.dumps(clusters),
             "GITOPS_BOT_SECRET_FINGERPRINT_KEY": "benchmark",
-            "GITOPS_BOT_DATABASE_URL": f"sqlite:///{_fresh_database(size)}",
+            "GITOPS_BOT_DATABASE_URL": f"sqlite:///{_fresh_database(self.size, side)}",
+            "PYTHONPATH": str(harness.ROOT),  # for `python -m benchmarks.warm`
         }
-        self.applied = "main"
 
     def _kubectl(self, *args: str) -> list[str]:
         kubeconfig = self.planes[THEIRS].admin_kubeconfig
         return [self.kubectl, f"--kubeconfig={kubeconfig}", "--request-timeout=120s", *args]
 
-    def _bot(self, *args: str) -> Command:
-        return Command(harness.python_command(*args), cwd=harness.CACHE, env=self.env)
+    def _bot(self, side: str, args: list[str], warm_up: list[str] | None = None) -> Command:
+        env = self.envs[side]
+        if side == OURS:
+            return Command(harness.python_command(*args), cwd=harness.CACHE, env=env)
+        first = ["--warm-up", shlex.join(warm_up)] if warm_up else []
+        argv = [sys.executable, "-m", "benchmarks.warm", *first, "--", *args]
+        return Command(argv, cwd=harness.CACHE, env=env, timed_inside=True)
 
     def set_up(self) -> None:
         """Namespaces first (a bare API server has no namespace controller), then `main`."""
@@ -125,34 +140,30 @@ class Bench:
         namespaces.write_text(
             "---\n".join(manifests.dump(o) for o in objects if o["kind"] == "Namespace")
         )
-        for side in (OURS, THEIRS):
+        for side in (*BOT_SIDES, THEIRS):
             kubeconfig = self.planes[side].admin_kubeconfig
             argv = [self.kubectl, f"--kubeconfig={kubeconfig}", "apply", "--server-side"]
             if namespaces.read_text():
                 subprocess.run([*argv, "-f", str(namespaces)], check=True, capture_output=True)
-        harness.run(self._apply_command(OURS, "main"))
-        harness.run(self._apply_command(THEIRS, "main"))
+            harness.run(self._apply_command(side, "main"))
 
     def _apply_command(self, side: str, ref: str) -> Command:
-        if side == OURS:
-            return self._bot("apply", "--env", "production", "--repo", str(self.repo), "--ref", ref)
-        argv = self._kubectl("apply", "--server-side", "-R", "-f", str(self.trees[ref]))
-        return Command(argv)
+        if side == THEIRS:
+            argv = self._kubectl("apply", "--server-side", "-R", "-f", str(self.trees[ref]))
+            return Command(argv)
+        args = ["apply", "--env", "production", "--repo", str(self.repo), "--ref"]
+        other = "main" if ref == "change" else "change"  # applied now: a warm-up changes nothing
+        return self._bot(side, [*args, ref], warm_up=[*args, other])
 
     def measure(self, what: str, repetitions: int) -> dict[str, list[Run]]:
         if what == "preview":
-            sides = {
-                OURS: self._bot(
-                    "plan", "--repo", str(self.repo), "--base", "main", "--head", "change"
-                ),
-                THEIRS: Command(
-                    self._kubectl("diff", "--server-side", "-R", "-f", str(self.trees["change"])),
-                    ok_codes=frozenset({0, 1}),
-                ),
-            }
+            plan = ["plan", "--repo", str(self.repo), "--base", "main", "--head", "change"]
+            diff = self._kubectl("diff", "--server-side", "-R", "-f", str(self.trees["change"]))
+            sides = {side: self._bot(side, plan) for side in BOT_SIDES}
+            sides[THEIRS] = Command(diff)
             self.commands = sides
             return harness.alternate(
-                {n: Command(c.argv, c.cwd, c.env, frozenset({0, 1})) for n, c in sides.items()},
+                {n: replace(c, ok_codes=frozenset({0, 1})) for n, c in sides.items()},
                 repetitions,
                 check=_previewed,
             )
@@ -163,6 +174,10 @@ class Bench:
         command = self.commands[OURS]
         if what == "apply":
             ref = "change" if self.applied == "main" else "main"
+            for side in (*BOT_SIDES, THEIRS):  # all sides stay on the same commit
+                command = self._apply_command(side, ref)
+                if side != OURS:
+                    harness.run(command)
             command = self._apply_command(OURS, ref)
             self.applied = ref
         args = [str(a) for a in command.argv[3:]]  # after `python -m bot`
@@ -170,25 +185,25 @@ class Bench:
         return profile.report(args, samples, 12) + "\n"
 
     def _measure_apply(self, repetitions: int) -> dict[str, list[Run]]:
-        """Each round applies the other commit on both sides, so each run changes ~5%."""
-        kept: dict[str, list[Run]] = {OURS: [], THEIRS: []}
+        """Each round applies the other commit on every side, so each run changes ~5%."""
+        sides = (*BOT_SIDES, THEIRS)
+        kept: dict[str, list[Run]] = {side: [] for side in sides}
         for round_ in range(repetitions + 1):
             ref = "change" if self.applied == "main" else "main"
-            order = (OURS, THEIRS) if round_ % 2 == 0 else (THEIRS, OURS)
-            for side in order:
+            for side in sides if round_ % 2 == 0 else sides[::-1]:
                 result = harness.run(self._apply_command(side, ref))
                 if round_ > 0:  # the first round warms up
                     kept[side].append(result)
                     print(f"  apply {side} -> {ref}: {result.wall_s:.2f} s", file=sys.stderr)
             self.applied = ref
         # Shown for `change`; every other run applies `main` the same way.
-        self.commands = {side: self._apply_command(side, "change") for side in (OURS, THEIRS)}
+        self.commands = {side: self._apply_command(side, "change") for side in sides}
         return kept
 
 
-def _fresh_database(size: int) -> Path:
-    """The bot's store (audit ledger, locks) for one size of one session, empty."""
-    database = harness.CACHE / f"cluster-bench-{size}.sqlite3"
+def _fresh_database(size: int, side: str) -> Path:
+    """The bot's store (audit ledger, locks) for one side and size of one session, empty."""
+    database = harness.CACHE / f"cluster-bench-{size}-{side.split(',')[-1].strip()}.sqlite3"
     for leftover in database.parent.glob(database.name + "*"):  # -wal, -shm too
         leftover.unlink()
     return database
@@ -203,7 +218,7 @@ def _written(files: list[manifests.ManifestFile], name: str) -> Path:
 def _previewed(name: str, run: Run) -> None:
     """The bot's plan must really have compared with the cluster."""
     for sign in ("not compared", "cannot preview", "not previewed"):
-        if name == OURS and sign in run.stdout:
+        if name in BOT_SIDES and sign in run.stdout:
             raise BenchmarkError(f"the bot's plan did not preview every object: {sign!r}")
     if name == THEIRS and run.exit_code == 1 and not run.stdout.strip():
         raise BenchmarkError(f"kubectl diff failed: {run.stderr[-500:]}")
@@ -211,7 +226,6 @@ def _previewed(name: str, run: Run) -> None:
 
 def _section(what: str, size: int, bench: Bench, runs: dict[str, list[Run]]) -> str:
     summaries = {name: Summary.of(r) for name, r in runs.items()}
-    ratio = summaries[THEIRS].wall_s / summaries[OURS].wall_s
     goal = 5.0 if what == "preview" else 3.0
     rows = [
         [
@@ -231,11 +245,18 @@ def _section(what: str, size: int, bench: Bench, runs: dict[str, list[Run]]) -> 
             "",
             harness.table(headers, rows),
             "",
-            f"- kubectl / gitops-bot wall time: **{ratio:.2f}x** (goal: at least {goal:g}x: "
-            f"{'met' if ratio >= goal else 'MISSED'}); {summaries[OURS].runs} runs per side",
+            *(_ratio(summaries, side, goal) for side in BOT_SIDES),
+            f"- {summaries[OURS].runs} runs per side; the warm process's times are taken "
+            "inside it (its CPU is the timed run's, its peak RSS the whole process's)",
             *commands,
         ]
     )
+
+
+def _ratio(summaries: dict[str, Summary], side: str, goal: float) -> str:
+    ratio = summaries[THEIRS].wall_s / summaries[side].wall_s
+    verdict = "met" if ratio >= goal else "MISSED"
+    return f"- kubectl / `{side}` wall time: **{ratio:.2f}x** (goal: at least {goal:g}x: {verdict})"
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ import json
 import pytest
 from livecluster import LiveEnv
 
+from bot.clusters import kubeapi
 from bot.clusters.directory import ClusterDirectory
 from bot.clusters.errors import Conflict, NotFound, UnknownKind
 from bot.clusters.ports import Cluster, Resource
@@ -67,3 +68,24 @@ async def test_refusals_arrive_as_our_own_exceptions(live_env: LiveEnv) -> None:
             await cluster.apply(_configmap(f"{ns}-missing", "c", "1"), dry_run=True)
         with pytest.raises(UnknownKind, match="serves no Gadget in v1"):
             await cluster.read("v1", ObjectKey("", "Gadget", ns, "g"))
+
+
+async def test_listing_by_label_reads_every_page_in_every_namespace(
+    live_env: LiveEnv, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(kubeapi, "_PAGE", 2)  # five objects: three pages
+    ns = live_env.namespace
+    for name in ("a", "b", "c", "d", "e"):
+        live_env.kubectl.apply(json.dumps(_configmap(ns, name, "1")))
+    live_env.kubectl.run("label", "configmap", "a", "b", "c", "d", "-n", ns, "team=blue")
+    async with ClusterDirectory([live_env.cluster]) as clusters:
+        cluster = (await clusters.connect("test")).cluster
+
+        listed = await cluster.list_labelled("v1", "ConfigMap", ns, "team=blue")
+        everywhere = await cluster.list_labelled("v1", "ConfigMap", "", "team=blue")
+
+    assert everywhere == listed  # no other namespace has such objects
+    assert sorted(o["metadata"]["name"] for o in listed) == ["a", "b", "c", "d"]
+    assert {(o["apiVersion"], o["kind"], o["metadata"]["namespace"]) for o in listed} == {
+        ("v1", "ConfigMap", ns)
+    }

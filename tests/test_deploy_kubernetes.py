@@ -189,6 +189,8 @@ def test_the_token_is_the_bots_service_account(installed: Kubectl) -> None:
     ("verb", "resource", "namespace"),
     [
         ("get", "deployments.apps", MANAGED),
+        ("list", "deployments.apps", MANAGED),  # one list per kind instead of a read each
+        ("list", "configmaps", MANAGED),
         ("patch", "deployments.apps", MANAGED),  # server-side apply, and its dry run
         ("create", "deployments.apps", MANAGED),  # an apply that creates
         ("delete", "configmaps", MANAGED),  # prune
@@ -221,7 +223,8 @@ def test_the_bot_may_do_its_job(
         ("patch", "roles.rbac.authorization.k8s.io", MANAGED),
         ("create", "pods", MANAGED),  # only through the workloads it manages
         ("create", "pods/exec", MANAGED),
-        ("list", "secrets", MANAGED),  # it reads objects by name, never lists them
+        ("list", "secrets", MANAGED),  # it reads Secrets by name, never lists them
+        ("list", "configmaps", "kube-system"),
         ("watch", "configmaps", MANAGED),
         ("update", "deployments.apps", MANAGED),
         ("create", "namespaces", None),  # nothing cluster-scoped

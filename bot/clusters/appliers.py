@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from bot.clusters.directory import Connection
 from bot.clusters.errors import ClusterError
 from bot.clusters.inventorystore import read_inventory, write_inventory
+from bot.clusters.listings import Listing, list_managed
 from bot.clusters.observations import Observed, RenderFacts, observe
 from bot.clusters.ports import Cluster
 from bot.core.applies import ObjectResult, Outcome, object_digest
@@ -27,8 +28,8 @@ from bot.core.rollouts import (
     Stamp,
     apply_groups,
     crd_established,
-    defined_by_crds,
     is_crd,
+    manifest_digest_of,
     stamped,
     stamped_environment,
 )
@@ -103,23 +104,29 @@ async def _apply_all(
 ) -> list[Applied]:
     """Group by group in dependency order; a new CRD must be served before its objects."""
     facts = RenderFacts.of(manifests)
+    listing = await list_managed(cluster, manifests)
     done: list[Applied] = []
     for group in apply_groups(manifests):
         outcomes = await asyncio.gather(
-            *(_apply_one(cluster, environment, m, facts, stamp) for m in group)
+            *(_apply_one(cluster, environment, m, facts, stamp, listing) for m in group)
         )
         done.extend(await asyncio.gather(*(_established(cluster, a) for a in outcomes)))
     return done
 
 
 async def _apply_one(
-    cluster: Cluster, environment: Environment, manifest: Manifest, facts: RenderFacts, stamp: Stamp
+    cluster: Cluster,
+    environment: Environment,
+    manifest: Manifest,
+    facts: RenderFacts,
+    stamp: Stamp,
+    listing: Listing,
 ) -> Applied:
     entry = Entry(manifest.key, manifest.api_version)
     digest = object_digest(stamped(manifest.body, stamp))
     try:
         await _served(cluster, manifest, facts)
-        observed = await observe(cluster, manifest, facts, stamp)
+        observed = await observe(cluster, manifest, facts, stamp, listing)
         return await _write(cluster, environment, observed, stamp, digest)
     except ClusterError as exc:  # e.g. the real apply refused after a clean dry run
         return Applied(_failed(entry, digest, scrub(str(exc), manifest.body)), entry)
@@ -142,8 +149,14 @@ async def _write(
     if seen.applied is None:  # its CRD or namespace never became available
         return Applied(_failed(entry, digest, seen.note or "cannot be applied", action), entry)
     change = change_of(seen.key, seen.live, seen.applied, prune=True, secret_key=_COMPARE_KEY)
+    unchanged = ObjectResult(entry.key, Action.UNCHANGED, Outcome.UNCHANGED, digest)
     if change.action is Action.UNCHANGED and stamped_environment(seen.live) == stamp.environment:
-        return Applied(ObjectResult(entry.key, Action.UNCHANGED, Outcome.UNCHANGED, digest), entry)
+        if manifest_digest_of(seen.live) == object_digest(manifest.body):
+            return Applied(unchanged, entry)
+        # Nothing visible changes, but the apply still records which manifest the bot
+        # owns fields for (and lets go of fields Git no longer declares).
+        await cluster.apply(stamped(manifest.body, stamp), dry_run=False)
+        return Applied(unchanged, entry)
     await cluster.apply(stamped(manifest.body, stamp), dry_run=False, force=bool(takeover))
     action = Action.UPDATE if change.action is Action.UNCHANGED else change.action
     return Applied(ObjectResult(entry.key, action, Outcome.APPLIED, digest, takeover), entry)
@@ -167,7 +180,7 @@ def _failed(
 
 async def _served(cluster: Cluster, manifest: Manifest, facts: RenderFacts) -> None:
     """Wait until the cluster serves a kind whose CRD this render just applied."""
-    if not defined_by_crds(facts.manifests, manifest.api_version, manifest.key.kind):
+    if not facts.defines(manifest.api_version, manifest.key.kind):
         return
     deadline = asyncio.get_running_loop().time() + CRD_WAIT_SECONDS
     while await cluster.resource(manifest.api_version, manifest.key.kind) is None:

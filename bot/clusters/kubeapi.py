@@ -30,6 +30,7 @@ from bot.core.rollouts import FIELD_MANAGER
 
 APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML: the body is sent as JSON
 _UNAVAILABLE = (502, 503, 504)
+_PAGE = 500  # objects per list request: bounds one answer's size on big clusters
 _ADMISSION_WORDS = ("admission webhook", "ValidatingAdmissionPolicy", "failed calling webhook")
 
 
@@ -43,14 +44,20 @@ class KubernetesCluster:
         self._limit = asyncio.Semaphore(settings.concurrency)
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
         self._served: dict[str, dict[str, Resource]] = {}  # apiVersion -> kind -> resource
+        self._discovering: dict[str, asyncio.Lock] = {}
 
     async def close(self) -> None:
         await self._api.close()  # type: ignore[no-untyped-call]
 
     async def resource(self, api_version: str, kind: str) -> Resource | None:
         known = self._served.get(api_version, {})
-        if kind not in known:  # not cached, or a CRD may have added it since
-            known = await self._discover(api_version)
+        if kind in known:
+            return known[kind]
+        # One discovery per group version, however many objects ask for it at once.
+        async with self._discovering.setdefault(api_version, asyncio.Lock()):
+            known = self._served.get(api_version, {})
+            if kind not in known:  # not cached, or a CRD may have added it since
+                known = await self._discover(api_version)
         return known.get(kind)
 
     async def _discover(self, api_version: str) -> dict[str, Resource]:
@@ -73,6 +80,24 @@ class KubernetesCluster:
             return await self._request("GET", path)
         except NotFound:
             return None
+
+    async def list_labelled(
+        self, api_version: str, kind: str, namespace: str, selector: str
+    ) -> list[dict[str, Any]]:
+        collection = await self._collection(api_version, kind, namespace)
+        items: list[dict[str, Any]] = []
+        page = ""
+        while True:
+            query = [("labelSelector", selector), ("limit", str(_PAGE))]
+            if page:
+                query.append(("continue", page))
+            answer = await self._request("GET", collection, query) or {}
+            # A list's items carry no apiVersion and kind; a read's object does.
+            found = answer.get("items") or ()
+            items += ({"kind": kind, "apiVersion": api_version, **o} for o in found)
+            page = (answer.get("metadata") or {}).get("continue") or ""
+            if not page:
+                return items
 
     async def apply(
         self, body: Mapping[str, Any], *, dry_run: bool, force: bool = False
@@ -103,6 +128,11 @@ class KubernetesCluster:
         return True
 
     async def _path(self, api_version: str, kind: str, namespace: str, name: str) -> str:
+        collection = await self._collection(api_version, kind, namespace)
+        return f"{collection}/{quote(name, safe='')}"
+
+    async def _collection(self, api_version: str, kind: str, namespace: str) -> str:
+        """The path of a kind's objects: in one namespace, or in all when namespace is ''."""
         resource = await self.resource(api_version, kind)
         if resource is None:
             raise UnknownKind(
@@ -110,8 +140,9 @@ class KubernetesCluster:
                 "or the apiVersion is wrong"
             )
         root = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-        where = f"/namespaces/{quote(namespace, safe='')}" if resource.namespaced else ""
-        return f"{root}{where}/{resource.plural}/{quote(name, safe='')}"
+        scoped = resource.namespaced and namespace
+        where = f"/namespaces/{quote(namespace, safe='')}" if scoped else ""
+        return f"{root}{where}/{resource.plural}"
 
     async def _request(
         self,

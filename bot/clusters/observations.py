@@ -14,7 +14,9 @@ from bot.clusters.errors import (
     ServerError,
     UnknownKind,
 )
+from bot.clusters.listings import NO_LISTING, Listing
 from bot.clusters.ports import Cluster
+from bot.core.convergence import already_applied
 from bot.core.manifests import Manifest
 from bot.core.previews import (
     WITH_CRD,
@@ -24,7 +26,7 @@ from bot.core.previews import (
     ProblemKind,
     scrub,
 )
-from bot.core.rollouts import Stamp, carried_stamp, defined_by_crds, scoped, stamped
+from bot.core.rollouts import Stamp, carried_stamp, defined_by_crds, is_crd, scoped, stamped
 
 # Refusals that concern one object; anything else (unreachable, unauthorized) stops it all.
 _PER_OBJECT = (AdmissionFailed, Conflict, Forbidden, Invalid, NotFound, ServerError, UnknownKind)
@@ -34,14 +36,18 @@ _PER_OBJECT = (AdmissionFailed, Conflict, Forbidden, Invalid, NotFound, ServerEr
 class RenderFacts:
     """What a whole render declares, for objects whose CRD or namespace it creates itself."""
 
-    manifests: tuple[Manifest, ...]
+    crds: tuple[Manifest, ...]
     namespaces: frozenset[str]
 
     @classmethod
     def of(cls, manifests: Iterable[Manifest]) -> RenderFacts:
         manifests = tuple(manifests)
         names = frozenset(m.key.name for m in manifests if m.key.kind == "Namespace")
-        return cls(manifests, names)
+        return cls(tuple(m for m in manifests if is_crd(m.key)), names)
+
+    def defines(self, api_version: str, kind: str) -> bool:
+        """Whether a CRD of this render serves the kind."""
+        return defined_by_crds(self.crds, api_version, kind)
 
 
 @dataclass(frozen=True)
@@ -51,12 +57,20 @@ class Observed:
 
 
 async def observe(
-    cluster: Cluster, manifest: Manifest, facts: RenderFacts, fresh: Stamp
+    cluster: Cluster,
+    manifest: Manifest,
+    facts: RenderFacts,
+    fresh: Stamp,
+    listing: Listing = NO_LISTING,
 ) -> Observed:
-    """Read the live object and dry-run the bot's apply of it; refusals become problems."""
+    """Read the live object and dry-run the bot's apply of it; refusals become problems.
+
+    An object in `listing` is not read again, and one the bot already applied exactly
+    as declared, unchanged since, needs no dry run: it is its own outcome.
+    """
     resource = await cluster.resource(manifest.api_version, manifest.key.kind)
     if resource is None:
-        if defined_by_crds(facts.manifests, manifest.api_version, manifest.key.kind):
+        if facts.defines(manifest.api_version, manifest.key.kind):
             return Observed(manifest, Observation(manifest.key, None, manifest.body, WITH_CRD))
         unknown = UnknownKind(
             f"the cluster serves no {manifest.key.kind} in {manifest.api_version}"
@@ -64,9 +78,13 @@ async def observe(
         return Observed(manifest, _refused(manifest, unknown))
     manifest = scoped(manifest, resource.namespaced)
     try:
-        live = await cluster.read(manifest.api_version, manifest.key)
+        live = listing.live(manifest.api_version, manifest.key) or await cluster.read(
+            manifest.api_version, manifest.key
+        )
     except _PER_OBJECT as exc:
         return Observed(manifest, _refused(manifest, exc))
+    if live is not None and already_applied(manifest.body, live, fresh.environment):
+        return Observed(manifest, Observation(manifest.key, live, live))
     body = stamped(manifest.body, carried_stamp(live, fresh))
     try:
         applied = await cluster.apply(body, dry_run=True)

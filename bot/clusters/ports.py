@@ -32,6 +32,12 @@ class Cluster(Protocol):
         """The live object, or None when it does not exist."""
         ...
 
+    async def list_labelled(
+        self, api_version: str, kind: str, namespace: str, selector: str
+    ) -> list[dict[str, Any]]:
+        """Every object of a kind whose labels match `selector` (namespace '': in all)."""
+        ...
+
     async def apply(
         self, body: Mapping[str, Any], *, dry_run: bool, force: bool = False
     ) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from typing import Any
 from bot.clusters.directory import ClusterDirectory, Connection
 from bot.clusters.errors import ClusterError, Forbidden, NotFound, UnknownKind
 from bot.clusters.inventorystore import read_inventory
+from bot.clusters.listings import Listing, list_managed
 from bot.clusters.observations import Observed, RenderFacts, observe
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.inventories import InventoryError, PruneDecision, decide_prune
@@ -65,8 +66,9 @@ async def preview_environment(
     cluster = connection.cluster
     fresh = Stamp(environment.name, head_commit)
     head_facts = RenderFacts.of(head.manifests)
-    heads = await _observe_all(connection, head.manifests, head_facts, fresh)
-    bases = await _observe_base(connection, base.manifests, head.manifests, heads, fresh)
+    listing = await list_managed(connection.cluster, head.manifests + base.manifests)
+    heads = await _observe_all(connection, head.manifests, head_facts, fresh, listing)
+    bases = await _observe_base(connection, base.manifests, head.manifests, heads, fresh, listing)
     sources = _sources(heads) | _sources(bases)
     decision, inventory_findings = await _prune_decision(connection, environment, heads)
     lives = await _lives(connection, decision)
@@ -101,17 +103,23 @@ async def survey_environment(
     """Every object `commit` declares, observed with the same dry runs as a preview."""
     fresh = Stamp(environment.name, commit)
     facts = RenderFacts.of(loaded.manifests)
-    observed = await _observe_all(connection, loaded.manifests, facts, fresh)
+    listing = await list_managed(connection.cluster, loaded.manifests)
+    observed = await _observe_all(connection, loaded.manifests, facts, fresh, listing)
     decision, findings = await _prune_decision(connection, environment, observed)
     return Survey(tuple(observed), decision, await _lives(connection, decision), findings)
 
 
 async def _observe_all(
-    connection: Connection, manifests: Iterable[Manifest], facts: RenderFacts, fresh: Stamp
+    connection: Connection,
+    manifests: Iterable[Manifest],
+    facts: RenderFacts,
+    fresh: Stamp,
+    listing: Listing,
 ) -> list[Observed]:
     """Every object at once; the cluster adapter bounds how many requests are in flight."""
+    cluster = connection.cluster
     return list(
-        await asyncio.gather(*(observe(connection.cluster, m, facts, fresh) for m in manifests))
+        await asyncio.gather(*(observe(cluster, m, facts, fresh, listing) for m in manifests))
     )
 
 
@@ -121,6 +129,7 @@ async def _observe_base(
     head: tuple[Manifest, ...],
     heads: list[Observed],
     fresh: Stamp,
+    listing: Listing,
 ) -> list[Observed]:
     """Base objects the change leaves exactly as they are reuse the head's observation."""
     observed = {m.key: (m, o) for m, o in zip(head, heads, strict=True)}
@@ -134,7 +143,7 @@ async def _observe_base(
 
     reused = [observed[m.key][1] for m in base if untouched(m)]
     others = [m for m in base if not untouched(m)]
-    return reused + await _observe_all(connection, others, RenderFacts.of(base), fresh)
+    return reused + await _observe_all(connection, others, RenderFacts.of(base), fresh, listing)
 
 
 def _sources(observed: Iterable[Observed]) -> dict[ObjectKey, Source]:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.core.applies import object_digest
 from bot.core.diffs import BOT_PREFIX
 from bot.core.manifests import Manifest, ObjectKey
 
@@ -15,6 +16,10 @@ MANAGED_BY_VALUE = "gitops-bot"
 ENVIRONMENT_ANNOTATION = BOT_PREFIX + "environment"
 COMMIT_ANNOTATION = BOT_PREFIX + "commit"
 PULL_REQUEST_ANNOTATION = BOT_PREFIX + "pull-request"
+# The digest of the manifest as Git declares it, so a later run can tell, without a dry
+# run, that the bot's last apply of the object sent exactly this manifest.
+MANIFEST_DIGEST_ANNOTATION = BOT_PREFIX + "manifest-digest"
+MANAGED_SELECTOR = f"{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"
 CRD_KEY_GROUP = "apiextensions.k8s.io"
 
 # Kinds other objects depend on come first; kinds not listed (custom resources) come last.
@@ -76,6 +81,7 @@ def stamped(body: Mapping[str, Any], stamp: Stamp) -> dict[str, Any]:
         **(metadata.get("annotations") or {}),
         ENVIRONMENT_ANNOTATION: stamp.environment,
         COMMIT_ANNOTATION: stamp.commit,
+        MANIFEST_DIGEST_ANNOTATION: object_digest(body),
     }
     if stamp.pull_request:
         annotations[PULL_REQUEST_ANNOTATION] = stamp.pull_request
@@ -104,6 +110,12 @@ def carried_stamp(live: Mapping[str, Any] | None, fresh: Stamp) -> Stamp:
 def stamped_environment(live: Mapping[str, Any] | None) -> str | None:
     """The environment a live object was last applied by, if the bot applied it."""
     value = _annotations(live).get(ENVIRONMENT_ANNOTATION)
+    return str(value) if value is not None else None
+
+
+def manifest_digest_of(live: Mapping[str, Any] | None) -> str | None:
+    """The digest of the manifest the bot last applied to a live object, if it recorded one."""
+    value = _annotations(live).get(MANIFEST_DIGEST_ANNOTATION)
     return str(value) if value is not None else None
 
 

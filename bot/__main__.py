@@ -19,10 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.core.applies import ApplyResult
-from bot.core.checks import check_manifests
 from bot.core.comments import render_plan
 from bot.core.findings import has_errors
-from bot.core.manifests import load_manifests
 from bot.core.markdown import GITHUB_COMMENT_LIMIT
 from bot.core.plans import Plan
 from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION, ConfigError
@@ -40,6 +38,7 @@ from bot.schemacatalog import UnsupportedKubernetesVersion, catalog_for
 from bot.settings import Settings, SettingsError, load_settings
 from bot.sources import read_local_paths
 from bot.store import StoreError
+from bot.validation import validate_files
 from bot.workflows import load_checks, plan_change
 
 # The Kubernetes client, the web server and the database drivers take about a second to
@@ -124,24 +123,20 @@ def _parser() -> argparse.ArgumentParser:
 
 def _validate(args: argparse.Namespace) -> int:
     files, refused = read_local_paths(args.paths)
-    loaded = load_manifests(files, args.namespace)
-    loaded = type(loaded)(loaded.manifests, refused + loaded.findings)
     policy_files = read_policy_dir(default_policy_dir())
     for folder in args.policies:
         policy_files += read_policy_dir(folder)
     policies, policy_findings = parse_policies(policy_files)
-    texts = {f.path: f.data for f in files}
-    findings = policy_findings + check_manifests(
-        loaded, catalog_for(args.kubernetes_version), policies, texts
-    )
+    catalog = catalog_for(args.kubernetes_version)
+    checked = validate_files(files, args.namespace, catalog, policies)
+    findings = policy_findings + refused + checked.findings
     if args.format == "json":
         print(json.dumps([finding_as_data(f) for f in findings], indent=2))
     else:
         for finding in findings:
             print(finding.describe())
         print(
-            f"{len(loaded.manifests)} objects in {len(files)} files checked, "
-            f"{len(findings)} findings",
+            f"{checked.objects} objects in {len(files)} files checked, {len(findings)} findings",
             file=sys.stderr,
         )
     return EXIT_FINDINGS if has_errors(findings) else EXIT_OK

@@ -7,6 +7,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+from bot.compiledpolicies import with_fast_path
 from bot.core.findings import Finding
 from bot.core.manifests import SourceFile, is_manifest_path
 from bot.core.policies import Policy, PolicyFileError, parse_policy
@@ -26,9 +27,13 @@ def read_policy_dir(folder: Path) -> tuple[SourceFile, ...]:
     )
 
 
+def _parse_with_fast_path(source: SourceFile) -> Policy:
+    return with_fast_path(parse_policy(source))
+
+
 # Compiling a policy's JSON Schema is most of a plan's fixed cost; a policy file's
 # content decides its result, so parsed policies are kept by content, per process.
-_parse_cached = lru_cache(maxsize=1024)(parse_policy)
+_parse_cached = lru_cache(maxsize=1024)(_parse_with_fast_path)
 
 
 def parse_policies(files: Iterable[SourceFile]) -> tuple[tuple[Policy, ...], tuple[Finding, ...]]:

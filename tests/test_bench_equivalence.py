@@ -9,21 +9,46 @@ of real-shaped manifests, the same corpus broken in many ways, and tricky YAML.
 from __future__ import annotations
 
 import math
+import os
 import random
+import signal
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from brokenmanifests import broken, corpus_manifests, policy_breaking
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from benchmarks.manifests import ManifestFile, generate
-from bot.core.documents import DocumentError, parse_documents
+from bot.core.checks import check_manifests
+from bot.core.documents import DEFAULT_LIMITS, DocumentError, Limits, parse_documents
 from bot.core.findings import Finding
-from bot.core.manifests import Manifest, SourceFile, load_manifests
+from bot.core.manifests import (
+    Manifest,
+    ParsedFiles,
+    Source,
+    SourceFile,
+    collect_manifests,
+    files_within_total,
+    identity,
+    load_manifests,
+)
 from bot.core.schemas import validate_schemas
-from bot.schemacatalog import FastPathValidator, KubernetesSchemaCatalog
+from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.schemacatalog import FastPathValidator, KubernetesSchemaCatalog, catalog_for
+from bot.sources import read_local_paths
+from bot.validation import (
+    LocalPart,
+    Validation,
+    WorkerPart,
+    split_files,
+    validate_files,
+    validate_parts,
+)
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 FAST = KubernetesSchemaCatalog("1.33", fast=True)
@@ -47,49 +72,6 @@ def same(a: Any, b: Any) -> bool:
 
 
 # --- the schema fast path ---------------------------------------------------------
-
-
-def broken(body: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    """A copy of `body` with one mistake of the kinds people make, or JSON cannot hold."""
-    copy: dict[str, Any] = yaml.safe_load(yaml.safe_dump(body))
-    spec = copy.get("spec") if isinstance(copy.get("spec"), dict) else copy
-    pods = _pod_spec(copy)
-    mistakes = [
-        lambda: spec.__setitem__("replicass", 3),  # a typo: unknown field
-        lambda: copy["metadata"].__setitem__("labels", ["not", "a", "map"]),
-        lambda: copy["metadata"].__setitem__("name", 42),
-        lambda: copy.__setitem__("status", {"phase": {"nested": True}}),
-        lambda: copy["metadata"].__setitem__("annotations", {1: "integer key"}),
-        lambda: copy["metadata"].__setitem__("annotations", {"nan": math.nan}),
-        lambda: copy["metadata"].__setitem__("generation", 2**70),
-        lambda: copy["metadata"].__setitem__("ownerReferences", [{"kind": "X"}]),
-    ]
-    if pods is not None:
-        mistakes += [
-            lambda: pods["containers"][0].pop("name"),
-            lambda: pods["containers"][0].__setitem__("ports", [{"containerPort": "http"}]),
-            lambda: pods["containers"][0]["resources"]["limits"].__setitem__("cpu", None),
-            lambda: pods.__setitem__("restartPolicy", True),
-            lambda: pods["containers"][0].__setitem__("imagePullPolicy", 1.5),
-            lambda: pods["containers"][0]["securityContext"].__setitem__("runAsUser", 1.0),
-        ]
-    rng.choice(mistakes)()
-    return copy
-
-
-def _pod_spec(body: dict[str, Any]) -> dict[str, Any] | None:
-    spec = body.get("spec") or {}
-    template = spec.get("template") or (spec.get("jobTemplate") or {}).get("spec", {}).get(
-        "template"
-    )
-    return template["spec"] if template else None
-
-
-def corpus_manifests(count: int, seed: int) -> list[Manifest]:
-    files = [SourceFile(f.path, f.text().encode()) for f in generate(count, seed)]
-    loaded = load_manifests(files)
-    assert not loaded.findings
-    return list(loaded.manifests)
 
 
 def with_bodies(manifests: list[Manifest], rng: random.Random) -> list[Manifest]:
@@ -237,3 +219,254 @@ data = st.recursive(
 def test_any_data_parses_as_pyyaml_parses_it(value: Any, flow: bool) -> None:
     text = yaml.safe_dump(value, default_flow_style=flow, allow_unicode=True)
     assert same(our_documents(text), reference_documents(text))
+
+
+# --- the parallel path ------------------------------------------------------------
+
+# validate_files parses and checks runs of files in worker processes; the findings must
+# be those of load_manifests + check_manifests over all files at once. The corpus puts
+# what crosses files at both ends, so that the first and the last part share it: a
+# CustomResourceDefinition first (its scope and schema decide objects in the last
+# files), an object first that the last files declare again, and broken files and
+# objects all along.
+
+WIDGET_CRD = """\
+apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: widgets.example.com
+spec:
+  group: example.com
+  scope: Cluster
+  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
+  versions:
+    - name: v1
+      served: true
+      storage: true
+      schema:
+        openAPIV3Schema:
+          type: object
+          properties:
+            spec:
+              type: object
+              properties:
+                size: {type: integer}
+"""
+SHARED = """\
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: shared, namespace: team}
+data: {a: b}
+"""
+WIDGETS = """\
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: big, namespace: team}
+spec: {size: large}
+---
+apiVersion: example.com/v1
+kind: Widget
+metadata: {name: small}
+spec: {size: 1}
+"""
+ODD_FILES: dict[str, str | bytes] = {
+    "zz/broken.yaml": "a: [1, 2\n",
+    "zz/duplicate-key.yaml": "kind: ConfigMap\nkind: Secret\n",
+    "zz/list.yaml": "apiVersion: v1\nkind: List\nitems:\n- 7\n- " + SHARED.replace("\n", "\n  "),
+    "zz/no-name.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {generateName: x-}\n",
+    "zz/not-utf8.yaml": b"kind: \xff\n",
+    "zz/shared-again.yaml": SHARED + "---\n" + SHARED,
+    "zz/widgets.yaml": WIDGETS,
+}
+
+
+def mixed_corpus(count: int, seed: int) -> list[SourceFile]:
+    """Generated files, about a third of their objects broken, and the files above."""
+    rng = random.Random(seed)
+    files = [
+        SourceFile("aa/shared.yaml", SHARED.encode()),
+        SourceFile("aa/widgets-crd.yaml", WIDGET_CRD.encode()),
+    ]
+    for manifest_file in generate(count, seed):
+        objects = [
+            rng.choice([broken, policy_breaking])(o, rng) if rng.random() < 0.3 else o
+            for o in manifest_file.objects
+        ]
+        text = "---\n".join(yaml.safe_dump(o, sort_keys=False) for o in objects)
+        files.append(SourceFile(manifest_file.path, text.encode()))
+    files += [
+        SourceFile(path, t if isinstance(t, bytes) else t.encode()) for path, t in ODD_FILES.items()
+    ]
+    return files
+
+
+POLICIES, _ = parse_policies(read_policy_dir(default_policy_dir()))
+CATALOG = catalog_for("1.33")
+
+
+def reference_validation(files: list[SourceFile], limits: Limits = DEFAULT_LIMITS) -> Validation:
+    loaded = load_manifests(files, "default", limits)
+    texts = {f.path: f.data for f in files}
+    return Validation(len(loaded.manifests), check_manifests(loaded, CATALOG, POLICIES, texts))
+
+
+@pytest.fixture(scope="module")
+def corpus() -> list[SourceFile]:
+    return mixed_corpus(400, seed=21)
+
+
+@pytest.mark.parametrize("parts", [2, 3, 5])
+def test_parts_find_what_one_pass_finds(corpus: list[SourceFile], parts: int) -> None:
+    reference = reference_validation(corpus)
+    split = validate_files(corpus, "default", CATALOG, POLICIES, parts=parts)
+    assert [f.describe() for f in split.findings] == [f.describe() for f in reference.findings]
+    assert split == reference
+
+
+def test_the_corpus_has_what_crosses_parts(corpus: list[SourceFile]) -> None:
+    """Checked in each part alone, the corpus reports something else: the test can fail."""
+    reference = reference_validation(corpus)
+    rules = {f.rule for f in reference.findings}
+    assert {"schema.invalid", "pinned-images", "manifest.duplicate-object"} <= rules
+    assert {"yaml.syntax", "yaml.duplicate-key", "yaml.not-utf8", "manifest.not-object"} <= rules
+    described = [f.describe() for f in reference.findings]
+    assert sum("first at aa/shared.yaml:1" in d for d in described) == 3
+    assert any(
+        "zz/widgets.yaml" in d and "'large' is not of type 'integer'" in d for d in described
+    )
+    assert not any("Widget.example.com team/big" in d for d in described)  # cluster-scoped
+    each_alone = [
+        reference_validation(run) for run in split_files(sorted(corpus, key=lambda f: f.path), 2)
+    ]
+    naive = tuple(f for v in each_alone for f in v.findings)
+    assert [f.describe() for f in naive] != described
+
+
+names = st.sampled_from(["web", "db", "", None, 7, ["x"]])
+metadata = st.one_of(
+    st.sampled_from([None, "meta", ["x"]]),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "name": names,
+            "namespace": st.sampled_from(["team", "", None, 3]),
+            "generateName": st.just("x-"),
+            "labels": st.just({"a": "b"}),
+        },
+    ),
+)
+crd_spec = st.fixed_dictionaries(
+    {},
+    optional={
+        "scope": st.sampled_from(["Cluster", "Namespaced", None]),
+        "names": st.sampled_from([{"kind": "Widget"}, {"kind": 5}, "Widget", {}]),
+        "group": st.just("example.com"),
+    },
+)
+bodies = st.fixed_dictionaries(
+    {},
+    optional={
+        "apiVersion": st.sampled_from(["v1", "example.com/v1", "", None, 1]),
+        "kind": st.sampled_from(
+            ["ConfigMap", "Widget", "Namespace", "CustomResourceDefinition", "", 2]
+        ),
+        "metadata": metadata,
+        "spec": crd_spec,
+        "data": st.just({"k": "v"}),
+    },
+)
+
+
+WHOLE_OBJECTS = [yaml.safe_load(WIDGET_CRD), *yaml.safe_load_all(WIDGETS), yaml.safe_load(SHARED)]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(bodies | st.sampled_from(WHOLE_OBJECTS), max_size=12),
+    st.sampled_from(["default", "team"]),
+)
+def test_identities_collect_as_whole_objects_do(
+    objects: list[dict[str, Any]], namespace: str
+) -> None:
+    """What the parent process collects from the workers' identities is what it would
+    collect from the whole objects: keys, duplicates, shape findings, CRD scopes."""
+    whole = ParsedFiles(tuple((o, Source("f.yaml", i + 1)) for i, o in enumerate(objects)))
+    ids = ParsedFiles(tuple((identity(o), source) for o, source in whole.objects))
+    (by_whole, at_whole), (by_ids, at_ids) = (
+        collect_manifests(whole, namespace),
+        collect_manifests(ids, namespace),
+    )
+    assert at_ids == at_whole
+    assert by_ids.findings == by_whole.findings
+    assert [(m.key, m.api_version, m.source) for m in by_ids.manifests] == [
+        (m.key, m.api_version, m.source) for m in by_whole.manifests
+    ]
+
+
+def test_files_past_the_total_limit_are_left_out_alike(corpus: list[SourceFile]) -> None:
+    limits = Limits(max_total_bytes=sum(len(f.data) for f in corpus) * 2 // 3)
+    reference = reference_validation(corpus, limits)
+    assert "manifest.total-too-large" in {f.rule for f in reference.findings}
+    split = validate_files(corpus, "default", CATALOG, POLICIES, parts=2, limits=limits)
+    assert split == reference
+
+
+def test_a_worker_that_dies_is_redone_here(corpus: list[SourceFile]) -> None:
+    """Killed before it parsed, or after: this process parses and checks its part."""
+    readable, left_out = files_within_total(corpus)
+    texts = {f.path: f.data for f in corpus}
+    for worker_class in (KilledAtOnce, KilledAfterParsing):
+        first, second = (
+            LocalPart(run, CATALOG, POLICIES, DEFAULT_LIMITS) for run in split_files(readable, 2)
+        )
+        worker = worker_class(second)
+        try:
+            split = validate_parts([first, worker], "default", left_out, texts)
+        finally:
+            worker.close()
+        assert worker.killed
+        assert split == reference_validation(corpus)
+
+
+class KilledAtOnce(WorkerPart):
+    def __init__(self, part: LocalPart) -> None:
+        super().__init__(part)
+        self.killed = kill(self)
+
+
+class KilledAfterParsing(WorkerPart):
+    killed = False
+
+    def parse(self) -> ParsedFiles:
+        parsed = super().parse()
+        self.killed = kill(self)
+        return parsed
+
+
+def kill(worker: WorkerPart) -> bool:
+    assert worker.pid is not None
+    os.kill(worker.pid, signal.SIGKILL)
+    return True
+
+
+def test_the_command_line_reports_what_one_pass_finds(
+    tmp_path: Path, corpus: list[SourceFile]
+) -> None:
+    """Big enough for two processes where there are two cores; also unreadable files."""
+    for source_file in corpus:
+        target = tmp_path / source_file.path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source_file.data)
+    (tmp_path / "zz" / "link.yaml").symlink_to(tmp_path / "aa" / "shared.yaml")
+    (tmp_path / "zz" / "huge.yaml").write_bytes(b"#" * (DEFAULT_LIMITS.max_file_bytes + 1))
+    files, refused = read_local_paths([tmp_path])
+    assert len(refused) == 2
+    expected = refused + reference_validation(list(files)).findings
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "validate", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == [f.describe() for f in expected]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 from bot.core.documents import locate
 from bot.core.findings import Finding, Severity
-from bot.core.manifests import LoadResult
+from bot.core.manifests import LoadResult, Manifest
 from bot.core.policies import Policy, check_policies
 from bot.core.schemas import SchemaCatalog, crd_validators, validate_schemas
 
@@ -23,9 +24,45 @@ def check_manifests(
 ) -> tuple[Finding, ...]:
     """Loader findings, then schema and policy findings, each at the best line known."""
     crds = crd_validators(loaded.manifests)
-    checked = validate_schemas(loaded.manifests, catalog, crds, unknown_kinds)
-    checked += check_policies(loaded.manifests, policies)
-    return loaded.findings + pinpoint(checked, texts)
+    checked = check_objects(loaded.manifests, catalog, policies, crds, unknown_kinds)
+    return report_findings(loaded.findings, [checked], texts)
+
+
+# check_manifests in two steps, so that a caller can check parts of the objects apart
+# (bot/validation.py does, in worker processes) and still report them as one.
+
+
+@dataclass(frozen=True)
+class ObjectFindings:
+    """The schema findings and the policy findings of some objects, in object order."""
+
+    schema: tuple[Finding, ...] = ()
+    policy: tuple[Finding, ...] = ()
+
+
+def check_objects(
+    manifests: Iterable[Manifest],
+    catalog: SchemaCatalog,
+    policies: Iterable[Policy],
+    crd_schemas: Mapping[tuple[str, str], Mapping[str, Any]],
+    unknown_kinds: Severity = Severity.ERROR,
+) -> ObjectFindings:
+    """Each object against its schema and every policy that matches it."""
+    listed = list(manifests)
+    return ObjectFindings(
+        validate_schemas(listed, catalog, crd_schemas, unknown_kinds),
+        check_policies(listed, policies),
+    )
+
+
+def report_findings(
+    loaded: Iterable[Finding], parts: Iterable[ObjectFindings], texts: Mapping[str, bytes]
+) -> tuple[Finding, ...]:
+    """Loader findings, then the schema findings of all parts, then their policy findings."""
+    listed = list(parts)
+    schema = [finding for part in listed for finding in part.schema]
+    policy = [finding for part in listed for finding in part.policy]
+    return tuple(loaded) + pinpoint(schema + policy, texts)
 
 
 def pinpoint(findings: Iterable[Finding], texts: Mapping[str, bytes]) -> tuple[Finding, ...]:

@@ -107,21 +107,82 @@ def load_manifests(
     limits: Limits = DEFAULT_LIMITS,
 ) -> LoadResult:
     """Parse every file; each rejected file or object becomes a finding naming it."""
+    readable, left_out = files_within_total(files, limits)
+    with cyclic_gc_paused():
+        parsed = parse_files(readable, limits)
+    return collect_manifests(parsed, default_namespace, left_out)[0]
+
+
+# load_manifests in three steps, so that a caller can parse parts of the files apart
+# (bot/validation.py does, in worker processes) and still collect them as one.
+
+
+@dataclass(frozen=True)
+class ParsedFiles:
+    """The objects of some files in order, each with where it starts; findings of the rest."""
+
+    objects: tuple[tuple[dict[str, Any], Source], ...] = ()
+    findings: tuple[Finding, ...] = ()
+
+
+def files_within_total(
+    files: Iterable[SourceFile], limits: Limits = DEFAULT_LIMITS
+) -> tuple[list[SourceFile], tuple[Finding, ...]]:
+    """The files in path order up to the total size limit, and a finding for the rest."""
+    readable: list[SourceFile] = []
+    total = 0
+    for source_file in sorted(files, key=lambda f: f.path):
+        total += len(source_file.data)
+        if total > limits.max_total_bytes:
+            return readable, (_total_size_finding(source_file.path, limits),)
+        readable.append(source_file)
+    return readable, ()
+
+
+def parse_files(files: Iterable[SourceFile], limits: Limits = DEFAULT_LIMITS) -> ParsedFiles:
+    """Every object of every file, in order; a file that does not parse is a finding."""
     raw: list[tuple[dict[str, Any], Source]] = []
     findings: list[Finding] = []
-    total = 0
-    with cyclic_gc_paused():
-        for source_file in sorted(files, key=lambda f: f.path):
-            total += len(source_file.data)
-            if total > limits.max_total_bytes:
-                findings.append(_total_size_finding(source_file.path, limits))
-                break
-            _parse_file(source_file, limits, raw, findings)
-    scopes = _cluster_scoped_kinds(body for body, _ in raw)
+    for source_file in files:
+        _parse_file(source_file, limits, raw, findings)
+    return ParsedFiles(tuple(raw), tuple(findings))
+
+
+def collect_manifests(
+    parsed: ParsedFiles, default_namespace: str, left_out: Iterable[Finding] = ()
+) -> tuple[LoadResult, tuple[int, ...]]:
+    """Each well-formed object under its key, and where in `parsed.objects` each one is.
+
+    The first of two objects with one key wins. `left_out` (files past the total size
+    limit) follows the parse findings, as the files were met in that order.
+    """
+    scopes = _cluster_scoped_kinds(body for body, _ in parsed.objects)
     manifests: dict[ObjectKey, Manifest] = {}
-    for body, source in raw:
-        _add_manifest(body, source, default_namespace, scopes, manifests, findings)
-    return LoadResult(tuple(manifests.values()), tuple(findings))
+    findings = [*parsed.findings, *left_out]
+    positions = [
+        position
+        for position, (body, source) in enumerate(parsed.objects)
+        if _add_manifest(body, source, default_namespace, scopes, manifests, findings)
+    ]
+    return LoadResult(tuple(manifests.values()), tuple(findings)), tuple(positions)
+
+
+def identity(body: dict[str, Any]) -> dict[str, Any]:
+    """What collect_manifests reads of an object: its key, its shape and, of a CRD, all.
+
+    A CustomResourceDefinition is kept whole: its scope decides other objects' keys, and
+    its schemas their checks. Collecting identities gives the keys and findings the
+    whole objects give (_shape_problem and _add_manifest read no other field).
+    """
+    if body.get("kind") == "CustomResourceDefinition":
+        return body
+    read = ("apiVersion", "kind", "metadata")
+    found: dict[str, Any] = {name: body[name] for name in read if name in body}
+    metadata = found.get("metadata")
+    if isinstance(metadata, dict):
+        kept = ("name", "namespace", "generateName")
+        found["metadata"] = {name: metadata[name] for name in kept if name in metadata}
+    return found
 
 
 @contextmanager
@@ -221,11 +282,12 @@ def _add_manifest(
     cluster_scoped: frozenset[str],
     manifests: dict[ObjectKey, Manifest],
     findings: list[Finding],
-) -> None:
+) -> bool:
+    """Add the object under its key, or a finding saying why not; whether it was added."""
     problem = _shape_problem(body)
     if problem:
         findings.append(_error("manifest.shape", problem, source.path, source.line))
-        return
+        return False
     metadata = body["metadata"]
     kind = body["kind"]
     namespace = "" if kind in cluster_scoped else metadata.get("namespace") or default_namespace
@@ -241,10 +303,17 @@ def _add_manifest(
                 subject=str(key),
             )
         )
-        return
-    if namespace and metadata.get("namespace") != namespace:
-        body = {**body, "metadata": {**metadata, "namespace": namespace}}
-    manifests[key] = Manifest(key, body["apiVersion"], body, source)
+        return False
+    manifests[key] = manifest_at(key, body, source)
+    return True
+
+
+def manifest_at(key: ObjectKey, body: dict[str, Any], source: Source) -> Manifest:
+    """The object under its key; a namespaced object's body names its namespace."""
+    metadata = body["metadata"]
+    if key.namespace and metadata.get("namespace") != key.namespace:
+        body = {**body, "metadata": {**metadata, "namespace": key.namespace}}
+    return Manifest(key, body["apiVersion"], body, source)
 
 
 def _shape_problem(body: Mapping[str, Any]) -> str | None:

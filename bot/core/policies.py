@@ -13,6 +13,7 @@ from bot.core.documents import DocumentError, parse_documents
 from bot.core.findings import Finding, Severity, Stage, field_path
 from bot.core.manifests import Manifest, SourceFile
 from bot.core.redaction import is_secret
+from bot.core.schemas import ObjectValidator
 
 POLICY_FILE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -60,7 +61,7 @@ class Policy:
     id: str
     description: str
     severity: Severity
-    validator: jsonschema.protocols.Validator = field(repr=False, compare=False)
+    validator: ObjectValidator = field(repr=False, compare=False)
     match: Match = Match()
     message: str = ""
     origin: str = ""  # the file it was read from

@@ -93,9 +93,11 @@ def test_known_secret_values_are_masked_wherever_they_appear(
     "leak",
     [
         "ghs_" + "A1b2C3d4" * 5,  # an installation token, never in the settings
+        *(f"gh{kind}_" + "A1b2C3d4" * 5 for kind in "pour"),  # the other GitHub tokens
         "github_pat_" + "x" * 30,
         "glpat-" + "y" * 20,
         "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiI0MjQyIn0.c2lnbmF0dXJl",  # an App JWT
+        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----",
     ],
 )
 def test_credential_shaped_values_are_masked_without_being_configured(leak: str) -> None:

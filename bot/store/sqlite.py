@@ -1,12 +1,15 @@
-"""The SQLite store: one connection on one thread, WAL, every write committed durably."""
+"""The SQLite store: one connection on one thread, WAL, writes committed durably in groups."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,14 +40,28 @@ LIMIT 1
 """
 
 
+@dataclass(frozen=True)
+class _Write:
+    work: Callable[[sqlite3.Connection], Any]
+    done: asyncio.Future[Any]
+
+
 class SQLiteStore:
-    """The reference Store backend. Blocking sqlite3 calls run on a private thread."""
+    """The reference Store backend. Blocking sqlite3 calls run on a private thread.
+
+    Writes are committed in groups: the writes asked for while one transaction is being
+    committed go into the next one together, so a burst of deliveries costs one fsync,
+    not one each. Every caller still gets its own result, once its write is on disk.
+    """
 
     def __init__(self, path: Path, clock: Callable[[], float] = time.time) -> None:
         self.path = path
         self._clock = clock
         self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
         self._db: sqlite3.Connection | None = None
+        self._writes: list[_Write] = []  # waiting for the next group commit
+        self._writes_lock = threading.Lock()  # shared by the event loop and the store thread
+        self._committing = False  # the store thread is committing groups, or is about to
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -53,9 +70,50 @@ class SQLiteStore:
             try:
                 return work(self._db)
             except sqlite3.Error as exc:
-                raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+                raise self._error(exc) from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._thread, call)
+
+    def _error(self, exc: sqlite3.Error) -> StoreError:
+        error = StoreError(f"SQLite store {self.path}: {exc}")
+        error.__cause__ = exc
+        return error
+
+    async def _write(self, work: Callable[[sqlite3.Connection], T]) -> T:
+        """`work`'s result once it is committed, in the next group transaction."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[T] = loop.create_future()
+        with self._writes_lock:
+            self._writes.append(_Write(work, done))
+            idle, self._committing = not self._committing, True
+        if idle:
+            self._thread.submit(self._commit_writes, loop)
+        return await done
+
+    def _commit_writes(self, loop: asyncio.AbstractEventLoop) -> None:
+        """On the store thread: commit the writes waiting, as one group. The writes asked
+        for meanwhile make the next group, queued behind the reads already waiting."""
+        with self._writes_lock:
+            group, self._writes = self._writes, []
+        outcomes = self._commit_group([write.work for write in group])
+        with suppress(RuntimeError):  # the loop is closed: no one waits any more
+            loop.call_soon_threadsafe(_settle, group, outcomes)
+        with self._writes_lock:
+            self._committing = bool(self._writes)
+        if self._committing:
+            self._thread.submit(self._commit_writes, loop)
+
+    def _commit_group(self, works: list[Callable[[sqlite3.Connection], Any]]) -> list[object]:
+        """For each write, its result or the StoreError (or other error) it ended with."""
+        try:
+            if self._db is None:
+                raise StoreError("the store is not open")
+            outcomes = _commit_together(self._db, works)
+        except sqlite3.Error as exc:  # nothing of the group is stored
+            outcomes = [self._error(exc)] * len(works)
+        except Exception as exc:
+            outcomes = [exc] * len(works)
+        return [self._error(o) if isinstance(o, sqlite3.Error) else o for o in outcomes]
 
     async def open(self) -> None:
         def connect() -> None:
@@ -77,6 +135,10 @@ class SQLiteStore:
         await asyncio.get_running_loop().run_in_executor(self._thread, connect)
 
     async def close(self) -> None:
+        if self._db is not None:  # once this is done, so is every write asked for before
+            with suppress(StoreError):  # their callers have heard of a failure already
+                await self._write(lambda db: None)
+
         def disconnect() -> None:
             if self._db is not None:
                 self._db.close()
@@ -92,58 +154,54 @@ class SQLiteStore:
         now = self._clock()
 
         def write(db: sqlite3.Connection) -> bool:
-            with _transaction(db):
-                inserted = db.execute(
-                    "INSERT INTO deliveries (id, forge, event, outcome, received_at) "
-                    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
-                    (delivery.id, delivery.forge, delivery.event, delivery.outcome, now),
-                ).rowcount
-                if inserted and job is not None:
-                    _insert_job(db, job, now, delivery.id)
-                return bool(inserted)
+            inserted = db.execute(
+                "INSERT INTO deliveries (id, forge, event, outcome, received_at) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                (delivery.id, delivery.forge, delivery.event, delivery.outcome, now),
+            ).rowcount
+            if inserted and job is not None:
+                _insert_job(db, job, now, delivery.id)
+            return bool(inserted)
 
-        return await self._run(write)
+        return await self._write(write)
 
     async def add_job(self, job: NewJob) -> int:
         now = self._clock()
 
         def write(db: sqlite3.Connection) -> int:
-            with _transaction(db):
-                return _insert_job(db, job, now, None)
+            return _insert_job(db, job, now, None)
 
-        return await self._run(write)
+        return await self._write(write)
 
     async def claim_job(self, holder: str, lease_seconds: float) -> Job | None:
         now = self._clock()
 
         def claim(db: sqlite3.Connection) -> Job | None:
-            with _transaction(db):
-                row = db.execute(_CLAIMABLE, (now, now, now)).fetchone()
-                if row is None:
-                    return None
-                db.execute(
-                    "UPDATE jobs SET state = 'running', attempts = attempts + 1, holder = ?, "
-                    "lease_until = ? WHERE id = ?",
-                    (holder, now + lease_seconds, row[0]),
-                )
-                return _job(db, row[0])
+            row = db.execute(_CLAIMABLE, (now, now, now)).fetchone()
+            if row is None:
+                return None
+            db.execute(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, holder = ?, "
+                "lease_until = ? WHERE id = ?",
+                (holder, now + lease_seconds, row[0]),
+            )
+            return _job(db, row[0])
 
-        return await self._run(claim)
+        return await self._write(claim)
 
     async def renew_lease(self, job: Job, lease_seconds: float) -> bool:
         now = self._clock()
 
         def write(db: sqlite3.Connection) -> bool:
-            with _transaction(db):
-                return bool(
-                    db.execute(
-                        "UPDATE jobs SET lease_until = ? "
-                        "WHERE id = ? AND holder = ? AND state = 'running'",
-                        (now + lease_seconds, job.id, job.holder),
-                    ).rowcount
-                )
+            return bool(
+                db.execute(
+                    "UPDATE jobs SET lease_until = ? "
+                    "WHERE id = ? AND holder = ? AND state = 'running'",
+                    (now + lease_seconds, job.id, job.holder),
+                ).rowcount
+            )
 
-        return await self._run(write)
+        return await self._write(write)
 
     async def complete_job(self, job: Job, state: JobState = JobState.DONE) -> None:
         await self._update_job(
@@ -164,10 +222,9 @@ class SQLiteStore:
 
     async def _update_job(self, sql: str, values: tuple[Any, ...]) -> None:
         def write(db: sqlite3.Connection) -> None:
-            with _transaction(db):
-                db.execute(sql, values)
+            db.execute(sql, values)
 
-        await self._run(write)
+        await self._write(write)
 
     async def is_superseded(self, job: Job) -> bool:
         if job.coalesce_key is None:
@@ -185,16 +242,15 @@ class SQLiteStore:
         now = self._clock()
 
         def write(db: sqlite3.Connection) -> bool:
-            with _transaction(db):
-                return bool(
-                    db.execute(
-                        "UPDATE jobs SET state = 'ready', attempts = 0, run_after = ?, "
-                        "finished_at = NULL WHERE id = ? AND state = 'dead'",
-                        (now, job_id),
-                    ).rowcount
-                )
+            return bool(
+                db.execute(
+                    "UPDATE jobs SET state = 'ready', attempts = 0, run_after = ?, "
+                    "finished_at = NULL WHERE id = ? AND state = 'dead'",
+                    (now, job_id),
+                ).rowcount
+            )
 
-        return await self._run(write)
+        return await self._write(write)
 
     async def job_counts(self) -> dict[JobState, int]:
         rows = await self._run(
@@ -218,31 +274,29 @@ class SQLiteStore:
         now = self._clock()
 
         def take(db: sqlite3.Connection) -> bool:
-            with _transaction(db):
-                db.execute(
-                    "INSERT INTO environment_locks (environment, holder, expires_at) "
-                    "VALUES (?, ?, ?) ON CONFLICT (environment) DO UPDATE "
-                    "SET holder = excluded.holder, expires_at = excluded.expires_at "
-                    "WHERE environment_locks.holder = excluded.holder "
-                    "OR environment_locks.expires_at < ?",
-                    (environment, holder, now + seconds, now),
-                )
-                row = db.execute(
-                    "SELECT holder FROM environment_locks WHERE environment = ?", (environment,)
-                ).fetchone()
-                return bool(row[0] == holder)
+            db.execute(
+                "INSERT INTO environment_locks (environment, holder, expires_at) "
+                "VALUES (?, ?, ?) ON CONFLICT (environment) DO UPDATE "
+                "SET holder = excluded.holder, expires_at = excluded.expires_at "
+                "WHERE environment_locks.holder = excluded.holder "
+                "OR environment_locks.expires_at < ?",
+                (environment, holder, now + seconds, now),
+            )
+            row = db.execute(
+                "SELECT holder FROM environment_locks WHERE environment = ?", (environment,)
+            ).fetchone()
+            return bool(row[0] == holder)
 
-        return await self._run(take)
+        return await self._write(take)
 
     async def unlock_environment(self, environment: str, holder: str) -> None:
         def release(db: sqlite3.Connection) -> None:
-            with _transaction(db):
-                db.execute(
-                    "DELETE FROM environment_locks WHERE environment = ? AND holder = ?",
-                    (environment, holder),
-                )
+            db.execute(
+                "DELETE FROM environment_locks WHERE environment = ? AND holder = ?",
+                (environment, holder),
+            )
 
-        await self._run(release)
+        await self._write(release)
 
     async def last_applied(self, environment: str) -> AppliedCommit | None:
         row = await self._run(
@@ -258,54 +312,54 @@ class SQLiteStore:
         now = self._clock()
 
         def write(db: sqlite3.Connection) -> bool:
-            with _transaction(db):
-                return bool(
-                    db.execute(
-                        "INSERT INTO applied_commits (environment, commit_sha, position, "
-                        "applied_at) VALUES (?, ?, ?, ?) ON CONFLICT (environment) DO UPDATE "
-                        "SET commit_sha = excluded.commit_sha, position = excluded.position, "
-                        "applied_at = excluded.applied_at "
-                        "WHERE applied_commits.position <= excluded.position",
-                        (environment, commit, position, now),
-                    ).rowcount
-                )
+            return bool(
+                db.execute(
+                    "INSERT INTO applied_commits (environment, commit_sha, position, "
+                    "applied_at) VALUES (?, ?, ?, ?) ON CONFLICT (environment) DO UPDATE "
+                    "SET commit_sha = excluded.commit_sha, position = excluded.position, "
+                    "applied_at = excluded.applied_at "
+                    "WHERE applied_commits.position <= excluded.position",
+                    (environment, commit, position, now),
+                ).rowcount
+            )
 
-        return await self._run(write)
+        return await self._write(write)
 
     async def add_audit(self, entry: AuditEntry, key: str | None = None) -> AuditRecord:
         now = self._clock()
 
         def append(db: sqlite3.Connection) -> AuditRecord:
-            with _transaction(db):  # BEGIN IMMEDIATE: no other writer between read and insert
-                if key is not None:
-                    row = db.execute(
-                        f"SELECT {COLUMNS} FROM audit_ledger WHERE idempotency_key = ?",  # noqa: S608
-                        (key,),
-                    ).fetchone()
-                    if row is not None:
-                        return record_from_row(row)
-                last = db.execute(
-                    f"SELECT {COLUMNS} FROM audit_ledger ORDER BY sequence DESC LIMIT 1"  # noqa: S608
+            # Inside BEGIN IMMEDIATE (see _commit_together): no other writer between the
+            # read of the last record and the insert of the next.
+            if key is not None:
+                row = db.execute(
+                    f"SELECT {COLUMNS} FROM audit_ledger WHERE idempotency_key = ?",  # noqa: S608
+                    (key,),
                 ).fetchone()
-                record = chain(record_from_row(last) if last else None, entry)
-                db.execute(
-                    "INSERT INTO audit_ledger (sequence, environment, commit_sha, entry, "
-                    "previous_hash, hash, idempotency_key, recorded_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        record.sequence,
-                        entry.environment,
-                        entry.commit,
-                        entry_text(entry),
-                        record.previous_hash,
-                        record.hash,
-                        key,
-                        now,
-                    ),
-                )
-                return record
+                if row is not None:
+                    return record_from_row(row)
+            last = db.execute(
+                f"SELECT {COLUMNS} FROM audit_ledger ORDER BY sequence DESC LIMIT 1"  # noqa: S608
+            ).fetchone()
+            record = chain(record_from_row(last) if last else None, entry)
+            db.execute(
+                "INSERT INTO audit_ledger (sequence, environment, commit_sha, entry, "
+                "previous_hash, hash, idempotency_key, recorded_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.sequence,
+                    entry.environment,
+                    entry.commit,
+                    entry_text(entry),
+                    record.previous_hash,
+                    record.hash,
+                    key,
+                    now,
+                ),
+            )
+            return record
 
-        return await self._run(append)
+        return await self._write(append)
 
     async def audit_records(
         self, environment: str | None = None, since: float | None = None
@@ -317,17 +371,53 @@ class SQLiteStore:
         return [record_from_row(row) for row in rows]
 
 
-class _transaction:
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
     """BEGIN IMMEDIATE ... COMMIT: writers queue up instead of failing half way."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        db.execute("COMMIT")
+    except BaseException:
+        if db.in_transaction:  # an I/O error or a full disk may have rolled it back already
+            db.execute("ROLLBACK")
+        raise
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
 
-    def __enter__(self) -> None:
-        self.db.execute("BEGIN IMMEDIATE")
+def _settle(group: list[_Write], outcomes: list[object]) -> None:
+    """On the event loop: hand each caller its outcome."""
+    for write, outcome in zip(group, outcomes, strict=True):
+        if write.done.done():  # the caller was cancelled meanwhile
+            continue
+        if isinstance(outcome, BaseException):
+            write.done.set_exception(outcome)
+        else:
+            write.done.set_result(outcome)
 
-    def __exit__(self, kind: object, error: object, trace: object) -> None:
-        self.db.execute("COMMIT" if kind is None else "ROLLBACK")
+
+def _commit_together(
+    db: sqlite3.Connection, works: list[Callable[[sqlite3.Connection], Any]]
+) -> list[object]:
+    """Run the writes in order in one transaction, committed (and synced) once: for each,
+    its result or the exception it raised. A write that fails is undone alone; a write on
+    its own needs no savepoint for that (its failure rolls the transaction back, raised)."""
+    with _transaction(db):
+        if len(works) == 1:
+            return [works[0](db)]
+        return [_in_savepoint(db, work) for work in works]
+
+
+def _in_savepoint(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], Any]) -> object:
+    db.execute("SAVEPOINT write")
+    try:
+        result = work(db)
+    except Exception as exc:
+        if not db.in_transaction:  # the error ended the whole transaction: all of it failed
+            raise
+        db.execute("ROLLBACK TO write")
+        result = exc
+    db.execute("RELEASE write")
+    return result
 
 
 _OPEN_ATTEMPTS = 8

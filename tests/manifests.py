@@ -61,3 +61,27 @@ def secret(
     if string_data:
         text += "stringData:\n" + "".join(f"  {k}: {v}\n" for k, v in string_data.items())
     return text
+
+
+def widget_crd(group: str = "example.com", scope: str = "Namespaced") -> str:
+    """A CRD serving kind Widget (apiVersion GROUP/v1) whose spec.size is an integer."""
+    return textwrap.dedent(f"""\
+        apiVersion: apiextensions.k8s.io/v1
+        kind: CustomResourceDefinition
+        metadata: {{name: widgets.{group}}}
+        spec:
+          group: {group}
+          scope: {scope}
+          names: {{kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}}
+          versions:
+            - name: v1
+              served: true
+              storage: true
+              schema:
+                openAPIV3Schema:
+                  type: object
+                  properties:
+                    spec:
+                      type: object
+                      properties: {{size: {{type: integer}}}}
+    """)

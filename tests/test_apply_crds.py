@@ -3,34 +3,10 @@
 from __future__ import annotations
 
 from livecluster import LiveEnv, changes_by_key, configmap, outcomes_by_key
+from manifests import widget_crd
 
 from bot.core.comments import render_plan
 from bot.core.previews import WITH_CRD
-
-
-def _crd(group: str) -> str:
-    return f"""\
-        apiVersion: apiextensions.k8s.io/v1
-        kind: CustomResourceDefinition
-        metadata:
-          name: widgets.{group}
-        spec:
-          group: {group}
-          scope: Namespaced
-          names: {{plural: widgets, singular: widget, kind: Widget, listKind: WidgetList}}
-          versions:
-            - name: v1
-              served: true
-              storage: true
-              schema:
-                openAPIV3Schema:
-                  type: object
-                  properties:
-                    spec:
-                      type: object
-                      properties:
-                        size: {{type: integer}}
-        """
 
 
 def _widget(group: str, size: int) -> str:
@@ -52,7 +28,11 @@ async def test_a_resource_whose_crd_is_only_in_the_change_is_created_with_it(
     base = live_env.commit({"a.yaml": configmap("a", x="1")})
     assert (await live_env.apply(base)).succeeded
     head = live_env.commit(
-        {"a.yaml": configmap("a", x="1"), "crd.yaml": _crd(group), "w.yaml": _widget(group, 3)}
+        {
+            "a.yaml": configmap("a", x="1"),
+            "crd.yaml": widget_crd(group),
+            "w.yaml": _widget(group, 3),
+        }
     )
 
     plan = await live_env.plan(base, head)
@@ -77,7 +57,11 @@ async def test_a_resource_whose_crd_is_only_in_the_change_is_created_with_it(
     assert stored is not None and stored["spec"] == {"size": 3}
 
     later = live_env.commit(
-        {"a.yaml": configmap("a", x="1"), "crd.yaml": _crd(group), "w.yaml": _widget(group, 4)}
+        {
+            "a.yaml": configmap("a", x="1"),
+            "crd.yaml": widget_crd(group),
+            "w.yaml": _widget(group, 4),
+        }
     )
     env_plan = await live_env.env_plan(head, later)
     assert env_plan.live is not None

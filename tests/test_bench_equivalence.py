@@ -22,6 +22,7 @@ import yaml
 from brokenmanifests import broken, corpus_manifests, policy_breaking
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from manifests import widget_crd
 
 from benchmarks.manifests import ManifestFile, generate
 from bot.core.checks import check_manifests
@@ -230,28 +231,7 @@ def test_any_data_parses_as_pyyaml_parses_it(value: Any, flow: bool) -> None:
 # files), an object first that the last files declare again, and broken files and
 # objects all along.
 
-WIDGET_CRD = """\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata:
-  name: widgets.example.com
-spec:
-  group: example.com
-  scope: Cluster
-  names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
-          type: object
-          properties:
-            spec:
-              type: object
-              properties:
-                size: {type: integer}
-"""
+WIDGET_CRD = widget_crd(scope="Cluster")
 SHARED = """\
 apiVersion: v1
 kind: ConfigMap

@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from manifests import deployment
+from manifests import deployment, widget_crd
 
 from bot.core.checks import check_manifests
 from bot.core.findings import Finding, Severity
@@ -111,26 +111,7 @@ def test_unknown_kinds_are_reported_not_passed() -> None:
 
 
 def test_crds_in_the_repository_supply_schemas_for_their_kinds() -> None:
-    crd = textwrap.dedent("""\
-        apiVersion: apiextensions.k8s.io/v1
-        kind: CustomResourceDefinition
-        metadata: {name: widgets.example.com}
-        spec:
-          group: example.com
-          scope: Namespaced
-          names: {kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}
-          versions:
-            - name: v1
-              served: true
-              storage: true
-              schema:
-                openAPIV3Schema:
-                  type: object
-                  properties:
-                    spec:
-                      type: object
-                      properties: {size: {type: integer}}
-    """)
+    crd = widget_crd()
     widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {size: big}\n"
     findings = check(crd + "---\n" + widget)
     assert [(f.rule, f.field) for f in findings] == [("schema.invalid", "spec.size")]

@@ -28,6 +28,7 @@ class CountedCluster:
         self._cluster = cluster
         self.dry_runs: list[str] = []
         self.reads: list[str] = []
+        self.lists: list[str] = []
 
     async def resource(self, api_version: str, kind: str) -> Resource | None:
         return await self._cluster.resource(api_version, kind)
@@ -39,6 +40,7 @@ class CountedCluster:
     async def list_labelled(
         self, api_version: str, kind: str, namespace: str, selector: str
     ) -> list[dict[str, Any]]:
+        self.lists.append(kind)
         return await self._cluster.list_labelled(api_version, kind, namespace, selector)
 
     async def apply(
@@ -165,3 +167,16 @@ async def test_where_rbac_allows_lists_per_namespace_only_the_bot_lists_there(
         listing = await list_managed(cluster, (*manifests, *elsewhere.manifests))
 
     assert {key.name for _, key in listing.objects} >= {"a", "b"}
+
+
+async def test_an_object_in_both_base_and_head_counts_once(live_env: LiveEnv) -> None:
+    """A kind with one object is read, not listed, though a preview passes it twice."""
+    ns = live_env.namespace
+    one = _loaded({"a.yaml": configmap("a"), "w.yaml": deployment("web")}, ns).manifests
+    two = _loaded({"a.yaml": configmap("a"), "b.yaml": configmap("b")}, ns).manifests
+    async with ClusterDirectory([live_env.cluster]) as clusters:
+        cluster = CountedCluster((await clusters.connect("test")).cluster)
+        await list_managed(cluster, one + one)
+        assert cluster.lists == []
+        await list_managed(cluster, two + two)
+        assert cluster.lists == ["ConfigMap"]

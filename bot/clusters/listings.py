@@ -42,7 +42,8 @@ async def list_managed(cluster: Cluster, manifests: Iterable[Manifest]) -> Listi
     allows it, else in each namespace holding more than one of its objects.
     """
     spread: dict[tuple[str, str], Counter[str]] = {}
-    for manifest in manifests:
+    # Once per object: a preview passes the base and the head, which share most of them.
+    for manifest in {(m.api_version, m.key): m for m in manifests}.values():
         if (manifest.api_version, manifest.key.kind) != _SECRETS:
             kind = spread.setdefault((manifest.api_version, manifest.key.kind), Counter())
             kind[manifest.key.namespace] += 1

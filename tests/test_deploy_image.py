@@ -9,6 +9,7 @@ import json
 import re
 import subprocess
 import sys
+import sysconfig
 import tomllib
 import venv
 from dataclasses import dataclass
@@ -207,10 +208,25 @@ def routes() -> set[tuple[str, str]]:
     }
 
 
+def share_dependencies(python: Path) -> None:
+    """Let the venv at `python` import the dependencies installed in the test run's own
+    environment (not the base interpreter's, which may hold none of them). A path listed
+    in a `.pth` file is added as it is: the `.pth` files inside it, among them the project's
+    editable install, are not read, so `import bot` still finds the wheel's copy."""
+    own = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    ours = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
+    (Path(own) / "test-run-dependencies.pth").write_text("\n".join(sorted(ours)) + "\n")
+
+
 @pytest.fixture(scope="module")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The wheel built and installed as the Dockerfile's wheel stage does (dependencies come
-    from this interpreter instead of PyPI); the bin dir of its venv."""
+    from the test run's environment instead of PyPI); the bin dir of its venv."""
     work = tmp_path_factory.mktemp("image")
     subprocess.run(
         [*PIP, "wheel", "--no-deps", "--no-build-isolation", "-w", str(work / "dist"), str(ROOT)],
@@ -219,8 +235,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
         timeout=300,
     )
     (wheel,) = (work / "dist").glob("gitops_bot-*.whl")
-    venv.create(work / "venv", system_site_packages=True, with_pip=False)
+    venv.create(work / "venv", with_pip=False)
     bin_dir = work / "venv" / "bin"
+    share_dependencies(bin_dir / "python")
     subprocess.run(
         [
             *PIP,

@@ -211,9 +211,15 @@ def error_for(status: int, payload: Mapping[str, Any] | None, cluster: str) -> C
 
 
 def _conflict_owners(payload: Mapping[str, Any] | None) -> tuple[str, ...]:
+    """The conflicting managers and fields, sorted: the API server lists the causes of the
+    same conflict in varying order, and what the bot writes must not change with it."""
     causes = ((payload or {}).get("details") or {}).get("causes") or []
     return tuple(
-        f"{cause.get('message', 'conflict')}: {cause.get('field', '?')}"
-        for cause in causes
-        if isinstance(cause, Mapping) and cause.get("reason") == "FieldManagerConflict"
+        sorted(
+            {
+                f"{cause.get('message', 'conflict')}: {cause.get('field', '?')}"
+                for cause in causes
+                if isinstance(cause, Mapping) and cause.get("reason") == "FieldManagerConflict"
+            }
+        )
     )

@@ -26,16 +26,18 @@ lint: venv
 	$(BIN)/mypy --strict bot
 	$(BIN)/lint-imports
 
-# Real parts the tests need: kube-apiserver + etcd and kustomize + helm (built once,
-# cached), PostgreSQL,
+# Real parts the tests need: kube-apiserver + etcd, kubectl, and kustomize + helm (built
+# once, cached), PostgreSQL,
 # GitHub's REST description and webhook examples (npm, pinned; into build/npm).
 test: lint
 	mkdir -p build
 	bash testenv/build.sh > build/testenv-bin.txt
+	bash testenv/build.sh kubectl > build/kubectl-bin.txt
 	bash testenv/postgres.sh > build/postgres-bin.txt
 	bash testenv/build.sh tools > build/tools-bin.txt
 	bash tests/openapi/install.sh
 	GITOPS_BOT_TESTENV_BIN="$$(tail -n 1 build/testenv-bin.txt)" \
+	GITOPS_BOT_KUBECTL_BIN="$$(tail -n 1 build/kubectl-bin.txt)" \
 	GITOPS_BOT_POSTGRES_BIN="$$(tail -n 1 build/postgres-bin.txt)" \
 	GITOPS_BOT_TOOLS_BIN="$$(tail -n 1 build/tools-bin.txt)" \
 	  $(BIN)/pytest -q -p no:cacheprovider

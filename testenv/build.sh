@@ -5,14 +5,17 @@
 #
 #   controlplane (default)  testenv/go.mod        -> testenv/<k8s>-<etcd>/bin/
 #                           kube-apiserver, etcd
+#   kubectl                 testenv/go.mod        -> testenv/kubectl-<k8s>/bin/
+#                           kubectl, the same version as the control plane (the tests set
+#                           up scenarios with it and compare the bot with `kubectl diff`)
 #   tools                   testenv/tools/go.mod  -> testenv/kustomize-<v>_helm-<v>_kubeconform-<v>/bin/
 #                           kustomize, helm, kubeconform
-#   all                     both, one bin dir per line
+#   all                     all three, one bin dir per line
 #
 # Cached binaries are reused when they run and report the pinned versions.
 # Progress goes to stderr; the last line of stdout is the (last) bin directory.
 #
-# Usage: testenv/build.sh [controlplane|tools|all]
+# Usage: testenv/build.sh [controlplane|kubectl|tools|all]
 # Exit status: 0 ok, 3 no Go toolchain (and nothing cached), 1 other errors.
 set -euo pipefail
 
@@ -165,6 +168,25 @@ controlplane() {
   cached "$k8s_version-$etcd_version" controlplane_ok controlplane_build
 }
 
+# --- kubectl (testenv/go.mod): its own cache key, so a cached control plane stays valid --
+
+kubectl_ok() {
+  local out
+  [[ -x "$1/kubectl" ]] || return 1
+  out="$("$1/kubectl" version --client 2>&1)" && grep -qx "Client Version: $k8s_version" <<<"$out"
+}
+
+kubectl_build() {
+  setup_go "$here"
+  go_build "$here" "$1/kubectl" k8s.io/kubernetes/cmd/kubectl "$(k8s_ldflags)"
+}
+
+kubectl() {
+  k8s_version="$(required "$here" k8s.io/kubernetes)"
+  check_staging_pins
+  cached "kubectl-$k8s_version" kubectl_ok kubectl_build
+}
+
 # --- tools: kustomize, helm, kubeconform (testenv/tools/go.mod) --------------------
 
 tools_ok() {
@@ -201,10 +223,11 @@ main() {
   [[ -f "$here/go.mod" && -f "$here/go.sum" ]] || die "missing $here/go.mod or go.sum"
   case "${1:-controlplane}" in
     controlplane) controlplane ;;
+    kubectl) kubectl ;;
     tools) tools ;;
-    all) controlplane; tools ;;
-    -h|--help) sed -n '2,16s/^# \{0,1\}//p' "$0" ;;
-    *) die "unknown mode '$1' (expected: controlplane, tools or all)" ;;
+    all) controlplane; kubectl; tools ;;
+    -h|--help) sed -n '2,19s/^# \{0,1\}//p' "$0" ;;
+    *) die "unknown mode '$1' (expected: controlplane, kubectl, tools or all)" ;;
   esac
 }
 

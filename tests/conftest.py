@@ -65,7 +65,10 @@ def control_plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ControlP
 def kubectl_bin() -> str:
     path = kubectl()
     if path is None:
-        unavailable("kubectl is not installed (it sets up and checks the control plane tests)")
+        unavailable(
+            "no kubectl (it sets up and checks the control plane tests): install Go so that "
+            "testenv/build.sh kubectl can build it, or set GITOPS_BOT_KUBECTL_BIN"
+        )
     return path
 
 

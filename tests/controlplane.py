@@ -18,6 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import cache
 from http import HTTPStatus
 from pathlib import Path
 from typing import IO
@@ -486,6 +487,27 @@ def start_control_plane(
             proc.stop()
 
 
+KUBECTL_ENV_VAR = "GITOPS_BOT_KUBECTL_BIN"  # set by `make test` from testenv/build.sh kubectl
+
+
+@cache
 def kubectl() -> str | None:
-    """Path of kubectl (PATH, then /usr/bin), or None."""
-    return shutil.which("kubectl") or shutil.which("kubectl", path="/usr/bin")
+    """Path of the kubectl built for the control plane's version: in $GITOPS_BOT_KUBECTL_BIN,
+    or built by testenv/build.sh (cached). None when there is no Go toolchain to build it; a
+    kubectl of another version found on PATH is never used (the parity tests compare with
+    kubectl's own reading of the server, which must be the same version)."""
+    override = os.environ.get(KUBECTL_ENV_VAR)
+    if override:
+        bin_dir = Path(override)
+    else:
+        proc = subprocess.run(
+            ["bash", str(BUILD_SCRIPT), "kubectl"], capture_output=True, text=True, check=False
+        )
+        if proc.returncode == NO_GO_EXIT_CODE:
+            return None
+        if proc.returncode != 0 or not proc.stdout.strip():
+            raise RuntimeError(f"{BUILD_SCRIPT} kubectl failed:\n{_tail(proc.stderr, 30)}")
+        bin_dir = Path(proc.stdout.strip().splitlines()[-1])
+    if not os.access(bin_dir / "kubectl", os.X_OK):
+        raise RuntimeError(f"no executable kubectl in {bin_dir}")
+    return str(bin_dir / "kubectl")

@@ -18,6 +18,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.config.settings import Settings, SettingsError, load_settings
 from bot.core.applies import ApplyResult
 from bot.core.comments import render_plan
 from bot.core.findings import has_errors
@@ -31,15 +32,14 @@ from bot.core.reports import (
     plan_as_data,
     plan_as_text,
 )
-from bot.gitrepo import GitError, GitRepo
-from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.git.repos import GitError, GitRepo
+from bot.git.sources import read_local_paths
 from bot.renderers import render_options
-from bot.schemacatalog import UnsupportedKubernetesVersion, catalog_for
-from bot.settings import Settings, SettingsError, load_settings
-from bot.sources import read_local_paths
-from bot.store import StoreError
-from bot.validation import validate_files
-from bot.workflows import load_checks, plan_change
+from bot.schemas.catalog import UnsupportedKubernetesVersion, catalog_for
+from bot.schemas.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.stages.plan import load_checks, plan_change
+from bot.stages.validate import validate_files
+from bot.store.ports import StoreError
 
 # The Kubernetes client, the web server and the database drivers take about a second to
 # import; commands import them only when they use them, so `validate` and `plan` start fast.
@@ -157,7 +157,7 @@ def _plan(args: argparse.Namespace) -> int:
 async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
     """The plan, with the live layer for every environment whose cluster is configured."""
     from bot.clusters.directory import ClusterDirectory
-    from bot.clusters.previews import LivePreviewer
+    from bot.stages.live_preview import LivePreviewer
 
     async with ClusterDirectory(() if args.no_cluster else settings.clusters) as clusters:
         live = LivePreviewer(clusters, settings.fingerprint_key)
@@ -173,7 +173,7 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
 
 
 def _apply(args: argparse.Namespace) -> int:
-    from bot.deploys import FINDINGS_REFUSAL
+    from bot.stages.apply.deploy import FINDINGS_REFUSAL
     from bot.store.backends import store_for_url
     from bot.store.ledger import iso_time
     from bot.store.operations import record_break_glass, using
@@ -203,7 +203,7 @@ def _apply(args: argparse.Namespace) -> int:
 async def _apply_now(args: argparse.Namespace, settings: Settings) -> ApplyResult | int:
     """Apply `--env` at `--ref` to its cluster; an exit code when it cannot even start."""
     from bot.clusters.directory import ClusterDirectory
-    from bot.deploys import DeployContext, deploy_environment
+    from bot.stages.apply.deploy import DeployContext, deploy_environment
 
     repo = GitRepo(args.repo)
     commit = await repo.resolve(args.ref)
@@ -234,8 +234,8 @@ async def _apply_now(args: argparse.Namespace, settings: Settings) -> ApplyResul
 
 def _drift(args: argparse.Namespace) -> int:
     """Exit 0 no drift, 1 drift, 3 cannot compare: an unreachable cluster is never a 0."""
-    from bot.reconcile.commands import EXIT_CODES, drift_now
-    from bot.reconcile.outputs import drift_as_data, drift_as_text
+    from bot.cli.drift import EXIT_CODES, drift_now
+    from bot.core.driftoutputs import drift_as_data, drift_as_text
     from bot.store.backends import store_for_url
     from bot.store.operations import using
 
@@ -256,7 +256,7 @@ def _drift(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from bot.serving import run_server
+    from bot.server.serving import run_server
 
     run_server(load_settings(os.environ))
     return EXIT_OK
@@ -301,7 +301,7 @@ def _audit(args: argparse.Namespace) -> int:
 
 
 def _retry(args: argparse.Namespace) -> int:
-    from bot.jobs import requeue_dead_job
+    from bot.server.worker import requeue_dead_job
     from bot.store.backends import store_for_url
 
     store = store_for_url(load_settings(os.environ).database_url)

@@ -114,7 +114,7 @@ def load_manifests(
 
 
 # load_manifests in three steps, so that a caller can parse parts of the files apart
-# (bot/validation.py does, in worker processes) and still collect them as one.
+# (bot/stages/validate.py does, in worker processes) and still collect them as one.
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 
 from bot.core.manifests import LoadResult, load_manifests
+from bot.git.sources import read_commit_folder
 from bot.renderers.protocol import Rendered, RenderRequest
-from bot.sources import read_commit_folder
 
 
 class PlainRenderer:

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.config.settings import Secret, Settings
+from bot.config.secrets import Secret
+from bot.config.settings import Settings
 from bot.server.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -21,7 +21,8 @@ from gitrepos import Repo
 from livecluster import Kubectl, LiveEnv, configmap
 
 from bot.config.clusters import ClusterSettings, parse_clusters
-from bot.config.settings import PREFIX, Secret, Settings, load_settings
+from bot.config.secrets import Secret
+from bot.config.settings import PREFIX, Settings, load_settings
 from bot.core.applies import ApplyResult, Outcome
 from bot.server.app import create_app
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from gitrepos import Repo
 
-from bot.config.settings import Secret
+from bot.config.secrets import Secret
 from bot.events import Repository
 from bot.git.mirrors import MirrorError, Mirrors
 

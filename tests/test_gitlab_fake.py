@@ -10,7 +10,8 @@ import pytest
 from fakegitlab import SHAPES, FakeGitLab
 from gitlabbot import API_TOKEN, PROJECT, GitLabBotFactory
 
-from bot.config.settings import Secret, Settings
+from bot.config.secrets import Secret
+from bot.config.settings import Settings
 from bot.events import GITLAB, Repository
 from bot.forges.gitlab.forge import GitLabForges
 from bot.forges.ports import CheckReport, CheckState

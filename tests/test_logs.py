@@ -22,7 +22,8 @@ from botprocess import origin_with_commits as make_origin
 from fakegithub import FakeGitHub, OpenAPIDescription
 from githubbot import example, sign
 
-from bot.config.settings import Secret, Settings, SettingsError
+from bot.config.secrets import Secret
+from bot.config.settings import Settings, SettingsError
 from bot.store.backends import store_for_url
 from bot.store.ports import JobState
 from bot.telemetry.logs import (

@@ -10,7 +10,8 @@ import pytest
 from githubbot import base_tree
 from gitlabbot import HOOK_TOKEN, GitLabBot, GitLabBotFactory, payload, sign
 
-from bot.config.settings import Secret, Settings, SettingsError
+from bot.config.secrets import Secret
+from bot.config.settings import Settings, SettingsError
 from bot.server.app import create_app
 
 SIGNING_KEY = b"k" * 32

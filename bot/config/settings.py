@@ -6,13 +6,14 @@ import hashlib
 import hmac
 import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from bot.config.clusters import ClusterSettings, ClusterSettingsError, parse_clusters
+from bot.config.secrets import Secret
 from bot.config.watchlist import WatchedRepository, WatchlistError, parse_watchlist
 
 PREFIX = "GITOPS_BOT_"
@@ -20,24 +21,6 @@ PREFIX = "GITOPS_BOT_"
 
 class SettingsError(ValueError):
     pass
-
-
-@dataclass(frozen=True)
-class Secret:
-    """A credential: usable through `reveal()`, never printed by repr, str or logs."""
-
-    _value: str = field(repr=False)
-
-    def reveal(self) -> str:
-        return self._value
-
-    def __repr__(self) -> str:
-        return "Secret('********')"
-
-    __str__ = __repr__
-
-    def __bool__(self) -> bool:
-        return bool(self._value)
 
 
 @dataclass(frozen=True)

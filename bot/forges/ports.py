@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
-from bot.config.settings import Secret
+from bot.config.secrets import Secret
 from bot.events import Repository
 
 CHECK_NAME = "gitops-bot"

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bot.config.settings import Secret
+from bot.config.secrets import Secret
 from bot.events import Repository
 from bot.git.repos import GitError, GitRepo, run_git
 

@@ -10,7 +10,7 @@ import gidgethub
 import gidgethub.sansio
 from aiohttp import web
 
-from bot.config.settings import Secret
+from bot.config.secrets import Secret
 from bot.events import GITHUB, GITLAB, Event, PayloadError, parse_github, parse_gitlab
 from bot.forges.gitlab.hooks import EVENT_HEADER, GitLabHooks, delivery_id
 from bot.store.ports import Delivery, Store

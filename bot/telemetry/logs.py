@@ -15,7 +15,8 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from bot.config.settings import Secret, Settings, SettingsError
+from bot.config.secrets import Secret
+from bot.config.settings import Settings, SettingsError
 from bot.events import Event, PushToDefaultBranch
 
 MASK = "********"

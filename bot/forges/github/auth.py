@@ -12,7 +12,7 @@ from typing import Any, Protocol
 import gidgethub
 import gidgethub.apps
 
-from bot.config.settings import Secret
+from bot.config.secrets import Secret
 from bot.forges.github.api import GitHubClient
 from bot.forges.ports import ForgeError
 

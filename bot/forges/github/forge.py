@@ -10,7 +10,8 @@ from urllib.parse import quote
 import aiohttp
 import gidgethub
 
-from bot.config.settings import Secret, Settings, SettingsError
+from bot.config.secrets import Secret
+from bot.config.settings import Settings, SettingsError
 from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker
 from bot.events import Repository
 from bot.forges.github.api import GitHubClient, GitHubError, Lane, Pacing

@@ -17,7 +17,7 @@ from typing import TypeVar
 import gitlab
 import requests
 
-from bot.config.settings import Secret
+from bot.config.secrets import Secret
 from bot.forges.ports import ForgeError
 
 T = TypeVar("T")

@@ -14,7 +14,8 @@ from urllib.parse import urlsplit
 import gitlab
 from gitlab.v4.objects import Project, ProjectCommit, ProjectMergeRequest
 
-from bot.config.settings import Secret, Settings
+from bot.config.secrets import Secret
+from bot.config.settings import Settings
 from bot.core.markdown import GITLAB_NOTE_LIMIT, parse_marker
 from bot.events import Repository
 from bot.forges.gitlab.api import GitLabClients, GitLabError, is_not_found

@@ -14,7 +14,8 @@ import hashlib
 import hmac
 from collections.abc import Callable, Mapping
 
-from bot.config.settings import Secret, Settings, SettingsError
+from bot.config.secrets import Secret
+from bot.config.settings import Settings, SettingsError
 
 TOKEN_HEADER = "X-Gitlab-Token"  # noqa: S105 (a header name, not a credential)
 EVENT_HEADER = "X-Gitlab-Event"

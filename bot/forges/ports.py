@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
 
 from bot.config.secrets import Secret
-from bot.events import Repository
+from bot.events import Event, Repository
 
 CHECK_NAME = "gitops-bot"
 
@@ -124,6 +124,37 @@ class Forge(Protocol):
 
     async def close_tracking_issue(self, repo: Repository, key: str, comment: str) -> bool:
         """Comment on and close the bot's open issue for `key`; False when none is open."""
+
+
+@dataclass(frozen=True)
+class Received:
+    """A verified delivery: the forge's id for it, its event name, and what it asks for."""
+
+    delivery_id: str
+    event_name: str
+    event: Event | None  # None: nothing for the bot to do
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Why a delivery is not taken: the HTTP status, and the words the answer and metric use."""
+
+    status: int
+    event_name: str  # "-" until the delivery is verified: a forger must not create labels
+    outcome: str  # forged | malformed
+    text: str
+
+
+class Hooks(Protocol):
+    """One forge's webhook deliveries: checked on the headers, then on the raw body."""
+
+    too_large: str  # the answer to a body over the size cap
+
+    def before_body(self, headers: Mapping[str, str]) -> Refused | None:
+        """A refusal that needs no body (a wrong token), so a forger's body is never read."""
+
+    def receive(self, headers: Mapping[str, str], body: bytes) -> Received | Refused:
+        """Verify the delivery on its raw bytes, then parse it into an event."""
 
 
 class Forges(Protocol):

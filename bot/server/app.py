@@ -15,12 +15,9 @@ from aiohttp import web
 
 from bot.clusters.directory import ClusterDirectory
 from bot.config.settings import Settings, SettingsError
-from bot.events import GITHUB, GITLAB, Repository
-from bot.forges.github.api import Pacing
-from bot.forges.github.forge import GitHubForges, check_github_settings
-from bot.forges.gitlab.forge import GitLabForges
-from bot.forges.gitlab.hooks import GitLabHooks, check_gitlab_settings
+from bot.events import Repository
 from bot.forges.ports import Forge, ForgeError, Forges
+from bot.forges.registry import Resources, configured_kits
 from bot.git.mirrors import Mirrors
 from bot.schemas.catalog import catalog_for
 from bot.server.intake import MAX_BODY_BYTES, Edge
@@ -58,25 +55,22 @@ DRAINING = web.AppKey("draining", asyncio.Event)  # set at shutdown: not ready, 
 
 def create_app(settings: Settings, options: Options | None = None) -> web.Application:
     """The webhook server. Settings are parsed once by the caller and passed in."""
-    if not (settings.github_webhook_secret or settings.gitlab_webhook_secret):
+    if not configured_kits(settings):
         raise SettingsError(
             "GITOPS_BOT_GITHUB_WEBHOOK_SECRET is not set (nor GITOPS_BOT_GITLAB_WEBHOOK_SECRET): "
             "without it no delivery can be verified; set it to the secret configured on the "
             "GitHub App's webhook (or the GitLab webhook's secret token)"
         )
-    if settings.github_webhook_secret:
-        check_github_settings(settings)
-    if settings.gitlab_webhook_secret:
-        check_gitlab_settings(settings)
+    kits = configured_kits(settings)
+    for kit in kits:
+        kit.check_settings(settings)
     app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[_last_resort])
     app[SETTINGS], app[OPTIONS] = settings, options or Options()
     app[METRICS], app[WAKEUP] = Metrics(), asyncio.Event()
     app[DRAINING] = asyncio.Event()
     app.cleanup_ctx.append(_resources)
-    if settings.github_webhook_secret:
-        app.router.add_post("/webhooks/github", _github_webhook)
-    if settings.gitlab_webhook_secret:
-        app.router.add_post("/webhooks/gitlab", _gitlab_webhook)
+    for kit in kits:
+        app.router.add_post(f"/webhooks/{kit.name}", _webhook(kit.name))
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
@@ -92,12 +86,9 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
         ClusterDirectory(settings.clusters) as clusters,
     ):
-        pacing = Pacing(sleep=options.sleep, clock=options.clock)
-        forges: dict[str, Forges] = {}
-        if settings.github_webhook_secret:
-            forges[GITHUB] = GitHubForges(settings, session, app[METRICS], pacing)
-        if settings.gitlab_webhook_secret:
-            forges[GITLAB] = GitLabForges(settings)
+        kits = configured_kits(settings)
+        lent = Resources(settings, session, app[METRICS], options.clock, options.sleep)
+        forges = {kit.name: kit.forges(lent) for kit in kits}
         services = Services(
             settings=settings,
             store=store,
@@ -109,13 +100,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             clusters=clusters,
         )
         app[SERVICES] = services
-        gitlab = (
-            GitLabHooks.from_settings(settings, options.clock)
-            if settings.gitlab_webhook_secret
-            else None
-        )
-        secret = settings.github_webhook_secret
-        app[EDGE] = Edge(store, app[METRICS], secret, app[WAKEUP], gitlab)
+        hooks = {kit.name: kit.hooks(settings, options.clock) for kit in kits}
+        app[EDGE] = Edge(store, app[METRICS], app[WAKEUP], hooks)
         app[WORKERS] = _start_workers(services, app[WAKEUP], app[DRAINING], options)
         # The drift loop queues jobs for the workers; no loop where no worker runs.
         timers = start_drift_timer(services, app[WAKEUP]) if options.run_workers else []
@@ -164,12 +150,11 @@ class _ForgesByName:
         return forges.forge_for(repo)
 
 
-async def _github_webhook(request: web.Request) -> web.Response:
-    return await request.app[EDGE].github(request)
+def _webhook(forge: str) -> Callable[[web.Request], Awaitable[web.Response]]:
+    async def receive(request: web.Request) -> web.Response:
+        return await request.app[EDGE].receive(forge, request)
 
-
-async def _gitlab_webhook(request: web.Request) -> web.Response:
-    return await request.app[EDGE].gitlab(request)
+    return receive
 
 
 async def _healthz(request: web.Request) -> web.Response:

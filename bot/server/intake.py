@@ -1,18 +1,17 @@
-"""The HTTP edge for forge webhooks: verify, persist, answer. Nothing slow happens here."""
+"""The HTTP edge for forge webhooks: the forge's kit verifies, then persist and answer.
+
+Nothing slow happens here."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
+from collections.abc import Mapping
 
-import gidgethub
-import gidgethub.sansio
 from aiohttp import web
 
-from bot.config.secrets import Secret
-from bot.events import GITHUB, GITLAB, Event, PayloadError, parse_github, parse_gitlab
-from bot.forges.gitlab.hooks import EVENT_HEADER, GitLabHooks, delivery_id
+from bot.events import Event
+from bot.forges.ports import Hooks, Received, Refused
 from bot.store.ports import Delivery, Store
 from bot.telemetry.logs import event_context, log_context
 from bot.telemetry.metrics import Metrics
@@ -20,7 +19,6 @@ from bot.workflows.context import job_for
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
-_MAX_DELIVERY_ID = 200
 
 
 class Edge:
@@ -30,62 +28,24 @@ class Edge:
         self,
         store: Store,
         metrics: Metrics,
-        secret: Secret | None,
         wakeup: asyncio.Event,
-        gitlab: GitLabHooks | None = None,
+        hooks: Mapping[str, Hooks],
     ) -> None:
-        self.store, self.metrics, self.secret, self.wakeup = store, metrics, secret, wakeup
-        self.gitlab_hooks = gitlab  # None: the bot serves no GitLab (the route is not added)
+        self.store, self.metrics, self.wakeup = store, metrics, wakeup
+        self.hooks = hooks  # by forge name: only the configured forges have a route
 
-    async def github(self, request: web.Request) -> web.Response:
-        if self.secret is None:
-            return self._answer(404, "-", "unconfigured", "this bot is not set up for GitHub")
-        body = await read_body(request)
-        if body is None:
-            return self._answer(413, "-", "too-large", "payload over GitHub's 25 MB cap")
-        try:
-            delivery = gidgethub.sansio.Event.from_http(
-                request.headers, body, secret=self.secret.reveal()
-            )
-        except gidgethub.ValidationFailure:
-            return self._answer(401, "-", "forged", "signature missing or wrong")
-        except (gidgethub.BadRequest, KeyError, ValueError):
-            return self._answer(400, "-", "malformed", "not a GitHub webhook delivery")
-        name, delivery_id = delivery.event, delivery.delivery_id
-        if not 0 < len(delivery_id) <= _MAX_DELIVERY_ID:
-            return self._answer(400, name, "malformed", "bad X-GitHub-Delivery header")
-        try:
-            event = parse_github(name, delivery.data)
-        except PayloadError as exc:
-            log.warning("delivery %s: %s", delivery_id, exc)
-            return self._answer(400, name, "malformed", str(exc))
-        return await self._store(Delivery(delivery_id, GITHUB, name, "queued"), event)
-
-    async def gitlab(self, request: web.Request) -> web.Response:
-        """A GitLab delivery. A failure to store it raises StoreError, answered 503 by the
-        app (GitLab disables a hook for good after 4xx answers, only for a while after 5xx)."""
-        hooks = self.gitlab_hooks
+    async def receive(self, forge: str, request: web.Request) -> web.Response:
+        """A delivery from `forge`. A failure to store it raises StoreError, answered 503
+        by the app (GitLab disables a hook for good after 4xx answers, only for a while
+        after 5xx; GitHub never redelivers on its own)."""
+        hooks = self.hooks.get(forge)
         if hooks is None:
-            return self._answer(404, "-", "unconfigured", "not set up for GitLab", GITLAB)
-        if not hooks.token_matches(request.headers):  # checked before the body is read
-            return self._answer(401, "-", "forged", "X-Gitlab-Token missing or wrong", GITLAB)
-        body = await read_body(request)
-        if body is None:
-            return self._answer(413, "-", "too-large", "payload over 25 MB", GITLAB)
-        problem = hooks.signature_problem(request.headers, body)
-        if problem is not None:
-            return self._answer(401, "-", "forged", problem, GITLAB)
-        name = request.headers.get(EVENT_HEADER, "")[:100]
-        try:
-            payload = json.loads(body)
-            if not isinstance(payload, dict):
-                raise PayloadError("the body is not a JSON object")
-            event = parse_gitlab(name, payload)
-        except ValueError as exc:  # PayloadError and JSON errors alike
-            log.warning("GitLab %s delivery: %s", name or "unnamed", exc)
-            return self._answer(400, name, "malformed", f"not a GitLab webhook: {exc}", GITLAB)
-        delivery = Delivery(delivery_id(request.headers, body), GITLAB, name, "queued")
-        return await self._store(delivery, event)
+            return self._answer(404, "-", "unconfigured", f"not set up for {forge}", forge)
+        outcome = hooks.before_body(request.headers) or await _verified(hooks, request)
+        if isinstance(outcome, Refused):
+            return self._refuse(outcome, forge)
+        delivery = Delivery(outcome.delivery_id, forge, outcome.event_name, "queued")
+        return await self._store(delivery, outcome.event)
 
     async def _store(self, delivery: Delivery, event: Event | None) -> web.Response:
         about = {"forge": delivery.forge} | (event_context(event) if event is not None else {})
@@ -108,12 +68,22 @@ class Edge:
         self.wakeup.set()
         return self._answer(202, delivery.event, "queued", f"queued {job.kind}", forge)
 
-    def _answer(
-        self, status: int, event: str, outcome: str, text: str, forge: str = GITHUB
-    ) -> web.Response:
+    def _refuse(self, refused: Refused, forge: str) -> web.Response:
+        return self._answer(
+            refused.status, refused.event_name, refused.outcome, refused.text, forge
+        )
+
+    def _answer(self, status: int, event: str, outcome: str, text: str, forge: str) -> web.Response:
         # Unverified requests are counted under "-": an attacker must not create labels.
         self.metrics.deliveries.labels(forge, event, outcome).inc()
         return web.Response(status=status, text=text + "\n")
+
+
+async def _verified(hooks: Hooks, request: web.Request) -> Received | Refused:
+    body = await read_body(request)
+    if body is None:  # known before any parsing, and counted before verification
+        return Refused(413, "-", "too-large", hooks.too_large)
+    return hooks.receive(request.headers, body)
 
 
 async def read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes | None:

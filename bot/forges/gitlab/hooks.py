@@ -12,10 +12,17 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
+import logging
 from collections.abc import Callable, Mapping
 
 from bot.config.secrets import Secret
 from bot.config.settings import Settings, SettingsError
+from bot.events import PayloadError
+from bot.forges.gitlab.payloads import parse_gitlab
+from bot.forges.ports import Received, Refused
+
+log = logging.getLogger(__name__)
 
 TOKEN_HEADER = "X-Gitlab-Token"  # noqa: S105 (a header name, not a credential)
 EVENT_HEADER = "X-Gitlab-Event"
@@ -55,6 +62,8 @@ def signing_key(token: Secret) -> bytes:
 class GitLabHooks:
     """Verifies deliveries against the configured secret token and signing key."""
 
+    too_large = "payload over 25 MB"
+
     def __init__(self, token: Secret, key: bytes | None, clock: Callable[[], float]) -> None:
         self._token, self._key, self._clock = token.reveal().encode(), key, clock
 
@@ -63,6 +72,26 @@ class GitLabHooks:
         assert settings.gitlab_webhook_secret is not None  # the app routes GitLab only then
         signing = settings.gitlab_webhook_signing_token
         return cls(settings.gitlab_webhook_secret, signing_key(signing) if signing else None, clock)
+
+    def before_body(self, headers: Mapping[str, str]) -> Refused | None:
+        if self.token_matches(headers):  # checked before the body is read
+            return None
+        return Refused(401, "-", "forged", "X-Gitlab-Token missing or wrong")
+
+    def receive(self, headers: Mapping[str, str], body: bytes) -> Received | Refused:
+        problem = self.signature_problem(headers, body)
+        if problem is not None:
+            return Refused(401, "-", "forged", problem)
+        name = headers.get(EVENT_HEADER, "")[:100]
+        try:
+            payload = json.loads(body)
+            if not isinstance(payload, dict):
+                raise PayloadError("the body is not a JSON object")
+            event = parse_gitlab(name, payload)
+        except ValueError as exc:  # PayloadError and JSON errors alike
+            log.warning("GitLab %s delivery: %s", name or "unnamed", exc)
+            return Refused(400, name, "malformed", f"not a GitLab webhook: {exc}")
+        return Received(delivery_id(headers, body), name, event)
 
     def token_matches(self, headers: Mapping[str, str]) -> bool:
         given = headers.get(TOKEN_HEADER, "").encode()

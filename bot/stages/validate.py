@@ -18,7 +18,6 @@ from bot.core.manifests import (
     ParsedFiles,
     SourceFile,
     collect_manifests,
-    cyclic_gc_paused,
     files_within_total,
     identity,
     load_manifests,
@@ -27,6 +26,7 @@ from bot.core.manifests import (
 )
 from bot.core.policies import Policy
 from bot.core.schemas import SchemaCatalog, crd_validators
+from bot.renderers.loading import cyclic_gc_paused
 
 # Below this much YAML per part, starting a process costs more than it saves.
 MIN_PART_BYTES = 128 * 1024

@@ -16,10 +16,10 @@ from bot.git.mirrors import MirrorError, is_ancestor
 from bot.renderers import render_options
 from bot.stages.drift import add_origins, check_environment
 from bot.stages.drift_reports import record_metrics, report_to_forge
-from bot.stages.heal import TRIGGER, Target, heal
 from bot.stages.plan import load_checks
 from bot.store.ports import Job, NewJob
 from bot.workflows.context import Services, repository_environment_key
+from bot.workflows.self_heal import TRIGGER, Target, heal
 
 log = logging.getLogger(__name__)
 DRIFT_KIND = "drift"

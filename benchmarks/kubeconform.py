@@ -1,7 +1,7 @@
 """kubeconform for the comparison: its binary, and the bot's own schemas in its layout.
 
 Both tools must check against the SAME schemas, so kubeconform reads the files the
-kubernetes-validate package ships (the ones `bot/schemacatalog.py` uses), copied into
+kubernetes-validate package ships (the ones `bot/schemas/catalog.py` uses), copied into
 kubeconform's directory layout. One mechanical rewrite, no change to any rule: each
 schema names itself `https://kubernetes.io/api/...` and points at
 `/api/_definitions.json`, which kubeconform would try to download. Each copy instead

@@ -1,17 +1,16 @@
-"""Forge payloads -> one vocabulary of frozen events; workflows never see a vendor dict."""
+"""One vocabulary of frozen events for every forge (each kit parses its payloads into it)."""
 
 from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 GITHUB = "github"
 GITLAB = "gitlab"
 COMMAND_PREFIX = "/gitops"
-_PR_ACTIONS = frozenset({"opened", "synchronize", "reopened", "ready_for_review"})
 _MAX_COMMAND_WORDS = 8
 _WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
@@ -70,143 +69,21 @@ EVENT_TYPES: dict[str, type[Event]] = {
 }
 
 
-def parse_github(event_name: str, payload: Mapping[str, Any]) -> Event | None:
-    """The event a GitHub delivery stands for, or None when the bot has nothing to do."""
+Parser = Callable[[Mapping[str, Any]], Event | None]
+
+
+def parse_payload(
+    parsers: Mapping[str, Parser], event_name: str, payload: Mapping[str, Any]
+) -> Event | None:
+    """The event a delivery stands for, by its forge's parser for the event name; None
+    when the bot has nothing to do with that kind of delivery."""
+    parser = parsers.get(event_name)
+    if parser is None:
+        return None
     try:
-        if event_name == "pull_request":
-            return _pull_request(payload)
-        if event_name == "push":
-            return _push(payload)
-        if event_name == "issue_comment":
-            return _comment(payload)
+        return parser(payload)
     except (KeyError, TypeError, ValueError) as exc:
         raise PayloadError(f"{event_name} payload is missing or has a bad field: {exc}") from exc
-    return None
-
-
-def _repository(payload: Mapping[str, Any]) -> Repository:
-    repo = payload["repository"]
-    installation = payload.get("installation") or {}
-    return Repository(
-        forge=GITHUB,
-        slug=str(repo["full_name"]),
-        clone_url=str(repo["clone_url"]),
-        default_branch=str(repo["default_branch"]),
-        installation=int(installation["id"]) if "id" in installation else None,
-    )
-
-
-def _pull_request(payload: Mapping[str, Any]) -> PullRequestChanged | None:
-    if payload.get("action") not in _PR_ACTIONS:
-        return None
-    pull = payload["pull_request"]
-    head_repo = pull["head"].get("repo") or {}  # null when the fork was deleted
-    repo = _repository(payload)
-    return PullRequestChanged(
-        repo=repo,
-        number=int(pull["number"]),
-        base_sha=_sha(pull["base"]["sha"]),
-        head_sha=_sha(pull["head"]["sha"]),
-        author=str(pull["user"]["login"]),
-        from_fork=head_repo.get("full_name") != repo.slug,
-        url=str(pull.get("html_url", "")),
-    )
-
-
-def _push(payload: Mapping[str, Any]) -> PushToDefaultBranch | None:
-    repo = _repository(payload)
-    if payload["ref"] != f"refs/heads/{repo.default_branch}" or payload.get("deleted"):
-        return None
-    pusher = payload.get("pusher") or {}
-    return PushToDefaultBranch(
-        repo, _sha(payload["after"]), str(pusher.get("name") or payload["sender"]["login"])
-    )
-
-
-def _comment(payload: Mapping[str, Any]) -> CommentCommand | None:
-    issue, comment = payload["issue"], payload["comment"]
-    if payload.get("action") != "created" or "pull_request" not in issue:
-        return None
-    if comment["user"].get("type") == "Bot":
-        return None  # bots, the bot itself included, cannot drive the bot
-    words = parse_command(str(comment.get("body") or ""))
-    if words is None:
-        return None
-    return CommentCommand(
-        repo=_repository(payload),
-        number=int(issue["number"]),
-        author=str(comment["user"]["login"]),
-        command=words[0],
-        args=words[1:],
-    )
-
-
-def parse_gitlab(event_name: str, payload: Mapping[str, Any]) -> Event | None:
-    """The event a GitLab delivery (its X-Gitlab-Event name) stands for, or None."""
-    try:
-        if event_name == "Merge Request Hook":
-            return _merge_request(payload)
-        if event_name == "Push Hook":
-            return _gitlab_push(payload)
-        if event_name == "Note Hook":
-            return _note(payload)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise PayloadError(f"{event_name} payload is missing or has a bad field: {exc}") from exc
-    return None
-
-
-def _gitlab_repository(project: Mapping[str, Any]) -> Repository:
-    return Repository(
-        forge=GITLAB,
-        slug=str(project["path_with_namespace"]),
-        clone_url=str(project["git_http_url"]),
-        default_branch=str(project["default_branch"]),
-    )
-
-
-def _merge_request(payload: Mapping[str, Any]) -> PullRequestChanged | None:
-    """Opened, reopened, or updated WITH new commits (GitLab sets `oldrev` only then: a
-    title or label edit is also an "update"). A merge is applied from the Push Hook the
-    merge makes on the default branch; acting on both would apply the merge twice."""
-    mr = payload["object_attributes"]
-    action = mr.get("action")
-    if not (action in ("open", "reopen") or (action == "update" and mr.get("oldrev"))):
-        return None
-    return PullRequestChanged(
-        repo=_gitlab_repository(payload["project"]),
-        number=int(mr["iid"]),
-        base_sha="",  # GitLab's payload has no base commit; diff_refs come from the API
-        head_sha=_sha(mr["last_commit"]["id"]),
-        author=str(payload["user"]["username"]),
-        from_fork=int(mr["source_project_id"]) != int(mr["target_project_id"]),
-        url=str(mr.get("url") or ""),
-    )
-
-
-def _gitlab_push(payload: Mapping[str, Any]) -> PushToDefaultBranch | None:
-    repo = _gitlab_repository(payload["project"])
-    after = str(payload["after"])
-    if payload["ref"] != f"refs/heads/{repo.default_branch}" or not after.strip("0"):
-        return None  # another branch, or the default branch was deleted
-    return PushToDefaultBranch(repo, _sha(after), str(payload["user_username"]))
-
-
-def _note(payload: Mapping[str, Any]) -> CommentCommand | None:
-    note = payload["object_attributes"]
-    if note.get("noteable_type") != "MergeRequest" or note.get("system"):
-        return None
-    if note.get("action", "create") != "create":
-        return None  # an edited note does not run its command again
-    words = parse_command(str(note.get("note") or ""))
-    if words is None:
-        return None
-    return CommentCommand(
-        repo=_gitlab_repository(payload["project"]),
-        number=int(payload["merge_request"]["iid"]),
-        author=str(payload["user"]["username"]),
-        command=words[0],
-        args=words[1:],
-    )
 
 
 def parse_command(body: str) -> tuple[str, ...] | None:
@@ -222,7 +99,7 @@ def parse_command(body: str) -> tuple[str, ...] | None:
     return tuple(w.lower() if _WORD.match(w) else "?" for w in words)
 
 
-def _sha(value: Any) -> str:
+def commit_id(value: Any) -> str:
     text = str(value)
     if not re.fullmatch(r"[0-9a-f]{40}([0-9a-f]{24})?", text):
         raise ValueError(f"{text!r} is not a commit id")

@@ -20,10 +20,10 @@ from aiohttp.test_utils import TestClient
 from gitrepos import Repo
 from multidict import MultiMapping
 
-from bot.app import SERVICES, Options, create_app
-from bot.jobs import run_until_idle
-from bot.services import Services
-from bot.settings import Settings
+from bot.config.settings import Settings
+from bot.server.app import SERVICES, Options, create_app
+from bot.server.worker import run_until_idle
+from bot.workflows.context import Services
 
 Handler = Callable[[Any, "Call"], Any]  # (the fake, the call) -> data, or (status, data)
 

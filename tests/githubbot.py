@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fakeforge import FakeClock, ForgeBot, assert_no_violations, bot_settings, start_bot
 from fakegithub import FakeGitHub, OpenAPIDescription
 
-from bot.settings import Secret
+from bot.config.secrets import Secret
 
 ROOT = Path(__file__).resolve().parent.parent
 NPM = ROOT / "build" / "npm" / "node_modules" / "@octokit"

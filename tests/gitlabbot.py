@@ -25,7 +25,7 @@ from aiohttp import ClientResponse
 from fakeforge import FakeClock, ForgeBot, assert_no_violations, bot_settings, start_bot
 from fakegitlab import FakeGitLab
 
-from bot.settings import Secret
+from bot.config.secrets import Secret
 
 PAYLOADS = Path(__file__).parent / "payloads" / "gitlab"
 HOOK_TOKEN = "test-gitlab-hook-token"

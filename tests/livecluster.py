@@ -14,16 +14,16 @@ import pytest
 from controlplane import ControlPlane
 from gitrepos import Repo
 
-from bot.clusters.configs import ClusterSettings
 from bot.clusters.directory import ClusterDirectory
-from bot.clusters.previews import LivePreviewer
+from bot.config.clusters import ClusterSettings
 from bot.core.applies import ApplyResult
 from bot.core.manifests import ObjectKey
 from bot.core.plans import EnvironmentPlan, Plan
-from bot.deploys import DeployContext, deploy_environment
-from bot.gitrepo import GitRepo
-from bot.schemacatalog import catalog_for
-from bot.workflows import load_checks, plan_change
+from bot.git.repos import GitRepo
+from bot.schemas.catalog import catalog_for
+from bot.stages.apply.deploy import DeployContext, deploy_environment
+from bot.stages.live_preview import LivePreviewer
+from bot.stages.plan import load_checks, plan_change
 
 KEY = b"live-cluster-tests"
 ENV = "prod"

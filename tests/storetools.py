@@ -9,8 +9,8 @@ from typing import Any
 
 import psycopg
 
-from bot.store import JobState
 from bot.store.backends import store_for_url
+from bot.store.ports import JobState
 
 
 def execute_sql(url: str, sql: str, values: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

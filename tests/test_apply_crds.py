@@ -6,7 +6,7 @@ from livecluster import LiveEnv, changes_by_key, configmap, outcomes_by_key
 from manifests import widget_crd
 
 from bot.core.comments import render_plan
-from bot.core.previews import WITH_CRD
+from bot.core.livediffs import WITH_CRD
 
 
 def _widget(group: str, size: int) -> str:

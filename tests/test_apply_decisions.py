@@ -16,8 +16,8 @@ from bot.core.inventories import (
     inventory_name,
     next_inventory,
 )
+from bot.core.livediffs import scrub
 from bot.core.manifests import Manifest, ObjectKey, Source
-from bot.core.previews import scrub
 from bot.core.rollouts import (
     COMMIT_ANNOTATION,
     Stamp,

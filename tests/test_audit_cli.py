@@ -18,8 +18,8 @@ from livecluster import CLUSTER, ENV, LiveEnv, configmap
 from storetools import execute_sql
 
 from bot.core.audit import AuditEntry
-from bot.store import NewJob
 from bot.store.backends import store_for_url
+from bot.store.ports import NewJob
 
 ROOT = Path(__file__).resolve().parent.parent
 JANUARY = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC).timestamp()

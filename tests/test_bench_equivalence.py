@@ -39,10 +39,10 @@ from bot.core.manifests import (
     load_manifests,
 )
 from bot.core.schemas import validate_schemas
-from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
-from bot.schemacatalog import FastPathValidator, KubernetesSchemaCatalog, catalog_for
-from bot.sources import read_local_paths
-from bot.validation import (
+from bot.git.sources import read_local_paths
+from bot.schemas.catalog import FastPathValidator, KubernetesSchemaCatalog, catalog_for
+from bot.schemas.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.stages.validate import (
     LocalPart,
     Validation,
     WorkerPart,

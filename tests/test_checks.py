@@ -12,8 +12,8 @@ from bot.core.checks import check_manifests
 from bot.core.findings import Finding, Severity
 from bot.core.manifests import SourceFile, load_manifests
 from bot.core.policies import PolicyFileError, parse_policy
-from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
-from bot.schemacatalog import KubernetesSchemaCatalog, UnsupportedKubernetesVersion, catalog_for
+from bot.schemas.catalog import KubernetesSchemaCatalog, UnsupportedKubernetesVersion, catalog_for
+from bot.schemas.policysets import default_policy_dir, parse_policies, read_policy_dir
 
 DEFAULTS, _ = parse_policies(read_policy_dir(default_policy_dir()))
 

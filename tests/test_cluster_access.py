@@ -9,7 +9,7 @@ from pathlib import Path
 
 from livecluster import LiveEnv, configmap
 
-from bot.clusters.configs import ClusterSettings
+from bot.config.clusters import ClusterSettings
 from bot.core.comments import render_plan
 from bot.core.findings import Severity
 

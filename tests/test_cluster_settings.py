@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.clusters.configs import ClusterSettings
 from bot.clusters.errors import ClusterConfigError
 from bot.clusters.kubeconfigs import client_configuration
-from bot.settings import SettingsError, load_settings
+from bot.config.clusters import ClusterSettings
+from bot.config.settings import SettingsError, load_settings
 
 
 def test_clusters_come_from_the_settings_file_or_a_json_variable(tmp_path: Path) -> None:

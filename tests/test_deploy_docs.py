@@ -10,8 +10,8 @@ import pytest
 from prometheus_client.metrics import MetricWrapperBase
 
 from bot.__main__ import main
-from bot.metrics import Metrics
-from bot.settings import PREFIX, Settings
+from bot.config.settings import PREFIX, Settings
+from bot.telemetry.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs/operations.md"

@@ -19,8 +19,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.app import create_app
-from bot.settings import Secret, Settings
+from bot.config.secrets import Secret
+from bot.config.settings import Settings
+from bot.server.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = ROOT / "Dockerfile"

@@ -20,10 +20,11 @@ from githubbot import deployment
 from gitrepos import Repo
 from livecluster import Kubectl, LiveEnv, configmap
 
-from bot.app import create_app
-from bot.clusters.configs import ClusterSettings, parse_clusters
+from bot.config.clusters import ClusterSettings, parse_clusters
+from bot.config.secrets import Secret
+from bot.config.settings import PREFIX, Settings, load_settings
 from bot.core.applies import ApplyResult, Outcome
-from bot.settings import PREFIX, Secret, Settings, load_settings
+from bot.server.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 MANIFESTS = ROOT / "deploy/kubernetes"

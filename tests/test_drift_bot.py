@@ -18,11 +18,11 @@ from githubbot import INSTALLATION, SLUG, BotFactory, BotHarness
 from livecluster import LiveEnv, configmap
 from test_drift_live import HPA, HPA_IGNORE, autoscale, deployment
 
-from bot.clusters.configs import ClusterSettings
+from bot.config.clusters import ClusterSettings
+from bot.config.watchlist import WatchedRepository
 from bot.core.markdown import parse_marker
-from bot.reconcile.timers import queue_drift_checks
-from bot.reconcile.watchlist import WatchedRepository
-from bot.store import JobState
+from bot.server.timers import queue_drift_checks
+from bot.store.ports import JobState
 
 TITLE = "Drift detected in prod"
 REPOSITORY = f'repository="github:{SLUG}"'

@@ -6,6 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.config.settings import SettingsError, load_settings
+from bot.config.watchlist import WatchedRepository, parse_watchlist, repository_for
 from bot.core.applies import ApplyResult, ObjectResult, Outcome
 from bot.core.audit import AuditEntry
 from bot.core.diffs import Action, change_of
@@ -25,12 +27,10 @@ from bot.core.drifts import (
     parse_path,
     without,
 )
+from bot.core.livediffs import Observation, Problem, ProblemKind
 from bot.core.manifests import ObjectKey
 from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker
-from bot.core.previews import Observation, Problem, ProblemKind
 from bot.core.repoconfig import ConfigError, parse_config
-from bot.reconcile.watchlist import WatchedRepository, parse_watchlist, repository_for
-from bot.settings import SettingsError, load_settings
 
 KEY = ObjectKey("apps", "Deployment", "shop", "web")
 SECRET_KEY = b"drift-core-tests"

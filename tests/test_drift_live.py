@@ -9,14 +9,14 @@ from pathlib import Path
 
 from livecluster import KEY, LiveEnv, configmap
 
-from bot.clusters.configs import ClusterSettings
+from bot.config.clusters import ClusterSettings
 from bot.core.audit import AuditEntry
+from bot.core.driftoutputs import drift_as_text
 from bot.core.drifts import DriftState, EnvironmentDrift
-from bot.gitrepo import GitRepo
-from bot.reconcile.checks import add_origins, check_environment
-from bot.reconcile.outputs import drift_as_text
-from bot.schemacatalog import catalog_for
-from bot.workflows import load_checks
+from bot.git.repos import GitRepo
+from bot.schemas.catalog import catalog_for
+from bot.stages.drift import add_origins, check_environment
+from bot.stages.plan import load_checks
 
 PR_URL = "https://github.com/acme/deploy/pull/12"
 HPA_IGNORE = {"ignore": [{"kind": "Deployment", "field": "spec.replicas"}]}

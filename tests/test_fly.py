@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from bot.app import create_app
-from bot.settings import PREFIX, Settings, load_settings
+from bot.config.settings import PREFIX, Settings, load_settings
+from bot.server.app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
 FLY_TOML = ROOT / "fly.toml"

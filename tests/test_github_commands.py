@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from githubbot import BotFactory, BotHarness, base_tree
 
-from bot.commands import USAGE, refusal
 from bot.events import CommentCommand, Repository, parse_command
+from bot.workflows.pr_command import USAGE, refusal
 
 
 async def _pull(bot: BotHarness, number: int) -> str:

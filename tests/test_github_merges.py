@@ -11,7 +11,7 @@ from githubbot import BotFactory, BotHarness, base_tree, deployment
 from bot import __version__
 from bot.core.audit import verify
 from bot.core.markdown import parse_marker
-from bot.store import JobState
+from bot.store.ports import JobState
 
 CART = deployment("cart", "registry.example.com/cart:1.0.0")
 

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from gitrepos import Repo
 
+from bot.config.secrets import Secret
 from bot.events import Repository
-from bot.mirrors import MirrorError, Mirrors
-from bot.settings import Secret
+from bot.git.mirrors import MirrorError, Mirrors
 
 TOKEN = "ghs_very_secret_token_value"
 

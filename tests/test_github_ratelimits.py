@@ -6,7 +6,7 @@ import asyncio
 
 from githubbot import SLUG, BotFactory, BotHarness, base_tree
 
-from bot.store import JobState
+from bot.store.ports import JobState
 
 SECONDARY = "You have exceeded a secondary rate limit. Please wait a few minutes."
 COMMENTS = rf"^/repos/{SLUG}/issues/\d+/comments$"

@@ -19,13 +19,13 @@ from fakegitlab import DESCRIPTION, FakeGitLab, SwaggerDescription
 from gitlabbot import API_TOKEN, PROJECT, GitLabBot, GitLabBotFactory
 from livecluster import LiveEnv, configmap
 
-from bot.clusters.configs import ClusterSettings
+from bot.config.clusters import ClusterSettings
+from bot.config.watchlist import WatchedRepository
 from bot.core.markdown import marker, parse_marker
 from bot.events import GITLAB, Repository
-from bot.forges import ForgeError
-from bot.forges.gitlab import GitLabForge
-from bot.reconcile.timers import queue_drift_checks
-from bot.reconcile.watchlist import WatchedRepository
+from bot.forges.gitlab.forge import GitLabForge
+from bot.forges.ports import ForgeError
+from bot.server.timers import queue_drift_checks
 
 KEY = "drift:prod"
 REPOSITORY = f'repository="gitlab:{PROJECT}"'

@@ -10,10 +10,11 @@ import pytest
 from fakegitlab import SHAPES, FakeGitLab
 from gitlabbot import API_TOKEN, PROJECT, GitLabBotFactory
 
+from bot.config.secrets import Secret
+from bot.config.settings import Settings
 from bot.events import GITLAB, Repository
-from bot.forges import CheckReport, CheckState
-from bot.forges.gitlab import GitLabForges
-from bot.settings import Secret, Settings
+from bot.forges.gitlab.forge import GitLabForges
+from bot.forges.ports import CheckReport, CheckState
 
 STATUS = f"/api/v4/projects/{PROJECT.replace('/', '%2F')}/statuses/{'a' * 40}"
 DEPLOYMENTS = f"/api/v4/projects/{PROJECT.replace('/', '%2F')}/deployments"

@@ -6,7 +6,7 @@ from githubbot import base_tree, deployment
 from gitlabbot import PROJECT, GitLabBot, GitLabBotFactory
 
 from bot.core.markdown import parse_marker
-from bot.store import JobState
+from bot.store.ports import JobState
 
 CART = deployment("cart", "registry.example.com/cart:1.0.0")
 

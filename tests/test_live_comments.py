@@ -11,10 +11,10 @@ from test_comments import balanced, changes, plan_of
 from bot.core.applies import ApplyResult, ObjectResult, Outcome
 from bot.core.comments import render_apply, render_plan
 from bot.core.diffs import Action, Change
+from bot.core.livediffs import WITH_CRD, LiveLayer
 from bot.core.manifests import ObjectKey
 from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker
 from bot.core.plans import EnvironmentPlan
-from bot.core.previews import WITH_CRD, LiveLayer
 from bot.core.repoconfig import Environment
 from bot.core.reports import plan_as_data, plan_as_text
 

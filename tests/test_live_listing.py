@@ -11,13 +11,13 @@ from manifests import deployment, secret
 
 from bot.clusters.directory import ClusterDirectory
 from bot.clusters.errors import Conflict
-from bot.clusters.listings import list_managed
-from bot.clusters.observations import RenderFacts, observe
 from bot.clusters.ports import Cluster, Resource
 from bot.core.diffs import Change, change_of
+from bot.core.livediffs import Observation
 from bot.core.manifests import LoadResult, Manifest, ObjectKey, SourceFile, load_manifests
-from bot.core.previews import Observation
 from bot.core.rollouts import Stamp, carried_stamp, stamped
+from bot.stages.listings import list_managed
+from bot.stages.observations import RenderFacts, observe
 
 
 class CountedCluster:

@@ -22,10 +22,18 @@ from botprocess import origin_with_commits as make_origin
 from fakegithub import FakeGitHub, OpenAPIDescription
 from githubbot import example, sign
 
-from bot.logs import MASK, JsonLines, Redactor, configure_logging, log_context, secret_values
-from bot.settings import Secret, Settings, SettingsError
-from bot.store import JobState
+from bot.config.secrets import Secret
+from bot.config.settings import Settings, SettingsError
 from bot.store.backends import store_for_url
+from bot.store.ports import JobState
+from bot.telemetry.logs import (
+    MASK,
+    JsonLines,
+    Redactor,
+    configure_logging,
+    log_context,
+    secret_values,
+)
 
 GUARD_SECONDS = 120  # against a hang, never a timing claim
 QUOTED_SECRET = 'quote"d\\secret'  # JSON escapes both the quote and the backslash

@@ -151,7 +151,7 @@ def test_removed_objects_are_pruned_only_when_prune_is_on() -> None:
 def test_overlapping_gc_pauses_leave_the_collector_as_they_found_it() -> None:
     import gc
 
-    from bot.core.manifests import cyclic_gc_paused
+    from bot.renderers.loading import cyclic_gc_paused
 
     assert gc.isenabled()
     first, second = cyclic_gc_paused(), cyclic_gc_paused()

@@ -1,6 +1,6 @@
 """Policies checked through jsonschema-rs give exactly what jsonschema alone gives.
 
-bot/compiledpolicies.py lets jsonschema-rs say "valid" for a policy when the policy
+bot/schemas/compiledpolicies.py lets jsonschema-rs say "valid" for a policy when the policy
 uses only keywords whose meaning the two share, and has jsonschema's own code decide
 the value assertions where they differ (regex dialects, NaN, 1 vs 1.0). Held here to
 the reference validator on real-shaped objects, random data and edge cases.
@@ -20,11 +20,11 @@ from brokenmanifests import corpus_manifests, policy_breaking
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.compiledpolicies import FastPathPolicyValidator, with_fast_path
 from bot.core.findings import Severity
 from bot.core.manifests import Manifest, SourceFile
 from bot.core.policies import Policy, check_policies, parse_policy
-from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.schemas.compiledpolicies import FastPathPolicyValidator, with_fast_path
+from bot.schemas.policysets import default_policy_dir, parse_policies, read_policy_dir
 
 DEFAULT_FILES = read_policy_dir(default_policy_dir())
 FAST, _ = parse_policies(DEFAULT_FILES)

@@ -12,8 +12,8 @@ from gitrepos import Repo, Symlink
 from manifests import CONFIG, configmap, deployment
 
 from bot.core.documents import Limits
-from bot.gitrepo import GitRepo
-from bot.sources import read_commit_folder, read_local_paths
+from bot.git.repos import GitRepo
+from bot.git.sources import read_commit_folder, read_local_paths
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

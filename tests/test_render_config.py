@@ -6,9 +6,9 @@ import textwrap
 
 import pytest
 
+from bot.config.settings import SettingsError, load_settings
 from bot.core.repoconfig import ConfigError, EnvironmentSource, SourceType, parse_config
 from bot.renderers import RenderOptions, render_options
-from bot.settings import SettingsError, load_settings
 
 
 def config(source: str, name: str = "prod") -> str:

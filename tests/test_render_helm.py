@@ -13,9 +13,9 @@ from bot.core.diffs import Action, Change
 from bot.core.findings import Severity
 from bot.core.manifests import Source
 from bot.core.plans import EnvironmentPlan
-from bot.gitrepo import GitRepo
+from bot.git.repos import GitRepo
 from bot.renderers import RenderOptions
-from bot.workflows import plan_change
+from bot.stages.plan import plan_change
 
 CONFIG = textwrap.dedent("""\
     environments:

@@ -16,9 +16,9 @@ from bot.core.findings import Severity, Stage
 from bot.core.manifests import Source
 from bot.core.plans import EnvironmentPlan, Plan
 from bot.core.repoconfig import Environment, EnvironmentSource, SourceType
-from bot.gitrepo import GitRepo
+from bot.git.repos import GitRepo
 from bot.renderers import RenderOptions, RenderRequest, render
-from bot.workflows import plan_change
+from bot.stages.plan import plan_change
 
 CONFIG = textwrap.dedent("""\
     environments:

@@ -11,7 +11,7 @@ import pytest
 from gitrepos import Repo
 
 from bot.core.repoconfig import Environment, EnvironmentSource, SourceType
-from bot.gitrepo import GitRepo
+from bot.git.repos import GitRepo
 from bot.renderers import RenderOptions, RenderRequest, render
 from bot.renderers.kustomize import BUILD_FLAGS
 from bot.renderers.sandbox import (

@@ -28,7 +28,7 @@ from botprocess import origin_with_commits as make_origin
 from fakegithub import FakeGitHub, OpenAPIDescription
 from storetools import execute_sql, wait_until_idle
 
-from bot.store import JobState
+from bot.store.ports import JobState
 
 WORKERS = 3
 DELIVERIES = 12  # each for its own repository: no two jobs coalesce, every one must run

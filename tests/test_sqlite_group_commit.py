@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from storetools import execute_sql
 
-from bot.store import Delivery, JobState, NewJob, StoreError
+from bot.store.ports import Delivery, JobState, NewJob, StoreError
 from bot.store.sqlite import SQLiteStore
 
 BURST = 50

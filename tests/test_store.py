@@ -15,8 +15,8 @@ from githubbot import FakeClock
 from storetools import execute_sql
 
 from bot.core.audit import AuditEntry, verify
-from bot.store import Delivery, JobState, NewJob, Store, StoreError
 from bot.store.backends import store_for_url
+from bot.store.ports import Delivery, JobState, NewJob, Store, StoreError
 from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SQLiteStore
 

@@ -8,7 +8,7 @@ import sqlite3
 
 from githubbot import BotFactory, BotHarness, base_tree, example, sign
 
-from bot.store import JobState
+from bot.store.ports import JobState
 
 
 def _stored(bot: BotHarness) -> tuple[int, int]:

@@ -10,8 +10,9 @@ import pytest
 from githubbot import base_tree
 from gitlabbot import HOOK_TOKEN, GitLabBot, GitLabBotFactory, payload, sign
 
-from bot.app import create_app
-from bot.settings import Secret, Settings, SettingsError
+from bot.config.secrets import Secret
+from bot.config.settings import Settings, SettingsError
+from bot.server.app import create_app
 
 SIGNING_KEY = b"k" * 32
 SIGNING_TOKEN = "whsec_" + base64.b64encode(SIGNING_KEY).decode()

@@ -7,10 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 
-from bot.clusters.configs import ClusterSettings
 from bot.clusters.kubeapi import KubernetesCluster
 from bot.clusters.kubeconfigs import client_configuration
 from bot.clusters.ports import Cluster
+from bot.config.clusters import ClusterSettings
 
 
 @dataclass(frozen=True)

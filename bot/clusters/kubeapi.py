@@ -11,7 +11,6 @@ from urllib.parse import quote
 import aiohttp
 from kubernetes.aio.client import ApiClient, Configuration
 
-from bot.clusters.configs import ClusterSettings
 from bot.clusters.errors import (
     AdmissionFailed,
     ClusterError,
@@ -25,6 +24,7 @@ from bot.clusters.errors import (
     UnknownKind,
 )
 from bot.clusters.ports import Resource
+from bot.config.clusters import ClusterSettings
 from bot.core.manifests import ObjectKey
 from bot.core.rollouts import FIELD_MANAGER
 

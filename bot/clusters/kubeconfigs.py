@@ -10,8 +10,8 @@ from kubernetes.aio.client import Configuration
 from kubernetes.aio.config import ConfigException, load_incluster_config
 from kubernetes.aio.config.kube_config import KubeConfigLoader
 
-from bot.clusters.configs import ClusterSettings
 from bot.clusters.errors import ClusterConfigError
+from bot.config.clusters import ClusterSettings
 
 
 async def client_configuration(settings: ClusterSettings) -> Configuration:

@@ -29,7 +29,7 @@ def check_manifests(
 
 
 # check_manifests in two steps, so that a caller can check parts of the objects apart
-# (bot/validation.py does, in worker processes) and still report them as one.
+# (bot/stages/validate.py does, in worker processes) and still report them as one.
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Iterator
 from bot.core.applies import ApplyResult, Outcome
 from bot.core.diffs import Action, Change
 from bot.core.findings import Finding, Severity
+from bot.core.livediffs import LiveLayer
 from bot.core.markdown import GITHUB_COMMENT_LIMIT, Block, cell, details, escape, pack
 from bot.core.plans import EnvironmentPlan, Plan
-from bot.core.previews import LiveLayer
 
 _ICONS = {
     Action.CREATE: "🟢",

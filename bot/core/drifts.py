@@ -11,8 +11,8 @@ from typing import Any
 from bot.core.applies import ApplyResult
 from bot.core.audit import AuditEntry
 from bot.core.diffs import Action, Change, change_of, normalise
+from bot.core.livediffs import Observation, explain
 from bot.core.manifests import ObjectKey, Source
-from bot.core.previews import Observation, explain
 from bot.core.rollouts import COMMIT_ANNOTATION, PULL_REQUEST_ANNOTATION
 
 ANY = "*"

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import gc
-import threading
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -108,13 +105,12 @@ def load_manifests(
 ) -> LoadResult:
     """Parse every file; each rejected file or object becomes a finding naming it."""
     readable, left_out = files_within_total(files, limits)
-    with cyclic_gc_paused():
-        parsed = parse_files(readable, limits)
+    parsed = parse_files(readable, limits)
     return collect_manifests(parsed, default_namespace, left_out)[0]
 
 
 # load_manifests in three steps, so that a caller can parse parts of the files apart
-# (bot/validation.py does, in worker processes) and still collect them as one.
+# (bot/stages/validate.py does, in worker processes) and still collect them as one.
 
 
 @dataclass(frozen=True)
@@ -183,36 +179,6 @@ def identity(body: dict[str, Any]) -> dict[str, Any]:
         kept = ("name", "namespace", "generateName")
         found["metadata"] = {name: metadata[name] for name in kept if name in metadata}
     return found
-
-
-@contextmanager
-def cyclic_gc_paused() -> Iterator[None]:
-    """No cyclic garbage collection while parsing; the collector's state is restored after.
-
-    Parsing builds millions of acyclic containers and no cyclic garbage, yet the
-    collector would walk the growing heap again and again: ~40% of the time at 10,000
-    objects. Reference counting still frees everything that parsing throws away. The
-    collector is process-wide and plans run in threads, so pauses are counted: the last
-    one to end turns it back on, whatever the order they end in.
-    """
-    global _pauses, _was_enabled
-    with _pause_lock:
-        if _pauses == 0:
-            _was_enabled = gc.isenabled()
-            gc.disable()
-        _pauses += 1
-    try:
-        yield
-    finally:
-        with _pause_lock:
-            _pauses -= 1
-            if _pauses == 0 and _was_enabled:
-                gc.enable()
-
-
-_pause_lock = threading.Lock()
-_pauses = 0
-_was_enabled = True
 
 
 def _total_size_finding(path: str, limits: Limits) -> Finding:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from bot.core.diffs import Action, Change, compare
 from bot.core.findings import Finding, Severity, Stage, has_errors
+from bot.core.livediffs import LiveLayer
 from bot.core.manifests import LoadResult
-from bot.core.previews import LiveLayer
 from bot.core.repoconfig import Environment
 
 

@@ -102,7 +102,7 @@ class Environment:
     force_conflicts: bool = False  # take over fields other field managers own (and report it)
     allow_prune_kinds: tuple[str, ...] = ()  # Namespace, CustomResourceDefinition, PVC
     source: EnvironmentSource = EnvironmentSource()
-    self_heal: bool = False  # drift checks re-apply the default branch (bot/reconcile)
+    self_heal: bool = False  # drift checks re-apply the default branch (workflows/check_drift)
     drift_ignore: tuple[IgnoredField, ...] = ()  # fields that are never drift
 
 

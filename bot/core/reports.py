@@ -7,8 +7,8 @@ from typing import Any
 from bot.core.applies import ApplyResult
 from bot.core.diffs import Action, Change
 from bot.core.findings import Finding
+from bot.core.livediffs import LiveLayer
 from bot.core.plans import Plan
-from bot.core.previews import LiveLayer
 
 
 def plan_as_text(plan: Plan) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from bot.config.settings import Settings
 from bot.core.repoconfig import SourceType
 from bot.renderers.helm import HelmRenderer
 from bot.renderers.kustomize import KustomizeRenderer
@@ -20,7 +21,6 @@ from bot.renderers.protocol import (
     RenderRequest,
     render_failure,
 )
-from bot.settings import Settings
 
 RENDERERS: Mapping[SourceType, Renderer] = {
     SourceType.PLAIN: PlainRenderer(),

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot.core.findings import Finding
-from bot.gitrepo import SPECIAL_MODES, GitRepo, TreeEntry, entry_findings
+from bot.git.repos import SPECIAL_MODES, GitRepo, TreeEntry, entry_findings
 
 _BATCH_BYTES = 32 * 1024 * 1024  # blobs read from git per round trip
 

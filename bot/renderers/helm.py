@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.core.findings import Finding
 from bot.core.manifests import LoadResult
-from bot.gitrepo import TreeEntry
+from bot.git.repos import TreeEntry
 from bot.renderers.charts import ChartPlan, plan_chart
 from bot.renderers.checkouts import CheckoutError, TreeIndex, blob_reader, read_index, write_entries
 from bot.renderers.origins import FileLines, helm_locator, load_output, relabel, relocate

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from bot.core.findings import Finding
 from bot.core.manifests import LoadResult
-from bot.gitrepo import TreeEntry
+from bot.git.repos import TreeEntry
 from bot.renderers.checkouts import CheckoutError, blob_reader, read_index, write_entries
 from bot.renderers.kustomizations import scan_kustomizations
 from bot.renderers.origins import (

@@ -18,7 +18,8 @@ from bot.core.documents import (
     parse_documents,
 )
 from bot.core.findings import Finding
-from bot.core.manifests import LoadResult, Manifest, Source, SourceFile, load_manifests
+from bot.core.manifests import LoadResult, Manifest, Source, SourceFile
+from bot.renderers.loading import load_paused
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"  # kustomize's buildMetadata: [originAnnotations]
 _HELM_SOURCE = re.compile(rb"^# Source: (.+?)\s*$", re.MULTILINE)
@@ -32,7 +33,7 @@ _MAX_OUTPUT_DOCUMENTS = 20_000
 def load_output(output: bytes, label: str, namespace: str, max_bytes: int) -> LoadResult:
     """The tool's output parsed like any manifest file: same safe loader, same limits."""
     limits = replace(DEFAULT_LIMITS, max_file_bytes=max_bytes, max_documents=_MAX_OUTPUT_DOCUMENTS)
-    return load_manifests([SourceFile(label, output)], namespace, limits)
+    return load_paused([SourceFile(label, output)], namespace, limits)
 
 
 Locator = Callable[[Manifest, Mapping[str, Any] | None], Source]

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.core.manifests import LoadResult, load_manifests
+from bot.core.manifests import LoadResult
+from bot.git.sources import read_commit_folder
+from bot.renderers.loading import load_paused
 from bot.renderers.protocol import Rendered, RenderRequest
-from bot.sources import read_commit_folder
 
 
 class PlainRenderer:
@@ -14,7 +15,7 @@ class PlainRenderer:
         env = request.environment
         files, refused = await read_commit_folder(request.repo, request.commit, env.path)
         # Parsing is CPU work: keep it off the event loop.
-        loaded = await asyncio.to_thread(load_manifests, files, env.namespace)
+        loaded = await asyncio.to_thread(load_paused, files, env.namespace)
         return Rendered(
             LoadResult(loaded.manifests, refused + loaded.findings),
             {f.path: f.data for f in files},

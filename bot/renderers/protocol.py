@@ -9,7 +9,7 @@ from typing import Protocol
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.manifests import LoadResult
 from bot.core.repoconfig import Environment
-from bot.gitrepo import GitRepo
+from bot.git.repos import GitRepo
 
 FAILURE_PREFIX = "render."  # the rule of every finding that means "nothing was rendered"
 

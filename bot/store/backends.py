@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from bot.store import Store, StoreError
+from bot.store.ports import Store, StoreError
 from bot.store.postgres import PostgresStore
 from bot.store.sqlite import SQLiteStore
 

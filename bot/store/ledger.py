@@ -6,7 +6,7 @@ import datetime
 import json
 
 from bot.core.audit import AuditEntry, AuditRecord, entry_as_data, entry_from_data
-from bot.store import StoreError
+from bot.store.ports import StoreError
 
 COLUMNS = "sequence, environment, commit_sha, entry, previous_hash, hash"
 

@@ -11,7 +11,7 @@ canonical JSON; environment and commit are copied out for queries and are part o
 
 from __future__ import annotations
 
-from bot.store import StoreError
+from bot.store.ports import StoreError
 
 MIGRATIONS: tuple[tuple[int, str, str], ...] = (
     (

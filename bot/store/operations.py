@@ -11,7 +11,7 @@ from typing import TypeVar
 from bot import __version__
 from bot.core.applies import ApplyResult
 from bot.core.audit import AuditRecord, entry_for, record_as_data, record_as_text, verify
-from bot.store import Store
+from bot.store.ports import Store
 
 T = TypeVar("T")
 

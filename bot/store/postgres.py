@@ -18,9 +18,9 @@ import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from bot.core.audit import AuditEntry, AuditRecord, chain
-from bot.store import AppliedCommit, Delivery, Job, JobState, NewJob, StoreError
 from bot.store.ledger import COLUMNS, entry_text, record_from_row
 from bot.store.migrations import MIGRATIONS, VERSION_TABLE, refuse_unknown, statements
+from bot.store.ports import AppliedCommit, Delivery, Job, JobState, NewJob, StoreError
 
 _SERIAL = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
 _JOB_COLUMNS = "id, kind, payload, coalesce_key, attempts, holder, state, last_error"

@@ -14,16 +14,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from bot.core.audit import AuditEntry, AuditRecord, chain
-from bot.store import (
-    AppliedCommit,
-    Delivery,
-    Job,
-    JobState,
-    NewJob,
-    StoreError,
-)
 from bot.store.ledger import COLUMNS, entry_text, record_from_row
 from bot.store.migrations import MIGRATIONS, VERSION_TABLE, refuse_unknown, statements
+from bot.store.ports import AppliedCommit, Delivery, Job, JobState, NewJob, StoreError
 
 T = TypeVar("T")
 _SERIAL = "INTEGER PRIMARY KEY"

@@ -1,0 +1,1 @@
+"""Server settings, parsed once and frozen: secrets, clusters, the drift watch list."""

@@ -1,0 +1,1 @@
+"""The GitHub kit: webhook verification, the API client, credentials, the Forge adapter."""

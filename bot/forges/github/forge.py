@@ -1,0 +1,359 @@
+"""The Forge port on GitHub (gidgethub.aiohttp): comments, checks, deployments, permissions."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+import gidgethub
+
+from bot.config.secrets import Secret
+from bot.config.settings import Settings, SettingsError
+from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker
+from bot.events import Repository
+from bot.forges.github.api import GitHubClient, GitHubError, Lane, Pacing
+from bot.forges.github.auth import AppCredentials, ClientFactory, Credentials, PersonalToken
+from bot.forges.ports import CHECK_NAME, CheckReport, CheckState, DeploymentReport, PullRequest
+from bot.telemetry.metrics import Metrics
+
+T = TypeVar("T")
+ANNOTATIONS_PER_REQUEST = 50  # GitHub's limit for one check-run create or update
+_STATUS_DESCRIPTION_LIMIT = 140
+_SUMMARY_LIMIT = 60_000
+_WRITE_ROLES = frozenset({"admin", "maintain", "write"})
+
+
+class GitHubForges:
+    """Builds GitHub clients for installations; one per app, sharing one ClientSession."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        metrics: Metrics,
+        pacing: Pacing | None = None,
+    ) -> None:
+        self.session, self.metrics, self.pacing = session, metrics, pacing or Pacing()
+        self.base_url = settings.github_api_url.rstrip("/")
+        self._lanes: dict[str, Lane] = {}
+        self.credentials = _credentials(settings, self.client, self.pacing)
+
+    def client(self, token: Secret | None, lane: str) -> GitHubClient:
+        return GitHubClient(
+            self.session,
+            token=token.reveal() if token else None,
+            base_url=self.base_url,
+            lane=self._lanes.setdefault(lane, Lane()),
+            pacing=self.pacing,
+            metrics=self.metrics,
+            installation=lane,
+        )
+
+    def forge_for(self, repo: Repository) -> GitHubForge:
+        return GitHubForge(self)
+
+
+def check_github_settings(settings: Settings) -> None:
+    """Raise SettingsError unless GitHub credentials of one kind are configured."""
+    if not (settings.github_token or (settings.github_app_id and settings.github_private_key)):
+        raise SettingsError(
+            "no GitHub credentials: set GITOPS_BOT_GITHUB_APP_ID and "
+            "GITOPS_BOT_GITHUB_PRIVATE_KEY (a GitHub App, recommended) or GITOPS_BOT_GITHUB_TOKEN"
+        )
+
+
+def _credentials(settings: Settings, clients: ClientFactory, pacing: Pacing) -> Credentials:
+    check_github_settings(settings)
+    if settings.github_app_id and settings.github_private_key:
+        return AppCredentials(
+            settings.github_app_id,
+            settings.github_private_key,
+            clients,
+            pacing.clock,
+            settings.github_bot_login,
+        )
+    assert settings.github_token is not None  # checked above
+    return PersonalToken(settings.github_token, clients, settings.github_bot_login)
+
+
+class GitHubForge:
+    """The Forge Protocol for GitHub repositories."""
+
+    comment_limit = GITHUB_COMMENT_LIMIT
+    command_permission = "write access to this repository"
+
+    def __init__(self, forges: GitHubForges) -> None:
+        self._forges = forges
+        self._check_runs: dict[tuple[str, str], int] = {}
+
+    async def _client(self, repo: Repository) -> GitHubClient:
+        token = await self._forges.credentials.token(repo.installation)
+        return self._forges.client(token, str(repo.installation or "token"))
+
+    async def upsert_comment(
+        self, repo: Repository, number: int, kind: str, parts: Sequence[str]
+    ) -> None:
+        gh, login = await self._client(repo), await self._forges.credentials.login()
+        await self._sync_parts(gh, login, repo, number, kind, dict(enumerate(parts, 1)))
+
+    async def _sync_parts(
+        self,
+        gh: GitHubClient,
+        login: str,
+        repo: Repository,
+        number: int,
+        kind: str,
+        parts: Mapping[int, str],
+    ) -> None:
+        """The bot's `kind` comments on issue or PR `number` read `parts`, by part number."""
+        existing: dict[int, dict[str, Any]] = {}
+        url = _repo_url(repo, f"/issues/{number}/comments?per_page=100")
+        async for comment in _iterate(gh.getiter(url), f"GET {url}"):
+            part = parse_marker(str(comment.get("body") or ""), kind)
+            if part is not None and (comment.get("user") or {}).get("login") == login:
+                existing.setdefault(part, comment)
+        for part, body in parts.items():
+            if part not in existing:
+                await _call(
+                    gh.post(_repo_url(repo, f"/issues/{number}/comments"), data={"body": body}),
+                    "POST comment",
+                )
+            elif existing[part]["body"] != body:
+                edit = _repo_url(repo, f"/issues/comments/{existing[part]['id']}")
+                await _call(gh.patch(edit, data={"body": body}), f"PATCH {edit}")
+        for part, comment in sorted(existing.items()):
+            if part not in parts:  # the plan got shorter: drop parts that no longer exist
+                old = _repo_url(repo, f"/issues/comments/{comment['id']}")
+                await _call(gh.delete(old), f"DELETE {old}")
+
+    async def reply(self, repo: Repository, number: int, text: str) -> None:
+        url = _repo_url(repo, f"/issues/{number}/comments")
+        await _call((await self._client(repo)).post(url, data={"body": text}), f"POST {url}")
+
+    async def report_check(self, repo: Repository, commit: str, report: CheckReport) -> None:
+        gh = await self._client(repo)
+        if not self._forges.credentials.is_app:
+            await self._commit_status(gh, repo, commit, report)
+            return
+        batches = _batches(report.annotations) or [()]
+        output = {"title": report.title, "summary": report.summary[:_SUMMARY_LIMIT]}
+        body: dict[str, Any] = {"output": {**output, "annotations": list(batches[0])}}
+        if report.state is CheckState.PENDING:
+            body["status"] = "in_progress"
+        else:
+            body["conclusion"] = str(report.state)
+        run_id = self._check_runs.get((repo.slug, commit))
+        if run_id is None or report.state is CheckState.PENDING:
+            url = _repo_url(repo, "/check-runs")
+            created = await _call(
+                gh.post(url, data={"name": CHECK_NAME, "head_sha": commit, **body}), f"POST {url}"
+            )
+            run_id = int(created["id"])
+            self._check_runs[(repo.slug, commit)] = run_id
+        else:
+            await self._patch_check(gh, repo, run_id, body)
+        for batch in batches[1:]:  # later batches add their annotations to the same run
+            await self._patch_check(
+                gh, repo, run_id, {"output": {**output, "annotations": list(batch)}}
+            )
+
+    async def _patch_check(
+        self, gh: GitHubClient, repo: Repository, run_id: int, body: dict[str, Any]
+    ) -> None:
+        url = _repo_url(repo, f"/check-runs/{run_id}")
+        await _call(gh.patch(url, data=body), f"PATCH {url}")
+
+    async def _commit_status(
+        self, gh: GitHubClient, repo: Repository, commit: str, report: CheckReport
+    ) -> None:
+        url = _repo_url(repo, f"/statuses/{commit}")
+        data = {
+            "state": str(report.state),
+            "context": CHECK_NAME,
+            "description": _short(report.title, _STATUS_DESCRIPTION_LIMIT),
+        }
+        await _call(gh.post(url, data=data), f"POST {url}")
+
+    async def pull_request(self, repo: Repository, number: int) -> PullRequest:
+        url = _repo_url(repo, f"/pulls/{number}")
+        return _pull_request(
+            repo, await _call((await self._client(repo)).getitem(url), f"GET {url}")
+        )
+
+    async def pull_request_for_commit(self, repo: Repository, commit: str) -> PullRequest | None:
+        url = _repo_url(repo, f"/commits/{commit}/pulls")
+        found = await _call((await self._client(repo)).getitem(url), f"GET {url}")
+        pulls = [_pull_request(repo, p) for p in found] if isinstance(found, list) else []
+        merged = [p for p in pulls if p.merged]
+        exact = [p for p in merged if p.merge_commit == commit]
+        candidates = exact or merged
+        return candidates[0] if candidates else None
+
+    async def approvers(self, repo: Repository, number: int) -> tuple[str, ...]:
+        url = _repo_url(repo, f"/pulls/{number}/reviews?per_page=100")
+        latest: dict[str, str] = {}
+        async for review in _iterate((await self._client(repo)).getiter(url), f"GET {url}"):
+            user, state = (review.get("user") or {}).get("login"), review.get("state")
+            if user and state in ("APPROVED", "CHANGES_REQUESTED", "DISMISSED"):
+                latest[user] = state  # reviews come oldest first: the last word counts
+        return tuple(sorted(u for u, s in latest.items() if s == "APPROVED"))
+
+    async def can_write(self, repo: Repository, user: str) -> bool:
+        url = _repo_url(repo, f"/collaborators/{user}/permission")
+        try:
+            data = await (await self._client(repo)).getitem(url)
+        except gidgethub.BadRequest as exc:
+            if int(exc.status_code) == 404:
+                return False  # not a collaborator at all
+            raise _error(exc, f"GET {url}") from exc
+        except gidgethub.GitHubException as exc:
+            raise _error(exc, f"GET {url}") from exc
+        roles = {str(data.get("permission")), str(data.get("role_name"))}
+        return bool(roles & _WRITE_ROLES)
+
+    async def record_deployment(
+        self, repo: Repository, commit: str, report: DeploymentReport
+    ) -> None:
+        gh = await self._client(repo)
+        deployment_id = await self._deployment(gh, repo, commit, report.environment)
+        url = _repo_url(repo, f"/deployments/{deployment_id}/statuses")
+        data = {
+            "state": str(report.state),
+            "environment": report.environment,
+            "description": _short(report.description, _STATUS_DESCRIPTION_LIMIT),
+            "auto_inactive": True,
+        }
+        await _call(gh.post(url, data=data), f"POST {url}")
+
+    async def _deployment(
+        self, gh: GitHubClient, repo: Repository, commit: str, environment: str
+    ) -> int:
+        """The deployment of `commit` to `environment`: reused when a retry made it already."""
+        url = _repo_url(repo, f"/deployments?sha={commit}&environment={environment}")
+        found = await _call(gh.getitem(url), f"GET {url}")
+        if isinstance(found, list) and found:
+            return int(found[0]["id"])
+        url = _repo_url(repo, "/deployments")
+        data = {
+            "ref": commit,
+            "environment": environment,
+            "auto_merge": False,
+            "required_contexts": [],
+            "description": f"gitops-bot apply of {commit[:12]}",
+        }
+        created = await _call(gh.post(url, data=data), f"POST {url}")
+        return int(created["id"])
+
+    async def git_auth_header(self, repo: Repository) -> Secret | None:
+        token = await self._forges.credentials.token(repo.installation)
+        basic = base64.b64encode(f"x-access-token:{token.reveal()}".encode()).decode()
+        return Secret(f"Authorization: Basic {basic}")
+
+    async def branch_head(self, repo: Repository, branch: str) -> str:
+        url = _repo_url(repo, f"/branches/{quote(branch, safe='')}")
+        data = await _call((await self._client(repo)).getitem(url), f"GET {url}")
+        return str(data["commit"]["sha"])
+
+    async def upsert_tracking_issue(
+        self, repo: Repository, key: str, title: str, parts: Sequence[str]
+    ) -> str:
+        gh, login = await self._client(repo), await self._forges.credentials.login()
+        found = await self._tracking_issue(gh, login, repo, key)
+        data = {"title": title, "body": parts[0]}
+        if found is None:
+            url = _repo_url(repo, "/issues")
+            issue: dict[str, Any] = await _call(gh.post(url, data=data), f"POST {url}")
+        elif (found.get("title"), found.get("body")) != (title, parts[0]):
+            url = _repo_url(repo, f"/issues/{found['number']}")
+            issue = await _call(gh.patch(url, data=data), f"PATCH {url}")
+        else:
+            issue = found
+        rest = dict(enumerate(parts, 1))
+        del rest[1]  # part 1 is the description; later parts are the issue's comments
+        await self._sync_parts(gh, login, repo, int(issue["number"]), key, rest)
+        return str(issue.get("html_url") or "")
+
+    async def close_tracking_issue(self, repo: Repository, key: str, comment: str) -> bool:
+        gh, login = await self._client(repo), await self._forges.credentials.login()
+        issue = await self._tracking_issue(gh, login, repo, key)
+        if issue is None:
+            return False
+        url = _repo_url(repo, f"/issues/{issue['number']}")
+        await _call(gh.post(f"{url}/comments", data={"body": comment}), f"POST {url}/comments")
+        closing = {"state": "closed", "state_reason": "completed"}
+        await _call(gh.patch(url, data=closing), f"PATCH {url}")
+        return True
+
+    async def _tracking_issue(
+        self, gh: GitHubClient, login: str, repo: Repository, key: str
+    ) -> dict[str, Any] | None:
+        """The bot's open issue whose description carries the marker of `key`."""
+        url = _repo_url(repo, f"/issues?state=open&creator={quote(login)}&per_page=100")
+        async for issue in _iterate(gh.getiter(url), f"GET {url}"):
+            mine = (issue.get("user") or {}).get("login") == login
+            body = str(issue.get("body") or "")
+            if mine and "pull_request" not in issue and parse_marker(body, key) == 1:
+                return issue
+        return None
+
+
+def _repo_url(repo: Repository, rest: str) -> str:
+    owner, _, name = repo.slug.partition("/")
+    return f"/repos/{owner}/{name}{rest}"
+
+
+def _pull_request(repo: Repository, data: dict[str, Any]) -> PullRequest:
+    head_repo = data["head"].get("repo") or {}
+    return PullRequest(
+        number=int(data["number"]),
+        url=str(data.get("html_url") or ""),
+        author=str(data["user"]["login"]),
+        base_sha=str(data["base"]["sha"]),
+        head_sha=str(data["head"]["sha"]),
+        from_fork=head_repo.get("full_name") != repo.slug,
+        merged=bool(data.get("merged_at")),
+        merge_commit=data.get("merge_commit_sha"),
+    )
+
+
+def _batches(items: Sequence[Any]) -> list[tuple[dict[str, Any], ...]]:
+    annotations = [
+        {
+            "path": a.path,
+            "start_line": a.line,
+            "end_line": a.line,
+            "annotation_level": a.level,
+            "title": a.title,
+            "message": a.message,
+        }
+        for a in items
+    ]
+    size = ANNOTATIONS_PER_REQUEST
+    return [tuple(annotations[i : i + size]) for i in range(0, len(annotations), size)]
+
+
+def _short(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+async def _call(request: Awaitable[T], what: str) -> T:
+    try:
+        return await request
+    except gidgethub.GitHubException as exc:
+        raise _error(exc, what) from exc
+
+
+async def _iterate(items: AsyncIterator[Any], what: str) -> AsyncIterator[dict[str, Any]]:
+    try:
+        async for item in items:
+            yield item
+    except gidgethub.GitHubException as exc:
+        raise _error(exc, what) from exc
+
+
+def _error(exc: gidgethub.GitHubException, what: str) -> GitHubError:
+    status = f" {int(exc.status_code)}" if isinstance(exc, gidgethub.HTTPException) else ""
+    return GitHubError(f"GitHub API {what} failed:{status} {exc}")

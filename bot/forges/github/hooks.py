@@ -1,0 +1,45 @@
+"""GitHub webhook deliveries: the signature checked on the raw bytes, then the payload parsed."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+import gidgethub
+import gidgethub.sansio
+
+from bot.config.secrets import Secret
+from bot.events import PayloadError
+from bot.forges.github.payloads import parse_github
+from bot.forges.ports import Received, Refused
+
+log = logging.getLogger(__name__)
+_MAX_DELIVERY_ID = 200
+
+
+class GitHubHooks:
+    """Verifies deliveries with the webhook secret (X-Hub-Signature-256) and parses them."""
+
+    too_large = "payload over GitHub's 25 MB cap"
+
+    def __init__(self, secret: Secret) -> None:
+        self._secret = secret
+
+    def before_body(self, headers: Mapping[str, str]) -> Refused | None:
+        return None  # the signature covers the body: nothing to check before it is read
+
+    def receive(self, headers: Mapping[str, str], body: bytes) -> Received | Refused:
+        try:
+            delivery = gidgethub.sansio.Event.from_http(headers, body, secret=self._secret.reveal())
+        except gidgethub.ValidationFailure:
+            return Refused(401, "-", "forged", "signature missing or wrong")
+        except (gidgethub.BadRequest, KeyError, ValueError):
+            return Refused(400, "-", "malformed", "not a GitHub webhook delivery")
+        name, delivery_id = delivery.event, delivery.delivery_id
+        if not 0 < len(delivery_id) <= _MAX_DELIVERY_ID:
+            return Refused(400, name, "malformed", "bad X-GitHub-Delivery header")
+        try:
+            return Received(delivery_id, name, parse_github(name, delivery.data))
+        except PayloadError as exc:
+            log.warning("delivery %s: %s", delivery_id, exc)
+            return Refused(400, name, "malformed", str(exc))

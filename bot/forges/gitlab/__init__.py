@@ -1,0 +1,1 @@
+"""The GitLab kit: webhook verification, the API clients, the Forge adapter."""

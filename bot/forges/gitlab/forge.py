@@ -1,0 +1,331 @@
+"""The Forge port on GitLab (python-gitlab): MR notes, commit statuses, deployments, roles.
+
+Each method does its GitLab calls in one function that runs off the event loop
+(GitLabClients.run), so nothing outside this adapter knows python-gitlab is synchronous.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+import gitlab
+from gitlab.v4.objects import Project, ProjectCommit, ProjectMergeRequest
+
+from bot.config.secrets import Secret
+from bot.config.settings import Settings
+from bot.core.markdown import GITLAB_NOTE_LIMIT, parse_marker
+from bot.events import Repository
+from bot.forges.gitlab.api import GitLabClients, GitLabError, is_not_found
+from bot.forges.ports import CHECK_NAME, CheckReport, CheckState, DeploymentReport, PullRequest
+
+DEVELOPER = 30  # GitLab's access level of the Developer role; Maintainer is 40, Owner 50
+_STATUS_DESCRIPTION_LIMIT = 255
+DIFF_RETRY_SECONDS = 30.0
+_COMMIT_STATES = {
+    CheckState.PENDING: "pending",
+    CheckState.SUCCESS: "success",
+    CheckState.FAILURE: "failed",
+}
+_DEPLOYMENT_STATES = {
+    "in_progress": "running",
+    "success": "success",
+    "failure": "failed",
+    "error": "failed",  # GitLab has no "could not run"; the apply note says which it was
+}
+
+
+class GitLabForges:
+    """The Forges for one GitLab instance (gitlab.com or self-managed) and one token."""
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.gitlab_token is not None  # checked by check_gitlab_settings
+        self.clients = GitLabClients(settings.gitlab_url, settings.gitlab_token)
+        self._token = settings.gitlab_token
+        self._host = urlsplit(settings.gitlab_url).hostname
+        self._username = settings.gitlab_bot_username
+
+    def forge_for(self, repo: Repository) -> GitLabForge:
+        return GitLabForge(self)
+
+    async def username(self) -> str:
+        """The bot's own username, to tell its notes from everyone else's."""
+        if self._username is None:
+
+            def current_user(gl: gitlab.Gitlab) -> str:
+                gl.auth()
+                assert gl.user is not None
+                return str(gl.user.username)
+
+            self._username = await self.clients.run("GET /user", current_user)
+        return self._username
+
+    def git_header(self, repo: Repository) -> Secret | None:
+        """Basic auth for git over HTTPS, and only towards this GitLab's own host."""
+        parts = urlsplit(repo.clone_url)
+        if parts.scheme != "https" or parts.hostname != self._host:
+            return None
+        basic = base64.b64encode(f"oauth2:{self._token.reveal()}".encode()).decode()
+        return Secret(f"Authorization: Basic {basic}")
+
+
+class GitLabForge:
+    """The Forge Protocol for GitLab projects; merge request iids are the PR numbers."""
+
+    comment_limit = GITLAB_NOTE_LIMIT
+    command_permission = "the Developer role or higher in this project"
+
+    def __init__(self, forges: GitLabForges) -> None:
+        self._forges = forges
+
+    async def upsert_comment(
+        self, repo: Repository, number: int, kind: str, parts: Sequence[str]
+    ) -> None:
+        login = await self._forges.username()
+
+        def upsert(gl: gitlab.Gitlab) -> None:
+            notes = _merge_request(gl, repo, number).notes
+            mine: dict[int, Any] = {}
+            for note in sorted(notes.list(get_all=True), key=lambda n: int(n.id)):
+                part = parse_marker(str(note.body or ""), kind)
+                if part is not None and _author(note) == login and not note.system:
+                    mine.setdefault(part, note)
+            for part, body in enumerate(parts, 1):
+                if part not in mine:
+                    notes.create({"body": body})
+                elif mine[part].body != body:
+                    notes.update(mine[part].id, {"body": body})
+            for part, note in sorted(mine.items()):
+                if part > len(parts):  # the plan got shorter: drop parts that no longer exist
+                    notes.delete(note.id)
+
+        await self._forges.clients.run(f"notes of !{number}", upsert)
+
+    async def reply(self, repo: Repository, number: int, text: str) -> None:
+        def create(gl: gitlab.Gitlab) -> None:
+            _merge_request(gl, repo, number).notes.create({"body": text})
+
+        await self._forges.clients.run(f"POST note on !{number}", create)
+
+    async def report_check(self, repo: Repository, commit: str, report: CheckReport) -> None:
+        state = _COMMIT_STATES[report.state]
+
+        def post(gl: gitlab.Gitlab) -> None:
+            commit_api = _project(gl, repo).commits.get(commit, lazy=True)
+            data = {"state": state, "name": CHECK_NAME, "description": _short(report.title)}
+            try:
+                _create_status(commit_api, data)
+            except gitlab.exceptions.GitlabCreateError as exc:
+                # A fork's commit is on no branch of this project: GitLab then needs a ref.
+                ref = _merge_request_ref(commit_api) if _needs_ref(exc) else None
+                if ref is None:
+                    raise
+                _create_status(commit_api, {**data, "ref": ref})
+
+        await self._forges.clients.run(f"POST status {state} for {commit[:12]}", post)
+
+    async def pull_request(self, repo: Repository, number: int) -> PullRequest:
+        def get(gl: gitlab.Gitlab) -> PullRequest:
+            return _pull_request(_project(gl, repo).mergerequests.get(number).attributes)
+
+        pull = await self._forges.clients.run(f"GET !{number}", get)
+        if not pull.base_sha and not pull.merged:
+            raise GitLabError(
+                f"merge request !{number} has no diff yet (GitLab prepares it in the "
+                "background); the bot tries again shortly",
+                retry_in=DIFF_RETRY_SECONDS,
+            )
+        return pull
+
+    async def pull_request_for_commit(self, repo: Repository, commit: str) -> PullRequest | None:
+        def find(gl: gitlab.Gitlab) -> PullRequest | None:
+            project = _project(gl, repo)
+            found = project.commits.get(commit, lazy=True).merge_requests(get_all=True)
+            merged = [m for m in found if m.get("state") == "merged"]
+            made = [m for m in merged if commit in _resulting_commits(m)]
+            candidates = made or merged
+            if not candidates:
+                return None
+            return _pull_request(project.mergerequests.get(candidates[0]["iid"]).attributes)
+
+        return await self._forges.clients.run(f"GET MRs of {commit[:12]}", find)
+
+    async def approvers(self, repo: Repository, number: int) -> tuple[str, ...]:
+        def get(gl: gitlab.Gitlab) -> tuple[str, ...]:
+            approvals = _merge_request(gl, repo, number).approvals.get()
+            names = {str(a["user"]["username"]) for a in approvals.approved_by or ()}
+            return tuple(sorted(names))
+
+        return await self._forges.clients.run(f"GET approvals of !{number}", get)
+
+    async def can_write(self, repo: Repository, user: str) -> bool:
+        """Developer role or higher, directly or through a group."""
+
+        def check(gl: gitlab.Gitlab) -> bool:
+            users = gl.users.list(username=user, get_all=False)
+            if not users:
+                return False
+            try:
+                member = _project(gl, repo).members_all.get(users[0].id)
+            except gitlab.exceptions.GitlabGetError as exc:
+                if is_not_found(exc):
+                    return False  # not a member at all
+                raise
+            active = getattr(member, "state", "active") == "active"
+            return active and int(member.access_level) >= DEVELOPER
+
+        return await self._forges.clients.run(f"GET role of {user}", check)
+
+    async def record_deployment(
+        self, repo: Repository, commit: str, report: DeploymentReport
+    ) -> None:
+        """A GitLab deployment of `commit` to the environment (GitLab creates the
+        environment on first use), reused when a retry already made it."""
+        status = _DEPLOYMENT_STATES[str(report.state)]
+
+        def record(gl: gitlab.Gitlab) -> None:
+            deployments = _project(gl, repo).deployments
+            listed = deployments.list(
+                environment=report.environment, order_by="id", sort="desc", get_all=False
+            )
+            existing = next((d for d in listed if d.sha == commit), None)
+            if existing is None:
+                data = {
+                    "environment": report.environment,
+                    "sha": commit,
+                    "ref": repo.default_branch,
+                    "tag": False,
+                    "status": status,
+                }
+                deployments.create(data)
+            elif existing.status != status:
+                deployments.update(existing.id, {"status": status})
+
+        await self._forges.clients.run(f"deployment to {report.environment}", record)
+
+    async def git_auth_header(self, repo: Repository) -> Secret | None:
+        return self._forges.git_header(repo)
+
+    async def branch_head(self, repo: Repository, branch: str) -> str:
+        def get(gl: gitlab.Gitlab) -> str:
+            return str(_project(gl, repo).branches.get(branch).commit["id"])
+
+        return await self._forges.clients.run(f"GET branch {branch}", get)
+
+    async def upsert_tracking_issue(
+        self, repo: Repository, key: str, title: str, parts: Sequence[str]
+    ) -> str:
+        login = await self._forges.username()
+
+        def upsert(gl: gitlab.Gitlab) -> str:
+            project = _project(gl, repo)
+            issue = self._tracking_issue(project, key, login)
+            data = {"title": title, "description": parts[0]}
+            if issue is None:
+                issue = project.issues.create(data)
+            elif (issue.title, issue.description) != (title, parts[0]):
+                project.issues.update(issue.iid, data)
+            notes = project.issues.get(issue.iid, lazy=True).notes
+            self._sync_issue_notes(notes, key, login, parts)
+            return str(issue.web_url or "")
+
+        return await self._forges.clients.run(f"tracking issue {key}", upsert)
+
+    async def close_tracking_issue(self, repo: Repository, key: str, comment: str) -> bool:
+        login = await self._forges.username()
+
+        def close(gl: gitlab.Gitlab) -> bool:
+            project = _project(gl, repo)
+            issue = self._tracking_issue(project, key, login)
+            if issue is None:
+                return False
+            project.issues.get(issue.iid, lazy=True).notes.create({"body": comment})
+            project.issues.update(issue.iid, {"state_event": "close"})
+            return True
+
+        return await self._forges.clients.run(f"close tracking issue {key}", close)
+
+    @staticmethod
+    def _tracking_issue(project: Project, key: str, login: str) -> Any:
+        """The bot's open issue whose description carries the marker of `key` (in a thread)."""
+        issues = project.issues.list(state="opened", author_username=login, get_all=True)
+        for issue in sorted(issues, key=lambda i: int(i.iid)):
+            if _author(issue) == login and parse_marker(str(issue.description or ""), key) == 1:
+                return issue
+        return None
+
+    @staticmethod
+    def _sync_issue_notes(notes: Any, key: str, login: str, parts: Sequence[str]) -> None:
+        """Parts after the first (the description) as the issue's notes, by part number."""
+        mine: dict[int, Any] = {}
+        for note in notes.list(get_all=True):
+            number = parse_marker(str(note.body or ""), key)
+            if number is not None and _author(note) == login and not note.system:
+                mine.setdefault(number, note)
+        for part, body in enumerate(parts[1:], 2):
+            if part not in mine:
+                notes.create({"body": body})
+            elif mine[part].body != body:
+                notes.update(mine[part].id, {"body": body})
+        for number, note in mine.items():
+            if number > len(parts):  # the drift got shorter: drop parts that no longer exist
+                notes.delete(note.id)
+
+
+def _project(gl: gitlab.Gitlab, repo: Repository) -> Project:
+    return gl.projects.get(repo.slug, lazy=True)  # the path, URL-encoded by python-gitlab
+
+
+def _merge_request(gl: gitlab.Gitlab, repo: Repository, number: int) -> ProjectMergeRequest:
+    return _project(gl, repo).mergerequests.get(number, lazy=True)
+
+
+def _create_status(commit: ProjectCommit, data: dict[str, str]) -> None:
+    try:
+        commit.statuses.create(data)
+    except gitlab.exceptions.GitlabCreateError as exc:
+        # GitLab refuses to move a status to the state it is already in: it is there.
+        if exc.response_code != 400 or "Cannot transition" not in str(exc.error_message):
+            raise
+
+
+def _needs_ref(exc: gitlab.exceptions.GitlabCreateError) -> bool:
+    return exc.response_code == 404 and "References for commit" in str(exc.error_message)
+
+
+def _merge_request_ref(commit: ProjectCommit) -> str | None:
+    """The ref GitLab keeps for the head of the open merge request that has `commit`."""
+    found = commit.merge_requests(get_all=True)
+    iids = [int(m["iid"]) for m in found if m.get("state") == "opened"]
+    return f"refs/merge-requests/{iids[0]}/head" if iids else None
+
+
+def _author(note: Any) -> str | None:
+    author = getattr(note, "author", None) or {}
+    return str(author.get("username")) if author.get("username") else None
+
+
+def _resulting_commits(mr: dict[str, Any]) -> set[str]:
+    """The commits a merged MR can have put on the target branch (merge, squash, fast-forward)."""
+    return {str(mr[k]) for k in ("merge_commit_sha", "squash_commit_sha", "sha") if mr.get(k)}
+
+
+def _pull_request(data: dict[str, Any]) -> PullRequest:
+    refs = data.get("diff_refs") or {}
+    return PullRequest(
+        number=int(data["iid"]),
+        url=str(data.get("web_url") or ""),
+        author=str((data.get("author") or {}).get("username") or ""),
+        base_sha=str(refs.get("base_sha") or ""),
+        head_sha=str(data.get("sha") or refs.get("head_sha") or ""),
+        from_fork=data.get("source_project_id") != data.get("target_project_id"),
+        merged=data.get("state") == "merged",
+        merge_commit=data.get("merge_commit_sha") or data.get("squash_commit_sha"),
+    )
+
+
+def _short(text: str) -> str:
+    limit = _STATUS_DESCRIPTION_LIMIT
+    return text if len(text) <= limit else text[: limit - 1] + "…"

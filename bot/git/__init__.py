@@ -1,0 +1,1 @@
+"""Git, hardened: repository access, the mirror cache, manifest files from a commit."""

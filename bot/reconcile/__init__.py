@@ -1,1 +1,0 @@
-"""Continuous reconciliation: drift checks of the default branch, their reports, self-heal."""

@@ -1,0 +1,1 @@
+"""Schemas: the Kubernetes catalog, and policies' JSON Schemas on a compiled fast path."""

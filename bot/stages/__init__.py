@@ -1,0 +1,1 @@
+"""The steps workflows compose: inputs, render, plan, live preview, apply, drift, validate."""

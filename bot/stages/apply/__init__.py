@@ -1,0 +1,1 @@
+"""Applying an environment: to its cluster (cluster), from a commit (deploy), audited."""

@@ -1,0 +1,32 @@
+"""Where a drift check's result goes: metrics per environment and one tracking issue."""
+
+from __future__ import annotations
+
+from bot.core.driftreports import drift_resolved, render_drift
+from bot.core.drifts import DriftState, EnvironmentDrift, issue_title, tracking_key
+from bot.events import Repository
+from bot.forges.ports import Forge
+from bot.telemetry.metrics import Metrics
+
+
+def record_metrics(metrics: Metrics, repo: Repository, drift: EnvironmentDrift, now: float) -> None:
+    """A check that could not compare everything is an alert (drift_check_failed 1), and
+    leaves the last count of drifted objects as it was rather than reporting zero."""
+    labels = (f"{repo.forge}:{repo.slug}", drift.environment)
+    complete = drift.failure is None and not drift.unknown
+    metrics.drift_last_check.labels(*labels).set(now)
+    metrics.drift_check_failed.labels(*labels).set(0 if complete else 1)
+    if drift.failure is None:
+        metrics.drift_objects.labels(*labels).set(len(drift.objects))
+    if complete:
+        metrics.drift_last_success.labels(*labels).set(now)
+
+
+async def report_to_forge(forge: Forge, repo: Repository, drift: EnvironmentDrift) -> None:
+    """Open or edit the environment's tracking issue; close it once the cluster matches."""
+    key = tracking_key(drift.environment)
+    if drift.state is DriftState.IN_SYNC:
+        await forge.close_tracking_issue(repo, key, drift_resolved(drift))
+        return
+    parts = render_drift(drift, forge.comment_limit, key)
+    await forge.upsert_tracking_issue(repo, key, issue_title(drift), parts)

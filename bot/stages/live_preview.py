@@ -1,0 +1,192 @@
+"""The live layer of a plan: dry-run applies against the environment's cluster."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.clusters.directory import ClusterDirectory, Connection
+from bot.clusters.errors import ClusterError, Forbidden, NotFound, UnknownKind
+from bot.core.findings import Finding, Severity, Stage
+from bot.core.inventories import InventoryError, PruneDecision, decide_prune
+from bot.core.livediffs import LiveLayer, Observation, cluster_findings, drift_changes, live_changes
+from bot.core.manifests import LoadResult, Manifest, ObjectKey, Source
+from bot.core.plans import EnvironmentPlan
+from bot.core.repoconfig import Environment
+from bot.core.rollouts import Stamp
+from bot.stages.inventories import read_inventory
+from bot.stages.listings import Listing, list_managed
+from bot.stages.observations import Observed, RenderFacts, observe
+
+
+class LivePreviewer:
+    """Adds the live layer to an environment's plan when its cluster is configured."""
+
+    def __init__(self, clusters: ClusterDirectory, secret_key: bytes) -> None:
+        self._clusters = clusters
+        self._secret_key = secret_key
+
+    async def __call__(
+        self,
+        environment: Environment,
+        base: LoadResult,
+        head: LoadResult,
+        head_commit: str,
+        plan: EnvironmentPlan,
+    ) -> EnvironmentPlan:
+        if not self._clusters.knows(environment.cluster):
+            return plan  # no connection configured: the plan says "not compared"
+        try:
+            connection = await self._clusters.connect(environment.cluster)
+            layer, findings = await preview_environment(
+                connection, environment, base, head, head_commit, self._secret_key
+            )
+        except ClusterError as exc:  # unreachable, unauthorized, bad kubeconfig
+            return replace(plan, live=LiveLayer(environment.cluster, failure=str(exc)))
+        return replace(plan, live=layer, findings=plan.findings + findings)
+
+
+async def preview_environment(
+    connection: Connection,
+    environment: Environment,
+    base: LoadResult,
+    head: LoadResult,
+    head_commit: str,
+    secret_key: bytes,
+) -> tuple[LiveLayer, tuple[Finding, ...]]:
+    """Live vs head (what merging would do now) and live vs base (drift not from the PR)."""
+    cluster = connection.cluster
+    fresh = Stamp(environment.name, head_commit)
+    head_facts = RenderFacts.of(head.manifests)
+    listing = await list_managed(connection.cluster, head.manifests + base.manifests)
+    heads = await _observe_all(connection, head.manifests, head_facts, fresh, listing)
+    bases = await _observe_base(connection, base.manifests, head.manifests, heads, fresh, listing)
+    sources = _sources(heads) | _sources(bases)
+    decision, inventory_findings = await _prune_decision(connection, environment, heads)
+    lives = await _lives(connection, decision)
+    head_observations = [o.observation for o in heads]
+    layer = LiveLayer(
+        cluster.name,
+        changes=live_changes(
+            head_observations, decision, lives, secret_key=secret_key, sources=sources
+        ),
+        drift=drift_changes([o.observation for o in bases], secret_key=secret_key, sources=sources),
+        unknown=tuple(o.key for o in head_observations if _not_previewed(o)),
+    )
+    findings = cluster_findings(
+        head_observations, force_conflicts=environment.force_conflicts, sources=sources
+    )
+    return layer, findings + inventory_findings
+
+
+@dataclass(frozen=True)
+class Survey:
+    """An environment's objects as the cluster sees them: the drift check's view."""
+
+    observed: tuple[Observed, ...]  # live, and after a dry-run apply of the commit
+    prune: PruneDecision  # what prune would delete from the inventory now
+    lives: Mapping[ObjectKey, dict[str, Any] | None]  # the live state of those objects
+    findings: tuple[Finding, ...]  # e.g. the inventory could not be read
+
+
+async def survey_environment(
+    connection: Connection, environment: Environment, loaded: LoadResult, commit: str
+) -> Survey:
+    """Every object `commit` declares, observed with the same dry runs as a preview."""
+    fresh = Stamp(environment.name, commit)
+    facts = RenderFacts.of(loaded.manifests)
+    listing = await list_managed(connection.cluster, loaded.manifests)
+    observed = await _observe_all(connection, loaded.manifests, facts, fresh, listing)
+    decision, findings = await _prune_decision(connection, environment, observed)
+    return Survey(tuple(observed), decision, await _lives(connection, decision), findings)
+
+
+async def _observe_all(
+    connection: Connection,
+    manifests: Iterable[Manifest],
+    facts: RenderFacts,
+    fresh: Stamp,
+    listing: Listing,
+) -> list[Observed]:
+    """Every object at once; the cluster adapter bounds how many requests are in flight."""
+    cluster = connection.cluster
+    return list(
+        await asyncio.gather(*(observe(cluster, m, facts, fresh, listing) for m in manifests))
+    )
+
+
+async def _observe_base(
+    connection: Connection,
+    base: tuple[Manifest, ...],
+    head: tuple[Manifest, ...],
+    heads: list[Observed],
+    fresh: Stamp,
+    listing: Listing,
+) -> list[Observed]:
+    """Base objects the change leaves exactly as they are reuse the head's observation."""
+    observed = {m.key: (m, o) for m, o in zip(head, heads, strict=True)}
+
+    def untouched(manifest: Manifest) -> bool:
+        same = observed.get(manifest.key)
+        return same is not None and (same[0].api_version, same[0].body) == (
+            manifest.api_version,
+            manifest.body,
+        )
+
+    reused = [observed[m.key][1] for m in base if untouched(m)]
+    others = [m for m in base if not untouched(m)]
+    return reused + await _observe_all(connection, others, RenderFacts.of(base), fresh, listing)
+
+
+def _sources(observed: Iterable[Observed]) -> dict[ObjectKey, Source]:
+    return {o.observation.key: o.manifest.source for o in observed}
+
+
+def _not_previewed(observation: Observation) -> bool:
+    return observation.applied is None and observation.problem is not None
+
+
+async def _prune_decision(
+    connection: Connection, environment: Environment, heads: list[Observed]
+) -> tuple[PruneDecision, tuple[Finding, ...]]:
+    settings = connection.settings
+    try:
+        inventory = await read_inventory(
+            connection.cluster, settings.inventory_namespace, environment.name
+        )
+    except (InventoryError, Forbidden) as exc:
+        finding = Finding(
+            Stage.CLUSTER,
+            Severity.WARNING,
+            "cluster.inventory",
+            f"cannot read the inventory in namespace {settings.inventory_namespace!r}, so "
+            f"what prune would delete is unknown: {exc}",
+        )
+        return PruneDecision(), (finding,)
+    # Both the scoped and the written key: whatever Git declares is never pruned.
+    desired = {o.observation.key for o in heads} | {o.manifest.key for o in heads}
+    decision = decide_prune(
+        inventory,
+        desired,
+        prune=environment.prune,
+        allowed_kinds=environment.allow_prune_kinds,
+    )
+    return decision, ()
+
+
+async def _lives(
+    connection: Connection, decision: PruneDecision
+) -> dict[ObjectKey, dict[str, Any] | None]:
+    """The live state of every object prune would delete or leave."""
+    entries = [*decision.delete, *(kept.entry for kept in decision.kept)]
+
+    async def read(api_version: str, key: ObjectKey) -> dict[str, Any] | None:
+        try:
+            return await connection.cluster.read(api_version, key)
+        except (Forbidden, NotFound, UnknownKind):
+            return None
+
+    found = await asyncio.gather(*(read(e.api_version, e.key) for e in entries))
+    return {entry.key: body for entry, body in zip(entries, found, strict=True)}

@@ -1,0 +1,237 @@
+"""Check local files as one environment, sharing parsing and checks among the cores."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.checks import ObjectFindings, check_manifests, check_objects, report_findings
+from bot.core.documents import DEFAULT_LIMITS, Limits
+from bot.core.findings import Finding
+from bot.core.manifests import (
+    Manifest,
+    ObjectKey,
+    ParsedFiles,
+    SourceFile,
+    collect_manifests,
+    files_within_total,
+    identity,
+    load_manifests,
+    manifest_at,
+    parse_files,
+)
+from bot.core.policies import Policy
+from bot.core.schemas import SchemaCatalog, crd_validators
+from bot.renderers.loading import cyclic_gc_paused
+
+# Below this much YAML per part, starting a process costs more than it saves.
+MIN_PART_BYTES = 128 * 1024
+
+CrdSchemas = Mapping[tuple[str, str], Mapping[str, Any]]
+Kept = Sequence[tuple[int, Manifest]]  # position in a part's objects, and the manifest
+
+
+@dataclass(frozen=True)
+class Validation:
+    objects: int  # objects checked
+    findings: tuple[Finding, ...]
+
+
+def validate_files(
+    files: Sequence[SourceFile],
+    default_namespace: str,
+    catalog: SchemaCatalog,
+    policies: Sequence[Policy],
+    parts: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
+) -> Validation:
+    """What load_manifests and check_manifests find, in `parts` processes if worth it.
+
+    The files are split into runs of whole files, in path order. Each process parses
+    its run; this one collects every object's identity (so keys, duplicates and the
+    scopes and schemas of CRDs are decided over all files, as load_manifests does),
+    then each process checks its own objects and this one puts the findings in order.
+    """
+    texts = {f.path: f.data for f in files}
+    count = parts if parts is not None else part_count(files)
+    # Checks and the messages between processes make garbage but no cycles of note,
+    # while the parsed objects fill the heap that every collection would walk again.
+    with cyclic_gc_paused():
+        if count <= 1:
+            loaded = load_manifests(files, default_namespace, limits)
+            findings = check_manifests(loaded, catalog, policies, texts)
+            return Validation(len(loaded.manifests), findings)
+        readable, left_out = files_within_total(files, limits)
+        runs = [LocalPart(run, catalog, policies, limits) for run in split_files(readable, count)]
+        started: list[LocalPart | WorkerPart] = [runs[0], *(WorkerPart(r) for r in runs[1:])]
+        try:
+            return validate_parts(started, default_namespace, left_out, texts)
+        finally:
+            for part in started:
+                part.close()
+
+
+def part_count(files: Sequence[SourceFile]) -> int:
+    """How many processes to use: one per core, while each gets enough to parse."""
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return 1  # forking a process that runs threads could copy a lock while it is held
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cores or 1, sum(len(f.data) for f in files) // MIN_PART_BYTES))
+
+
+def split_files(files: Sequence[SourceFile], count: int) -> list[list[SourceFile]]:
+    """`count` runs of consecutive files with about the same number of bytes each."""
+    total = sum(len(f.data) for f in files)
+    runs: list[list[SourceFile]] = [[] for _ in range(count)]
+    done = 0
+    for source_file in files:
+        runs[min(count - 1, done * count // max(total, 1))].append(source_file)
+        done += len(source_file.data)
+    return [run for run in runs if run] or [[]]
+
+
+def validate_parts(
+    parts: Sequence[LocalPart | WorkerPart],
+    default_namespace: str,
+    left_out: Iterable[Finding],
+    texts: Mapping[str, bytes],
+) -> Validation:
+    """Parse in every part, collect all objects here, check in every part, report here."""
+    parsed = [part.parse() for part in parts]  # the workers parse at the same time
+    objects = tuple(o for p in parsed for o in p.objects)
+    findings = tuple(f for p in parsed for f in p.findings)
+    loaded, positions = collect_manifests(
+        ParsedFiles(objects, findings), default_namespace, left_out
+    )
+    crds = crd_validators(loaded.manifests)
+    kept = _kept_per_part(positions, loaded.manifests, [len(p.objects) for p in parsed])
+    for part, part_kept in zip(parts, kept, strict=True):
+        part.start_check(part_kept, crds)
+    checked = [part.check(part_kept, crds) for part, part_kept in zip(parts, kept, strict=True)]
+    return Validation(len(loaded.manifests), report_findings(loaded.findings, checked, texts))
+
+
+def _kept_per_part(
+    positions: Sequence[int], manifests: Sequence[Manifest], sizes: Sequence[int]
+) -> list[list[tuple[int, Manifest]]]:
+    """The kept objects of each part: position within the part, and manifest."""
+    kept: list[list[tuple[int, Manifest]]] = [[] for _ in sizes]
+    part, start = 0, 0
+    for position, manifest in zip(positions, manifests, strict=True):
+        while position >= start + sizes[part]:
+            start += sizes[part]
+            part += 1
+        kept[part].append((position - start, manifest))
+    return kept
+
+
+class LocalPart:
+    """Some of the files, parsed and checked in this process."""
+
+    def __init__(
+        self,
+        files: Sequence[SourceFile],
+        catalog: SchemaCatalog,
+        policies: Sequence[Policy],
+        limits: Limits,
+    ) -> None:
+        self.files, self.catalog, self.policies, self.limits = files, catalog, policies, limits
+        self._parsed: ParsedFiles | None = None
+
+    def parse(self) -> ParsedFiles:
+        with cyclic_gc_paused():
+            self._parsed = parse_files(self.files, self.limits)
+        return self._parsed
+
+    def start_check(self, kept: Kept, crds: CrdSchemas) -> None:
+        pass  # checked when asked
+
+    def check(self, kept: Kept, crds: CrdSchemas) -> ObjectFindings:
+        """Collected from whole objects parsed here, the manifests are ready to check."""
+        return check_objects([m for _, m in kept], self.catalog, self.policies, crds)
+
+    def check_keyed(
+        self, kept: Sequence[tuple[int, ObjectKey]], crds: CrdSchemas
+    ) -> ObjectFindings:
+        """Check objects of this part by position, under keys decided elsewhere."""
+        objects = (self._parsed or self.parse()).objects
+        manifests = [manifest_at(key, *objects[position]) for position, key in kept]
+        return check_objects(manifests, self.catalog, self.policies, crds)
+
+    def close(self) -> None:
+        pass
+
+
+class WorkerPart:
+    """A LocalPart in a forked process; only identities and findings come back.
+
+    Should the process fail in any way, this one does the part itself, so that an error
+    surfaces here exactly as it would without workers.
+    """
+
+    def __init__(self, part: LocalPart) -> None:
+        import multiprocessing  # only here: the import costs every command start-up time
+
+        context = multiprocessing.get_context("fork")
+        self.part = part
+        self._connection, theirs = context.Pipe()
+        self._process = context.Process(target=_serve, args=(part, theirs), daemon=True)
+        self._process.start()
+        theirs.close()
+        self._failed = False
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
+    def parse(self) -> ParsedFiles:
+        parsed = self._receive()
+        return parsed if isinstance(parsed, ParsedFiles) else self.part.parse()
+
+    def start_check(self, kept: Kept, crds: CrdSchemas) -> None:
+        if not self._failed:
+            try:
+                self._connection.send((_keys(kept), crds))
+            except OSError:
+                self._failed = True
+
+    def check(self, kept: Kept, crds: CrdSchemas) -> ObjectFindings:
+        checked = self._receive()
+        if isinstance(checked, ObjectFindings):
+            return checked
+        return self.part.check_keyed(_keys(kept), crds)
+
+    def close(self) -> None:
+        self._connection.close()
+        self._process.join(timeout=0.1)
+        if self._process.is_alive():
+            self._process.terminate()
+            self._process.join()
+
+    def _receive(self) -> object:
+        if self._failed:
+            return None
+        try:
+            return self._connection.recv()
+        except (EOFError, OSError):
+            self._failed = True
+            return None
+
+
+def _keys(kept: Kept) -> list[tuple[int, ObjectKey]]:
+    return [(position, manifest.key) for position, manifest in kept]
+
+
+def _serve(part: LocalPart, connection: Any) -> None:
+    """In the worker: parse, send identities, check the kept objects, send findings."""
+    # On any failure the connection closes; the parent redoes the part and reports it.
+    with connection, contextlib.suppress(BaseException):
+        parsed = part.parse()
+        objects = tuple((identity(body), source) for body, source in parsed.objects)
+        connection.send(ParsedFiles(objects, parsed.findings))
+        kept, crds = connection.recv()
+        connection.send(part.check_keyed(kept, crds))

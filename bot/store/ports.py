@@ -1,0 +1,139 @@
+"""The durable store behind one small Protocol: deliveries, jobs, apply locks, audit ledger.
+
+Every backend keeps the same semantics (the SQLite one is the reference;
+tests/test_store.py pins them down and runs against each backend):
+
+- A delivery is recorded at most once, together with its job, in one transaction.
+- A job is claimed under a lease; an expired lease makes it claimable again. Jobs that
+  share a coalescing key run one at a time, oldest first. A new job that `supersedes`
+  marks the key's jobs still waiting as superseded, so only the newest state (a PR's
+  newest head) is worked on; one that does not (a merge: every merge must be applied or
+  recorded as superseded in the ledger) just waits its turn.
+- A failed job is retried at the time the caller gives, or dead-lettered when it gives
+  none; a dead job stays until an operator re-queues it.
+- A running job's holder may renew its lease; a job taken over cannot be renewed.
+- An environment lock has one holder until it expires or is released.
+- The last applied commit of an environment only moves forward (by job position).
+- The audit ledger is one hash chain (bot.core.audit): appends are serialized, so
+  replicas writing at once still build one unbroken chain; an append with a key that
+  is already in the ledger returns the record written first (a job re-run after a
+  crash does not record its apply twice).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+from bot.core.audit import AuditEntry, AuditRecord
+
+
+class StoreError(RuntimeError):
+    """The store could not do what was asked (unreachable, corrupt, wrong schema)."""
+
+
+class JobState(StrEnum):
+    READY = "ready"  # waiting, maybe until a retry time
+    RUNNING = "running"  # claimed under a lease
+    DONE = "done"
+    SUPERSEDED = "superseded"  # a newer job for the same key made it pointless
+    DEAD = "dead"  # failed too often; waits for an operator
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook delivery, as the forge identified it."""
+
+    id: str
+    forge: str
+    event: str
+    outcome: str  # "queued" or why it was ignored
+
+
+@dataclass(frozen=True)
+class NewJob:
+    kind: str
+    payload: str  # JSON text
+    coalesce_key: str | None = None
+    supersedes: bool = True  # with a key: whether it makes the key's waiting jobs pointless
+
+
+@dataclass(frozen=True)
+class Job:
+    id: int
+    kind: str
+    payload: str
+    coalesce_key: str | None
+    attempts: int  # including the current one
+    holder: str
+    state: JobState = JobState.RUNNING
+    last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class AppliedCommit:
+    environment: str
+    commit: str
+    position: int
+    applied_at: float
+
+
+class Store(Protocol):
+    """The persistence port. Times come from the store's own clock."""
+
+    async def open(self) -> None:
+        """Connect and apply pending schema migrations."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise StoreError when the store cannot serve requests."""
+
+    async def record_delivery(self, delivery: Delivery, job: NewJob | None) -> bool:
+        """Durably store a delivery and its job; False (and nothing stored) for a duplicate."""
+
+    async def add_job(self, job: NewJob) -> int:
+        """Queue a job (superseding waiting jobs with its key); returns its id."""
+
+    async def claim_job(self, holder: str, lease_seconds: float) -> Job | None:
+        """The oldest runnable job, now leased to `holder`, or None."""
+
+    async def renew_lease(self, job: Job, lease_seconds: float) -> bool:
+        """Extend the lease of a job its holder still runs; False when it was taken over."""
+
+    async def complete_job(self, job: Job, state: JobState = JobState.DONE) -> None: ...
+
+    async def fail_job(self, job: Job, error: str, retry_at: float | None) -> JobState:
+        """Record a failure: READY again at `retry_at`, or DEAD when it is None."""
+
+    async def is_superseded(self, job: Job) -> bool:
+        """True when a newer job with the same coalescing key exists."""
+
+    async def requeue(self, job_id: int) -> bool:
+        """Make a dead job runnable again with a fresh attempt count."""
+
+    async def job_counts(self) -> dict[JobState, int]: ...
+
+    async def job(self, job_id: int) -> Job | None: ...
+
+    async def dead_jobs(self) -> list[Job]:
+        """The dead-letter list, oldest first."""
+
+    async def lock_environment(self, environment: str, holder: str, seconds: float) -> bool:
+        """Take (or renew) the apply lock; False when someone else holds it."""
+
+    async def unlock_environment(self, environment: str, holder: str) -> None: ...
+
+    async def last_applied(self, environment: str) -> AppliedCommit | None: ...
+
+    async def record_applied(self, environment: str, commit: str, position: int) -> bool:
+        """Move the environment to `commit`; False when a later position is recorded."""
+
+    async def add_audit(self, entry: AuditEntry, key: str | None = None) -> AuditRecord:
+        """Chain `entry` onto the ledger; a `key` already in it returns that first record."""
+
+    async def audit_records(
+        self, environment: str | None = None, since: float | None = None
+    ) -> list[AuditRecord]:
+        """The ledger in chain order, or the records of one environment recorded since."""

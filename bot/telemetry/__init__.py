@@ -1,0 +1,1 @@
+"""What the bot tells operators about itself: JSON log lines and Prometheus metrics."""

@@ -1,0 +1,140 @@
+"""Logs as JSON lines: one event per line, with the context it happened in, secrets masked."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import fields
+from datetime import UTC, datetime
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import urlsplit
+
+from bot.config.secrets import Secret
+from bot.config.settings import Settings, SettingsError
+from bot.events import Event, PushToDefaultBranch
+
+MASK = "********"
+SHORTEST_MASKED = 6  # shorter values would mask ordinary words; such secrets are weak anyway
+_CONTEXT: ContextVar[Mapping[str, Any]] = ContextVar(
+    "gitops_bot_log_context", default=MappingProxyType({})
+)
+# Credentials that may reach a message at run time without being in the settings (an
+# installation token, a JWT, an Authorization header echoed back by a server).
+_TOKEN_SHAPES = re.compile(
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}"
+    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+)"
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
+    re.DOTALL,
+)
+# Each of those shapes begins with one of these. Most lines hold none, and looking for
+# them costs a fraction of running the pattern over the line.
+_TOKEN_PREFIXES = ("github_pat_", "glpat-", "eyJ", "-----BEGIN ", *(f"gh{c}_" for c in "pousr"))
+# An Authorization header in any quoting (a dict repr, JSON, a raw header line).
+_AUTHORIZATION = re.compile(
+    r"(?i)(authorization\\?['\"]?\s*[:=]\s*\\?['\"]?(?:bearer|token|basic)\s+)[^\s\"',\\]+"
+)
+# Attributes every LogRecord has; anything else on a record came in through `extra=`.
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+
+
+@contextmanager
+def log_context(**values: Any) -> Iterator[None]:
+    """Add fields (delivery, repo, pr, job, environment, ...) to every line logged inside,
+    in this task and the tasks it starts. None values are left out."""
+    known = {key: value for key, value in values.items() if value is not None}
+    token = _CONTEXT.set({**_CONTEXT.get(), **known})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def event_context(event: Event) -> dict[str, Any]:
+    """The fields that say what an event is about: forge, repository, PR or commit."""
+    where = {"forge": event.repo.forge, "repo": event.repo.slug}
+    if isinstance(event, PushToDefaultBranch):
+        return where | {"commit": event.commit}
+    return where | {"pr": event.number}
+
+
+class Redactor:
+    """Masks known secret values, and anything shaped like a credential, in log text."""
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        pieces = {piece for value in secrets for piece in _pieces(value)}
+        # Longest first, so a secret containing another is masked whole.
+        self._values = sorted(pieces, key=len, reverse=True)
+
+    def mask(self, text: str) -> str:
+        for value in self._values:
+            text = text.replace(value, MASK)
+        text = _AUTHORIZATION.sub(lambda m: m.group(1) + MASK, text)
+        if any(prefix in text for prefix in _TOKEN_PREFIXES):
+            text = _TOKEN_SHAPES.sub(MASK, text)
+        return text
+
+
+def _pieces(value: str) -> list[str]:
+    """The value, how JSON writes it, and each long line of a multi-line value (a PEM key
+    quoted in part is still masked)."""
+    candidates = [value, json.dumps(value)[1:-1]]
+    candidates += [line.strip() for line in value.splitlines() if len(line.strip()) >= 16]
+    return [c for c in candidates if len(c) >= SHORTEST_MASKED]
+
+
+class JsonLines(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, context fields, error."""
+
+    def __init__(self, redactor: Redactor) -> None:
+        super().__init__()
+        self.redactor = redactor
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        line.update(_CONTEXT.get())
+        line.update({k: v for k, v in vars(record).items() if k not in _RECORD_ATTRIBUTES})
+        if record.exc_info:
+            line["error"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            line["stack"] = self.formatStack(record.stack_info)
+        # Masked after serialising, so every field (and its JSON escaping) is covered.
+        return self.redactor.mask(json.dumps(line, default=str))
+
+
+def secret_values(settings: Settings) -> list[str]:
+    """Every credential the settings hold: Secret fields and a database password."""
+    values = [
+        value.reveal()
+        for value in (getattr(settings, f.name) for f in fields(settings))
+        if isinstance(value, Secret) and value
+    ]
+    password = urlsplit(settings.database_url).password
+    return values + ([password] if password else [])
+
+
+def configure_logging(settings: Settings) -> None:
+    """Send every log record, the libraries' included, to stderr as masked JSON lines."""
+    level = logging.getLevelName(settings.log_level.upper())
+    if not isinstance(level, int):
+        raise SettingsError(
+            f"GITOPS_BOT_LOG_LEVEL: {settings.log_level!r} is not a log level; "
+            "use debug, info, warning or error"
+        )
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonLines(Redactor(secret_values(settings))))
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)

@@ -1,0 +1,165 @@
+"""The drift job: check each environment of a watched repository, heal where allowed, report."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+from bot.core.drifts import DriftState, EnvironmentDrift
+from bot.core.repoconfig import ConfigError
+from bot.events import Repository
+from bot.git.mirrors import MirrorError, is_ancestor
+from bot.renderers import render_options
+from bot.stages.drift import add_origins, check_environment
+from bot.stages.drift_reports import record_metrics, report_to_forge
+from bot.stages.plan import load_checks
+from bot.store.ports import Job, NewJob
+from bot.workflows.context import Services, repository_environment_key
+from bot.workflows.self_heal import TRIGGER, Target, heal
+
+log = logging.getLogger(__name__)
+DRIFT_KIND = "drift"
+HEAL_RETRY_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class DriftCheck:
+    """A timer's request: compare every environment of `repo` with its default branch."""
+
+    repo: Repository
+
+
+def drift_job(repo: Repository) -> NewJob:
+    """Checks of one repository coalesce: one runs at a time, a waiting one is replaced."""
+    payload = json.dumps({"repo": dataclasses.asdict(repo)}, sort_keys=True)
+    return NewJob(DRIFT_KIND, payload, f"{DRIFT_KIND}:{repo.forge}:{repo.slug}")
+
+
+def drift_check_from_data(data: Mapping[str, Any]) -> DriftCheck:
+    return DriftCheck(Repository(**data["repo"]))
+
+
+def drift_context(check: DriftCheck) -> dict[str, Any]:
+    """What log lines of a drift job say it is about."""
+    return {"forge": check.repo.forge, "repo": check.repo.slug}
+
+
+async def check_drift(services: Services, check: DriftCheck, job: Job) -> str:
+    """Every environment with a configured cluster; a failure to report retries the job."""
+    repo = check.repo
+    forge = services.forges.forge_for(repo)
+    head = await forge.branch_head(repo, repo.default_branch)
+    mirror = await services.mirrors.fetch(repo, (head,), await forge.git_auth_header(repo))
+    try:
+        options = render_options(services.settings)
+        checks = await load_checks(mirror, head, services.catalogs, options)
+    except ConfigError as exc:
+        log.warning("drift check of %s: %s cannot be used: %s", repo.slug, head[:12], exc)
+        return "refused"
+    states = []
+    for environment in checks.config.environments:
+        if services.clusters is None or not services.clusters.knows(environment.cluster):
+            continue  # a dry-apply environment: there is no live state to compare
+        key = repository_environment_key(repo, environment.name)
+        target = Target(repo, mirror, head, environment, checks, job, key)
+        drift = await _locked(services, target)
+        if drift is None:
+            continue
+        record_metrics(services.metrics, repo, drift, services.clock())
+        await report_to_forge(forge, repo, drift)
+        states.append(drift.state)
+    return _summary(states)
+
+
+async def _locked(services: Services, target: Target) -> EnvironmentDrift | None:
+    """Check (and heal) under the environment's apply lock, so a check never sees an
+    apply half done; None when an apply holds the lock or the branch moved on meanwhile."""
+    store, holder = services.store, f"job-{target.job.id}"
+    if not await store.lock_environment(target.key, holder, services.settings.job_lease_seconds):
+        log.info("drift check of %s skipped: it is being applied", target.key)
+        return None
+    try:
+        if await _behind(services, target):
+            log.info("drift check of %s skipped: a newer commit is applied", target.key)
+            return None
+        return await _checked(services, target)
+    finally:
+        await store.unlock_environment(target.key, holder)
+
+
+async def _checked(services: Services, target: Target) -> EnvironmentDrift:
+    environment = target.environment
+    drift = await _check(services, target)
+    if drift.state is DriftState.DRIFTED and environment.self_heal:
+        held = await _heal_failed_lately(services, target)
+        if held:
+            drift = replace(drift, heal_held=held)
+        else:
+            result = await heal(services, target, drift)
+            drift = replace(await _check(services, target), heal=result)
+    last = await services.store.last_applied(target.key)
+    applied = last.commit if last is not None and last.commit != target.commit else None
+    drift = replace(drift, self_heal=environment.self_heal, applied_commit=applied)
+    if not drift.objects:
+        return drift
+    ledger = await services.store.audit_records(environment.name)
+    repository = f"{target.repo.forge}:{target.repo.slug}"
+    return add_origins(drift, [r.entry for r in ledger if r.entry.repository == repository])
+
+
+async def _heal_failed_lately(services: Services, target: Target) -> str:
+    """Why not to heal now: a self-heal of the same commit failed within the hour. The
+    cause (a conflict, a refused object) rarely goes away by itself, and each attempt
+    would add a failed record to the audit ledger at every check."""
+    since = services.clock() - HEAL_RETRY_SECONDS
+    records = await services.store.audit_records(target.environment.name, since)
+    repository = f"{target.repo.forge}:{target.repo.slug}"
+    for record in reversed(records):
+        entry = record.entry
+        if entry.repository != repository:
+            continue
+        if entry.trigger == TRIGGER and entry.commit == target.commit and entry.result == "failed":
+            return (
+                f"the self-heal of {target.commit[:12]} failed (audit record "
+                f"{record.sequence}): {entry.message or 'objects failed'}; it is tried again "
+                "an hour later, or sooner once a merge applies a newer commit"
+            )
+        return ""  # the newest record is another apply: heal
+    return ""
+
+
+async def _check(services: Services, target: Target) -> EnvironmentDrift:
+    assert services.clusters is not None
+    return await check_environment(
+        target.mirror,
+        target.commit,
+        target.environment,
+        target.checks,
+        services.clusters,
+        services.settings.fingerprint_key,
+    )
+
+
+async def _behind(services: Services, target: Target) -> bool:
+    """Whether the environment already runs a commit newer than the head this job saw."""
+    last = await services.store.last_applied(target.key)
+    if last is None or last.commit == target.commit:
+        return False
+    forge = services.forges.forge_for(target.repo)
+    try:
+        auth = await forge.git_auth_header(target.repo)
+        await services.mirrors.fetch(target.repo, (last.commit,), auth)
+    except MirrorError:
+        return False  # history was rewritten: the default branch is what counts
+    return await is_ancestor(target.mirror, target.commit, last.commit)
+
+
+def _summary(states: list[DriftState]) -> str:
+    for state in (DriftState.DRIFTED, DriftState.UNKNOWN, DriftState.IN_SYNC):
+        if state in states:
+            return str(state)
+    return "nothing-to-check"

@@ -1,0 +1,133 @@
+"""Pull request previews: plan the head against the base, then one sticky comment + a check."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import replace
+
+from bot.core.comments import render_plan
+from bot.core.findings import Finding, Severity, has_errors
+from bot.core.markdown import marker
+from bot.core.plans import Plan
+from bot.events import PullRequestChanged
+from bot.forges.ports import Annotation, CheckReport, CheckState
+from bot.renderers import RenderOptions, render_options
+from bot.stages.live_preview import LivePreviewer
+from bot.stages.plan import plan_change
+from bot.store.ports import Job
+from bot.workflows.context import Services
+
+PLAN_KIND = "plan"
+FORK_NOTE = (
+    "This pull request comes from a fork: it is previewed against Git only, without "
+    "cluster credentials, and nothing from it is ever applied."
+)
+
+
+async def preview_pull_request(services: Services, event: PullRequestChanged, job: Job) -> str:
+    """Plan every environment and report it; a plan overtaken by a newer head is dropped."""
+    forge = services.forges.forge_for(event.repo)
+    if not event.base_sha:  # GitLab's merge request event names no base: ask the forge
+        pull = await forge.pull_request(event.repo, event.number)
+        event = replace(event, base_sha=pull.base_sha)
+    repo, head = event.repo, event.head_sha
+    await forge.report_check(repo, head, pending_check(event))
+    auth = await forge.git_auth_header(repo)
+    mirror = await services.mirrors.fetch(repo, (event.base_sha, head), auth)
+    plan = await plan_change(
+        mirror,
+        event.base_sha,
+        head,
+        services.settings.fingerprint_key,
+        catalogs=services.catalogs,
+        render_options=preview_render_options(services, event),
+        live=live_previewer(services, event),
+    )
+    if event.from_fork:
+        plan = replace(plan, notes=(*plan.notes, FORK_NOTE))
+    if await services.store.is_superseded(job):
+        return "superseded"  # a newer head is queued: its plan, not this one, gets posted
+    await forge.upsert_comment(
+        repo, event.number, PLAN_KIND, render_plan(plan, forge.comment_limit)
+    )
+    await forge.report_check(repo, head, plan_check(plan))
+    result = "blocked" if plan.blocking else "ready"
+    services.metrics.plans.labels(result).inc()
+    return result
+
+
+def live_previewer(services: Services, event: PullRequestChanged) -> LivePreviewer | None:
+    """Dry runs against the clusters use the bot's credentials: never for a fork's content."""
+    if event.from_fork or services.clusters is None:
+        return None
+    return LivePreviewer(services.clusters, services.settings.fingerprint_key)
+
+
+def preview_render_options(services: Services, event: PullRequestChanged) -> RenderOptions:
+    """The server's render bounds; a fork's content never gets network access."""
+    options = render_options(services.settings)
+    return replace(options, allow_network=False) if event.from_fork else options
+
+
+def pending_check(event: PullRequestChanged) -> CheckReport:
+    return CheckReport(
+        CheckState.PENDING,
+        "Planning",
+        f"Planning `{event.head_sha[:12]}` against `{event.base_sha[:12]}`.",
+    )
+
+
+def plan_check(plan: Plan) -> CheckReport:
+    """The check run a plan gets: failure on any error or on a plan that could not be made."""
+    findings = plan.all_findings
+    failed = plan.blocking or has_errors(findings)
+    errors = sum(f.severity is Severity.ERROR for f in findings)
+    title = (
+        "Could not plan"
+        if plan.failure
+        else f"{errors} errors, {len(findings) - errors} warnings"
+        if findings
+        else "No findings"
+    )
+    lines = [f"Plan of `{plan.head[:12]}` against `{plan.base[:12]}`: see the PR comment."]
+    if plan.failure:
+        lines.append(f"Could not plan: {plan.failure}")
+    lines += [
+        f"- `{env.environment.name}`: "
+        + (f"cannot preview: {env.failure}" if env.failure else f"{len(env.changes)} objects")
+        for env in plan.environments
+    ]
+    state = CheckState.FAILURE if failed else CheckState.SUCCESS
+    return CheckReport(state, title, "\n".join(lines), finding_annotations(findings))
+
+
+def finding_annotations(findings: tuple[Finding, ...]) -> tuple[Annotation, ...]:
+    """One annotation per finding that names a file; the others are in the summary."""
+    return tuple(
+        Annotation(
+            path=f.path,
+            line=f.line or 1,
+            level="failure" if f.severity is Severity.ERROR else "warning",
+            title=f"[{f.rule}] {f.subject or ''}".strip(),
+            message=f"{f.field}: {f.message}" if f.field else f.message,
+        )
+        for f in findings
+        if f.path
+    )
+
+
+def could_not_complete(
+    event: PullRequestChanged, error: str, final: bool, attempt: int
+) -> tuple[CheckReport, str | None]:
+    """What a PR shows while a plan job fails: never a success, always how to retry."""
+    if not final:
+        summary = f"Attempt {attempt} failed: {error}\n\nThe bot will retry on its own."
+        return CheckReport(CheckState.PENDING, "Could not complete yet, will retry", summary), None
+    how = "Fix the cause if it is yours, then comment `/gitops plan` on this pull request to retry."
+    error = html.escape(error, quote=False)
+    summary = f"The plan of `{event.head_sha[:12]}` failed {attempt} times: {error}\n\n{how}"
+    comment = (
+        f"{marker(PLAN_KIND, 1)}\n\n### gitops-bot plan: ⚠️ could not complete\n\n"
+        f"`{event.base_sha[:12]}` → `{event.head_sha[:12]}`\n\n{summary}\n"
+    )
+    return CheckReport(CheckState.FAILURE, "Could not complete", summary), comment

@@ -155,6 +155,8 @@ TABLE: list[tuple[str, str, Any]] = [
     ("nonspecific-tag", "v: ! 12\n", {"v": "12"}),
     ("nonspecific-tag-bool", "v: ! on\n", {"v": "on"}),
     ("nonspecific-tag-key", "! on: x\n", {"on": "x"}),
+    ("nonspecific-tag-after-bom", "\ufeffv: ! 12\n", {"v": "12"}),
+    ("nonspecific-tag-anchored", "v: &a ! 12\nw: *a\n", {"v": "12", "w": "12"}),
     # merge keys: fine while no key is set twice
     ("merge", "b: &b {a: 1}\nv: {<<: *b, c: 3}\n", {"b": {"a": 1}, "v": {"a": 1, "c": 3}}),
     ("merge-override", "b: &b {a: 1, b: 2}\nv: {<<: *b, a: 3}\n", Refused("yaml.duplicate-key")),

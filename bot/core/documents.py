@@ -96,7 +96,8 @@ def _build(node: yaml.Node, limits: Limits, may_alias: bool, tagged: str | None)
 
 def _decode(text: bytes | str) -> str:
     if isinstance(text, str):
-        return text
+        # libyaml skips a byte-order mark without counting it in its marks' positions.
+        return text.removeprefix("\ufeff")
     try:
         return text.decode("utf-8-sig")
     except UnicodeDecodeError as exc:

@@ -196,6 +196,8 @@ TABLE: list[tuple[str, str, Any]] = [
 STRICTER: list[tuple[str, str, str]] = [
     ("custom-tag", "v: !foo bar\n", "yaml.tag"),
     ("binary-tag", "v: !!binary aGVsbG8=\n", "yaml.tag"),
+    ("map-tag-on-text", "v: !!map foo\n", "yaml.tag"),
+    ("merge-tag-on-text", "v: !!merge foo\n", "yaml.tag"),
     ("on-and-quoted-true", "{on: a, 'true': b}\n", "yaml.ambiguous-key"),
     ("true-and-quoted-true", "{true: a, 'true': b}\n", "yaml.ambiguous-key"),
     ("int-and-quoted-int", "{1: a, '1': b}\n", "yaml.ambiguous-key"),

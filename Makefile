@@ -26,8 +26,8 @@ lint: venv
 	$(BIN)/mypy --strict bot
 	$(BIN)/lint-imports
 
-# Real parts the tests need: kube-apiserver + etcd, kubectl, and kustomize + helm (built
-# once, cached), PostgreSQL,
+# Real parts the tests need: kube-apiserver + etcd, kubectl, kustomize + helm, and the
+# sigs.k8s.io/yaml helper the YAML parity tests compare with (built once, cached), PostgreSQL,
 # GitHub's REST description and webhook examples (npm, pinned; into build/npm).
 test: lint
 	mkdir -p build
@@ -35,9 +35,11 @@ test: lint
 	bash testenv/build.sh kubectl > build/kubectl-bin.txt
 	bash testenv/postgres.sh > build/postgres-bin.txt
 	bash testenv/build.sh tools > build/tools-bin.txt
+	bash testenv/build.sh yamljson > build/yamljson-bin.txt
 	bash tests/openapi/install.sh
 	GITOPS_BOT_TESTENV_BIN="$$(tail -n 1 build/testenv-bin.txt)" \
 	GITOPS_BOT_KUBECTL_BIN="$$(tail -n 1 build/kubectl-bin.txt)" \
 	GITOPS_BOT_POSTGRES_BIN="$$(tail -n 1 build/postgres-bin.txt)" \
 	GITOPS_BOT_TOOLS_BIN="$$(tail -n 1 build/tools-bin.txt)" \
+	GITOPS_BOT_YAMLJSON_BIN="$$(tail -n 1 build/yamljson-bin.txt)" \
 	  $(BIN)/pytest -q -p no:cacheprovider

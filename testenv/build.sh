@@ -10,12 +10,14 @@
 #                           up scenarios with it and compare the bot with `kubectl diff`)
 #   tools                   testenv/tools/go.mod  -> testenv/kustomize-<v>_helm-<v>_kubeconform-<v>/bin/
 #                           kustomize, helm, kubeconform
-#   all                     all three, one bin dir per line
+#   yamljson                testenv/yamljson/go.mod -> testenv/yamljson-<v>_<source hash>/bin/
+#                           yamljson (Kubernetes' YAML-to-JSON conversion, for parity tests)
+#   all                     all of them, one bin dir per line
 #
 # Cached binaries are reused when they run and report the pinned versions.
 # Progress goes to stderr; the last line of stdout is the (last) bin directory.
 #
-# Usage: testenv/build.sh [controlplane|kubectl|tools|all]
+# Usage: testenv/build.sh [controlplane|kubectl|tools|yamljson|all]
 # Exit status: 0 ok, 3 no Go toolchain (and nothing cached), 1 other errors.
 set -euo pipefail
 
@@ -219,15 +221,41 @@ tools() {
     tools_ok tools_build
 }
 
+# --- yamljson: sigs.k8s.io/yaml as a command (testenv/yamljson/go.mod) --------------
+
+yamljson_ok() {
+  local out
+  [[ -x "$1/yamljson" ]] || return 1
+  out="$("$1/yamljson" -version 2>&1)" || return 1
+  [[ "$out" == "sigs.k8s.io/yaml $sigs_yaml_version"$'\n'"go.yaml.in/yaml/v2 $goyaml_version" ]]
+}
+
+yamljson_build() {
+  local dir="$here/yamljson"
+  setup_go "$dir"
+  go_build "$dir" "$1/yamljson" . ""
+}
+
+yamljson() {
+  local dir="$here/yamljson" digest
+  [[ -f "$dir/go.mod" && -f "$dir/go.sum" ]] || die "missing $dir/go.mod or go.sum"
+  sigs_yaml_version="$(required "$dir" sigs.k8s.io/yaml)"
+  goyaml_version="$(required "$dir" go.yaml.in/yaml/v2)"
+  # The command is this repository's own source: a change to it is a new cache entry.
+  digest="$(cat "$dir/go.mod" "$dir/go.sum" "$dir"/*.go | sha256sum | cut -c1-12)"
+  cached "yamljson-${sigs_yaml_version}_${digest}" yamljson_ok yamljson_build
+}
+
 main() {
   [[ -f "$here/go.mod" && -f "$here/go.sum" ]] || die "missing $here/go.mod or go.sum"
   case "${1:-controlplane}" in
     controlplane) controlplane ;;
     kubectl) kubectl ;;
     tools) tools ;;
-    all) controlplane; kubectl; tools ;;
-    -h|--help) sed -n '2,19s/^# \{0,1\}//p' "$0" ;;
-    *) die "unknown mode '$1' (expected: controlplane, kubectl, tools or all)" ;;
+    yamljson) yamljson ;;
+    all) controlplane; kubectl; tools; yamljson ;;
+    -h|--help) sed -n '2,21s/^# \{0,1\}//p' "$0" ;;
+    *) die "unknown mode '$1' (expected: controlplane, kubectl, tools, yamljson or all)" ;;
   esac
 }
 

@@ -109,27 +109,39 @@ def postgres_url(postgres_server: PostgresServer) -> str:
 
 
 TOOLS_BIN_VAR = "GITOPS_BOT_TOOLS_BIN"  # set by `make test` from testenv/build.sh tools
+YAMLJSON_BIN_VAR = "GITOPS_BOT_YAMLJSON_BIN"  # set by `make test` from testenv/build.sh yamljson
 
 
 @pytest.fixture(scope="session")
 def render_tools() -> Path:
     """The bin dir with real kustomize and helm: $GITOPS_BOT_TOOLS_BIN, or built from Go modules."""
-    bin_dir = Path(os.environ[TOOLS_BIN_VAR]) if os.environ.get(TOOLS_BIN_VAR) else _build_tools()
+    bin_dir = _testenv_bin(TOOLS_BIN_VAR, "tools", "kustomize and helm")
     missing = [t for t in ("kustomize", "helm") if not os.access(bin_dir / t, os.X_OK)]
     if missing:
         unavailable(f"no executable {' or '.join(missing)} in {bin_dir}")
     return bin_dir
 
 
-def _build_tools() -> Path:
+@pytest.fixture(scope="session")
+def yamljson() -> Path:
+    """sigs.k8s.io/yaml as a command (testenv/yamljson): what Kubernetes makes of YAML."""
+    bin_dir = _testenv_bin(YAMLJSON_BIN_VAR, "yamljson", "the yamljson helper (sigs.k8s.io/yaml)")
+    command = bin_dir / "yamljson"
+    if not os.access(command, os.X_OK):
+        unavailable(f"no executable yamljson in {bin_dir}")
+    return command
+
+
+def _testenv_bin(variable: str, mode: str, what: str) -> Path:
+    """$variable if set, else the bin dir `testenv/build.sh <mode>` builds (or has cached)."""
+    if os.environ.get(variable):
+        return Path(os.environ[variable])
     script = Path(__file__).resolve().parent.parent / "testenv/build.sh"
-    done = subprocess.run(
-        ["bash", str(script), "tools"], capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(["bash", str(script), mode], capture_output=True, text=True, check=False)
     if done.returncode == 3:  # no Go toolchain and nothing cached
-        unavailable(f"kustomize and helm are not available: set {TOOLS_BIN_VAR} or install Go")
+        unavailable(f"{what} is not available: set {variable} or install Go")
     if done.returncode != 0 or not done.stdout.strip():
-        pytest.fail(f"{script} tools failed:\n{done.stderr[-3000:]}", pytrace=False)
+        pytest.fail(f"{script} {mode} failed:\n{done.stderr[-3000:]}", pytrace=False)
     return Path(done.stdout.strip().splitlines()[-1])
 
 

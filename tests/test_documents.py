@@ -63,7 +63,9 @@ REJECTED = [
         "more than 20 nodes",
         id="too-many-nodes",
     ),
-    pytest.param("&a [*a]\n", Limits(), "yaml.too-deep", "deeper", id="recursive-alias"),
+    pytest.param(
+        "&a [*a]\n", Limits(), "yaml.recursive-alias", "contains it", id="recursive-alias"
+    ),
     pytest.param(b"x: \xff\xfe\n", Limits(), "yaml.not-utf8", "UTF-8", id="not-utf8"),
     pytest.param("a: [1, 2\nb: 3\n", Limits(), "yaml.syntax", "line", id="syntax-error"),
 ]
@@ -113,3 +115,9 @@ def test_locate_finds_a_fields_own_line() -> None:
     assert locate(text, 3, ("spec", "containers", 0, "image")) == 7
     assert locate(text, 3, ("spec", "containers", 0)) == 6
     assert locate(text, 3, ("spec", "missing")) == 4  # the nearest part that exists
+
+
+def test_locate_finds_keys_as_kubernetes_names_them() -> None:
+    text = "kind: Pod\nmetadata:\n  labels:\n    on: x\n    0x10: y\n"
+    assert locate(text, 1, ("metadata", "labels", "true")) == 4
+    assert locate(text, 1, ("metadata", "labels", "16")) == 5

@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.core.checks import check_manifests
+from bot.core.envpaths import created, is_missing, is_path_problem, removed
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.manifests import LoadResult, SourceFile, is_manifest_path
 from bot.core.plans import EnvironmentPlan, Plan, plan_environment
@@ -122,9 +123,15 @@ async def plan_one(
     before, base_findings = await render_environment(repo, base, env, checks, check=False)
     after, findings = await render_environment(repo, head, env, checks)
     failure = render_failure(findings)
-    if failure is not None:  # a broken render is reported as such, never as "no changes"
+    if is_missing(findings) and not is_path_problem(base_findings):
+        # The pull request deletes the folder: show everything that would go, and block.
+        findings, after = (removed(env, len(before.manifests)),), LoadResult()
+    elif failure is not None:  # a broken render is reported as such, never as "no changes"
         return EnvironmentPlan(env, findings=findings, failure=f"cannot render the head: {failure}")
-    findings += _base_render_warnings(render_failure(base_findings))
+    elif is_missing(base_findings):
+        findings += (created(env),)
+    else:
+        findings += _base_render_warnings(render_failure(base_findings))
     plan = plan_environment(env, before, after, findings, secret_key)
     return plan if live is None else await live(env, before, after, head, plan)
 

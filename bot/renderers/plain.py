@@ -4,18 +4,33 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.core.manifests import LoadResult, load_manifests
+from bot.core.manifests import LoadResult, is_manifest_path
+from bot.core.toolfiles import choose_files, is_kustomization_name, load_folder
+from bot.gitrepo import SPECIAL_MODES, TreeEntry
 from bot.renderers.protocol import Rendered, RenderRequest
-from bot.sources import read_commit_folder
+from bot.sources import read_entries
 
 
 class PlainRenderer:
     async def render(self, request: RenderRequest) -> Rendered:
         env = request.environment
-        files, refused = await read_commit_folder(request.repo, request.commit, env.path)
+        entries = await request.repo.list_tree(request.commit, env.path)
+        choice = choose_files([e.path for e in entries], env.path, env.exclude)
+        wanted = [e for e in entries if e.path not in choice.left_out and _may_be_read(e)]
+        files, refused = await read_entries(request.repo, wanted)
         # Parsing is CPU work: keep it off the event loop.
-        loaded = await asyncio.to_thread(load_manifests, files, env.namespace)
+        loaded = await asyncio.to_thread(load_folder, files, env.path, env.namespace)
         return Rendered(
-            LoadResult(loaded.manifests, refused + loaded.findings),
+            LoadResult(
+                loaded.manifests,
+                choice.findings + refused + loaded.findings,
+                choice.skipped + loaded.skipped,
+            ),
             {f.path: f.data for f in files},
         )
+
+
+def _may_be_read(entry: TreeEntry) -> bool:
+    """Manifests and kustomizations; every link or submodule, as it may stand for a folder."""
+    path = entry.path
+    return entry.mode in SPECIAL_MODES or is_manifest_path(path) or is_kustomization_name(path)

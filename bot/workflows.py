@@ -128,10 +128,8 @@ async def plan_one(
         findings, after = (removed(env, len(before.manifests)),), LoadResult()
     elif failure is not None:  # a broken render is reported as such, never as "no changes"
         return EnvironmentPlan(env, findings=findings, failure=f"cannot render the head: {failure}")
-    elif is_missing(base_findings):
-        findings += (created(env),)
     else:
-        findings += _base_render_warnings(render_failure(base_findings))
+        findings += _base_notes(env, base_findings)
     plan = plan_environment(env, before, after, findings, secret_key)
     return plan if live is None else await live(env, before, after, head, plan)
 
@@ -158,6 +156,13 @@ def _check_rendered(
     if not check:
         return loaded, loaded.findings
     return loaded, check_manifests(loaded, checks.catalog, checks.policies, rendered.texts)
+
+
+def _base_notes(env: Environment, base_findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    """What the base render means for the plan: a folder the PR creates, or a broken base."""
+    if is_missing(base_findings):
+        return (created(env),)
+    return _base_render_warnings(render_failure(base_findings))
 
 
 def _base_render_warnings(failure: str | None) -> tuple[Finding, ...]:

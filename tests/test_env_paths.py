@@ -58,7 +58,7 @@ def test_a_path_with_nothing_like_it_names_the_nearest_existing_folder(repo: Rep
     commit = repo.commit(tree)
     code, data = plan(repo, commit, commit)
     [(_, message)] = errors(data)
-    assert code == 1 and "the nearest existing folder is deploy;" in message
+    assert code == 1 and "(the nearest existing folder is deploy);" in message
 
 
 def test_removing_an_environment_s_folder_lists_every_orphan_and_blocks(repo: Repo) -> None:

@@ -56,7 +56,7 @@ def path_problem(
     where = f"environment {env.name!r}: path {env.path}"
     if kind is PathKind.FOLDER:
         hint = _did_you_mean(env.path, folders, at)
-        message = f"{where} does not exist at commit {commit[:12]}; {hint}"
+        message = f"{where} does not exist at commit {commit[:12]} ({hint})"
         return _error(PATH_MISSING, f"{message}; fix environments.{env.name}.path in {CONFIG_PATH}")
     what = env.path if at == env.path else f"{at}, on the way to it,"
     return _error(

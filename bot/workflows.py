@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from bot.core.checks import check_manifests
 from bot.core.envpaths import created, is_missing, is_path_problem, removed
 from bot.core.findings import Finding, Severity, Stage
-from bot.core.manifests import LoadResult, SourceFile, is_manifest_path
+from bot.core.manifests import LoadResult
 from bot.core.plans import EnvironmentPlan, Plan, plan_environment
 from bot.core.policies import Policy
 from bot.core.repoconfig import CONFIG_PATH, ConfigError, Environment, RepoConfig, parse_config
@@ -25,7 +25,7 @@ from bot.renderers import (
     render_failure,
 )
 from bot.schemacatalog import UnsupportedKubernetesVersion, catalog_for
-from bot.sources import read_commit_folder
+from bot.sources import FileSet, read_commit_folder, read_entries
 
 CatalogFactory = Callable[[str], SchemaCatalog]
 # Adds the cluster's side to an environment's plan (bot.clusters.previews.LivePreviewer).
@@ -101,14 +101,22 @@ async def load_checks(
     files = list(read_policy_dir(default_policy_dir()))
     refusals: list[Finding] = []
     for path in config.policy_paths:
-        found, refused = await read_commit_folder(repo, base, path)
-        if not found and not refused and is_manifest_path(path):
-            content = await repo.read_file(base, path)
-            found = (SourceFile(path, content),) if content is not None else ()
+        found, refused = await _read_policy_path(repo, base, path)
         files.extend(found)
         refusals.extend(refused)
     policies, findings = parse_policies(files)
     return Checks(config, catalog, policies, tuple(refusals) + findings, render_options)
+
+
+async def _read_policy_path(repo: GitRepo, base: str, path: str) -> FileSet:
+    """A configured policy folder or file; one that is missing or a link is an error."""
+    entry = await repo.entry(base, path)
+    if entry is None:
+        message = f"policies: {path} does not exist at the base commit; fix the path"
+        return (), (_config_finding(message),)
+    if entry.kind == "tree":
+        return await read_commit_folder(repo, base, path)
+    return await read_entries(repo, [entry])
 
 
 async def plan_one(

@@ -158,3 +158,21 @@ async def test_the_pull_request_comment_and_check_run_block_a_removed_or_linked_
     assert "deploy/production is a symbolic link at commit" in comment["body"]
     [run] = bot.fake.check_runs.values()
     assert (run["head_sha"], run["conclusion"]) == (head, "failure")
+
+
+def test_a_configured_policy_folder_that_is_missing_or_a_link_blocks_the_plan(
+    repo: Repo,
+) -> None:
+    config = KEEP % "deploy" + "policies: [team-policies, linked-policies]\n"
+    commit = repo.commit(
+        {".gitops-bot.yaml": config, **objects("deploy"), "linked-policies": Symlink("/etc")}
+    )
+    code, data = plan(repo, commit, commit)
+    found = {(f["path"], f["rule"], f["message"]) for f in data["findings"]}
+    assert code == 1 and data["blocking"]
+    assert (
+        ".gitops-bot.yaml",
+        "config.invalid",
+        "policies: team-policies does not exist at the base commit; fix the path",
+    ) in found
+    assert any(path == "linked-policies" and "symbolic link" in m for path, _, m in found)

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
 from githubbot import BotFactory, base_tree
 from gitrepos import Repo, Symlink
 from manifests import configmap, deployment
@@ -176,3 +177,19 @@ def test_a_configured_policy_folder_that_is_missing_or_a_link_blocks_the_plan(
         "policies: team-policies does not exist at the base commit; fix the path",
     ) in found
     assert any(path == "linked-policies" and "symbolic link" in m for path, _, m in found)
+
+
+def test_a_kustomize_environment_whose_overlay_folder_is_removed_lists_its_objects(
+    repo: Repo, render_tools: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GITOPS_BOT_KUSTOMIZE_COMMAND", str(render_tools / "kustomize"))
+    config = "environments:\n  prod: {path: envs/prod, cluster: main, source: {type: kustomize}}\n"
+    tree = {".gitops-bot.yaml": config, **objects("base")}
+    tree["base/kustomization.yaml"] = "resources: [web.yaml, cm.yaml]\n"
+    base = repo.commit({**tree, "envs/prod/kustomization.yaml": "resources: [../../base]\n"})
+    head = repo.commit(tree)
+    code, data = plan(repo, base, head)
+    [(rule, message)] = errors(data)
+    assert code == 1 and rule == "config.environment-removed"
+    assert "all 2 objects in it would be left behind, orphaned" in message
+    assert data["environments"][0]["counts"]["orphan"] == 2

@@ -65,14 +65,20 @@ def secret(
 
 def widget_crd(group: str = "example.com", scope: str = "Namespaced") -> str:
     """A CRD serving kind Widget (apiVersion GROUP/v1) whose spec.size is an integer."""
+    return crd(group, "Widget", "{type: object, properties: {size: {type: integer}}}", scope)
+
+
+def crd(group: str, kind: str, spec: str, scope: str = "Namespaced") -> str:
+    """A CRD serving `kind` at GROUP/v1, with `spec` (flow YAML) as the schema of its spec."""
+    plural = kind.lower() + "s"
     return textwrap.dedent(f"""\
         apiVersion: apiextensions.k8s.io/v1
         kind: CustomResourceDefinition
-        metadata: {{name: widgets.{group}}}
+        metadata: {{name: {plural}.{group}}}
         spec:
           group: {group}
           scope: {scope}
-          names: {{kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}}
+          names: {{kind: {kind}, plural: {plural}, singular: {kind.lower()}, listKind: {kind}List}}
           versions:
             - name: v1
               served: true
@@ -81,7 +87,5 @@ def widget_crd(group: str = "example.com", scope: str = "Namespaced") -> str:
                 openAPIV3Schema:
                   type: object
                   properties:
-                    spec:
-                      type: object
-                      properties: {{size: {{type: integer}}}}
+                    spec: {spec}
     """)

@@ -310,3 +310,17 @@ async def test_a_chart_at_the_repository_root_renders(repo: Repo, render_tools: 
         "Deployment.apps default/web-web": Source("templates/all.yaml", 2),
         "Service default/web-web": Source("templates/all.yaml", 21),
     }
+
+
+async def test_an_archive_of_another_chart_whose_name_begins_alike_is_not_the_dependency(
+    repo: Repo, render_tools: Path
+) -> None:
+    chart = CHART + "dependencies:\n  - name: web\n    version: 1.0.0\n    repository: oci://x/c\n"
+    base = repo.commit(tree())
+    head = repo.commit(
+        tree(files={"charts/shop/Chart.yaml": chart, "charts/shop/charts/web-ui-1.0.0.tgz": "x"})
+    )
+    env = await plan_env(repo, base, head, options(render_tools))
+    rule, path, _, message = only_error(env)
+    assert (rule, path) == ("render.chart-refused", "charts/shop/Chart.yaml")
+    assert "dependency 'web'" in message and "not vendored" in message

@@ -8,6 +8,7 @@ from bot.core.applies import ApplyResult, Outcome
 from bot.core.diffs import Action, Change
 from bot.core.findings import Finding, Severity
 from bot.core.livediffs import LiveLayer
+from bot.core.manifests import Skipped
 from bot.core.markdown import GITHUB_COMMENT_LIMIT, Block, cell, details, escape, pack
 from bot.core.plans import EnvironmentPlan, Plan
 
@@ -115,6 +116,8 @@ def _environment_blocks(env: EnvironmentPlan) -> Iterator[Block]:
             "⚠️ Some files could not be read (see the findings), so this list of "
             "changes may be incomplete."
         )
+    if env.skipped:
+        yield Block(_skipped_list(env.skipped))
     changed = [c for c in env.changes if c.action is not Action.UNCHANGED]
     if not changed:
         yield Block(f"No changes: {env.count(Action.UNCHANGED)} objects stay as they are.")
@@ -124,6 +127,12 @@ def _environment_blocks(env: EnvironmentPlan) -> Iterator[Block]:
     if changed and env.count(Action.UNCHANGED):
         yield Block(f"{env.count(Action.UNCHANGED)} other objects are unchanged.")
     yield from _live_blocks(env.live, name.cluster)
+
+
+def _skipped_list(skipped: tuple[Skipped, ...]) -> str:
+    lines = [f"Not read as manifests ({len(skipped)}; tool files, not Kubernetes objects):"]
+    lines += [f"- <code>{escape(s.path)}</code>: {escape(s.reason)}" for s in skipped]
+    return "\n".join(lines)
 
 
 def _live_cell(live: LiveLayer | None) -> str:

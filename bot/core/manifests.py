@@ -81,10 +81,19 @@ class Manifest:
     source: Source
 
 
+@dataclass(frozen=True, order=True)
+class Skipped:
+    """A file (or folder, ending in '/') that was deliberately not read as manifests, and why."""
+
+    path: str
+    reason: str
+
+
 @dataclass(frozen=True)
 class LoadResult:
     manifests: tuple[Manifest, ...] = ()
     findings: tuple[Finding, ...] = ()
+    skipped: tuple[Skipped, ...] = ()  # tool files: listed in the plan, so a reviewer sees them
 
     def by_key(self) -> dict[ObjectKey, Manifest]:
         return {m.key: m for m in self.manifests}
@@ -283,6 +292,12 @@ def manifest_at(key: ObjectKey, body: dict[str, Any], source: Source) -> Manifes
 
 
 def _shape_problem(body: Mapping[str, Any]) -> str | None:
+    if "apiVersion" not in body and "kind" not in body:
+        return (
+            "this document is not a Kubernetes object (it has neither apiVersion nor kind); "
+            "if the file is not a manifest, leave it out (in an environment: with `exclude:` "
+            "in .gitops-bot.yaml)"
+        )
     for name in ("apiVersion", "kind"):
         if not isinstance(body.get(name), str) or not body[name]:
             return f"object has no {name}; every Kubernetes object needs apiVersion and kind"

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from bot.core.diffs import Action, Change, compare
 from bot.core.findings import Finding, Severity, Stage, has_errors
 from bot.core.livediffs import LiveLayer
-from bot.core.manifests import LoadResult
+from bot.core.manifests import LoadResult, Skipped
 from bot.core.repoconfig import Environment
 
 
@@ -19,6 +19,7 @@ class EnvironmentPlan:
     findings: tuple[Finding, ...] = ()
     failure: str | None = None  # why no preview could be made; never shown as "no changes"
     live: LiveLayer | None = None  # the cluster's side; None when no cluster is configured
+    skipped: tuple[Skipped, ...] = ()  # files of the head deliberately not read, and why
 
     def count(self, action: Action) -> int:
         return self._counts[action]
@@ -75,7 +76,7 @@ def plan_environment(
         before, after, prune=environment.prune, secret_key=secret_key, sources=sources
     )
     findings = head_findings + _empty_render_guard(environment, base, head)
-    return EnvironmentPlan(environment, changes, findings)
+    return EnvironmentPlan(environment, changes, findings, skipped=head.skipped)
 
 
 def _empty_render_guard(

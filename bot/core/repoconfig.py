@@ -13,6 +13,7 @@ import jsonschema
 from bot.core.documents import DocumentError, parse_documents
 from bot.core.drifts import IGNORE_SCHEMA, IgnoredField, ignore_problems, ignore_rules
 from bot.core.findings import Finding, Severity, Stage, field_path
+from bot.core.globs import GlobError, compile_glob
 
 CONFIG_PATH = ".gitops-bot.yaml"
 DEFAULT_KUBERNETES_VERSION = "1.33"
@@ -51,6 +52,31 @@ _ENVIRONMENT_KEYS = {
     "self_heal": {"type": "boolean", "description": "re-apply the default branch on drift"},
     "drift": IGNORE_SCHEMA,
 }
+# --- files that are not objects: `exclude:` (plain environments; see bot/core/toolfiles.py)
+_ENVIRONMENT_KEYS["exclude"] = {
+    "type": "array",
+    "items": {"type": "string", "minLength": 1},
+    "description": "plain: globs, relative to path, of files not read (** spans folders)",
+}
+
+
+def _exclude_problems(data: dict[str, Any]) -> list[str]:
+    problems = []
+    for name, env in data["environments"].items():
+        where, globs = f"environments.{name}.exclude", env.get("exclude", [])
+        if globs and env.get("source", {}).get("type", "plain") != "plain":
+            problems.append(f"{where}: only a plain environment reads files one by one; remove it")
+        for i, glob in enumerate(globs):
+            problem = check_repo_path(glob)
+            try:
+                compile_glob(glob)
+            except GlobError as exc:
+                problem = problem or str(exc)
+            problems += [f"{where}[{i}]: {problem}"] if problem else []
+    return problems
+
+
+# --- end of exclude:
 CONFIG_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
@@ -104,6 +130,7 @@ class Environment:
     source: EnvironmentSource = EnvironmentSource()
     self_heal: bool = False  # drift checks re-apply the default branch (workflows/check_drift)
     drift_ignore: tuple[IgnoredField, ...] = ()  # fields that are never drift
+    exclude: tuple[str, ...] = ()  # plain: globs of files below `path` that are not read
 
 
 @dataclass(frozen=True)
@@ -140,6 +167,7 @@ def parse_config(text: bytes | str | None) -> RepoConfig:
     problems = [_describe(error) for error in _VALIDATOR.iter_errors(data)]
     if not problems:
         problems = _path_problems(data) + _source_problems(data) + _drift_problems(data)
+        problems += _exclude_problems(data)
     if problems:
         raise ConfigError(tuple(_finding("config.invalid", p) for p in sorted(problems)))
     return _build(data)

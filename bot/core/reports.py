@@ -24,6 +24,7 @@ def plan_as_text(plan: Plan) -> str:
             continue
         counts = ", ".join(f"{env.count(a)} {a}" for a in Action)
         lines.append(counts)
+        lines += [f"not read: {s.path}: {s.reason}" for s in env.skipped]
         for change in env.changes:
             if change.action is Action.UNCHANGED:
                 continue
@@ -101,6 +102,7 @@ def plan_as_data(plan: Plan) -> dict[str, Any]:
                 "failure": env.failure,
                 "counts": {str(a): env.count(a) for a in Action},
                 "findings": [finding_as_data(f) for f in env.findings],
+                "skipped": [{"path": s.path, "reason": s.reason} for s in env.skipped],
                 "changes": [
                     {
                         "object": str(c.key),

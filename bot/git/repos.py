@@ -69,14 +69,17 @@ class GitRepo:
         """Every file below `folder` ('.' for all) at `commit`, without reading contents."""
         spec = [] if folder in ("", ".") else ["--", folder.rstrip("/") + "/"]
         out = await self.git("ls-tree", "-r", "-z", "-l", "--full-tree", commit, *spec)
-        entries = []
-        for record in out.split(b"\0"):
-            if not record:
-                continue
-            meta, _, path = record.decode("utf-8", "surrogateescape").partition("\t")
-            mode, kind, oid, size = meta.split()
-            entries.append(TreeEntry(mode, kind, oid, int(size) if size != "-" else 0, path))
-        return entries
+        return _entries(out)
+
+    async def entry(self, commit: str, path: str) -> TreeEntry | None:
+        """The entry at exactly `path` (a folder is one entry, not its files), if any."""
+        out = await self.git("ls-tree", "-z", "-l", "--full-tree", commit, "--", path)
+        return next((e for e in _entries(out) if e.path == path), None)
+
+    async def folders(self, commit: str) -> list[str]:
+        """Every folder at `commit`, without reading any file."""
+        out = await self.git("ls-tree", "-r", "-d", "-z", "--name-only", "--full-tree", commit)
+        return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
 
     async def read_blobs(self, oids: Sequence[str]) -> dict[str, bytes]:
         """Contents of many blobs in one `git cat-file --batch` call."""
@@ -101,6 +104,18 @@ class GitRepo:
         if entries[0].mode == _SYMLINK:
             raise GitError(f"{path} is a symbolic link at {commit[:12]}; it must be a regular file")
         return (await self.read_blobs([entries[0].oid]))[entries[0].oid]
+
+
+def _entries(out: bytes) -> list[TreeEntry]:
+    """`git ls-tree -z -l` output as entries."""
+    entries = []
+    for record in out.split(b"\0"):
+        if not record:
+            continue
+        meta, _, path = record.decode("utf-8", "surrogateescape").partition("\t")
+        mode, kind, oid, size = meta.split()
+        entries.append(TreeEntry(mode, kind, oid, int(size) if size != "-" else 0, path))
+    return entries
 
 
 async def run_git(

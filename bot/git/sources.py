@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from bot.core.documents import DEFAULT_LIMITS, Limits
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.manifests import SourceFile, is_manifest_path
-from bot.git.repos import SPECIAL_MODES, GitRepo, entry_findings
+from bot.git.repos import SPECIAL_MODES, GitRepo, TreeEntry, entry_findings
 
 FileSet = tuple[tuple[SourceFile, ...], tuple[Finding, ...]]
 
@@ -29,6 +29,13 @@ async def read_commit_folder(
         for e in await repo.list_tree(commit, folder)
         if e.mode in SPECIAL_MODES or not suffix_filter or is_manifest_path(e.path)
     ]
+    return await read_entries(repo, entries, limits)
+
+
+async def read_entries(
+    repo: GitRepo, entries: Sequence[TreeEntry], limits: Limits = DEFAULT_LIMITS
+) -> FileSet:
+    """The regular files among `entries`; links, submodules and oversized files are findings."""
     refusals = {e.path: f for e in entries if (f := entry_findings(e, limits.max_file_bytes))}
     readable = [e for e in entries if e.path not in refusals]
     blobs = await repo.read_blobs([e.oid for e in readable])

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 
 from bot.config.settings import Settings
 from bot.core.repoconfig import SourceType
+from bot.renderers.folders import folder_problem
 from bot.renderers.helm import HelmRenderer
 from bot.renderers.kustomize import KustomizeRenderer
 from bot.renderers.plain import PlainRenderer
@@ -19,6 +20,7 @@ from bot.renderers.protocol import (
     Renderer,
     RenderOptions,
     RenderRequest,
+    failed,
     render_failure,
 )
 
@@ -30,7 +32,13 @@ RENDERERS: Mapping[SourceType, Renderer] = {
 
 
 async def render(request: RenderRequest) -> Rendered:
-    """The environment's objects at the request's commit, by the renderer its source names."""
+    """The environment's objects at the request's commit, by the renderer its source names.
+
+    A path that is not a folder at the commit renders nothing, and says why: never "no objects".
+    """
+    problem = await folder_problem(request.repo, request.commit, request.environment)
+    if problem is not None:
+        return failed((problem,))
     return await RENDERERS[request.environment.source.type].render(request)
 
 

@@ -15,6 +15,7 @@ from bot.renderers.protocol import render_error
 
 MAX_CHARTS = 100
 _CREDENTIALS = re.compile(r"//[^/@]*@")
+_VERSION = re.compile(r"v?[0-9]+(\.[0-9]+)*([-+][0-9A-Za-z.+-]*)?")  # as Helm names archives
 
 
 @dataclass(frozen=True)
@@ -123,14 +124,20 @@ class _Planner:
         if self.index.is_file(f"{folder}{name}/Chart.yaml"):
             return True
         return any(
-            path.startswith(f"{folder}{name}-")
-            and path.endswith(".tgz")
-            and "/" not in path[len(folder) :]
+            _is_archive_of(name, path.removeprefix(folder))
             for path in self.index.entries
+            if path.startswith(folder)
         )
 
     def _refuse(self, message: str, path: str, line: int | None = None) -> None:
         self.findings.append(render_error("chart-refused", message, path, line))
+
+
+def _is_archive_of(name: str, file: str) -> bool:
+    """Whether `file` is `<name>-<version>.tgz`: chart "web" is not in "web-ui-1.0.0.tgz"."""
+    prefix = name + "-"
+    version = file[len(prefix) : -len(".tgz")]
+    return file.startswith(prefix) and file.endswith(".tgz") and bool(_VERSION.fullmatch(version))
 
 
 def _dependencies(data: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import posixpath
 import re
-from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.core.documents import DocumentError, locate, parse_documents
 from bot.core.findings import Finding, field_path
+from bot.core.namings import Renaming
 from bot.renderers.checkouts import TreeIndex
 from bot.renderers.protocol import render_error
 
@@ -39,6 +40,7 @@ Pointer = tuple[str | int, ...]
 class Scan:
     folders: tuple[str, ...]  # every kustomization folder reached, to be written out
     findings: tuple[Finding, ...]  # refusals: when there is one, kustomize must not run
+    renamings: Mapping[str, Renaming] = field(default_factory=dict)  # by folder
 
 
 async def scan_kustomizations(
@@ -47,7 +49,11 @@ async def scan_kustomizations(
     """Walk the kustomizations reachable from `root` (a folder) and refuse what is unsafe."""
     scanner = _Scanner(index, read, allow_network)
     await scanner.run(root)
-    return Scan(tuple(sorted(scanner.visited)), tuple(scanner.findings))
+    renamings = {
+        folder: replace(renaming, children=tuple(scanner.children.get(folder, ())))
+        for folder, renaming in scanner.renamings.items()
+    }
+    return Scan(tuple(sorted(scanner.visited)), tuple(scanner.findings), renamings)
 
 
 @dataclass
@@ -69,6 +75,8 @@ class _Scanner:
     visited: set[str] = field(default_factory=set)
     findings: list[Finding] = field(default_factory=list)
     queue: list[tuple[str, bool]] = field(default_factory=list)
+    renamings: dict[str, Renaming] = field(default_factory=dict)
+    children: dict[str, list[str]] = field(default_factory=dict)
 
     async def run(self, root: str) -> None:
         self.queue.append((root, False))
@@ -100,6 +108,7 @@ class _Scanner:
             self._refuse("invalid-kustomization", "must hold one YAML mapping", file.path)
             return
         file.line, file.plugins = docs[0].line, plugins
+        self.renamings[folder] = _renaming(docs[0].data)
         await self._check(file, docs[0].data)
 
     async def _open(self, folder: str, is_root: bool) -> _File | None:
@@ -143,6 +152,7 @@ class _Scanner:
         kind, path = self._classify(file.folder, ref)
         if kind == "folder":
             self.queue.append((path, plugin))
+            self.children.setdefault(file.folder, []).append(path)
         elif kind == "file" and _within(path, file.folder):
             if plugin:
                 self._plugin_configs(file, pointer, await self.read(path))
@@ -238,6 +248,13 @@ class _Scanner:
 
     def _refuse(self, rule: str, message: str, path: str, line: int | None = None) -> None:
         self.findings.append(render_error(rule, message, path, line))
+
+
+def _renaming(data: dict[str, Any]) -> Renaming:
+    """The names and namespace a kustomization gives what it includes, to find their sources."""
+    texts = [data.get(key) for key in ("namePrefix", "nameSuffix", "namespace")]
+    prefix, suffix, namespace = (text if isinstance(text, str) else "" for text in texts)
+    return Renaming(prefix, suffix, namespace)
 
 
 def _function_problem(config: Any) -> str | None:

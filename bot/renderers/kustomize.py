@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
 from bot.core.findings import Finding
 from bot.core.manifests import LoadResult
+from bot.core.namings import Naming, namings_by_folder
 from bot.git.repos import TreeEntry
 from bot.renderers.checkouts import CheckoutError, blob_reader, read_index, write_entries
 from bot.renderers.kustomizations import scan_kustomizations
@@ -44,11 +46,17 @@ class KustomizeRenderer:
         )
         if scan.findings:
             return failed(scan.findings)
+        namings = namings_by_folder(env.path, scan.renamings)
         async with Workspace(options) as space:
-            return await _build(request, index.below(scan.folders), space)
+            return await _build(request, index.below(scan.folders), namings, space)
 
 
-async def _build(request: RenderRequest, entries: list[TreeEntry], space: Workspace) -> Rendered:
+async def _build(
+    request: RenderRequest,
+    entries: list[TreeEntry],
+    namings: Mapping[str, frozenset[Naming]],
+    space: Workspace,
+) -> Rendered:
     """Write the kustomizations out, run `kustomize build`, map objects to their files."""
     path, options = request.environment.path, request.options
     refused: tuple[Finding, ...] = ()
@@ -61,7 +69,7 @@ async def _build(request: RenderRequest, entries: list[TreeEntry], space: Worksp
     except (ToolError, CheckoutError) as exc:
         finding = space.error(exc, path)
         return failed(refused, replace(finding, message=_WRAPPER_ERROR.sub("", finding.message)))
-    rendered = await asyncio.to_thread(_relocated, output, request, space.checkout)
+    rendered = await asyncio.to_thread(_relocated, output, request, namings, space.checkout)
     loaded = rendered.loaded
     return Rendered(LoadResult(loaded.manifests, refused + loaded.findings), rendered.texts)
 
@@ -74,10 +82,15 @@ def _wrap(space: Workspace, path: str) -> str:
     return str(space.work)
 
 
-def _relocated(output: bytes, request: RenderRequest, checkout: Path) -> Rendered:
+def _relocated(
+    output: bytes,
+    request: RenderRequest,
+    namings: Mapping[str, frozenset[Naming]],
+    checkout: Path,
+) -> Rendered:
     env = request.environment
     loaded = load_output(output, env.path, env.namespace, request.options.max_output_bytes)
     loaded = LoadResult(loaded.manifests, relabel(loaded.findings, env.path, "kustomize build"))
     lines = FileLines(checkout)
-    loaded = relocate(loaded, kustomize_locator(lines, "repo", "work", env.path))
+    loaded = relocate(loaded, kustomize_locator(lines, "repo", "work", env.path, namings))
     return Rendered(loaded, dict(lines.texts))

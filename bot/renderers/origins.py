@@ -19,6 +19,7 @@ from bot.core.documents import (
 )
 from bot.core.findings import Finding
 from bot.core.manifests import LoadResult, Manifest, Source, SourceFile
+from bot.core.namings import UNRENAMED, Naming, declares, folder_of
 from bot.renderers.loading import load_paused
 
 ORIGIN_ANNOTATION = "config.kubernetes.io/origin"  # kustomize's buildMetadata: [originAnnotations]
@@ -97,12 +98,18 @@ class FileLines:
                 self._documents[path] = []
         return self._documents[path]
 
-    def object_line(self, path: str, manifest: Manifest) -> int:
-        """The line of the document declaring the object's kind (and name, if several)."""
+    def object_line(
+        self, path: str, manifest: Manifest, namings: frozenset[Naming] = UNRENAMED
+    ) -> int:
+        """The line of the document that, renamed as kustomize did, is exactly the object.
+
+        When no document matches exactly (a transformer renamed it in a way the bot does
+        not follow), the file's only document of that kind, else the file's first line.
+        """
         docs = [d for d in self.documents(path) if isinstance(d.data, dict)]
         same_kind = [d for d in docs if d.data.get("kind") == manifest.key.kind]
-        named = [d for d in same_kind if _name_of(d.data) in manifest.key.name]
-        for candidates in (named, same_kind):
+        exact = [d for d in same_kind if declares(d.data, manifest.key, namings)]
+        for candidates in (exact, same_kind):
             if len(candidates) == 1:
                 return candidates[0].line
         return 1
@@ -115,14 +122,17 @@ class FileLines:
         return locate(text, docs[0].line, (key,)) or docs[0].line
 
 
-def _name_of(data: Mapping[str, Any]) -> str:
-    metadata = data.get("metadata")
-    name = metadata.get("name") if isinstance(metadata, dict) else None
-    return name if isinstance(name, str) and name else "\0"
+def kustomize_locator(
+    lines: FileLines,
+    checkout: str,
+    work: str,
+    fallback: str,
+    namings: Mapping[str, frozenset[Naming]],
+) -> Locator:
+    """Sources from kustomize origin annotations, which are relative to the `work` folder.
 
-
-def kustomize_locator(lines: FileLines, checkout: str, work: str, fallback: str) -> Locator:
-    """Sources from kustomize origin annotations, which are relative to the `work` folder."""
+    `namings` says, per kustomization folder, how names change on the way to the root.
+    """
 
     def locate_origin(manifest: Manifest, origin: Mapping[str, Any] | None) -> Source:
         origin = origin or {}
@@ -130,7 +140,9 @@ def kustomize_locator(lines: FileLines, checkout: str, work: str, fallback: str)
             return Source(f"{origin['repo']}//{origin.get('path', '')}", 1)
         path = _inside(checkout, work, origin.get("path"))
         if path is not None:
-            return Source(path, lines.object_line(path, manifest))
+            folder = folder_of(path, namings)
+            ways = namings[folder] if folder is not None else UNRENAMED
+            return Source(path, lines.object_line(path, manifest, ways))
         path = _inside(checkout, work, origin.get("configuredIn"))
         if path is not None:
             by = origin.get("configuredBy")

@@ -7,14 +7,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.core.checks import check_manifests
+from bot.core.envpaths import created, is_missing, is_path_problem, removed
 from bot.core.findings import Finding, Severity, Stage
-from bot.core.manifests import LoadResult, SourceFile, is_manifest_path
+from bot.core.manifests import LoadResult
 from bot.core.plans import EnvironmentPlan, Plan, plan_environment
 from bot.core.policies import Policy
 from bot.core.repoconfig import CONFIG_PATH, ConfigError, Environment, RepoConfig, parse_config
 from bot.core.schemas import SchemaCatalog
 from bot.git.repos import GitError, GitRepo
-from bot.git.sources import read_commit_folder
+from bot.git.sources import FileSet, read_commit_folder, read_entries
 from bot.renderers import (
     DEFAULT_RENDER_OPTIONS,
     Rendered,
@@ -100,14 +101,22 @@ async def load_checks(
     files = list(read_policy_dir(default_policy_dir()))
     refusals: list[Finding] = []
     for path in config.policy_paths:
-        found, refused = await read_commit_folder(repo, base, path)
-        if not found and not refused and is_manifest_path(path):
-            content = await repo.read_file(base, path)
-            found = (SourceFile(path, content),) if content is not None else ()
+        found, refused = await _read_policy_path(repo, base, path)
         files.extend(found)
         refusals.extend(refused)
     policies, findings = parse_policies(files)
     return Checks(config, catalog, policies, tuple(refusals) + findings, render_options)
+
+
+async def _read_policy_path(repo: GitRepo, base: str, path: str) -> FileSet:
+    """A configured policy folder or file; one that is missing or a link is an error."""
+    entry = await repo.entry(base, path)
+    if entry is None:
+        message = f"policies: {path} does not exist at the base commit; fix the path"
+        return (), (_config_finding(message),)
+    if entry.kind == "tree":
+        return await read_commit_folder(repo, base, path)
+    return await read_entries(repo, [entry])
 
 
 async def plan_one(
@@ -122,9 +131,13 @@ async def plan_one(
     before, base_findings = await render_environment(repo, base, env, checks, check=False)
     after, findings = await render_environment(repo, head, env, checks)
     failure = render_failure(findings)
-    if failure is not None:  # a broken render is reported as such, never as "no changes"
+    if is_missing(findings) and not is_path_problem(base_findings):
+        # The pull request deletes the folder: show everything that would go, and block.
+        findings, after = (removed(env, len(before.manifests)),), LoadResult()
+    elif failure is not None:  # a broken render is reported as such, never as "no changes"
         return EnvironmentPlan(env, findings=findings, failure=f"cannot render the head: {failure}")
-    findings += _base_render_warnings(render_failure(base_findings))
+    else:
+        findings += _base_notes(env, base_findings)
     plan = plan_environment(env, before, after, findings, secret_key)
     return plan if live is None else await live(env, before, after, head, plan)
 
@@ -151,6 +164,13 @@ def _check_rendered(
     if not check:
         return loaded, loaded.findings
     return loaded, check_manifests(loaded, checks.catalog, checks.policies, rendered.texts)
+
+
+def _base_notes(env: Environment, base_findings: tuple[Finding, ...]) -> tuple[Finding, ...]:
+    """What the base render means for the plan: a folder the PR creates, or a broken base."""
+    if is_missing(base_findings):
+        return (created(env),)
+    return _base_render_warnings(render_failure(base_findings))
 
 
 def _base_render_warnings(failure: str | None) -> tuple[Finding, ...]:

@@ -140,7 +140,7 @@ def _build(values: dict[str, Any]) -> Settings:
             elif name == "drift_repositories":
                 converted[name] = parse_watchlist(value)
             elif "Secret" in kind:
-                converted[name] = Secret(str(value)) if value not in (None, "") else None
+                converted[name] = _secret(name, value)
             elif kind == "int":
                 converted[name] = int(value)
             elif kind == "bool":
@@ -149,6 +149,8 @@ def _build(values: dict[str, Any]) -> Settings:
                 converted[name] = Path(str(value))
             else:
                 converted[name] = None if value in (None, "") and "None" in kind else str(value)
+        except SettingsError:
+            raise
         except ClusterSettingsError as exc:
             raise SettingsError(f"{PREFIX}CLUSTERS: {exc}") from None
         except WatchlistError as exc:
@@ -158,6 +160,15 @@ def _build(values: dict[str, Any]) -> Settings:
                 f"{PREFIX}{name.upper()}: {value!r} is not a valid {kind}"
             ) from None
     return Settings(**converted)
+
+
+def _secret(name: str, value: Any) -> Secret | None:
+    """A credential; unset when empty, refused when it is only spaces (a key anyone can guess)."""
+    if value in (None, ""):
+        return None
+    if not str(value).strip():
+        raise SettingsError(f"{PREFIX}{name.upper()} is blank: set a real secret, or unset it")
+    return Secret(str(value))
 
 
 def _boolean(value: Any) -> bool:

@@ -11,6 +11,7 @@ import gidgethub.sansio
 from aiohttp import web
 
 from bot.events import GITHUB, GITLAB, Event, PayloadError, parse_github, parse_gitlab
+from bot.forges.githubhooks import signature_problem
 from bot.forges.gitlabhooks import EVENT_HEADER, GitLabHooks, delivery_id
 from bot.logs import event_context, log_context
 from bot.metrics import Metrics
@@ -43,6 +44,9 @@ class Edge:
         body = await read_body(request)
         if body is None:
             return self._answer(413, "-", "too-large", "payload over GitHub's 25 MB cap")
+        problem = signature_problem(request.headers, body, self.secret.reveal())
+        if problem is not None:
+            return self._answer(401, "-", "forged", problem)
         try:
             delivery = gidgethub.sansio.Event.from_http(
                 request.headers, body, secret=self.secret.reveal()

@@ -4,17 +4,13 @@ load, with the cluster, context, user and key named, and the program never runs.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from gitrepos import Repo
+from hostile import run_bot
 
-ROOT = Path(__file__).resolve().parent.parent
-BOUND_SECONDS = 120  # a guard against a hang, not a timing claim
 CONFIG = """\
 version: 1
 environments:
@@ -60,17 +56,7 @@ def _bot(tmp_path: Path, kubeconfig: Path, *args: str, **cluster: Any) -> Any:
     settings.write_text(
         json.dumps({"clusters": {"target": {"kubeconfig": str(kubeconfig), **cluster}}})
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_BOT_")}
-    env |= {"GITOPS_BOT_CONFIG": str(settings), "GITOPS_BOT_SECRET_FINGERPRINT_KEY": "k"}
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=tmp_path,
-        env=env,
-        timeout=BOUND_SECONDS,
-    )
+    return run_bot(*args, cwd=tmp_path, config=str(settings), secret_fingerprint_key="k")
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from bot.core.applies import ApplyResult, Outcome
 from bot.core.diffs import Action, Change
 from bot.core.findings import Finding, Severity
-from bot.core.markdown import GITHUB_COMMENT_LIMIT, Block, cell, details, escape, pack
+from bot.core.markdown import GITHUB_COMMENT_LIMIT, Block, code, details, escape, pack
 from bot.core.plans import EnvironmentPlan, Plan
 from bot.core.previews import LiveLayer
 
@@ -28,7 +28,9 @@ def render_plan(
 
 def plan_blocks(plan: Plan) -> Iterator[Block]:
     verdict = "❌ blocked" if plan.blocking else "✅ ready to merge"
-    yield Block(f"### gitops-bot plan: {verdict}\n\n`{plan.base[:12]}` → `{plan.head[:12]}`")
+    yield Block(
+        f"### gitops-bot plan: {verdict}\n\n{code(plan.base[:12])} → {code(plan.head[:12])}"
+    )
     if plan.failure:
         yield Block(f"**Could not plan:** {escape(plan.failure)}")
     yield from (Block(f"**Note:** {escape(note)}") for note in plan.notes)
@@ -51,12 +53,13 @@ def render_apply(
 def apply_blocks(results: tuple[ApplyResult, ...]) -> Iterator[Block]:
     ok = all(r.succeeded for r in results)
     commit = results[0].commit[:12] if results else "?"
-    yield Block(f"### gitops-bot apply: {'✅ done' if ok else '❌ failed'}\n\nCommit `{commit}`")
+    yield Block(
+        f"### gitops-bot apply: {'✅ done' if ok else '❌ failed'}\n\nCommit {code(commit)}"
+    )
     for result in results:
         mode = " (dry apply: no cluster connection is configured)" if result.dry_run else ""
         yield Block(
-            f"#### Environment `{cell(result.environment)}` → cluster "
-            f"`{cell(result.cluster)}`{mode}"
+            f"#### Environment {code(result.environment)} → cluster {code(result.cluster)}{mode}"
         )
         if result.failure:
             yield Block(f"**Not applied:** {escape(result.failure)}")
@@ -94,7 +97,7 @@ def _summary_table(environments: Iterable[EnvironmentPlan]) -> str:
                 for a in (Action.CREATE, Action.UPDATE, Action.PRUNE, Action.UNCHANGED)
             )
         rows.append(
-            f"| `{cell(env.environment.name)}` | `{cell(env.environment.cluster)}` "
+            f"| {code(env.environment.name, True)} | {code(env.environment.cluster, True)} "
             f"| {counts} | {errors} | {warnings} | {_live_cell(env.live)} |"
         )
     return "\n".join(rows)
@@ -102,7 +105,7 @@ def _summary_table(environments: Iterable[EnvironmentPlan]) -> str:
 
 def _environment_blocks(env: EnvironmentPlan) -> Iterator[Block]:
     name = env.environment
-    yield Block(f"#### Environment `{cell(name.name)}` → cluster `{cell(name.cluster)}`")
+    yield Block(f"#### Environment {code(name.name)} → cluster {code(name.cluster)}")
     if env.failure:
         yield Block(
             f"⚠️ **Cannot preview this environment:** {escape(env.failure)}\n\n"
@@ -141,7 +144,7 @@ def _live_blocks(live: LiveLayer | None, cluster: str) -> Iterator[Block]:
     if live is None:
         yield Block(
             f"Live cluster: not compared (the bot has no connection to cluster "
-            f"`{cell(cluster)}` configured)."
+            f"{code(cluster)} configured)."
         )
         return
     if live.failure:

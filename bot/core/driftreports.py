@@ -9,7 +9,7 @@ from bot.core.applies import Outcome
 from bot.core.comments import drift_title
 from bot.core.diffs import Action
 from bot.core.drifts import DriftedObject, DriftState, EnvironmentDrift, Origin
-from bot.core.markdown import Block, cell, details, escape, pack
+from bot.core.markdown import Block, code, details, escape, pack
 
 _MAX_LISTED = 30  # fields or ignored differences listed by name; the diffs show them all
 
@@ -20,16 +20,16 @@ def render_drift(drift: EnvironmentDrift, limit: int, kind: str) -> tuple[str, .
 
 
 def drift_blocks(drift: EnvironmentDrift) -> Iterator[Block]:
-    env, drifted = cell(drift.environment), drift.state is DriftState.DRIFTED
+    env, drifted = code(drift.environment), drift.state is DriftState.DRIFTED
     verdict = (
-        f"↯ `{env}` differs from Git"
+        f"↯ {env} differs from Git"
         if drifted
-        else f"⚠️ cannot check `{env}`"
+        else f"⚠️ cannot check {env}"
         if drift.failure
-        else f"⚠️ could not compare every object of `{env}`"
+        else f"⚠️ could not compare every object of {env}"
     )
     yield Block(
-        f"### gitops-bot drift: {verdict}\n\nCluster `{cell(drift.cluster)}` compared with "
+        f"### gitops-bot drift: {verdict}\n\nCluster {code(drift.cluster)} compared with "
         f"commit {_sha(drift.commit)} of the default branch: {len(drift.objects)} of "
         f"{_objects(drift.checked)} differ."
     )
@@ -65,7 +65,7 @@ def drift_blocks(drift: EnvironmentDrift) -> Iterator[Block]:
 def drift_resolved(drift: EnvironmentDrift) -> str:
     """The comment that closes a tracking issue."""
     text = (
-        f"✅ Cluster `{cell(drift.cluster)}` matches commit {_sha(drift.commit)} of the "
+        f"✅ Cluster {code(drift.cluster)} matches commit {_sha(drift.commit)} of the "
         f"default branch again ({_objects(drift.checked)} compared)."
     )
     return f"{text}\n\n{_heal_line(drift)}" if drift.heal is not None else text

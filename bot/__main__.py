@@ -38,6 +38,7 @@ from bot.schemacatalog import UnsupportedKubernetesVersion, catalog_for
 from bot.settings import Settings, SettingsError, load_settings
 from bot.sources import read_local_paths
 from bot.store import StoreError
+from bot.terminals import inert_output
 from bot.validation import validate_files
 from bot.workflows import load_checks, plan_change
 
@@ -48,12 +49,13 @@ EXIT_OK, EXIT_FINDINGS, EXIT_USAGE, EXIT_FAILED = 0, 1, 2, 3
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        return int(args.run(args))
-    except (GitError, SettingsError, StoreError, UnsupportedKubernetesVersion) as exc:
-        print(f"gitops-bot: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    with inert_output():  # text from repositories, the store and forges cannot steer a terminal
+        args = _parser().parse_args(argv)
+        try:
+            return int(args.run(args))
+        except (GitError, SettingsError, StoreError, UnsupportedKubernetesVersion) as exc:
+            print(f"gitops-bot: {exc}", file=sys.stderr)
+            return EXIT_FAILED
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -10,6 +10,7 @@ import gidgethub
 import gidgethub.sansio
 from aiohttp import web
 
+from bot.core.credentials import mask_credentials
 from bot.events import GITHUB, GITLAB, Event, PayloadError, parse_github, parse_gitlab
 from bot.forges.githubhooks import signature_problem
 from bot.forges.gitlabhooks import EVENT_HEADER, GitLabHooks, delivery_id
@@ -92,6 +93,9 @@ class Edge:
         return await self._store(delivery, event)
 
     async def _store(self, delivery: Delivery, event: Event | None) -> web.Response:
+        # Header values are stored as they came: mask anything shaped like a credential.
+        masked = mask_credentials(delivery.id), mask_credentials(delivery.event)
+        delivery = Delivery(masked[0], delivery.forge, masked[1], delivery.outcome)
         about = {"forge": delivery.forge} | (event_context(event) if event is not None else {})
         with log_context(delivery=delivery.id, event=delivery.event, **about):
             return await self._record(delivery, event)

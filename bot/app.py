@@ -115,7 +115,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             else None
         )
         secret = settings.github_webhook_secret
-        app[EDGE] = Edge(store, app[METRICS], secret, app[WAKEUP], gitlab)
+        body_timeout = float(settings.http_body_timeout_seconds)
+        app[EDGE] = Edge(store, app[METRICS], secret, app[WAKEUP], gitlab, body_timeout)
         app[WORKERS] = _start_workers(services, app[WAKEUP], app[DRAINING], options)
         # The drift loop queues jobs for the workers; no loop where no worker runs.
         timers = start_drift_timer(services, app[WAKEUP]) if options.run_workers else []

@@ -60,6 +60,10 @@ class Settings:
     # fly.toml's kill_timeout and the Deployment's grace period are sized from it.
     shutdown_grace_seconds: int = 30
     log_level: str = "info"  # JSON lines on stderr (bot/logs.py)
+    # Slow or silent HTTP clients: a connection must send its request headers within this
+    # (it is also the keep-alive idle limit), and a webhook body within the second.
+    http_header_timeout_seconds: int = 75
+    http_body_timeout_seconds: int = 30
     git_allow_file_remotes: bool = False  # file:// clone URLs: for tests only
     gitlab_url: str = "https://gitlab.com"
     gitlab_token: Secret | None = None
@@ -142,7 +146,7 @@ def _build(values: dict[str, Any]) -> Settings:
             elif "Secret" in kind:
                 converted[name] = _secret(name, value)
             elif kind == "int":
-                converted[name] = int(value)
+                converted[name] = _integer(name, value)
             elif kind == "bool":
                 converted[name] = _boolean(value)
             elif kind == "Path":
@@ -160,6 +164,13 @@ def _build(values: dict[str, Any]) -> Settings:
                 f"{PREFIX}{name.upper()}: {value!r} is not a valid {kind}"
             ) from None
     return Settings(**converted)
+
+
+def _integer(name: str, value: Any) -> int:
+    number = int(value)
+    if name.endswith("_seconds") and number <= 0:  # 0 would turn a time limit off
+        raise SettingsError(f"{PREFIX}{name.upper()}: must be a positive number of seconds")
+    return number
 
 
 def _secret(name: str, value: Any) -> Secret | None:

@@ -166,9 +166,12 @@ def _build(values: dict[str, Any]) -> Settings:
     return Settings(**converted)
 
 
+_TIME_LIMITS = frozenset({"http_header_timeout_seconds", "http_body_timeout_seconds"})
+
+
 def _integer(name: str, value: Any) -> int:
     number = int(value)
-    if name.endswith("_seconds") and number <= 0:  # 0 would turn a time limit off
+    if name in _TIME_LIMITS and number <= 0:  # 0 would turn a time limit off
         raise SettingsError(f"{PREFIX}{name.upper()}: must be a positive number of seconds")
     return number
 

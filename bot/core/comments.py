@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 from bot.core.applies import ApplyResult, Outcome
 from bot.core.diffs import Action, Change
 from bot.core.findings import Finding, Severity
-from bot.core.markdown import GITHUB_COMMENT_LIMIT, Block, code, details, escape, pack
+from bot.core.markdown import GITHUB_COMMENT_LIMIT, Block, code, details, escape, html_code, pack
 from bot.core.plans import EnvironmentPlan, Plan
 from bot.core.previews import LiveLayer
 
@@ -71,12 +71,11 @@ def apply_blocks(results: tuple[ApplyResult, ...]) -> Iterator[Block]:
         )
         yield Block(f"Objects: {counts or 'none'}.")
         for item in failed:
-            yield Block(f"- ❌ <code>{escape(str(item.key))}</code>: {escape(item.message)}")
+            yield Block(f"- ❌ {html_code(str(item.key))}: {escape(item.message)}")
         for item in result.objects:  # forced takeovers, objects prune left alone, ...
             if item.message and item.outcome is not Outcome.FAILED:
                 yield Block(
-                    f"- 📝 {item.outcome} <code>{escape(str(item.key))}</code>: "
-                    f"{escape(item.message)}"
+                    f"- 📝 {item.outcome} {html_code(str(item.key))}: {escape(item.message)}"
                 )
 
 
@@ -197,7 +196,7 @@ def drift_title(change: Change) -> str:
         Action.ORPHAN: "in the cluster, no longer in Git",
     }.get(change.action, "differs from Git")
     where = f" — {escape(str(change.source))}" if change.source else ""
-    return f"↯ drift <code>{escape(str(change.key))}</code>: {what}{where}"
+    return f"↯ drift {html_code(str(change.key))}: {what}{where}"
 
 
 def change_title(change: Change) -> str:
@@ -209,21 +208,21 @@ def change_title(change: Change) -> str:
     )
     if change.note:
         note = f" ({escape(change.note)})"
-    key = escape(str(change.key))
-    return f"{_ICONS[change.action]} {change.action} <code>{key}</code>{where}{note}"
+    key = html_code(str(change.key))
+    return f"{_ICONS[change.action]} {change.action} {key}{where}{note}"
 
 
 def _finding_line(finding: Finding) -> str:
     icon = "❌" if finding.severity is Severity.ERROR else "⚠️"
     subject = f" {escape(finding.subject)}" if finding.subject else ""
-    field = f" <code>{escape(finding.field)}</code>" if finding.pointer else ""
+    field = f" {html_code(finding.field)}" if finding.pointer else ""
     message = (
         finding.message
         if len(finding.message) <= 1_000
         else finding.message[:1_000] + " … (shortened)"
     )
     return (
-        f"- {icon} **{finding.severity}** <code>{escape(finding.location)}</code> "
+        f"- {icon} **{finding.severity}** {html_code(finding.location)} "
         f"[{escape(finding.rule)}]{subject}{field}: {escape(message)}"
     )
 

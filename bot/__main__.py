@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.cli.exits import EXIT_FAILED
+from bot.cli.terminals import inert_output
 from bot.config.settings import SettingsError
 from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION
 from bot.git.repos import GitError
@@ -27,13 +28,14 @@ from bot.store.ports import StoreError
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    try:
-        command = importlib.import_module(f"bot.cli.{args.command}")
-        return int(command.run(args))
-    except (GitError, SettingsError, StoreError, UnsupportedKubernetesVersion) as exc:
-        print(f"gitops-bot: {exc}", file=sys.stderr)
-        return EXIT_FAILED
+    with inert_output():  # text from repositories, the store and forges cannot steer a terminal
+        args = _parser().parse_args(argv)
+        try:
+            command = importlib.import_module(f"bot.cli.{args.command}")
+            return int(command.run(args))
+        except (GitError, SettingsError, StoreError, UnsupportedKubernetesVersion) as exc:
+            print(f"gitops-bot: {exc}", file=sys.stderr)
+            return EXIT_FAILED
 
 
 def _parser() -> argparse.ArgumentParser:

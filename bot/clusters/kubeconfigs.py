@@ -1,4 +1,4 @@
-"""Client configuration for a cluster from its kubeconfig (exec plugins refused) or in-cluster."""
+"""Client configuration for a cluster from its kubeconfig (programs refused) or in-cluster."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from kubernetes.aio.config.kube_config import KubeConfigLoader
 
 from bot.clusters.errors import ClusterConfigError
 from bot.config.clusters import ClusterSettings
+from bot.core.kubeauth import describe, refusals
 
 
 async def client_configuration(settings: ClusterSettings) -> Configuration:
@@ -32,15 +33,11 @@ async def client_configuration(settings: ClusterSettings) -> Configuration:
 async def _load_kubeconfig(settings: ClusterSettings, configuration: Configuration) -> None:
     assert settings.kubeconfig is not None  # configs.py checks one of the two is set
     data = read_kubeconfig(settings.kubeconfig, settings.name)
-    user = selected_user(data, settings.context)
-    if "exec" in user and not settings.allow_exec:
-        command = (user.get("exec") or {}).get("command", "?")
-        raise ClusterConfigError(
-            f"cluster {settings.name!r}: the kubeconfig {settings.kubeconfig} uses an exec "
-            f"credential plugin (command {command!r}), which runs a program to log in; it is "
-            f"refused. Use a token or client certificate instead, or set allow_exec: true "
-            f"for this cluster in the server settings if you trust the command"
-        )
+    selected_user(data, settings.context)  # a clear error for a context it does not have
+    # Checked again here, not only when the settings were loaded: the file may have changed.
+    refused = refusals(data, settings.context, settings.allow_exec)
+    if refused:
+        raise ClusterConfigError(describe(refused[0], settings.name, str(settings.kubeconfig)))
     loader = KubeConfigLoader(  # type: ignore[no-untyped-call]
         config_dict=data,
         active_context=settings.context,

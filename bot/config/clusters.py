@@ -9,6 +9,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from bot.core.kubeauth import describe, refusals
+
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9_.]{0,61}[a-z0-9])?$")
 _NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -23,7 +27,7 @@ class ClusterSettings:
     kubeconfig: Path | None = None
     context: str | None = None  # the kubeconfig's current-context when not set
     in_cluster: bool = False  # the service account of the pod the bot runs in
-    allow_exec: bool = False  # kubeconfig `exec` credential plugins run commands: opt in
+    allow_exec: bool = False  # kubeconfig `exec` plugins and auth providers run programs: opt in
     inventory_namespace: str = "gitops-bot"  # where the per-environment inventories live
     concurrency: int = 8  # requests in flight to this cluster at once
     timeout_seconds: float = 30.0  # per request
@@ -69,6 +73,7 @@ def _cluster(name: str, spec: Any) -> ClusterSettings:
         timeout_seconds=_number(where, spec, "timeout_seconds", 30.0, float),
     )
     _check(where, settings)
+    _check_kubeconfig(settings)
     return settings
 
 
@@ -86,6 +91,24 @@ def _check(where: str, settings: ClusterSettings) -> None:
         )
     if settings.concurrency < 1 or settings.timeout_seconds <= 0:
         raise ClusterSettingsError(f"{where}: concurrency and timeout_seconds must be positive")
+
+
+def _check_kubeconfig(settings: ClusterSettings) -> None:
+    """Refuse a kubeconfig that would run a program, as soon as the settings are loaded.
+
+    A file that cannot be read yet is reported when the bot connects (kubeconfigs.py)."""
+    if settings.kubeconfig is None:
+        return
+    try:
+        config = yaml.safe_load(settings.kubeconfig.read_text())
+    except (OSError, yaml.YAMLError, UnicodeDecodeError):
+        return
+    if isinstance(config, Mapping):
+        refused = refusals(config, settings.context, settings.allow_exec)
+        if refused:
+            raise ClusterSettingsError(
+                describe(refused[0], settings.name, str(settings.kubeconfig))
+            )
 
 
 def _flag(where: str, spec: Mapping[str, Any], key: str) -> bool:

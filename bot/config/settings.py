@@ -44,6 +44,10 @@ class Settings:
     # fly.toml's kill_timeout and the Deployment's grace period are sized from it.
     shutdown_grace_seconds: int = 30
     log_level: str = "info"  # JSON lines on stderr (bot/telemetry/logs.py)
+    # Slow or silent HTTP clients: a connection must send its request headers within this
+    # (it is also the keep-alive idle limit), and a webhook body within the second.
+    http_header_timeout_seconds: int = 75
+    http_body_timeout_seconds: int = 30
     git_allow_file_remotes: bool = False  # file:// clone URLs: for tests only
     gitlab_url: str = "https://gitlab.com"
     gitlab_token: Secret | None = None
@@ -124,15 +128,17 @@ def _build(values: dict[str, Any]) -> Settings:
             elif name == "drift_repositories":
                 converted[name] = parse_watchlist(value)
             elif "Secret" in kind:
-                converted[name] = Secret(str(value)) if value not in (None, "") else None
+                converted[name] = _secret(name, value)
             elif kind == "int":
-                converted[name] = int(value)
+                converted[name] = _integer(name, value)
             elif kind == "bool":
                 converted[name] = _boolean(value)
             elif kind == "Path":
                 converted[name] = Path(str(value))
             else:
                 converted[name] = None if value in (None, "") and "None" in kind else str(value)
+        except SettingsError:
+            raise
         except ClusterSettingsError as exc:
             raise SettingsError(f"{PREFIX}CLUSTERS: {exc}") from None
         except WatchlistError as exc:
@@ -142,6 +148,25 @@ def _build(values: dict[str, Any]) -> Settings:
                 f"{PREFIX}{name.upper()}: {value!r} is not a valid {kind}"
             ) from None
     return Settings(**converted)
+
+
+_TIME_LIMITS = frozenset({"http_header_timeout_seconds", "http_body_timeout_seconds"})
+
+
+def _integer(name: str, value: Any) -> int:
+    number = int(value)
+    if name in _TIME_LIMITS and number <= 0:  # 0 would turn a time limit off
+        raise SettingsError(f"{PREFIX}{name.upper()}: must be a positive number of seconds")
+    return number
+
+
+def _secret(name: str, value: Any) -> Secret | None:
+    """A credential; unset when empty, refused when it is only spaces (a key anyone can guess)."""
+    if value in (None, ""):
+        return None
+    if not str(value).strip():
+        raise SettingsError(f"{PREFIX}{name.upper()} is blank: set a real secret, or unset it")
+    return Secret(str(value))
 
 
 def _boolean(value: Any) -> bool:

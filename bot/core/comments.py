@@ -9,7 +9,15 @@ from bot.core.diffs import Action, Change
 from bot.core.findings import Finding, Severity
 from bot.core.livediffs import LiveLayer
 from bot.core.manifests import Skipped
-from bot.core.markdown import GITHUB_COMMENT_LIMIT, Block, cell, details, escape, pack
+from bot.core.markdown import (
+    GITHUB_COMMENT_LIMIT,
+    Block,
+    code,
+    details,
+    escape,
+    html_code,
+    pack,
+)
 from bot.core.plans import EnvironmentPlan, Plan
 
 _ICONS = {
@@ -29,7 +37,9 @@ def render_plan(
 
 def plan_blocks(plan: Plan) -> Iterator[Block]:
     verdict = "❌ blocked" if plan.blocking else "✅ ready to merge"
-    yield Block(f"### gitops-bot plan: {verdict}\n\n`{plan.base[:12]}` → `{plan.head[:12]}`")
+    yield Block(
+        f"### gitops-bot plan: {verdict}\n\n{code(plan.base[:12])} → {code(plan.head[:12])}"
+    )
     if plan.failure:
         yield Block(f"**Could not plan:** {escape(plan.failure)}")
     yield from (Block(f"**Note:** {escape(note)}") for note in plan.notes)
@@ -52,12 +62,13 @@ def render_apply(
 def apply_blocks(results: tuple[ApplyResult, ...]) -> Iterator[Block]:
     ok = all(r.succeeded for r in results)
     commit = results[0].commit[:12] if results else "?"
-    yield Block(f"### gitops-bot apply: {'✅ done' if ok else '❌ failed'}\n\nCommit `{commit}`")
+    yield Block(
+        f"### gitops-bot apply: {'✅ done' if ok else '❌ failed'}\n\nCommit {code(commit)}"
+    )
     for result in results:
         mode = " (dry apply: no cluster connection is configured)" if result.dry_run else ""
         yield Block(
-            f"#### Environment `{cell(result.environment)}` → cluster "
-            f"`{cell(result.cluster)}`{mode}"
+            f"#### Environment {code(result.environment)} → cluster {code(result.cluster)}{mode}"
         )
         if result.failure:
             yield Block(f"**Not applied:** {escape(result.failure)}")
@@ -69,12 +80,11 @@ def apply_blocks(results: tuple[ApplyResult, ...]) -> Iterator[Block]:
         )
         yield Block(f"Objects: {counts or 'none'}.")
         for item in failed:
-            yield Block(f"- ❌ <code>{escape(str(item.key))}</code>: {escape(item.message)}")
+            yield Block(f"- ❌ {html_code(str(item.key))}: {escape(item.message)}")
         for item in result.objects:  # forced takeovers, objects prune left alone, ...
             if item.message and item.outcome is not Outcome.FAILED:
                 yield Block(
-                    f"- 📝 {item.outcome} <code>{escape(str(item.key))}</code>: "
-                    f"{escape(item.message)}"
+                    f"- 📝 {item.outcome} {html_code(str(item.key))}: {escape(item.message)}"
                 )
 
 
@@ -95,7 +105,7 @@ def _summary_table(environments: Iterable[EnvironmentPlan]) -> str:
                 for a in (Action.CREATE, Action.UPDATE, Action.PRUNE, Action.UNCHANGED)
             )
         rows.append(
-            f"| `{cell(env.environment.name)}` | `{cell(env.environment.cluster)}` "
+            f"| {code(env.environment.name, True)} | {code(env.environment.cluster, True)} "
             f"| {counts} | {errors} | {warnings} | {_live_cell(env.live)} |"
         )
     return "\n".join(rows)
@@ -103,7 +113,7 @@ def _summary_table(environments: Iterable[EnvironmentPlan]) -> str:
 
 def _environment_blocks(env: EnvironmentPlan) -> Iterator[Block]:
     name = env.environment
-    yield Block(f"#### Environment `{cell(name.name)}` → cluster `{cell(name.cluster)}`")
+    yield Block(f"#### Environment {code(name.name)} → cluster {code(name.cluster)}")
     if env.failure:
         yield Block(
             f"⚠️ **Cannot preview this environment:** {escape(env.failure)}\n\n"
@@ -150,7 +160,7 @@ def _live_blocks(live: LiveLayer | None, cluster: str) -> Iterator[Block]:
     if live is None:
         yield Block(
             f"Live cluster: not compared (the bot has no connection to cluster "
-            f"`{cell(cluster)}` configured)."
+            f"{code(cluster)} configured)."
         )
         return
     if live.failure:
@@ -203,7 +213,7 @@ def drift_title(change: Change) -> str:
         Action.ORPHAN: "in the cluster, no longer in Git",
     }.get(change.action, "differs from Git")
     where = f" — {escape(str(change.source))}" if change.source else ""
-    return f"↯ drift <code>{escape(str(change.key))}</code>: {what}{where}"
+    return f"↯ drift {html_code(str(change.key))}: {what}{where}"
 
 
 def change_title(change: Change) -> str:
@@ -215,21 +225,21 @@ def change_title(change: Change) -> str:
     )
     if change.note:
         note = f" ({escape(change.note)})"
-    key = escape(str(change.key))
-    return f"{_ICONS[change.action]} {change.action} <code>{key}</code>{where}{note}"
+    key = html_code(str(change.key))
+    return f"{_ICONS[change.action]} {change.action} {key}{where}{note}"
 
 
 def _finding_line(finding: Finding) -> str:
     icon = "❌" if finding.severity is Severity.ERROR else "⚠️"
     subject = f" {escape(finding.subject)}" if finding.subject else ""
-    field = f" <code>{escape(finding.field)}</code>" if finding.pointer else ""
+    field = f" {html_code(finding.field)}" if finding.pointer else ""
     message = (
         finding.message
         if len(finding.message) <= 1_000
         else finding.message[:1_000] + " … (shortened)"
     )
     return (
-        f"- {icon} **{finding.severity}** <code>{escape(finding.location)}</code> "
+        f"- {icon} **{finding.severity}** {html_code(finding.location)} "
         f"[{escape(finding.rule)}]{subject}{field}: {escape(message)}"
     )
 

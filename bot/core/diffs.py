@@ -11,7 +11,7 @@ from typing import Any
 import yaml
 
 from bot.core.manifests import ObjectKey, Source
-from bot.core.redaction import is_secret, mask_secret
+from bot.core.redaction import holds_secrets, mask_secret
 
 try:
     from yaml import CSafeDumper as _Dumper
@@ -73,7 +73,7 @@ def normalise(body: Mapping[str, Any], secret_key: bytes) -> dict[str, Any]:
         else:
             metadata.pop(field, None)
     result["metadata"] = metadata
-    return mask_secret(result, secret_key) if is_secret(result) else result
+    return mask_secret(result, secret_key) if holds_secrets(result) else result
 
 
 def compare(

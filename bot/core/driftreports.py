@@ -9,7 +9,7 @@ from bot.core.applies import Outcome
 from bot.core.comments import drift_title
 from bot.core.diffs import Action
 from bot.core.drifts import DriftedObject, DriftState, EnvironmentDrift, Origin
-from bot.core.markdown import Block, cell, details, escape, pack
+from bot.core.markdown import Block, code, details, escape, html_code, pack
 
 _MAX_LISTED = 30  # fields or ignored differences listed by name; the diffs show them all
 
@@ -20,16 +20,16 @@ def render_drift(drift: EnvironmentDrift, limit: int, kind: str) -> tuple[str, .
 
 
 def drift_blocks(drift: EnvironmentDrift) -> Iterator[Block]:
-    env, drifted = cell(drift.environment), drift.state is DriftState.DRIFTED
+    env, drifted = code(drift.environment), drift.state is DriftState.DRIFTED
     verdict = (
-        f"↯ `{env}` differs from Git"
+        f"↯ {env} differs from Git"
         if drifted
-        else f"⚠️ cannot check `{env}`"
+        else f"⚠️ cannot check {env}"
         if drift.failure
-        else f"⚠️ could not compare every object of `{env}`"
+        else f"⚠️ could not compare every object of {env}"
     )
     yield Block(
-        f"### gitops-bot drift: {verdict}\n\nCluster `{cell(drift.cluster)}` compared with "
+        f"### gitops-bot drift: {verdict}\n\nCluster {code(drift.cluster)} compared with "
         f"commit {_sha(drift.commit)} of the default branch: {len(drift.objects)} of "
         f"{_objects(drift.checked)} differ."
     )
@@ -49,11 +49,11 @@ def drift_blocks(drift: EnvironmentDrift) -> Iterator[Block]:
         yield Block(f"🩹 **Self-heal held back:** {escape(drift.heal_held)}")
     yield from (Block(_drifted_line(d)) for d in drift.objects)
     yield from (
-        Block(f"- ⚠️ <code>{escape(str(key))}</code> could not be compared: {escape(why)}")
+        Block(f"- ⚠️ {html_code(str(key))} could not be compared: {escape(why)}")
         for key, why in drift.unknown
     )
     if drift.ignored:
-        shown = ", ".join(f"<code>{escape(i)}</code>" for i in drift.ignored[:_MAX_LISTED])
+        shown = ", ".join(html_code(i) for i in drift.ignored[:_MAX_LISTED])
         more = len(drift.ignored) - _MAX_LISTED
         yield Block(f"Not counted (`drift.ignore`): {shown}{f' and {more} more' * (more > 0)}.")
     for item in drift.objects:
@@ -65,7 +65,7 @@ def drift_blocks(drift: EnvironmentDrift) -> Iterator[Block]:
 def drift_resolved(drift: EnvironmentDrift) -> str:
     """The comment that closes a tracking issue."""
     text = (
-        f"✅ Cluster `{cell(drift.cluster)}` matches commit {_sha(drift.commit)} of the "
+        f"✅ Cluster {code(drift.cluster)} matches commit {_sha(drift.commit)} of the "
         f"default branch again ({_objects(drift.checked)} compared)."
     )
     return f"{text}\n\n{_heal_line(drift)}" if drift.heal is not None else text
@@ -77,8 +77,8 @@ def _drifted_line(item: DriftedObject) -> str:
         item.change.action, "differs"
     )
     origin = _origin(item.origin)
-    lines = [f"- ↯ <code>{escape(str(item.change.key))}</code>{where}: {what}; {origin}"]
-    lines += [f"  - <code>{escape(f)}</code>: {origin}" for f in item.fields[:_MAX_LISTED]]
+    lines = [f"- ↯ {html_code(str(item.change.key))}{where}: {what}; {origin}"]
+    lines += [f"  - {html_code(f)}: {origin}" for f in item.fields[:_MAX_LISTED]]
     if len(item.fields) > _MAX_LISTED:
         lines.append(f"  - and {len(item.fields) - _MAX_LISTED} more fields (see the diff)")
     if item.changed_by:
@@ -106,7 +106,7 @@ def _objects(count: int) -> str:
 
 def _sha(commit: str) -> str:
     """A commit id as text the forge links (not in a code span); anything else, escaped."""
-    return commit if re.fullmatch(r"[0-9a-f]{7,64}", commit) else f"<code>{escape(commit)}</code>"
+    return commit if re.fullmatch(r"[0-9a-f]{7,64}", commit) else html_code(commit)
 
 
 def _heal_line(drift: EnvironmentDrift) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.core.applies import ApplyResult
 from bot.core.audit import AuditEntry
+from bot.core.controls import plain
 from bot.core.diffs import Action, Change, change_of, normalise
 from bot.core.livediffs import Observation, explain
 from bot.core.manifests import ObjectKey, Source
@@ -327,5 +328,5 @@ def tracking_key(environment: str) -> str:
 
 def issue_title(drift: EnvironmentDrift) -> str:
     if drift.state is DriftState.DRIFTED:
-        return f"Drift detected in {drift.environment}"
-    return f"Drift check failing in {drift.environment}"
+        return plain(f"Drift detected in {drift.environment}")
+    return plain(f"Drift check failing in {drift.environment}")

@@ -14,7 +14,7 @@ from bot.core.diffs import Action, Change, change_of
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.inventories import PruneDecision
 from bot.core.manifests import ObjectKey, Source
-from bot.core.redaction import is_secret
+from bot.core.redaction import hidden_values, holds_secrets
 
 WITH_CRD = "will be created with its CRD: the cluster cannot preview it before the CRD exists"
 WITH_NAMESPACE = "will be created with its Namespace, which this change also creates"
@@ -232,7 +232,7 @@ _ADVICE: dict[ProblemKind, tuple[Severity, str, str]] = {
 
 def scrub(message: str, body: Mapping[str, Any]) -> str:
     """An API server message with every value of a Secret in `body` replaced, in any encoding."""
-    if not is_secret(body):
+    if not holds_secrets(body):
         return message
     for value in sorted(_secret_values(body), key=len, reverse=True):
         if len(value) >= _SHORT:
@@ -247,15 +247,9 @@ _SHORT = 4
 
 def _secret_values(body: Mapping[str, Any]) -> set[str]:
     values: set[str] = set()
-    for field in ("data", "stringData"):
-        mapping = body.get(field)
-        if not isinstance(mapping, Mapping):
-            continue
-        for value in mapping.values():
-            text = str(value)
-            values.add(text)
-            if field == "data":
-                values.update(_decodings(text))
+    for text in hidden_values(body):
+        values.add(text)
+        values.update(_decodings(text))  # a data value may appear decoded
     values.discard("")
     return values
 

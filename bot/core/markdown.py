@@ -1,12 +1,18 @@
-"""Markdown for forge comments: safe inline text, diffs in fences, and parts that fit a limit."""
+"""Markdown for forge comments: inert inline text, diffs in fences, and parts that fit a limit.
+
+Every string from a repository or a forge (file and object names, messages, branch names,
+logins, tools' error text) reaches a comment, check run, note or issue through `escape`,
+`code` or `details` only, so that it renders as the text it is: never a heading, link,
+image, mention, reference or HTML element, and never a line break.
+"""
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
+from bot.core.controls import visible_controls
 from bot.core.diffs import Change
 
 GITHUB_COMMENT_LIMIT = 65_536
@@ -90,18 +96,63 @@ def _wrapped(lines: list[str]) -> list[str]:
 
 
 def details(title: str, diff: str) -> str:
-    fence = "`" * max(3, _longest_backtick_run(diff) + 1)
-    return f"<details><summary>{title}</summary>\n\n{fence}diff\n{diff}\n{fence}\n\n</details>"
+    """A collapsed diff: `title` must be escaped already; the fence outlasts any backtick run."""
+    body = visible_controls(diff, keep="\n\t")
+    fence = "`" * max(3, _longest_backtick_run(body) + 1)
+    return f"<details><summary>{title}</summary>\n\n{fence}diff\n{body}\n{fence}\n\n</details>"
 
 
 def _longest_backtick_run(text: str) -> int:
     return max((len(run) for run in re.findall(r"`+", text)), default=0)
 
 
+# Characters that open Markdown or HTML syntax become numeric character references: the
+# reader sees the character, the parser sees text. This works in Markdown and inside HTML
+# blocks alike (a `<summary>`), where backslash escapes would not.
+_REFERENCES = {ord(char): f"&#{ord(char)};" for char in "|`[]\\*_~"} | {
+    ord("&"): "&amp;",
+    ord("<"): "&lt;",
+    ord(">"): "&gt;",
+}
+# Mentions and references are found in the rendered text, so a reference does not stop
+# them: a word joiner after the sigil does (`@team`, `#12`, GitLab's `!12`).
+_SIGILS = {ord("@"): "@\u2060", ord("#"): "&#35;\u2060", ord("!"): "&#33;\u2060"}
+_TABLE = _REFERENCES | _SIGILS
+# Autolinks (`http://...`, `www....`) start from plain text; so do `GH-12` references.
+_AUTOLINK = re.compile(r"(?i)(?<=www)\.|:(?=//)")
+_GH_REFERENCE = re.compile(r"(?i)(?<=gh-)(?=[0-9])")
+# A line that starts with one of these would be a list, quote, heading or code block.
+_LINE_START = re.compile(r"^[-+=>:0-9\s]")
+
+
 def escape(value: str) -> str:
-    """Inline text that cannot open HTML, a table cell or a code span."""
-    return html.escape(value, quote=False).replace("|", "&#124;").replace("`", "&#96;")
+    """`value` as inert inline text: in a paragraph, a table cell or an HTML element."""
+    text = visible_controls(value).translate(_TABLE)
+    text = _AUTOLINK.sub(lambda found: f"&#{ord(found.group())};", text)
+    text = _GH_REFERENCE.sub("\u2060", text)
+    return _LINE_START.sub(lambda found: f"&#{ord(found.group())};", text)
 
 
-def cell(value: str) -> str:
-    return value.replace("|", "").replace("`", "")
+def code(value: str, in_table: bool = False) -> str:
+    """`value` as an inline code span that nothing in it can close (Markdown, not HTML)."""
+    text = visible_controls(value)
+    if in_table:  # GitHub splits table cells on `|` before it looks for code spans
+        text = text.replace("|", "\\|")
+    if not text:
+        return "` `"
+    fence = "`" * (_longest_backtick_run(text) + 1)
+    pad = " " if text[0] in "` " or text[-1] in "` " else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
+def html_code(value: str) -> str:
+    """`value` in a `<code>` element, for places where Markdown is not parsed (a summary)."""
+    return f"<code>{escape(value)}</code>"
+
+
+_LOGIN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,254}")
+
+
+def mention(login: str) -> str:
+    """`@login` for a forge user name the bot means to notify; anything else, inert."""
+    return f"@{login}" if _LOGIN.fullmatch(login) else escape(login)

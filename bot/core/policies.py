@@ -12,7 +12,7 @@ import jsonschema
 from bot.core.documents import DocumentError, parse_documents
 from bot.core.findings import Finding, Severity, Stage, field_path
 from bot.core.manifests import Manifest, SourceFile
-from bot.core.redaction import is_secret
+from bot.core.redaction import holds_secrets
 from bot.core.schemas import ObjectValidator
 
 POLICY_FILE_SCHEMA: dict[str, Any] = {
@@ -132,7 +132,7 @@ def check_policies(
 
 
 def _violations(manifest: Manifest, policy: Policy) -> Iterable[Finding]:
-    secret = is_secret(manifest.body)
+    secret = holds_secrets(manifest.body)
     for error in policy.validator.iter_errors(manifest.body):
         yield Finding(
             Stage.POLICY,

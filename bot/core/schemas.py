@@ -9,7 +9,7 @@ import jsonschema
 
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.manifests import Manifest
-from bot.core.redaction import is_secret
+from bot.core.redaction import hides, undecodable_data
 
 MAX_ERRORS_PER_OBJECT = 20
 MAX_MESSAGE_CHARS = 300
@@ -56,11 +56,30 @@ def validate_schemas(
     for manifest in manifests:
         lookup = (manifest.api_version, manifest.key.kind)
         validator = crds.get(lookup) or catalog.validator_for(*lookup)
+        findings.extend(_undecodable_findings(manifest))
         if validator is None:
             findings.append(_unknown_kind(manifest, catalog.kubernetes_version, unknown_severity))
             continue
         findings.extend(_object_findings(manifest, validator))
     return tuple(findings)
+
+
+def _undecodable_findings(manifest: Manifest) -> list[Finding]:
+    """A core Secret's `data` values must be base64, or the API server refuses the object."""
+    return [
+        Finding(
+            Stage.SCHEMA,
+            Severity.ERROR,
+            "secret.not-base64",
+            f"data.{name} is not valid base64, so the API server refuses this Secret (the "
+            "value is not shown): encode it with `base64 -w0`, or move it to stringData",
+            manifest.source.path,
+            manifest.source.line,
+            str(manifest.key),
+            ("data", name),
+        )
+        for name in undecodable_data(manifest.body)
+    ]
 
 
 def _unknown_kind(manifest: Manifest, version: str, severity: Severity) -> Finding:
@@ -78,14 +97,13 @@ def _unknown_kind(manifest: Manifest, version: str, severity: Severity) -> Findi
 
 
 def _object_findings(manifest: Manifest, validator: ObjectValidator) -> list[Finding]:
-    secret = is_secret(manifest.body)
     errors = sorted(validator.iter_errors(manifest.body), key=lambda e: list(e.absolute_path))
     findings = [
         Finding(
             Stage.SCHEMA,
             Severity.ERROR,
             "schema.invalid",
-            _message(error, secret),
+            _message(error, manifest.body),
             manifest.source.path,
             manifest.source.line,
             str(manifest.key),
@@ -109,10 +127,9 @@ def _object_findings(manifest: Manifest, validator: ObjectValidator) -> list[Fin
     return findings
 
 
-def _message(error: jsonschema.ValidationError, secret: bool) -> str:
-    path = tuple(error.absolute_path)
+def _message(error: jsonschema.ValidationError, body: Mapping[str, Any]) -> str:
     quotes_values = error.validator not in {"additionalProperties", "required"}
-    if secret and quotes_values and (not path or path[0] in {"data", "stringData"}):
+    if quotes_values and hides(body, tuple(error.absolute_path)):
         # jsonschema quotes the offending value; in a Secret that can be the secret.
         return f"invalid value ({error.validator} check failed; Secret values are never shown)"
     message = str(error.message)

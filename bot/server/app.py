@@ -101,7 +101,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         )
         app[SERVICES] = services
         hooks = {kit.name: kit.hooks(settings, options.clock) for kit in kits}
-        app[EDGE] = Edge(store, app[METRICS], app[WAKEUP], hooks)
+        body_timeout = float(settings.http_body_timeout_seconds)
+        app[EDGE] = Edge(store, app[METRICS], app[WAKEUP], hooks, body_timeout)
         app[WORKERS] = _start_workers(services, app[WAKEUP], app[DRAINING], options)
         # The drift loop queues jobs for the workers; no loop where no worker runs.
         timers = start_drift_timer(services, app[WAKEUP]) if options.run_workers else []

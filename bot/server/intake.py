@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
+from bot.core.credentials import mask_credentials
 from bot.events import Event
 from bot.forges.ports import Hooks, Received, Refused
 from bot.store.ports import Delivery, Store
@@ -19,6 +22,7 @@ from bot.workflows.context import job_for
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 25 * 1024 * 1024  # GitHub caps payloads at 25 MB
+BODY_TIMEOUT_SECONDS = 30.0  # GitHub gives up on an answer after 10 s; its body comes at once
 
 
 class Edge:
@@ -30,9 +34,12 @@ class Edge:
         metrics: Metrics,
         wakeup: asyncio.Event,
         hooks: Mapping[str, Hooks],
+        body_timeout: float = BODY_TIMEOUT_SECONDS,
     ) -> None:
         self.store, self.metrics, self.wakeup = store, metrics, wakeup
         self.hooks = hooks  # by forge name: only the configured forges have a route
+        self.body_timeout = body_timeout
+        self._incomplete_log = Throttle(burst=10, window_seconds=60.0)
 
     async def receive(self, forge: str, request: web.Request) -> web.Response:
         """A delivery from `forge`. A failure to store it raises StoreError, answered 503
@@ -41,13 +48,25 @@ class Edge:
         hooks = self.hooks.get(forge)
         if hooks is None:
             return self._answer(404, "-", "unconfigured", f"not set up for {forge}", forge)
-        outcome = hooks.before_body(request.headers) or await _verified(hooks, request)
+        try:
+            outcome = hooks.before_body(request.headers) or await self._verified(hooks, request)
+        except BodyNotRead as exc:
+            return self._incomplete(exc, forge)
         if isinstance(outcome, Refused):
             return self._refuse(outcome, forge)
         delivery = Delivery(outcome.delivery_id, forge, outcome.event_name, "queued")
         return await self._store(delivery, outcome.event)
 
+    async def _verified(self, hooks: Hooks, request: web.Request) -> Received | Refused:
+        body = await read_body(request, timeout=self.body_timeout)
+        if body is None:  # known before any parsing, and counted before verification
+            return Refused(413, "-", "too-large", hooks.too_large)
+        return hooks.receive(request.headers, body)
+
     async def _store(self, delivery: Delivery, event: Event | None) -> web.Response:
+        # Header values are stored as they came: mask anything shaped like a credential.
+        masked = mask_credentials(delivery.id), mask_credentials(delivery.event)
+        delivery = Delivery(masked[0], delivery.forge, masked[1], delivery.outcome)
         about = {"forge": delivery.forge} | (event_context(event) if event is not None else {})
         with log_context(delivery=delivery.id, event=delivery.event, **about):
             return await self._record(delivery, event)
@@ -68,6 +87,15 @@ class Edge:
         self.wakeup.set()
         return self._answer(202, delivery.event, "queued", f"queued {job.kind}", forge)
 
+    def _incomplete(self, exc: BodyNotRead, forge: str) -> web.Response:
+        """A body that never fully came: one line, no traceback, and few of them per minute
+        (any client can cause it, and must not fill the log)."""
+        suppressed = self._incomplete_log.allow()
+        if suppressed is not None:
+            more = f" ({suppressed} more since the last such line)" if suppressed else ""
+            log.warning("%s delivery not read: %s; nothing stored%s", forge, exc, more)
+        return self._answer(408, "-", "incomplete", f"request body not read: {exc}", forge)
+
     def _refuse(self, refused: Refused, forge: str) -> web.Response:
         return self._answer(
             refused.status, refused.event_name, refused.outcome, refused.text, forge
@@ -79,17 +107,28 @@ class Edge:
         return web.Response(status=status, text=text + "\n")
 
 
-async def _verified(hooks: Hooks, request: web.Request) -> Received | Refused:
-    body = await read_body(request)
-    if body is None:  # known before any parsing, and counted before verification
-        return Refused(413, "-", "too-large", hooks.too_large)
-    return hooks.receive(request.headers, body)
+class BodyNotRead(Exception):
+    """The client stopped sending the body, or went away, before it was complete."""
 
 
-async def read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes | None:
-    """The raw body, or None as soon as it is known to be over `limit` (before any parsing)."""
+async def read_body(
+    request: web.Request, limit: int = MAX_BODY_BYTES, timeout: float = BODY_TIMEOUT_SECONDS
+) -> bytes | None:
+    """The raw body, or None as soon as it is known to be over `limit` (before any parsing).
+
+    Raises BodyNotRead when it does not arrive whole within `timeout` seconds."""
     if request.content_length is not None and request.content_length > limit:
         return None
+    try:
+        async with asyncio.timeout(timeout):
+            return await _chunks(request, limit)
+    except TimeoutError:
+        raise BodyNotRead(f"the body did not arrive within {timeout:g} s") from None
+    except (ConnectionError, HttpProcessingError) as exc:  # aiohttp's words for a cut body
+        raise BodyNotRead(f"the client went away mid-body ({type(exc).__name__})") from None
+
+
+async def _chunks(request: web.Request, limit: int) -> bytes | None:
     chunks, size = [], 0
     async for chunk in request.content.iter_chunked(64 * 1024):
         size += len(chunk)
@@ -97,3 +136,23 @@ async def read_body(request: web.Request, limit: int = MAX_BODY_BYTES) -> bytes 
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class Throttle:
+    """At most `burst` events per window; says how many were held back since the last."""
+
+    def __init__(self, burst: int, window_seconds: float) -> None:
+        self._burst, self._window = burst, window_seconds
+        self._started, self._count, self._held = -window_seconds, 0, 0
+
+    def allow(self) -> int | None:
+        """None: hold this one back; else the number held back before it."""
+        now = time.monotonic()
+        if now - self._started >= self._window:
+            self._started, self._count = now, 0
+        if self._count >= self._burst:
+            self._held += 1
+            return None
+        self._count += 1
+        held, self._held = self._held, 0
+        return held

@@ -42,7 +42,13 @@ async def serve(settings: Settings) -> None:
     reserve = min(RESERVE_SECONDS, grace / 3)
     app = create_app(settings)
     runner = web.AppRunner(
-        app, handle_signals=False, access_log_class=AccessLog, shutdown_timeout=reserve / 2
+        app,
+        handle_signals=False,
+        access_log_class=AccessLog,
+        shutdown_timeout=reserve / 2,
+        # aiohttp closes a connection that has not sent a whole request head by then
+        # (a slow or silent client), and one idle that long between requests.
+        keepalive_timeout=float(settings.http_header_timeout_seconds),
     )
     first, again = _stop_signals()  # before the workers start: none is ever killed mid-job
     await runner.setup()  # opens the store and starts the job workers

@@ -10,6 +10,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.core.markdown import code, escape, mention
 from bot.events import (
     CommentCommand,
     Event,
@@ -171,7 +172,8 @@ class Worker:
             await forge.reply(
                 event.repo,
                 event.number,
-                f"@{event.author} `/gitops {event.command}` could not complete: {error}. "
+                f"{mention(event.author)} {code('/gitops ' + event.command)} could not "
+                f"complete: {escape(error)}. "
                 "Comment the command again to retry.",
             )
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -17,27 +16,12 @@ from urllib.parse import urlsplit
 
 from bot.config.secrets import Secret
 from bot.config.settings import Settings, SettingsError
+from bot.core.credentials import MASK, mask_credentials
 from bot.events import Event, PushToDefaultBranch
 
-MASK = "********"
 SHORTEST_MASKED = 6  # shorter values would mask ordinary words; such secrets are weak anyway
 _CONTEXT: ContextVar[Mapping[str, Any]] = ContextVar(
     "gitops_bot_log_context", default=MappingProxyType({})
-)
-# Credentials that may reach a message at run time without being in the settings (an
-# installation token, a JWT, an Authorization header echoed back by a server).
-_TOKEN_SHAPES = re.compile(
-    r"\b(?:gh[pousr]_[A-Za-z0-9]{20,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{20,}"
-    r"|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+)"
-    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)",
-    re.DOTALL,
-)
-# Each of those shapes begins with one of these. Most lines hold none, and looking for
-# them costs a fraction of running the pattern over the line.
-_TOKEN_PREFIXES = ("github_pat_", "glpat-", "eyJ", "-----BEGIN ", *(f"gh{c}_" for c in "pousr"))
-# An Authorization header in any quoting (a dict repr, JSON, a raw header line).
-_AUTHORIZATION = re.compile(
-    r"(?i)(authorization\\?['\"]?\s*[:=]\s*\\?['\"]?(?:bearer|token|basic)\s+)[^\s\"',\\]+"
 )
 # Attributes every LogRecord has; anything else on a record came in through `extra=`.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
@@ -74,10 +58,9 @@ class Redactor:
     def mask(self, text: str) -> str:
         for value in self._values:
             text = text.replace(value, MASK)
-        text = _AUTHORIZATION.sub(lambda m: m.group(1) + MASK, text)
-        if any(prefix in text for prefix in _TOKEN_PREFIXES):
-            text = _TOKEN_SHAPES.sub(MASK, text)
-        return text
+        # Credentials that reach a message without being in the settings (an installation
+        # token, a JWT, an Authorization header echoed back by a server, a URL's password).
+        return mask_credentials(text)
 
 
 def _pieces(value: str) -> list[str]:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import dataclass, replace
 
 from bot import __version__
 from bot.core.applies import ApplyResult
 from bot.core.audit import AuditEntry, entry_for
 from bot.core.comments import render_apply
-from bot.core.markdown import marker
+from bot.core.controls import plain
+from bot.core.markdown import code, escape, marker
 from bot.core.repoconfig import ConfigError, Environment
 from bot.events import PushToDefaultBranch
 from bot.forges.ports import DeploymentReport, DeploymentState, Forge, PullRequest
@@ -167,7 +167,7 @@ def deployment_report(result: ApplyResult) -> DeploymentReport:
     return DeploymentReport(
         result.environment,
         DeploymentState.FAILURE,
-        f"{mode} failed: {result.failure or 'objects failed'}",
+        plain(f"{mode} failed: {result.failure or 'objects failed'}"),
     )
 
 
@@ -180,8 +180,8 @@ def _result(result: ApplyResult) -> str:
 def config_refusal(event: PushToDefaultBranch, error: str) -> str:
     return (
         f"{marker(APPLY_KIND, 1)}\n\n### gitops-bot apply: ❌ not applied\n\n"
-        f"Commit `{event.commit[:12]}` has a `.gitops-bot.yaml` that cannot be used, so no "
-        f"environment was applied:\n\n{html.escape(error, quote=False)}\n\n"
+        f"Commit {code(event.commit[:12])} has a `.gitops-bot.yaml` that cannot be used, so "
+        f"no environment was applied:\n\n{escape(error)}\n\n"
         "Fix the file in a new pull request; merging it applies the environments."
     )
 
@@ -195,8 +195,8 @@ async def report_apply_failure(
         return
     text = (
         f"{marker(APPLY_KIND, 1)}\n\n### gitops-bot apply: ⚠️ could not complete\n\n"
-        f"The apply of `{event.commit[:12]}` failed {job.attempts} times and has stopped: "
-        f"{html.escape(error, quote=False)}\n\nOnce the cause is fixed, an operator re-runs it "
+        f"The apply of {code(event.commit[:12])} failed {job.attempts} times and has stopped: "
+        f"{escape(error)}\n\nOnce the cause is fixed, an operator re-runs it "
         f"with `gitops-bot retry {job.id}`; merging a newer commit applies that one instead."
     )
     await forge.upsert_comment(event.repo, pull.number, APPLY_KIND, (text,))

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from bot.clusters.directory import ClusterDirectory
 from bot.config.settings import Settings
+from bot.core.credentials import mask_credentials, masked_data
 from bot.events import (
     CommentCommand,
     Event,
@@ -40,9 +41,10 @@ class Services:
 def job_for(event: Event) -> NewJob:
     """The job an event asks for. Only the newest head of a PR is planned. Merges of a
     repository are applied one at a time and none is dropped: pushes can arrive out of
-    order, and the apply itself records an older merge as superseded by a newer one."""
-    where = f"{event.repo.forge}:{event.repo.slug}"
-    payload = json.dumps(event_to_data(event), sort_keys=True)
+    order, and the apply itself records an older merge as superseded by a newer one.
+    Anything shaped like a credential is masked before the job is stored."""
+    where = mask_credentials(f"{event.repo.forge}:{event.repo.slug}")
+    payload = json.dumps(masked_data(event_to_data(event)), sort_keys=True)
     if isinstance(event, PullRequestChanged):
         return NewJob("plan", payload, f"plan:{where}#{event.number}")
     if isinstance(event, PushToDefaultBranch):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import html
 from dataclasses import replace
 
 from bot.core.comments import render_plan
+from bot.core.controls import plain
 from bot.core.findings import Finding, Severity, has_errors
-from bot.core.markdown import marker
+from bot.core.markdown import code, escape, marker
 from bot.core.plans import Plan
 from bot.events import PullRequestChanged
 from bot.forges.ports import Annotation, CheckReport, CheckState
@@ -73,7 +73,7 @@ def pending_check(event: PullRequestChanged) -> CheckReport:
     return CheckReport(
         CheckState.PENDING,
         "Planning",
-        f"Planning `{event.head_sha[:12]}` against `{event.base_sha[:12]}`.",
+        f"Planning {code(event.head_sha[:12])} against {code(event.base_sha[:12])}.",
     )
 
 
@@ -89,12 +89,16 @@ def plan_check(plan: Plan) -> CheckReport:
         if findings
         else "No findings"
     )
-    lines = [f"Plan of `{plan.head[:12]}` against `{plan.base[:12]}`: see the PR comment."]
+    lines = [f"Plan of {code(plan.head[:12])} against {code(plan.base[:12])}: see the PR comment."]
     if plan.failure:
-        lines.append(f"Could not plan: {plan.failure}")
+        lines.append(f"Could not plan: {escape(plan.failure)}")
     lines += [
-        f"- `{env.environment.name}`: "
-        + (f"cannot preview: {env.failure}" if env.failure else f"{len(env.changes)} objects")
+        f"- {code(env.environment.name)}: "
+        + (
+            f"cannot preview: {escape(env.failure)}"
+            if env.failure
+            else f"{len(env.changes)} objects"
+        )
         for env in plan.environments
     ]
     state = CheckState.FAILURE if failed else CheckState.SUCCESS
@@ -108,8 +112,8 @@ def finding_annotations(findings: tuple[Finding, ...]) -> tuple[Annotation, ...]
             path=f.path,
             line=f.line or 1,
             level="failure" if f.severity is Severity.ERROR else "warning",
-            title=f"[{f.rule}] {f.subject or ''}".strip(),
-            message=f"{f.field}: {f.message}" if f.field else f.message,
+            title=plain(f"[{f.rule}] {f.subject or ''}".strip()),
+            message=plain(f"{f.field}: {f.message}" if f.field else f.message),
         )
         for f in findings
         if f.path
@@ -120,14 +124,14 @@ def could_not_complete(
     event: PullRequestChanged, error: str, final: bool, attempt: int
 ) -> tuple[CheckReport, str | None]:
     """What a PR shows while a plan job fails: never a success, always how to retry."""
+    error = escape(error)
     if not final:
         summary = f"Attempt {attempt} failed: {error}\n\nThe bot will retry on its own."
         return CheckReport(CheckState.PENDING, "Could not complete yet, will retry", summary), None
     how = "Fix the cause if it is yours, then comment `/gitops plan` on this pull request to retry."
-    error = html.escape(error, quote=False)
-    summary = f"The plan of `{event.head_sha[:12]}` failed {attempt} times: {error}\n\n{how}"
+    summary = f"The plan of {code(event.head_sha[:12])} failed {attempt} times: {error}\n\n{how}"
     comment = (
         f"{marker(PLAN_KIND, 1)}\n\n### gitops-bot plan: ⚠️ could not complete\n\n"
-        f"`{event.base_sha[:12]}` → `{event.head_sha[:12]}`\n\n{summary}\n"
+        f"{code(event.base_sha[:12])} → {code(event.head_sha[:12])}\n\n{summary}\n"
     )
     return CheckReport(CheckState.FAILURE, "Could not complete", summary), comment

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bot.core.markdown import code, mention
 from bot.events import CommentCommand, PullRequestChanged
 from bot.forges.ports import Forge
 from bot.store.ports import Job
@@ -37,12 +38,13 @@ async def run_command(services: Services, event: CommentCommand, job: Job) -> st
         await services.store.add_job(job_for(replan))
         return "planned"
     if event.command == "help":
-        await forge.reply(event.repo, event.number, f"@{event.author}\n\n{usage(forge)}")
+        await forge.reply(event.repo, event.number, f"{mention(event.author)}\n\n{usage(forge)}")
         return "help"
     await forge.reply(
         event.repo,
         event.number,
-        f"@{event.author} I do not know `/gitops {' '.join((event.command, *event.args))}`."
+        f"{mention(event.author)} I do not know "
+        f"{code(' '.join(('/gitops', event.command, *event.args)))}."
         f"\n\n{usage(forge)}",
     )
     return "unknown"
@@ -54,6 +56,6 @@ def usage(forge: Forge) -> str:
 
 def refusal(event: CommentCommand, permission: str) -> str:
     return (
-        f"@{event.author} sorry, only people with {permission} can run "
-        f"`/gitops {event.command}`. Ask a maintainer to run it for you."
+        f"{mention(event.author)} sorry, only people with {permission} can run "
+        f"{code('/gitops ' + event.command)}. Ask a maintainer to run it for you."
     )

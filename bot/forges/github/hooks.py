@@ -11,6 +11,7 @@ import gidgethub.sansio
 from bot.config.secrets import Secret
 from bot.events import PayloadError
 from bot.forges.github.payloads import parse_github
+from bot.forges.github.signatures import signature_problem
 from bot.forges.ports import Received, Refused
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,9 @@ class GitHubHooks:
         return None  # the signature covers the body: nothing to check before it is read
 
     def receive(self, headers: Mapping[str, str], body: bytes) -> Received | Refused:
+        problem = signature_problem(headers, body, self._secret.reveal())
+        if problem is not None:  # before gidgethub, which would also take a SHA-1 signature
+            return Refused(401, "-", "forged", problem)
         try:
             delivery = gidgethub.sansio.Event.from_http(headers, body, secret=self._secret.reveal())
         except gidgethub.ValidationFailure:

@@ -14,6 +14,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from collections.abc import Callable, Mapping
 
 from bot.config.secrets import Secret
@@ -106,7 +107,7 @@ class GitLabHooks:
         signatures = headers.get("webhook-signature", "")
         if not (message_id and timestamp and signatures):
             return "webhook-signature, webhook-id or webhook-timestamp is missing"
-        if not timestamp.isdigit():
+        if not re.fullmatch(r"[0-9]{1,12}", timestamp):  # not str.isdigit: "²" is a digit
             return "webhook-timestamp is not a Unix time"
         if abs(self._clock() - int(timestamp)) > SIGNATURE_TOLERANCE_SECONDS:
             return "webhook-timestamp is more than 5 minutes off (a replay, or a clock to fix)"

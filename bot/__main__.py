@@ -17,13 +17,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from bot.core.applies import ApplyResult
 from bot.core.comments import render_plan
-from bot.core.findings import has_errors
+from bot.core.customschemas import FirstFound
+from bot.core.findings import Severity, has_errors
 from bot.core.markdown import GITHUB_COMMENT_LIMIT
 from bot.core.plans import Plan
-from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION, ConfigError
+from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION, DEFAULT_UNKNOWN_KINDS, ConfigError
 from bot.core.reports import (
     apply_as_data,
     apply_as_text,
@@ -31,15 +33,21 @@ from bot.core.reports import (
     plan_as_data,
     plan_as_text,
 )
+from bot.core.schemas import UnknownKinds
 from bot.gitrepo import GitError, GitRepo
 from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
 from bot.renderers import render_options
 from bot.schemacatalog import UnsupportedKubernetesVersion, catalog_for
+from bot.schemafolders import LocalSchemaFolder
+from bot.schemasources import local_crd_schemas, server_schemas
 from bot.settings import Settings, SettingsError, load_settings
 from bot.sources import read_local_paths
 from bot.store import StoreError
 from bot.validation import validate_files
 from bot.workflows import load_checks, plan_change
+
+if TYPE_CHECKING:
+    from bot.clusters.directory import ClusterDirectory
 
 # The Kubernetes client, the web server and the database drivers take about a second to
 # import; commands import them only when they use them, so `validate` and `plan` start fast.
@@ -71,6 +79,26 @@ def _parser() -> argparse.ArgumentParser:
         help="extra policy folder (the defaults always apply)",
     )
     validate.add_argument("--namespace", default="default")
+    validate.add_argument(
+        "--crds",
+        type=Path,
+        action="append",
+        default=[],
+        help="CRD file or folder: schemas for custom resources (repeatable)",
+    )
+    validate.add_argument(
+        "--schema-folder",
+        type=Path,
+        action="append",
+        default=[],
+        help="JSON schemas in kubeconform's layout, {group}/{kind}_{version}.json (repeatable)",
+    )
+    validate.add_argument(
+        "--unknown-kinds",
+        choices=[s.value for s in Severity],
+        default=DEFAULT_UNKNOWN_KINDS.value,
+        help="what an object with no schema anywhere gets (default: %(default)s)",
+    )
     validate.add_argument("--format", choices=["text", "json"], default="text")
     validate.set_defaults(run=_validate)
 
@@ -128,8 +156,13 @@ def _validate(args: argparse.Namespace) -> int:
         policy_files += read_policy_dir(folder)
     policies, policy_findings = parse_policies(policy_files)
     catalog = catalog_for(args.kubernetes_version)
-    checked = validate_files(files, args.namespace, catalog, policies)
-    findings = policy_findings + refused + checked.findings
+    crds, crd_findings = local_crd_schemas(args.crds)
+    schemas = FirstFound((crds, *(LocalSchemaFolder(f) for f in args.schema_folder)))
+    unknown = UnknownKinds(Severity(args.unknown_kinds))
+    checked = validate_files(
+        files, args.namespace, catalog, policies, schemas=schemas, unknown=unknown
+    )
+    findings = policy_findings + crd_findings + refused + checked.findings
     if args.format == "json":
         print(json.dumps([finding_as_data(f) for f in findings], indent=2))
     else:
@@ -169,6 +202,7 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
             args.env,
             render_options=render_options(settings),
             live=live,
+            server_schemas=server_schemas(settings, None if args.no_cluster else clusters),
         )
 
 
@@ -203,12 +237,21 @@ def _apply(args: argparse.Namespace) -> int:
 async def _apply_now(args: argparse.Namespace, settings: Settings) -> ApplyResult | int:
     """Apply `--env` at `--ref` to its cluster; an exit code when it cannot even start."""
     from bot.clusters.directory import ClusterDirectory
+
+    async with ClusterDirectory(settings.clusters) as clusters:
+        return await _apply_through(args, settings, clusters)
+
+
+async def _apply_through(
+    args: argparse.Namespace, settings: Settings, clusters: ClusterDirectory
+) -> ApplyResult | int:
     from bot.deploys import DeployContext, deploy_environment
 
     repo = GitRepo(args.repo)
     commit = await repo.resolve(args.ref)
     try:
-        checks = await load_checks(repo, commit, catalog_for, render_options(settings))
+        schemas = server_schemas(settings, clusters)
+        checks = await load_checks(repo, commit, catalog_for, render_options(settings), schemas)
     except ConfigError as exc:
         for finding in exc.findings:
             print(finding.describe(), file=sys.stderr)
@@ -226,10 +269,9 @@ async def _apply_now(args: argparse.Namespace, settings: Settings) -> ApplyResul
             file=sys.stderr,
         )
         return EXIT_FAILED
-    async with ClusterDirectory(settings.clusters) as clusters:
-        return await deploy_environment(
-            repo, environment, checks, DeployContext(commit), clusters=clusters
-        )
+    return await deploy_environment(
+        repo, environment, checks, DeployContext(commit), clusters=clusters
+    )
 
 
 def _drift(args: argparse.Namespace) -> int:

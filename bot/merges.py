@@ -18,6 +18,7 @@ from bot.gitrepo import GitRepo
 from bot.logs import log_context
 from bot.mirrors import MirrorError, is_ancestor
 from bot.renderers import render_options
+from bot.schemasources import server_schemas
 from bot.services import Services, environment_key
 from bot.store import Job
 from bot.store.ledger import iso_time
@@ -48,7 +49,8 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
     pull = await forge.pull_request_for_commit(event.repo, event.commit)
     try:
         options = render_options(services.settings)
-        checks = await load_checks(mirror, event.commit, services.catalogs, options)
+        schemas = server_schemas(services.settings, services.clusters)
+        checks = await load_checks(mirror, event.commit, services.catalogs, options, schemas)
     except ConfigError as exc:
         if pull is not None:
             await forge.upsert_comment(

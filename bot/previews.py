@@ -13,6 +13,7 @@ from bot.core.plans import Plan
 from bot.events import PullRequestChanged
 from bot.forges import Annotation, CheckReport, CheckState
 from bot.renderers import RenderOptions, render_options
+from bot.schemasources import server_schemas
 from bot.services import Services
 from bot.store import Job
 from bot.workflows import plan_change
@@ -42,6 +43,7 @@ async def preview_pull_request(services: Services, event: PullRequestChanged, jo
         catalogs=services.catalogs,
         render_options=preview_render_options(services, event),
         live=live_previewer(services, event),
+        server_schemas=server_schemas(services.settings, services.clusters),
     )
     if event.from_fork:
         plan = replace(plan, notes=(*plan.notes, FORK_NOTE))

@@ -7,12 +7,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.core.checks import check_manifests
+from bot.core.customschemas import SchemaLookup
 from bot.core.findings import Finding, Severity, Stage
-from bot.core.manifests import LoadResult, SourceFile, is_manifest_path
+from bot.core.manifests import LoadResult
 from bot.core.plans import EnvironmentPlan, Plan, plan_environment
 from bot.core.policies import Policy
 from bot.core.repoconfig import CONFIG_PATH, ConfigError, Environment, RepoConfig, parse_config
-from bot.core.schemas import SchemaCatalog
+from bot.core.schemas import SchemaCatalog, UnknownKinds
 from bot.gitrepo import GitError, GitRepo
 from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
 from bot.renderers import (
@@ -24,7 +25,15 @@ from bot.renderers import (
     render_failure,
 )
 from bot.schemacatalog import UnsupportedKubernetesVersion, catalog_for
-from bot.sources import read_commit_folder
+from bot.schemasources import (
+    NO_SERVER_SCHEMAS,
+    NO_SOURCES,
+    SchemaSources,
+    ServerSchemas,
+    load_sources,
+    schemas_for,
+)
+from bot.sources import read_commit_path
 
 CatalogFactory = Callable[[str], SchemaCatalog]
 # Adds the cluster's side to an environment's plan (bot.clusters.previews.LivePreviewer).
@@ -42,6 +51,7 @@ class Checks:
     policies: tuple[Policy, ...]
     findings: tuple[Finding, ...]  # about policy files, not about manifests
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS  # the server's, never the repo's
+    schemas: SchemaSources = NO_SOURCES  # for custom resources, besides their environment's
 
 
 async def plan_change(
@@ -53,11 +63,12 @@ async def plan_change(
     catalogs: CatalogFactory = catalog_for,
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS,
     live: LivePreview | None = None,
+    server_schemas: ServerSchemas = NO_SERVER_SCHEMAS,
 ) -> Plan:
     """The preview of what `head` changes relative to `base`, per environment."""
     base, head = await repo.resolve(base_ref), await repo.resolve(head_ref)
     try:
-        checks = await load_checks(repo, base, catalogs, render_options)
+        checks = await load_checks(repo, base, catalogs, render_options, server_schemas)
     except ConfigError as exc:
         return Plan(
             base,
@@ -87,6 +98,7 @@ async def load_checks(
     base: str,
     catalogs: CatalogFactory,
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS,
+    server_schemas: ServerSchemas = NO_SERVER_SCHEMAS,
 ) -> Checks:
     """Config, schemas and policies, all from the base commit: a PR cannot relax them."""
     try:
@@ -100,14 +112,13 @@ async def load_checks(
     files = list(read_policy_dir(default_policy_dir()))
     refusals: list[Finding] = []
     for path in config.policy_paths:
-        found, refused = await read_commit_folder(repo, base, path)
-        if not found and not refused and is_manifest_path(path):
-            content = await repo.read_file(base, path)
-            found = (SourceFile(path, content),) if content is not None else ()
+        found, refused = await read_commit_path(repo, base, path)
         files.extend(found)
         refusals.extend(refused)
     policies, findings = parse_policies(files)
-    return Checks(config, catalog, policies, tuple(refusals) + findings, render_options)
+    schemas, schema_findings = await load_sources(repo, base, config, server_schemas)
+    findings = tuple(refusals) + findings + schema_findings
+    return Checks(config, catalog, policies, findings, render_options, schemas)
 
 
 async def plan_one(
@@ -140,17 +151,21 @@ async def render_environment(
         repo, commit, env, checks.config.kubernetes_version, checks.render_options
     )
     rendered = await render(request)
+    if not check:
+        return rendered.loaded, rendered.loaded.findings
+    custom = await schemas_for(checks.schemas, env, rendered.loaded.manifests, checks.catalog)
     # Schema and policy checks are CPU work: keep them off the event loop.
-    return await asyncio.to_thread(_check_rendered, rendered, checks, check)
+    return await asyncio.to_thread(_check_rendered, rendered, checks, *custom)
 
 
 def _check_rendered(
-    rendered: Rendered, checks: Checks, check: bool
+    rendered: Rendered, checks: Checks, custom: SchemaLookup, unknown: UnknownKinds
 ) -> tuple[LoadResult, tuple[Finding, ...]]:
     loaded = rendered.loaded
-    if not check:
-        return loaded, loaded.findings
-    return loaded, check_manifests(loaded, checks.catalog, checks.policies, rendered.texts)
+    findings = check_manifests(
+        loaded, checks.catalog, checks.policies, rendered.texts, unknown, custom
+    )
+    return loaded, findings
 
 
 def _base_render_warnings(failure: str | None) -> tuple[Finding, ...]:

@@ -13,6 +13,7 @@ from bot.gitrepo import GitRepo
 from bot.reconcile.checks import add_origins, check_environment
 from bot.renderers import render_options
 from bot.schemacatalog import catalog_for
+from bot.schemasources import server_schemas
 from bot.settings import Settings
 from bot.workflows import load_checks
 
@@ -28,7 +29,8 @@ async def drift_now(
     repo = GitRepo(path)
     commit = await repo.resolve(ref)
     try:
-        checks = await load_checks(repo, commit, catalog_for, render_options(settings))
+        schemas = server_schemas(settings, None)
+        checks = await load_checks(repo, commit, catalog_for, render_options(settings), schemas)
     except ConfigError as exc:
         for finding in exc.findings:
             print(finding.describe(), file=sys.stderr)

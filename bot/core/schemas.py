@@ -137,13 +137,21 @@ def _object_findings(
 
 
 def _pointer(error: jsonschema.ValidationError) -> tuple[str | int, ...]:
-    """Where the error is; for one unknown field, the field itself (so its line is shown)."""
+    """Where the error is, named as the API server names it: the unknown field, the
+    missing field, the repeated item (the line shown is the nearest that exists)."""
     path = tuple(error.absolute_path)
+    culprits: list[Any] = []
     if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
         declared = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
-        unknown = [key for key in error.instance if key not in declared]
-        if len(unknown) == 1 and isinstance(unknown[0], str):
-            return (*path, unknown[0])
+        culprits = [key for key in error.instance if key not in declared]
+    elif error.validator == "required" and isinstance(error.instance, Mapping):
+        wanted = error.validator_value if isinstance(error.validator_value, list) else []
+        culprits = [key for key in wanted if key not in error.instance]
+    elif error.validator == "uniqueItems" and isinstance(error.instance, list):
+        items = error.instance
+        culprits = [next((i for i, v in enumerate(items) if v in items[:i]), None)][:1]
+    if len(culprits) == 1 and isinstance(culprits[0], str | int):
+        return (*path, culprits[0])
     return path
 
 

@@ -63,25 +63,34 @@ def secret(
     return text
 
 
-def widget_crd(group: str = "example.com", scope: str = "Namespaced") -> str:
-    """A CRD serving kind Widget (apiVersion GROUP/v1) whose spec.size is an integer."""
-    return textwrap.dedent(f"""\
+def crd(group: str, kind: str, schema: str, scope: str = "Namespaced", version: str = "v1") -> str:
+    """A CRD serving `kind` as GROUP/VERSION; `schema` is the YAML of its openAPIV3Schema."""
+    plural = kind.lower() + "s"
+    head = textwrap.dedent(f"""\
         apiVersion: apiextensions.k8s.io/v1
         kind: CustomResourceDefinition
-        metadata: {{name: widgets.{group}}}
+        metadata: {{name: {plural}.{group}}}
         spec:
           group: {group}
           scope: {scope}
-          names: {{kind: Widget, plural: widgets, singular: widget, listKind: WidgetList}}
+          names: {{kind: {kind}, plural: {plural}, singular: {kind.lower()}, listKind: {kind}List}}
           versions:
-            - name: v1
+            - name: {version}
               served: true
               storage: true
               schema:
                 openAPIV3Schema:
-                  type: object
-                  properties:
-                    spec:
-                      type: object
-                      properties: {{size: {{type: integer}}}}
     """)
+    return head + textwrap.indent(textwrap.dedent(schema), " " * 10)
+
+
+def widget_crd(group: str = "example.com", scope: str = "Namespaced") -> str:
+    """A CRD serving kind Widget (apiVersion GROUP/v1) whose spec.size is an integer."""
+    schema = """\
+        type: object
+        properties:
+          spec:
+            type: object
+            properties: {size: {type: integer}}
+    """
+    return crd(group, "Widget", schema, scope)

@@ -14,71 +14,60 @@ import textwrap
 
 import pytest
 from controlplane import ControlPlane
+from manifests import crd
 
 from bot.core.checks import check_manifests
 from bot.core.findings import Severity
 from bot.core.manifests import SourceFile, load_manifests
 from bot.schemacatalog import catalog_for
 
-CRD = """\
-apiVersion: apiextensions.k8s.io/v1
-kind: CustomResourceDefinition
-metadata: {name: routes.GROUP}
-spec:
-  group: GROUP
-  scope: Namespaced
-  names: {kind: Route, plural: routes, singular: route, listKind: RouteList}
-  versions:
-    - name: v1
-      served: true
-      storage: true
-      schema:
-        openAPIV3Schema:
+SCHEMA = """\
+type: object
+properties:
+  spec:
+    type: object
+    required: [gateway, timeout]
+    properties:
+      gateway: {type: string}
+      hosts: {type: array, items: {type: string}}
+      http:
+        type: array
+        items:
           type: object
           properties:
-            spec:
-              type: object
-              required: [gateway, timeout]
-              properties:
-                gateway: {type: string}
-                hosts: {type: array, items: {type: string}}
-                http:
-                  type: array
-                  items:
-                    type: object
-                    properties:
-                      route:
-                        type: array
-                        items:
-                          type: object
-                          properties:
-                            weight: {type: integer, minimum: 0, maximum: 100}
-                            destination: {type: object, properties: {host: {type: string}}}
-                port: {x-kubernetes-int-or-string: true}
-                note: {type: string, nullable: true}
-                plain: {type: string}
-                size: {type: integer, minimum: 1, maximum: 10, exclusiveMaximum: true}
-                mode: {type: string, enum: [fast, slow]}
-                timeout: {type: string, default: 30s}
-                extra:
-                  type: object
-                  x-kubernetes-preserve-unknown-fields: true
-                  properties:
-                    level: {type: integer}
-                    inner: {type: object, properties: {known: {type: string}}}
-                template:
-                  type: object
-                  x-kubernetes-embedded-resource: true
-                  x-kubernetes-preserve-unknown-fields: true
-                pod:
-                  type: object
-                  x-kubernetes-embedded-resource: true
-                  properties:
-                    spec: {type: object, properties: {image: {type: string}}}
-                tags: {type: array, x-kubernetes-list-type: set, items: {type: string}}
-                labels: {type: object, additionalProperties: {type: string}}
-                empty: {type: object}
+            route:
+              type: array
+              items:
+                type: object
+                properties:
+                  weight: {type: integer, minimum: 0, maximum: 100}
+                  destination: {type: object, properties: {host: {type: string}}}
+      port: {x-kubernetes-int-or-string: true}
+      note: {type: string, nullable: true}
+      plain: {type: string}
+      size: {type: integer, minimum: 1, maximum: 10, exclusiveMaximum: true}
+      mode: {type: string, enum: [fast, slow]}
+      timeout: {type: string, default: 30s}
+      extra:
+        type: object
+        x-kubernetes-preserve-unknown-fields: true
+        properties:
+          level: {type: integer}
+          inner: {type: object, properties: {known: {type: string}}}
+      template:
+        type: object
+        x-kubernetes-embedded-resource: true
+        x-kubernetes-preserve-unknown-fields: true
+      pod:
+        type: object
+        x-kubernetes-embedded-resource: true
+        properties:
+          spec: {type: object, properties: {image: {type: string}}}
+      tags: {type: array, x-kubernetes-list-type: set, items: {type: string}}
+      labels: {type: object, additionalProperties: {type: string}}
+      empty: {type: object}
 """
+CRD = crd("GROUP", "Route", SCHEMA)
 
 OBJECT = """\
 apiVersion: GROUP/v1

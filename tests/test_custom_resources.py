@@ -13,11 +13,18 @@ from pathlib import Path
 
 from gitrepos import Repo
 from manifests import crd
+from test_reading import run_cli
 
+from bot.core.checks import check_manifests
+from bot.core.customschemas import NO_SCHEMAS, SchemaLookup
 from bot.core.findings import Finding, Severity
+from bot.core.manifests import SourceFile, load_manifests
 from bot.core.plans import Plan
 from bot.gitrepo import GitRepo
+from bot.schemacatalog import catalog_for
+from bot.schemafolders import LocalSchemaFolder
 from bot.schemasources import ServerSchemas
+from bot.settings import load_settings
 from bot.workflows import plan_change
 
 KEY = b"custom-resources"
@@ -324,3 +331,107 @@ async def test_a_listed_path_that_is_not_there_is_said(repo: Repo) -> None:
     assert len(messages) == 2
     assert "crds[0]: 'platform/crds' holds no CRD files" in messages[0]
     assert "schema_folders[0]: 'schemas' holds no schema files" in messages[1]
+
+
+def test_validate_takes_crds_schema_folders_and_the_unknown_kinds_setting(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "crds").mkdir()
+    (tmp_path / "crds/gotk-components.yaml").write_text(GOTK_COMPONENTS)
+    (tmp_path / "schemas/argoproj.io").mkdir(parents=True)
+    (tmp_path / "schemas/argoproj.io/application_v1alpha1.json").write_text(
+        json.dumps(APPLICATION_SCHEMA)
+    )
+    apps = tmp_path / "apps"
+    apps.mkdir()
+    typo = HELMRELEASE.replace("  interval: 10m", "  interval: 10m\n  relaseName: web")
+    (apps / "podinfo.yaml").write_text(typo)
+    (apps / "guestbook.yaml").write_text(APPLICATION)
+
+    alone = run_cli("validate", str(apps))
+    strict = run_cli("validate", "--unknown-kinds", "error", str(apps))
+    supplied = run_cli(
+        "validate",
+        *("--crds", str(tmp_path / "crds"), "--schema-folder", str(tmp_path / "schemas")),
+        *("--unknown-kinds", "error", str(apps)),
+    )
+
+    assert alone.returncode == 0, alone.stdout + alone.stderr
+    assert alone.stdout.count("warning: [schema.unknown-kind]") == 2
+    assert strict.returncode == 1
+    assert strict.stdout.count("error: [schema.unknown-kind]") == 2
+    assert supplied.returncode == 1
+    [line] = supplied.stdout.splitlines()
+    assert line.startswith(f"{apps}/podinfo.yaml:6: error: [schema.invalid]")
+    assert f"schema from CRD in {tmp_path}/crds/gotk-components.yaml" in line
+
+
+def test_the_organisation_schema_folder_is_a_server_setting(tmp_path: Path) -> None:
+    settings = load_settings({"GITOPS_BOT_SCHEMA_FOLDER": str(tmp_path)})
+    assert settings.schema_folder == tmp_path
+    assert settings.cluster_crds_refresh_seconds == 300
+    assert load_settings({}).schema_folder is None
+
+
+def _check(*files: tuple[str, str], schemas: SchemaLookup = NO_SCHEMAS) -> list[Finding]:
+    sources = [SourceFile(path, text.encode()) for path, text in files]
+    texts = {f.path: f.data for f in sources}
+    loaded = load_manifests(sources)
+    return list(check_manifests(loaded, catalog_for("1.33"), (), texts, schemas=schemas))
+
+
+def test_old_crds_and_unserved_versions() -> None:
+    beta = textwrap.dedent("""\
+        apiVersion: apiextensions.k8s.io/v1beta1
+        kind: CustomResourceDefinition
+        metadata: {name: gadgets.example.com}
+        spec:
+          group: example.com
+          version: v1
+          names: {kind: Gadget, plural: gadgets}
+          validation:
+            openAPIV3Schema: {type: object, properties: {spec: {type: object}}}
+        """)
+    retired = crd("example.com", "Widget", "type: object\n").replace(
+        "served: true", "served: false"
+    )
+    gadget = "apiVersion: example.com/v1\nkind: Gadget\nmetadata: {name: g}\nspec: {a: 1}\n"
+    widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n"
+
+    findings = _check(
+        ("crds.yaml", beta + "---\n" + retired), ("objects.yaml", gadget + "---\n" + widget)
+    )
+
+    # (Kubernetes 1.33 itself no longer serves apiextensions.k8s.io/v1beta1: an error.)
+    assert [(f.rule, f.subject) for f in findings] == [
+        (
+            "schema.unknown-kind",
+            "CustomResourceDefinition.apiextensions.k8s.io gadgets.example.com",
+        ),
+        ("schema.invalid", "Gadget.example.com default/g"),
+        ("schema.unknown-kind", "Widget.example.com default/w"),
+    ]
+
+
+def test_a_schema_that_cannot_be_compiled_is_a_finding_not_a_crash(tmp_path: Path) -> None:
+    broken = crd(
+        "example.com",
+        "Widget",
+        "type: object\nproperties: {spec: {type: string, pattern: '(?<x'}}\n",
+    )
+    (tmp_path / "argoproj.io").mkdir()
+    (tmp_path / "argoproj.io/application_v1alpha1.json").write_text("{not json")
+    widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: x\n"
+
+    findings = _check(
+        ("crd.yaml", broken),
+        ("objects.yaml", widget + "---\n" + APPLICATION),
+        schemas=LocalSchemaFolder(tmp_path),
+    )
+
+    assert [f.rule for f in findings] == ["schema.invalid", "schema.invalid"]
+    assert "the schema cannot be used" in findings[0].message
+    assert "the file is not JSON" in findings[1].message
+    assert f"schema from catalog {tmp_path}/argoproj.io/application_v1alpha1.json" in (
+        findings[1].message
+    )

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
 DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"
 OBJECT_META = f"{DEFINITIONS_URI}#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
 # What the API server requires of a custom resource's name: an RFC 1123 subdomain.
@@ -49,7 +50,7 @@ _NAMES = ("name", "generateName")  # all of metadata a CRD's schema may narrow
 
 def strict_schema(openapi: Mapping[str, Any]) -> dict[str, Any]:
     """The JSON Schema for objects of a CRD version whose openAPIV3Schema is `openapi`."""
-    root = _node(openapi, strict=True)
+    root = {"$schema": DRAFT, **_node(openapi, strict=True)}  # if/else, $ref beside keys
     properties = root.setdefault("properties", {})
     properties["apiVersion"] = {"type": "string"}
     properties["kind"] = {"type": "string"}

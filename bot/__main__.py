@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING
 
 from bot.core.applies import ApplyResult
 from bot.core.comments import render_plan
-from bot.core.customschemas import FirstFound
 from bot.core.findings import Severity, has_errors
 from bot.core.markdown import GITHUB_COMMENT_LIMIT
 from bot.core.plans import Plan
@@ -38,8 +37,7 @@ from bot.gitrepo import GitError, GitRepo
 from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
 from bot.renderers import render_options
 from bot.schemacatalog import UnsupportedKubernetesVersion, catalog_for
-from bot.schemafolders import LocalSchemaFolder
-from bot.schemasources import local_crd_schemas, server_schemas
+from bot.schemasources import local_schemas, server_schemas
 from bot.settings import Settings, SettingsError, load_settings
 from bot.sources import read_local_paths
 from bot.store import StoreError
@@ -156,8 +154,7 @@ def _validate(args: argparse.Namespace) -> int:
         policy_files += read_policy_dir(folder)
     policies, policy_findings = parse_policies(policy_files)
     catalog = catalog_for(args.kubernetes_version)
-    crds, crd_findings = local_crd_schemas(args.crds)
-    schemas = FirstFound((crds, *(LocalSchemaFolder(f) for f in args.schema_folder)))
+    schemas, crd_findings = local_schemas(args.crds, args.schema_folder)
     unknown = UnknownKinds(Severity(args.unknown_kinds))
     checked = validate_files(
         files, args.namespace, catalog, policies, schemas=schemas, unknown=unknown

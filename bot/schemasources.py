@@ -59,22 +59,28 @@ NO_SOURCES = SchemaSources()
 async def load_sources(
     repo: GitRepo, commit: str, config: RepoConfig, server: ServerSchemas
 ) -> tuple[SchemaSources, tuple[Finding, ...]]:
-    """The schemas of the CRDs under `crds:`; a listed path that is missing is a finding."""
+    """The schemas of the CRDs under `crds:`; a listed path that holds nothing is a finding."""
+    crds, findings = await _read_crds(repo, commit, config.crd_paths)
+    for index, folder in enumerate(config.schema_folders):
+        if not await repo.list_tree(commit, folder):
+            findings.append(_missing("schema_folders", index, folder, "schema files"))
+    sources = SchemaSources(repo, commit, crds, config.schema_folders, server)
+    return sources, tuple(findings)
+
+
+async def _read_crds(
+    repo: GitRepo, commit: str, paths: Iterable[str]
+) -> tuple[dict[Kind, CustomSchema], list[Finding]]:
     files: list[SourceFile] = []
     findings: list[Finding] = []
-    for index, path in enumerate(config.crd_paths):
+    for index, path in enumerate(paths):
         found, refused = await read_commit_path(repo, commit, path)
         files += found
         findings += refused
         if not found and not refused:
             findings.append(_missing("crds", index, path, "CRD files"))
-    for index, folder in enumerate(config.schema_folders):
-        if not await repo.list_tree(commit, folder):
-            findings.append(_missing("schema_folders", index, folder, "schema files"))
     loaded = load_manifests(files)
-    crds = crd_schemas(loaded.manifests)
-    sources = SchemaSources(repo, commit, crds, config.schema_folders, server)
-    return sources, (*findings, *loaded.findings)
+    return crd_schemas(loaded.manifests), findings + list(loaded.findings)
 
 
 async def schemas_for(
@@ -87,19 +93,30 @@ async def schemas_for(
     lookups: list[SchemaLookup] = [sources.crds]
     missing = kinds_without_schema(manifests, catalog, sources.crds)
     note = ""
-    clusters = sources.server.clusters
-    if missing and clusters is not None and clusters.knows(env.cluster):
-        read = await clusters.crds.schemas(env.cluster)
-        lookups.append(read.schemas)
-        note = f" ({read.failure}, so its CRDs were not used)" if read.failure else ""
-        missing = {key for key in missing if key not in read.schemas}
+    if missing:  # the slower sources are asked only for kinds still without a schema
+        in_cluster, note = await _cluster_schemas(sources.server, env)
+        lookups.append(in_cluster)
+        missing -= set(in_cluster)
     if missing and sources.repo is not None and sources.folders:
-        lookups.append(
-            await read_commit_schemas(sources.repo, sources.commit, sources.folders, missing)
-        )
-    if sources.server.folder is not None:
-        lookups.append(LocalSchemaFolder(sources.server.folder))
+        found = await read_commit_schemas(sources.repo, sources.commit, sources.folders, missing)
+        lookups.append(found)
+    folder = sources.server.folder
+    if folder is not None:
+        lookups.append(LocalSchemaFolder(folder))
+        if not folder.is_dir():
+            note += f" (GITOPS_BOT_SCHEMA_FOLDER {folder} is not a folder on the bot's server)"
     return FirstFound(tuple(lookups)), UnknownKinds(env.unknown_kinds, note)
+
+
+async def _cluster_schemas(
+    server: ServerSchemas, env: Environment
+) -> tuple[Mapping[Kind, CustomSchema], str]:
+    """The CRDs of the environment's cluster, and a note when they could not be read."""
+    clusters = server.clusters
+    if clusters is None or not clusters.knows(env.cluster):
+        return {}, ""
+    read = await clusters.crds.schemas(env.cluster)
+    return read.schemas, f" ({read.failure}, so its CRDs were not used)" if read.failure else ""
 
 
 def _missing(key: str, index: int, path: str, what: str) -> Finding:
@@ -113,10 +130,23 @@ def _missing(key: str, index: int, path: str, what: str) -> Finding:
     )
 
 
-def local_crd_schemas(
-    paths: Iterable[Path],
-) -> tuple[dict[Kind, CustomSchema], tuple[Finding, ...]]:
-    """For `gitops-bot validate --crds`: the CRDs in local files and folders."""
-    files, refused = read_local_paths(paths)
+def local_schemas(
+    crd_paths: Iterable[Path], folders: Iterable[Path]
+) -> tuple[SchemaLookup, tuple[Finding, ...]]:
+    """For `gitops-bot validate`: the CRDs in local files and folders, then schema folders."""
+    files, refused = read_local_paths(crd_paths)
     loaded = load_manifests(files)
-    return crd_schemas(loaded.manifests), (*refused, *loaded.findings)
+    missing = [
+        Finding(
+            Stage.CONFIG,
+            Severity.ERROR,
+            "config.invalid",
+            "--schema-folder: not a folder",
+            str(folder),
+        )
+        for folder in folders
+        if not folder.is_dir()
+    ]
+    lookups: list[SchemaLookup] = [crd_schemas(loaded.manifests)]
+    lookups += [LocalSchemaFolder(folder) for folder in folders]
+    return FirstFound(tuple(lookups)), (*refused, *loaded.findings, *missing)

@@ -435,3 +435,18 @@ def test_a_schema_that_cannot_be_compiled_is_a_finding_not_a_crash(tmp_path: Pat
     assert f"schema from catalog {tmp_path}/argoproj.io/application_v1alpha1.json" in (
         findings[1].message
     )
+
+
+async def test_a_schema_folder_that_is_not_there_is_said(repo: Repo, tmp_path: Path) -> None:
+    done = run_cli("validate", "--schema-folder", str(tmp_path / "nowhere"), str(tmp_path))
+    assert done.returncode == 1
+    assert f"{tmp_path}/nowhere: error: [config.invalid] --schema-folder: not a folder" in (
+        done.stdout
+    )
+
+    config = "environments:\n  argocd: {path: apps, cluster: management}\n"
+    base = repo.commit({".gitops-bot.yaml": config})
+    head = repo.commit({".gitops-bot.yaml": config, "apps/guestbook.yaml": APPLICATION})
+    plan = await _plan(repo, base, head, ServerSchemas(tmp_path / "nowhere"))
+    [finding] = [f for f in plan.all_findings if f.rule == "schema.unknown-kind"]
+    assert f"GITOPS_BOT_SCHEMA_FOLDER {tmp_path}/nowhere is not a folder" in finding.message

@@ -103,6 +103,20 @@ def _junctors(schema: Mapping[str, Any], out: dict[str, Any]) -> None:
 
 
 def _object_fields(schema: Mapping[str, Any], out: dict[str, Any], strict: bool) -> None:
+    _properties(schema, out, strict)
+    additional = schema.get("additionalProperties")
+    if isinstance(additional, Mapping):
+        out["additionalProperties"] = _nullable(additional, _node(additional, strict), True)
+    elif isinstance(additional, bool):
+        out["additionalProperties"] = additional
+    elif strict and _is_object(schema) and not schema.get("x-kubernetes-preserve-unknown-fields"):
+        out["additionalProperties"] = False  # what the API server would prune, Strict refuses
+    if schema.get("x-kubernetes-embedded-resource"):
+        _embedded_resource(out)
+
+
+def _properties(schema: Mapping[str, Any], out: dict[str, Any], strict: bool) -> None:
+    """Declared fields; a required field with a default is filled in before validation."""
     properties = schema.get("properties") or {}
     required = [name for name in schema.get("required") or [] if isinstance(name, str)]
     defaulted = {name for name, sub in properties.items() if "default" in (sub or {})}
@@ -113,15 +127,6 @@ def _object_fields(schema: Mapping[str, Any], out: dict[str, Any], strict: bool)
         }
     if kept := [name for name in required if name not in defaulted]:
         out["required"] = kept
-    additional = schema.get("additionalProperties")
-    if isinstance(additional, Mapping):
-        out["additionalProperties"] = _nullable(additional, _node(additional, strict), True)
-    elif isinstance(additional, bool):
-        out["additionalProperties"] = additional
-    elif strict and _is_object(schema) and not schema.get("x-kubernetes-preserve-unknown-fields"):
-        out["additionalProperties"] = False
-    if schema.get("x-kubernetes-embedded-resource"):
-        _embedded_resource(out)
 
 
 def _property(schema: Mapping[str, Any], strict: bool, required: bool) -> dict[str, Any]:

@@ -166,11 +166,11 @@ async def _plan(repo: Repo, base: str, head: str, server: ServerSchemas | None =
     )
 
 
-async def _plan_application(repo: Repo, config: str) -> Plan:
+async def _plan_application(repo: Repo, config: str, server: ServerSchemas | None = None) -> Plan:
     """Plan adding an Application to an environment `apps` under `config`."""
     base = repo.commit({".gitops-bot.yaml": config})
     head = repo.commit({".gitops-bot.yaml": config, "apps/guestbook.yaml": APPLICATION})
-    return await _plan(repo, base, head)
+    return await _plan(repo, base, head, server)
 
 
 def _errors(plan: Plan) -> list[Finding]:
@@ -445,8 +445,6 @@ async def test_a_schema_folder_that_is_not_there_is_said(repo: Repo, tmp_path: P
     )
 
     config = "environments:\n  argocd: {path: apps, cluster: management}\n"
-    base = repo.commit({".gitops-bot.yaml": config})
-    head = repo.commit({".gitops-bot.yaml": config, "apps/guestbook.yaml": APPLICATION})
-    plan = await _plan(repo, base, head, ServerSchemas(tmp_path / "nowhere"))
+    plan = await _plan_application(repo, config, ServerSchemas(tmp_path / "nowhere"))
     [finding] = [f for f in plan.all_findings if f.rule == "schema.unknown-kind"]
     assert f"GITOPS_BOT_SCHEMA_FOLDER {tmp_path}/nowhere is not a folder" in finding.message

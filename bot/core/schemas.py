@@ -86,7 +86,8 @@ def unknown_kind(manifest: Manifest, catalog: SchemaCatalog, unknown: UnknownKin
         severity = Severity.ERROR
         message = (
             f"Kubernetes {catalog.kubernetes_version} has no {what}, and no CRD can add a "
-            "kind to this API group: check the spelling of apiVersion and kind"
+            "kind to this API group: check the spelling of apiVersion and kind, or use an "
+            "apiVersion this Kubernetes version still serves"
         )
     else:
         severity = unknown.severity

@@ -17,7 +17,8 @@ from pathlib import Path
 from bot.cli.exits import EXIT_FAILED
 from bot.cli.terminals import inert_output
 from bot.config.settings import SettingsError
-from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION
+from bot.core.findings import Severity
+from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION, DEFAULT_UNKNOWN_KINDS
 from bot.git.repos import GitError
 from bot.schemas.catalog import UnsupportedKubernetesVersion
 from bot.store.ports import StoreError
@@ -53,6 +54,26 @@ def _parser() -> argparse.ArgumentParser:
         help="extra policy folder (the defaults always apply)",
     )
     validate.add_argument("--namespace", default="default")
+    validate.add_argument(
+        "--crds",
+        type=Path,
+        action="append",
+        default=[],
+        help="CRD file or folder: schemas for custom resources (repeatable)",
+    )
+    validate.add_argument(
+        "--schema-folder",
+        type=Path,
+        action="append",
+        default=[],
+        help="JSON schemas in kubeconform's layout, {group}/{kind}_{version}.json (repeatable)",
+    )
+    validate.add_argument(
+        "--unknown-kinds",
+        choices=[s.value for s in Severity],
+        default=DEFAULT_UNKNOWN_KINDS.value,
+        help="what an object with no schema anywhere gets (default: %(default)s)",
+    )
     validate.add_argument("--format", choices=["text", "json"], default="text")
     validate.set_defaults(command="validate")
 

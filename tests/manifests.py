@@ -63,15 +63,10 @@ def secret(
     return text
 
 
-def widget_crd(group: str = "example.com", scope: str = "Namespaced") -> str:
-    """A CRD serving kind Widget (apiVersion GROUP/v1) whose spec.size is an integer."""
-    return crd(group, "Widget", "{type: object, properties: {size: {type: integer}}}", scope)
-
-
-def crd(group: str, kind: str, spec: str, scope: str = "Namespaced") -> str:
-    """A CRD serving `kind` at GROUP/v1, with `spec` (flow YAML) as the schema of its spec."""
+def crd(group: str, kind: str, schema: str, scope: str = "Namespaced", version: str = "v1") -> str:
+    """A CRD serving `kind` as GROUP/VERSION; `schema` is the YAML of its openAPIV3Schema."""
     plural = kind.lower() + "s"
-    return textwrap.dedent(f"""\
+    head = textwrap.dedent(f"""\
         apiVersion: apiextensions.k8s.io/v1
         kind: CustomResourceDefinition
         metadata: {{name: {plural}.{group}}}
@@ -80,12 +75,22 @@ def crd(group: str, kind: str, spec: str, scope: str = "Namespaced") -> str:
           scope: {scope}
           names: {{kind: {kind}, plural: {plural}, singular: {kind.lower()}, listKind: {kind}List}}
           versions:
-            - name: v1
+            - name: {version}
               served: true
               storage: true
               schema:
                 openAPIV3Schema:
-                  type: object
-                  properties:
-                    spec: {spec}
     """)
+    return head + textwrap.indent(textwrap.dedent(schema), " " * 10)
+
+
+def widget_crd(group: str = "example.com", scope: str = "Namespaced") -> str:
+    """A CRD serving kind Widget (apiVersion GROUP/v1) whose spec.size is an integer."""
+    schema = """\
+        type: object
+        properties:
+          spec:
+            type: object
+            properties: {size: {type: integer}}
+    """
+    return crd(group, "Widget", schema, scope)

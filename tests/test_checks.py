@@ -106,8 +106,16 @@ def test_unknown_fields_are_caught_by_strict_schemas() -> None:
 
 def test_unknown_kinds_are_reported_not_passed() -> None:
     [finding] = check("apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n")
-    assert finding.rule == "schema.unknown-kind" and finding.severity is Severity.ERROR
-    assert "add the CustomResourceDefinition" in finding.message
+    assert finding.rule == "schema.unknown-kind" and finding.severity is Severity.WARNING
+    assert "not checked" in finding.message and "`crds:`" in finding.message
+
+
+def test_an_unknown_kind_in_a_kubernetes_group_is_a_typo_and_an_error() -> None:
+    for api_version in ("apps/v1", "networking.k8s.io/v1", "v1"):
+        text = f"apiVersion: {api_version}\nkind: Deploymnet\nmetadata: {{name: w}}\n"
+        [finding] = check(text)
+        assert (finding.rule, finding.severity) == ("schema.unknown-kind", Severity.ERROR)
+        assert "check the spelling" in finding.message
 
 
 def test_crds_in_the_repository_supply_schemas_for_their_kinds() -> None:

@@ -203,6 +203,7 @@ def test_the_token_is_the_bots_service_account(installed: Kubectl) -> None:
         ("get", "configmaps", BOT_NAMESPACE),  # its inventories
         ("patch", "configmaps", BOT_NAMESPACE),
         ("create", "configmaps", BOT_NAMESPACE),
+        ("list", "customresourcedefinitions.apiextensions.k8s.io", None),  # their schemas
     ],
 )
 def test_the_bot_may_do_its_job(
@@ -232,6 +233,7 @@ def test_the_bot_may_do_its_job(
         ("delete", "namespaces", None),
         ("create", "clusterrolebindings.rbac.authorization.k8s.io", None),
         ("create", "customresourcedefinitions.apiextensions.k8s.io", None),
+        ("patch", "customresourcedefinitions.apiextensions.k8s.io", None),
         ("list", "nodes", None),
         ("get", "persistentvolumes", None),
     ],

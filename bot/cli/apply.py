@@ -21,6 +21,7 @@ from bot.renderers import render_options
 from bot.schemas.catalog import catalog_for
 from bot.stages.apply.deploy import FINDINGS_REFUSAL, DeployContext, deploy_environment
 from bot.stages.plan import load_checks
+from bot.stages.schema_sources import server_schemas
 from bot.store.backends import store_for_url
 from bot.store.ledger import iso_time
 from bot.store.operations import record_break_glass, using
@@ -51,10 +52,18 @@ def run(args: argparse.Namespace) -> int:
 
 async def _apply_now(args: argparse.Namespace, settings: Settings) -> ApplyResult | int:
     """Apply `--env` at `--ref` to its cluster; an exit code when it cannot even start."""
+    async with ClusterDirectory(settings.clusters) as clusters:
+        return await _apply_through(args, settings, clusters)
+
+
+async def _apply_through(
+    args: argparse.Namespace, settings: Settings, clusters: ClusterDirectory
+) -> ApplyResult | int:
     repo = GitRepo(args.repo)
     commit = await repo.resolve(args.ref)
     try:
-        checks = await load_checks(repo, commit, catalog_for, render_options(settings))
+        schemas = server_schemas(settings, clusters)
+        checks = await load_checks(repo, commit, catalog_for, render_options(settings), schemas)
     except ConfigError as exc:
         for finding in exc.findings:
             print(finding.describe(), file=sys.stderr)
@@ -72,7 +81,6 @@ async def _apply_now(args: argparse.Namespace, settings: Settings) -> ApplyResul
             file=sys.stderr,
         )
         return EXIT_FAILED
-    async with ClusterDirectory(settings.clusters) as clusters:
-        return await deploy_environment(
-            repo, environment, checks, DeployContext(commit), clusters=clusters
-        )
+    return await deploy_environment(
+        repo, environment, checks, DeployContext(commit), clusters=clusters
+    )

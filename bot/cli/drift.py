@@ -21,6 +21,7 @@ from bot.renderers import render_options
 from bot.schemas.catalog import catalog_for
 from bot.stages.drift import add_origins, check_environment
 from bot.stages.plan import load_checks
+from bot.stages.schema_sources import server_schemas
 from bot.store.backends import store_for_url
 from bot.store.operations import using
 
@@ -35,7 +36,8 @@ async def drift_now(
     repo = GitRepo(path)
     commit = await repo.resolve(ref)
     try:
-        checks = await load_checks(repo, commit, catalog_for, render_options(settings))
+        schemas = server_schemas(settings, None)
+        checks = await load_checks(repo, commit, catalog_for, render_options(settings), schemas)
     except ConfigError as exc:
         for finding in exc.findings:
             print(finding.describe(), file=sys.stderr)

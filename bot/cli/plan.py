@@ -18,6 +18,7 @@ from bot.git.repos import GitRepo
 from bot.renderers import render_options
 from bot.stages.live_preview import LivePreviewer
 from bot.stages.plan import plan_change
+from bot.stages.schema_sources import server_schemas
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,4 +45,5 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
             args.env,
             render_options=render_options(settings),
             live=live,
+            server_schemas=server_schemas(settings, None if args.no_cluster else clusters),
         )

@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 
+from bot.clusters.crds import DEFAULT_REFRESH_SECONDS, ClusterCrds
 from bot.clusters.kubeapi import KubernetesCluster
 from bot.clusters.kubeconfigs import client_configuration
 from bot.clusters.ports import Cluster
@@ -22,10 +23,16 @@ class Connection:
 class ClusterDirectory:
     """The clusters the bot may reach. Use `async with`, so every connection gets closed."""
 
-    def __init__(self, clusters: Iterable[ClusterSettings]) -> None:
+    def __init__(
+        self,
+        clusters: Iterable[ClusterSettings],
+        crd_refresh_seconds: float = DEFAULT_REFRESH_SECONDS,
+    ) -> None:
         self._settings = {c.name: c for c in clusters}
         self._open: dict[str, KubernetesCluster] = {}
         self._lock = asyncio.Lock()
+        # The CRDs each cluster serves, as schemas for checking custom resources.
+        self.crds = ClusterCrds(self._cluster, crd_refresh_seconds)
 
     def knows(self, name: str) -> bool:
         return name in self._settings
@@ -41,6 +48,9 @@ class ClusterDirectory:
                 configuration = await client_configuration(settings)
                 self._open[name] = KubernetesCluster(settings, configuration)
             return Connection(settings, self._open[name])
+
+    async def _cluster(self, name: str) -> Cluster:
+        return (await self.connect(name)).cluster
 
     async def close(self) -> None:
         opened, self._open = list(self._open.values()), {}

@@ -67,6 +67,10 @@ class Settings:
     # Drift checks (workflows/check_drift): which repositories, how often; see README "Drift".
     drift_repositories: tuple[WatchedRepository, ...] = ()
     drift_interval_seconds: int = 600
+    # Custom resources (README "Custom resources"): the organisation's folder of JSON
+    # schemas ({group}/{kind}_{version}.json), and how long a cluster's CRDs are kept.
+    schema_folder: Path | None = None
+    cluster_crds_refresh_seconds: int = 300
 
     def cluster(self, name: str) -> ClusterSettings | None:
         """The connection settings for the cluster an environment names, if configured."""
@@ -135,6 +139,8 @@ def _build(values: dict[str, Any]) -> Settings:
                 converted[name] = _boolean(value)
             elif kind == "Path":
                 converted[name] = Path(str(value))
+            elif kind == "Path | None":
+                converted[name] = Path(str(value)) if value not in (None, "") else None
             else:
                 converted[name] = None if value in (None, "") and "None" in kind else str(value)
         except SettingsError:

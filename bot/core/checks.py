@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
+from bot.core.customschemas import NO_SCHEMAS, FirstFound, SchemaLookup, crd_schemas
 from bot.core.documents import locate
-from bot.core.findings import Finding, Severity
+from bot.core.findings import Finding
 from bot.core.manifests import LoadResult, Manifest
 from bot.core.policies import Policy, check_policies
-from bot.core.schemas import SchemaCatalog, crd_validators, validate_schemas
+from bot.core.schemas import UNKNOWN_WARNS, SchemaCatalog, UnknownKinds, validate_schemas
 
 MAX_PINPOINTED = 500  # each pinpoint re-reads one document; past this, object lines do
 
@@ -20,11 +20,15 @@ def check_manifests(
     catalog: SchemaCatalog,
     policies: Iterable[Policy],
     texts: Mapping[str, bytes],
-    unknown_kinds: Severity = Severity.ERROR,
+    unknown: UnknownKinds = UNKNOWN_WARNS,
+    schemas: SchemaLookup = NO_SCHEMAS,
 ) -> tuple[Finding, ...]:
-    """Loader findings, then schema and policy findings, each at the best line known."""
-    crds = crd_validators(loaded.manifests)
-    checked = check_objects(loaded.manifests, catalog, policies, crds, unknown_kinds)
+    """Loader findings, then schema and policy findings, each at the best line known.
+
+    The CRDs among the objects come first; `schemas` are the other sources, in order.
+    """
+    custom = FirstFound((crd_schemas(loaded.manifests), schemas))
+    checked = check_objects(loaded.manifests, catalog, policies, custom, unknown)
     return report_findings(loaded.findings, [checked], texts)
 
 
@@ -44,13 +48,13 @@ def check_objects(
     manifests: Iterable[Manifest],
     catalog: SchemaCatalog,
     policies: Iterable[Policy],
-    crd_schemas: Mapping[tuple[str, str], Mapping[str, Any]],
-    unknown_kinds: Severity = Severity.ERROR,
+    custom: SchemaLookup,
+    unknown: UnknownKinds = UNKNOWN_WARNS,
 ) -> ObjectFindings:
     """Each object against its schema and every policy that matches it."""
     listed = list(manifests)
     return ObjectFindings(
-        validate_schemas(listed, catalog, crd_schemas, unknown_kinds),
+        validate_schemas(listed, catalog, custom, unknown),
         check_policies(listed, policies),
     )
 

@@ -35,6 +35,17 @@ _SOURCE_SCHEMA = {
         },
     },
 }
+# Custom resources (README "Custom resources"): where their schemas come from, and what
+# an object with no schema anywhere gets. A warning by default: most real repositories
+# hold Flux or Argo CD objects whose CRDs live elsewhere, and an error would block them all.
+DEFAULT_UNKNOWN_KINDS = Severity.WARNING
+_UNKNOWN_KINDS = {"enum": ["error", "warning"], "description": "an object with no schema"}
+_REPO_PATHS = {"type": "array", "items": {"type": "string", "minLength": 1}}
+_SCHEMA_KEYS = {
+    "crds": _REPO_PATHS | {"description": "CRD files or folders, read at the base commit"},
+    "schema_folders": _REPO_PATHS | {"description": "{group}/{kind}_{version}.json folders"},
+    "unknown_kinds": _UNKNOWN_KINDS,
+}
 _ENVIRONMENT_KEYS = {
     "path": {"type": "string", "minLength": 1, "description": "manifests, relative to the root"},
     "cluster": {"type": "string", "pattern": _NAME},
@@ -51,6 +62,7 @@ _ENVIRONMENT_KEYS = {
     "source": _SOURCE_SCHEMA,
     "self_heal": {"type": "boolean", "description": "re-apply the default branch on drift"},
     "drift": IGNORE_SCHEMA,
+    "unknown_kinds": _UNKNOWN_KINDS,
 }
 # --- files that are not objects: `exclude:` (plain environments; see bot/core/toolfiles.py)
 _ENVIRONMENT_KEYS["exclude"] = {
@@ -86,6 +98,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "version": {"const": 1},
         "kubernetes_version": {"type": "string", "pattern": r"^1\.[0-9]{2}$"},
         "policies": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        **_SCHEMA_KEYS,
         "environments": {
             "type": "object",
             "minProperties": 1,
@@ -131,6 +144,7 @@ class Environment:
     self_heal: bool = False  # drift checks re-apply the default branch (workflows/check_drift)
     drift_ignore: tuple[IgnoredField, ...] = ()  # fields that are never drift
     exclude: tuple[str, ...] = ()  # plain: globs of files below `path` that are not read
+    unknown_kinds: Severity = DEFAULT_UNKNOWN_KINDS  # an object with no schema anywhere
 
 
 @dataclass(frozen=True)
@@ -138,6 +152,8 @@ class RepoConfig:
     environments: tuple[Environment, ...]
     policy_paths: tuple[str, ...] = ()
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    crd_paths: tuple[str, ...] = ()  # CRD files and folders: schemas for custom resources
+    schema_folders: tuple[str, ...] = ()  # JSON schemas in kubeconform's layout
 
     def environment(self, name: str) -> Environment | None:
         return next((env for env in self.environments if env.name == name), None)
@@ -168,6 +184,7 @@ def parse_config(text: bytes | str | None) -> RepoConfig:
     if not problems:
         problems = _path_problems(data) + _source_problems(data) + _drift_problems(data)
         problems += _exclude_problems(data)
+        problems += _schema_path_problems(data)
     if problems:
         raise ConfigError(tuple(_finding("config.invalid", p) for p in sorted(problems)))
     return _build(data)
@@ -257,6 +274,15 @@ def _drift_problems(data: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _schema_path_problems(data: dict[str, Any]) -> list[str]:
+    return [
+        f"{key}[{i}]: {problem}"
+        for key in ("crds", "schema_folders")
+        for i, path in enumerate(data.get(key, []))
+        if (problem := check_repo_path(path))
+    ]
+
+
 def _environment_source(name: str, spec: dict[str, Any]) -> EnvironmentSource:
     source = spec.get("source", {})
     kind = SourceType(source.get("type", SourceType.PLAIN))
@@ -267,16 +293,18 @@ def _environment_source(name: str, spec: dict[str, Any]) -> EnvironmentSource:
 
 
 def _build(data: dict[str, Any]) -> RepoConfig:
+    unknown_kinds = data.get("unknown_kinds", DEFAULT_UNKNOWN_KINDS)
     environments = tuple(
         Environment(
             name=name,
             path=spec["path"].strip("/") or ".",
             source=_environment_source(name, spec),
             drift_ignore=ignore_rules(spec.get("drift")),
+            unknown_kinds=Severity(spec.get("unknown_kinds", unknown_kinds)),
             **{
                 key: _hashable(spec[key])
                 for key in _ENVIRONMENT_KEYS
-                if key not in ("path", "source", "drift") and key in spec
+                if key not in ("path", "source", "drift", "unknown_kinds") and key in spec
             },
         )
         for name, spec in data["environments"].items()
@@ -285,6 +313,8 @@ def _build(data: dict[str, Any]) -> RepoConfig:
         environments=environments,
         policy_paths=tuple(p.strip("/") for p in data.get("policies", [])),
         kubernetes_version=data.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
+        crd_paths=tuple(p.strip("/") or "." for p in data.get("crds", [])),
+        schema_folders=tuple(p.strip("/") or "." for p in data.get("schema_folders", [])),
     )
 
 

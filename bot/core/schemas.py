@@ -3,16 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import jsonschema
 
+from bot.core.customschemas import NO_SCHEMAS, CustomSchema, SchemaLookup
 from bot.core.findings import Finding, Severity, Stage
-from bot.core.manifests import Manifest
+from bot.core.manifests import Manifest, group_of
 from bot.core.redaction import hides, undecodable_data
 
 MAX_ERRORS_PER_OBJECT = 20
 MAX_MESSAGE_CHARS = 300
+HOW_TO_SUPPLY = (
+    "supply its schema: list the CRD's file or folder under `crds:` in .gitops-bot.yaml, "
+    "name a folder of JSON schemas ({group}/{kind}_{version}.json) under `schema_folders:` "
+    "(or GITOPS_BOT_SCHEMA_FOLDER on the server), or install the CRD in the environment's "
+    "cluster; `unknown_kinds: error` makes this block the merge (README: Custom resources)"
+)
 
 
 class ObjectValidator(Protocol):
@@ -28,39 +36,46 @@ class SchemaCatalog(Protocol):
 
     def validator_for(self, api_version: str, kind: str) -> ObjectValidator | None: ...
 
+    def custom_validator(self, schema: CustomSchema) -> ObjectValidator:
+        """The validator of a custom resource's schema, compiled once per content."""
+        ...
 
-def crd_validators(manifests: Iterable[Manifest]) -> dict[tuple[str, str], Mapping[str, Any]]:
-    """Schemas the repository supplies through CustomResourceDefinitions, by (apiVersion, kind)."""
-    found: dict[tuple[str, str], Mapping[str, Any]] = {}
-    for manifest in manifests:
-        if manifest.key.kind != "CustomResourceDefinition":
-            continue
-        spec = manifest.body.get("spec") or {}
-        group, kind = spec.get("group"), (spec.get("names") or {}).get("kind")
-        for version in spec.get("versions") or []:
-            schema = ((version or {}).get("schema") or {}).get("openAPIV3Schema")
-            if isinstance(schema, dict) and group and kind:
-                found[(f"{group}/{version.get('name')}", kind)] = schema
-    return found
+    def serves_group(self, group: str) -> bool:
+        """Whether Kubernetes itself serves this API group, so no CRD can add a kind to it."""
+        ...
+
+
+@dataclass(frozen=True)
+class UnknownKinds:
+    """What an object with no schema anywhere gets: a severity, and why no source had one."""
+
+    severity: Severity = Severity.WARNING
+    note: str = ""  # e.g. that the environment's cluster could not be read
+
+
+UNKNOWN_WARNS = UnknownKinds()
 
 
 def validate_schemas(
     manifests: Iterable[Manifest],
     catalog: SchemaCatalog,
-    crd_schemas: Mapping[tuple[str, str], Mapping[str, Any]] | None = None,
-    unknown_severity: Severity = Severity.ERROR,
+    custom: SchemaLookup = NO_SCHEMAS,
+    unknown: UnknownKinds = UNKNOWN_WARNS,
 ) -> tuple[Finding, ...]:
     """Check each object against its schema; an object with no schema is reported too."""
-    crds = {key: jsonschema.Draft7Validator(schema) for key, schema in (crd_schemas or {}).items()}
     findings: list[Finding] = []
     for manifest in manifests:
         lookup = (manifest.api_version, manifest.key.kind)
-        validator = crds.get(lookup) or catalog.validator_for(*lookup)
         findings.extend(_undecodable_findings(manifest))
-        if validator is None:
-            findings.append(_unknown_kind(manifest, catalog.kubernetes_version, unknown_severity))
-            continue
-        findings.extend(_object_findings(manifest, validator))
+        schema = custom.get(lookup)
+        if schema is not None:
+            findings.extend(
+                _object_findings(manifest, catalog.custom_validator(schema), schema.source)
+            )
+        elif (validator := catalog.validator_for(*lookup)) is not None:
+            findings.extend(_object_findings(manifest, validator))
+        else:
+            findings.append(unknown_kind(manifest, catalog, unknown))
     return tuple(findings)
 
 
@@ -82,32 +97,45 @@ def _undecodable_findings(manifest: Manifest) -> list[Finding]:
     ]
 
 
-def _unknown_kind(manifest: Manifest, version: str, severity: Severity) -> Finding:
+def unknown_kind(manifest: Manifest, catalog: SchemaCatalog, unknown: UnknownKinds) -> Finding:
+    """No schema: in a group Kubernetes serves it is a typo; elsewhere `unknown` decides."""
+    group = group_of(manifest.api_version)
+    what = f"apiVersion {manifest.api_version!r} kind {manifest.key.kind!r}"
+    if "." not in group or catalog.serves_group(group):
+        severity = Severity.ERROR
+        message = (
+            f"Kubernetes {catalog.kubernetes_version} has no {what}, and no CRD can add a "
+            "kind to this API group: check the spelling of apiVersion and kind, or use an "
+            "apiVersion this Kubernetes version still serves"
+        )
+    else:
+        severity = unknown.severity
+        message = f"no schema for {what}, so it is not checked; {HOW_TO_SUPPLY}{unknown.note}"
     return Finding(
         Stage.SCHEMA,
         severity,
         "schema.unknown-kind",
-        f"no schema for apiVersion {manifest.api_version!r} kind {manifest.key.kind!r} in "
-        f"Kubernetes {version}: check the spelling, or add the CustomResourceDefinition "
-        "to the environment so the bot can check its objects",
+        message,
         manifest.source.path,
         manifest.source.line,
         str(manifest.key),
     )
 
 
-def _object_findings(manifest: Manifest, validator: ObjectValidator) -> list[Finding]:
+def _object_findings(
+    manifest: Manifest, validator: ObjectValidator, source: str = ""
+) -> list[Finding]:
     errors = sorted(validator.iter_errors(manifest.body), key=lambda e: list(e.absolute_path))
     findings = [
         Finding(
             Stage.SCHEMA,
             Severity.ERROR,
             "schema.invalid",
-            _message(error, manifest.body),
+            _message(error, manifest.body, source),
             manifest.source.path,
             manifest.source.line,
             str(manifest.key),
-            tuple(error.absolute_path),
+            _pointer(error),
         )
         for error in errors[:MAX_ERRORS_PER_OBJECT]
     ]
@@ -127,14 +155,47 @@ def _object_findings(manifest: Manifest, validator: ObjectValidator) -> list[Fin
     return findings
 
 
-def _message(error: jsonschema.ValidationError, body: Mapping[str, Any]) -> str:
+def _pointer(error: jsonschema.ValidationError) -> tuple[str | int, ...]:
+    """Where the error is, named as the API server names it: the unknown field, the
+    missing field, the repeated item (the line shown is the nearest that exists)."""
+    path = tuple(error.absolute_path)
+    culprits: list[Any] = []
+    if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+        declared = error.schema.get("properties", {}) if isinstance(error.schema, dict) else {}
+        culprits = [key for key in error.instance if key not in declared]
+    elif error.validator == "required" and isinstance(error.instance, Mapping):
+        wanted = error.validator_value if isinstance(error.validator_value, list) else []
+        culprits = [key for key in wanted if key not in error.instance]
+    elif error.validator == "uniqueItems" and isinstance(error.instance, list):
+        items = error.instance
+        culprits = [next((i for i, v in enumerate(items) if v in items[:i]), None)][:1]
+    if len(culprits) == 1 and isinstance(culprits[0], str | int):
+        return (*path, culprits[0])
+    return path
+
+
+def _message(error: jsonschema.ValidationError, body: Mapping[str, Any], source: str) -> str:
     quotes_values = error.validator not in {"additionalProperties", "required"}
     if quotes_values and hides(body, tuple(error.absolute_path)):
         # jsonschema quotes the offending value; in a Secret that can be the secret.
         return f"invalid value ({error.validator} check failed; Secret values are never shown)"
     message = str(error.message)
-    if error.validator == "additionalProperties":
-        message += "; check the spelling against the Kubernetes API reference"
     if len(message) > MAX_MESSAGE_CHARS:
         message = message[: MAX_MESSAGE_CHARS - 1] + "…"
-    return message
+    if error.validator == "additionalProperties":
+        reference = "its schema" if source else "the Kubernetes API reference"
+        message += f"; check the spelling against {reference}"
+    return f"{message} (schema from {source})" if source else message
+
+
+def kinds_without_schema(
+    manifests: Iterable[Manifest], catalog: SchemaCatalog, custom: SchemaLookup
+) -> set[tuple[str, str]]:
+    """The custom kinds among `manifests` (groups Kubernetes does not serve) with no schema
+    in `custom` yet: what the slower sources (cluster, schema folders) are asked for."""
+    missing = set()
+    for manifest in manifests:
+        key, group = (manifest.api_version, manifest.key.kind), group_of(manifest.api_version)
+        if "." in group and not catalog.serves_group(group) and custom.get(key) is None:
+            missing.add(key)
+    return missing

@@ -43,6 +43,15 @@ async def read_entries(
     return files, tuple(refusals.values())
 
 
+async def read_commit_path(repo: GitRepo, commit: str, path: str) -> FileSet:
+    """The manifest files below a folder at `commit`, or the one file `path` names."""
+    found, refused = await read_commit_folder(repo, commit, path)
+    if not found and not refused and is_manifest_path(path):
+        content = await repo.read_file(commit, path)
+        found = (SourceFile(path, content),) if content is not None else ()
+    return found, refused
+
+
 def read_local_paths(paths: Iterable[Path], limits: Limits = DEFAULT_LIMITS) -> FileSet:
     """Manifest files named or found below `paths`; symlinks are reported, never followed."""
     files: list[SourceFile] = []

@@ -13,6 +13,8 @@ import jsonschema
 import referencing
 import referencing.jsonschema
 
+from bot.core.crdschemas import DEFINITIONS_URI
+from bot.core.customschemas import CustomSchema
 from bot.core.schemas import ObjectValidator
 
 try:  # compiled validator, ~100x faster on valid objects; see FastPathValidator
@@ -21,7 +23,7 @@ except ImportError:  # pragma: no cover - the reference validator alone gives th
     jsonschema_rs = None  # type: ignore[assignment]
 
 _SCHEMAS = resources.files("kubernetes_validate") / "kubernetes-json-schema"
-_DEFINITIONS_URI = "https://kubernetes.io/api/_definitions.json"  # what the schemas' $refs name
+_DEFINITIONS_URI = DEFINITIONS_URI  # what the schemas' $refs name
 
 
 class UnsupportedKubernetesVersion(ValueError):
@@ -50,6 +52,8 @@ class KubernetesSchemaCatalog:
         self._registry: referencing.Registry[Any] | None = None
         self._fast = fast and jsonschema_rs is not None
         self._compiled_registry: jsonschema_rs.Registry | None = None
+        self._custom: dict[str, ObjectValidator] = {}  # by schema digest
+        self._groups: frozenset[str] | None = None
 
     def validator_for(self, api_version: str, kind: str) -> ObjectValidator | None:
         key = (api_version, kind)
@@ -73,12 +77,42 @@ class KubernetesSchemaCatalog:
             return reference
         return FastPathValidator(reference, self._compiled(schema))
 
-    def _compiled(self, schema: dict[str, Any]) -> jsonschema_rs.Draft202012Validator:
+    def custom_validator(self, schema: CustomSchema) -> ObjectValidator:
+        """A custom resource's schema, compiled like the built-in ones; its refs may name
+        the Kubernetes definitions (ObjectMeta). Kept by content: CRDs repeat across plans."""
+        if schema.problem:
+            return UnusableSchema(ValueError(schema.problem))
+        if schema.digest not in self._custom:
+            try:
+                self._custom[schema.digest] = self._compile_custom(dict(schema.schema))
+            except (jsonschema.SchemaError, ValueError) as exc:
+                self._custom[schema.digest] = UnusableSchema(exc)
+        return self._custom[schema.digest]
+
+    def _compile_custom(self, contents: dict[str, Any]) -> ObjectValidator:
+        kind = jsonschema.validators.validator_for(contents, jsonschema.Draft202012Validator)
+        kind.check_schema(contents)  # a pattern Python cannot compile fails here, not later
+        reference = kind(contents, registry=self._definitions())
+        if not self._fast:
+            return reference
+        return FastPathValidator(reference, self._compiled(contents))
+
+    def serves_group(self, group: str) -> bool:
+        if self._groups is None:
+            definitions = self._definitions().contents(_DEFINITIONS_URI)
+            self._groups = frozenset(
+                gvk.get("group", "")
+                for definition in definitions["$defs"].values()
+                for gvk in definition.get("x-kubernetes-group-version-kind") or []
+            )
+        return group in self._groups
+
+    def _compiled(self, schema: dict[str, Any]) -> Any:
         if self._compiled_registry is None:
             definitions = self._definitions().contents(_DEFINITIONS_URI)
             self._compiled_registry = jsonschema_rs.Registry([(_DEFINITIONS_URI, definitions)])
         # Formats are annotations only, as in the reference validator (no format checker).
-        return jsonschema_rs.Draft202012Validator(
+        return jsonschema_rs.validator_for(
             schema, registry=self._compiled_registry, validate_formats=False
         )
 
@@ -115,6 +149,17 @@ class FastPathValidator:
         except ValueError:  # not JSON-shaped (e.g. a key that is not a string)
             pass
         return self.reference.iter_errors(instance)
+
+
+class UnusableSchema:
+    """A custom schema that cannot be compiled: each object it should check says so."""
+
+    def __init__(self, error: Exception) -> None:
+        reason = getattr(error, "message", None) or str(error).splitlines()[0]
+        self.message = f"the schema cannot be used ({reason}); fix or replace it"
+
+    def iter_errors(self, instance: Any) -> Iterable[jsonschema.ValidationError]:
+        return (jsonschema.ValidationError(self.message),)
 
 
 @cache

@@ -84,7 +84,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     await store.open()
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
-        ClusterDirectory(settings.clusters) as clusters,
+        ClusterDirectory(settings.clusters, settings.cluster_crds_refresh_seconds) as clusters,
     ):
         kits = configured_kits(settings)
         lent = Resources(settings, session, app[METRICS], options.clock, options.sleep)

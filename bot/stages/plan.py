@@ -7,13 +7,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.core.checks import check_manifests
+from bot.core.customschemas import SchemaLookup
 from bot.core.envpaths import created, is_missing, is_path_problem, removed
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.manifests import LoadResult
 from bot.core.plans import EnvironmentPlan, Plan, plan_environment
 from bot.core.policies import Policy
 from bot.core.repoconfig import CONFIG_PATH, ConfigError, Environment, RepoConfig, parse_config
-from bot.core.schemas import SchemaCatalog
+from bot.core.schemas import SchemaCatalog, UnknownKinds
 from bot.git.repos import GitError, GitRepo
 from bot.git.sources import FileSet, read_commit_folder, read_entries
 from bot.renderers import (
@@ -26,6 +27,14 @@ from bot.renderers import (
 )
 from bot.schemas.catalog import UnsupportedKubernetesVersion, catalog_for
 from bot.schemas.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.stages.schema_sources import (
+    NO_SERVER_SCHEMAS,
+    NO_SOURCES,
+    SchemaSources,
+    ServerSchemas,
+    load_sources,
+    schemas_for,
+)
 
 CatalogFactory = Callable[[str], SchemaCatalog]
 # Adds the cluster's side to an environment's plan (bot.stages.live_preview.LivePreviewer).
@@ -43,6 +52,7 @@ class Checks:
     policies: tuple[Policy, ...]
     findings: tuple[Finding, ...]  # about policy files, not about manifests
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS  # the server's, never the repo's
+    schemas: SchemaSources = NO_SOURCES  # for custom resources, besides their environment's
 
 
 async def plan_change(
@@ -54,11 +64,12 @@ async def plan_change(
     catalogs: CatalogFactory = catalog_for,
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS,
     live: LivePreview | None = None,
+    server_schemas: ServerSchemas = NO_SERVER_SCHEMAS,
 ) -> Plan:
     """The preview of what `head` changes relative to `base`, per environment."""
     base, head = await repo.resolve(base_ref), await repo.resolve(head_ref)
     try:
-        checks = await load_checks(repo, base, catalogs, render_options)
+        checks = await load_checks(repo, base, catalogs, render_options, server_schemas)
     except ConfigError as exc:
         return Plan(
             base,
@@ -88,6 +99,7 @@ async def load_checks(
     base: str,
     catalogs: CatalogFactory,
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS,
+    server_schemas: ServerSchemas = NO_SERVER_SCHEMAS,
 ) -> Checks:
     """Config, schemas and policies, all from the base commit: a PR cannot relax them."""
     try:
@@ -105,7 +117,9 @@ async def load_checks(
         files.extend(found)
         refusals.extend(refused)
     policies, findings = parse_policies(files)
-    return Checks(config, catalog, policies, tuple(refusals) + findings, render_options)
+    schemas, schema_findings = await load_sources(repo, base, config, server_schemas)
+    findings = tuple(refusals) + findings + schema_findings
+    return Checks(config, catalog, policies, findings, render_options, schemas)
 
 
 async def _read_policy_path(repo: GitRepo, base: str, path: str) -> FileSet:
@@ -153,17 +167,21 @@ async def render_environment(
         repo, commit, env, checks.config.kubernetes_version, checks.render_options
     )
     rendered = await render(request)
+    if not check:
+        return rendered.loaded, rendered.loaded.findings
+    custom = await schemas_for(checks.schemas, env, rendered.loaded.manifests, checks.catalog)
     # Schema and policy checks are CPU work: keep them off the event loop.
-    return await asyncio.to_thread(_check_rendered, rendered, checks, check)
+    return await asyncio.to_thread(_check_rendered, rendered, checks, *custom)
 
 
 def _check_rendered(
-    rendered: Rendered, checks: Checks, check: bool
+    rendered: Rendered, checks: Checks, custom: SchemaLookup, unknown: UnknownKinds
 ) -> tuple[LoadResult, tuple[Finding, ...]]:
     loaded = rendered.loaded
-    if not check:
-        return loaded, loaded.findings
-    return loaded, check_manifests(loaded, checks.catalog, checks.policies, rendered.texts)
+    findings = check_manifests(
+        loaded, checks.catalog, checks.policies, rendered.texts, unknown, custom
+    )
+    return loaded, findings
 
 
 def _base_notes(env: Environment, base_findings: tuple[Finding, ...]) -> tuple[Finding, ...]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot.core.checks import ObjectFindings, check_manifests, check_objects, report_findings
+from bot.core.customschemas import NO_SCHEMAS, FirstFound, SchemaLookup, crd_schemas
 from bot.core.documents import DEFAULT_LIMITS, Limits
 from bot.core.findings import Finding
 from bot.core.manifests import (
@@ -25,13 +26,13 @@ from bot.core.manifests import (
     parse_files,
 )
 from bot.core.policies import Policy
-from bot.core.schemas import SchemaCatalog, crd_validators
+from bot.core.schemas import UNKNOWN_WARNS, SchemaCatalog, UnknownKinds
 from bot.renderers.loading import cyclic_gc_paused
 
 # Below this much YAML per part, starting a process costs more than it saves.
 MIN_PART_BYTES = 128 * 1024
 
-CrdSchemas = Mapping[tuple[str, str], Mapping[str, Any]]
+CrdSchemas = SchemaLookup
 Kept = Sequence[tuple[int, Manifest]]  # position in a part's objects, and the manifest
 
 
@@ -48,6 +49,8 @@ def validate_files(
     policies: Sequence[Policy],
     parts: int | None = None,
     limits: Limits = DEFAULT_LIMITS,
+    schemas: SchemaLookup = NO_SCHEMAS,
+    unknown: UnknownKinds = UNKNOWN_WARNS,
 ) -> Validation:
     """What load_manifests and check_manifests find, in `parts` processes if worth it.
 
@@ -55,6 +58,7 @@ def validate_files(
     its run; this one collects every object's identity (so keys, duplicates and the
     scopes and schemas of CRDs are decided over all files, as load_manifests does),
     then each process checks its own objects and this one puts the findings in order.
+    `schemas` are the custom resource schemas from elsewhere than these files.
     """
     texts = {f.path: f.data for f in files}
     count = parts if parts is not None else part_count(files)
@@ -63,13 +67,16 @@ def validate_files(
     with cyclic_gc_paused():
         if count <= 1:
             loaded = load_manifests(files, default_namespace, limits)
-            findings = check_manifests(loaded, catalog, policies, texts)
+            findings = check_manifests(loaded, catalog, policies, texts, unknown, schemas)
             return Validation(len(loaded.manifests), findings)
         readable, left_out = files_within_total(files, limits)
-        runs = [LocalPart(run, catalog, policies, limits) for run in split_files(readable, count)]
+        runs = [
+            LocalPart(run, catalog, policies, limits, unknown)
+            for run in split_files(readable, count)
+        ]
         started: list[LocalPart | WorkerPart] = [runs[0], *(WorkerPart(r) for r in runs[1:])]
         try:
-            return validate_parts(started, default_namespace, left_out, texts)
+            return validate_parts(started, default_namespace, left_out, texts, schemas)
         finally:
             for part in started:
                 part.close()
@@ -99,6 +106,7 @@ def validate_parts(
     default_namespace: str,
     left_out: Iterable[Finding],
     texts: Mapping[str, bytes],
+    schemas: SchemaLookup = NO_SCHEMAS,
 ) -> Validation:
     """Parse in every part, collect all objects here, check in every part, report here."""
     parsed = [part.parse() for part in parts]  # the workers parse at the same time
@@ -107,7 +115,7 @@ def validate_parts(
     loaded, positions = collect_manifests(
         ParsedFiles(objects, findings), default_namespace, left_out
     )
-    crds = crd_validators(loaded.manifests)
+    crds = FirstFound((crd_schemas(loaded.manifests), schemas))
     kept = _kept_per_part(positions, loaded.manifests, [len(p.objects) for p in parsed])
     for part, part_kept in zip(parts, kept, strict=True):
         part.start_check(part_kept, crds)
@@ -138,8 +146,10 @@ class LocalPart:
         catalog: SchemaCatalog,
         policies: Sequence[Policy],
         limits: Limits,
+        unknown: UnknownKinds = UNKNOWN_WARNS,
     ) -> None:
         self.files, self.catalog, self.policies, self.limits = files, catalog, policies, limits
+        self.unknown = unknown
         self._parsed: ParsedFiles | None = None
 
     def parse(self) -> ParsedFiles:
@@ -152,7 +162,8 @@ class LocalPart:
 
     def check(self, kept: Kept, crds: CrdSchemas) -> ObjectFindings:
         """Collected from whole objects parsed here, the manifests are ready to check."""
-        return check_objects([m for _, m in kept], self.catalog, self.policies, crds)
+        manifests = [m for _, m in kept]
+        return check_objects(manifests, self.catalog, self.policies, crds, self.unknown)
 
     def check_keyed(
         self, kept: Sequence[tuple[int, ObjectKey]], crds: CrdSchemas
@@ -160,7 +171,7 @@ class LocalPart:
         """Check objects of this part by position, under keys decided elsewhere."""
         objects = (self._parsed or self.parse()).objects
         manifests = [manifest_at(key, *objects[position]) for position, key in kept]
-        return check_objects(manifests, self.catalog, self.policies, crds)
+        return check_objects(manifests, self.catalog, self.policies, crds, self.unknown)
 
     def close(self) -> None:
         pass

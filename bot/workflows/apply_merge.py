@@ -18,6 +18,7 @@ from bot.git.repos import GitRepo
 from bot.renderers import render_options
 from bot.stages.apply.deploy import DeployContext, deploy_environment
 from bot.stages.plan import Checks, load_checks
+from bot.stages.schema_sources import server_schemas
 from bot.store.ledger import iso_time
 from bot.store.ports import Job
 from bot.telemetry.logs import log_context
@@ -48,7 +49,8 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
     pull = await forge.pull_request_for_commit(event.repo, event.commit)
     try:
         options = render_options(services.settings)
-        checks = await load_checks(mirror, event.commit, services.catalogs, options)
+        schemas = server_schemas(services.settings, services.clusters)
+        checks = await load_checks(mirror, event.commit, services.catalogs, options, schemas)
     except ConfigError as exc:
         if pull is not None:
             await forge.upsert_comment(

@@ -17,6 +17,7 @@ from bot.renderers import render_options
 from bot.stages.drift import add_origins, check_environment
 from bot.stages.drift_reports import record_metrics, report_to_forge
 from bot.stages.plan import load_checks
+from bot.stages.schema_sources import server_schemas
 from bot.store.ports import Job, NewJob
 from bot.workflows.context import Services, repository_environment_key
 from bot.workflows.self_heal import TRIGGER, Target, heal
@@ -56,7 +57,8 @@ async def check_drift(services: Services, check: DriftCheck, job: Job) -> str:
     mirror = await services.mirrors.fetch(repo, (head,), await forge.git_auth_header(repo))
     try:
         options = render_options(services.settings)
-        checks = await load_checks(mirror, head, services.catalogs, options)
+        schemas = server_schemas(services.settings, services.clusters)
+        checks = await load_checks(mirror, head, services.catalogs, options, schemas)
     except ConfigError as exc:
         log.warning("drift check of %s: %s cannot be used: %s", repo.slug, head[:12], exc)
         return "refused"

@@ -14,6 +14,7 @@ from bot.forges.ports import Annotation, CheckReport, CheckState
 from bot.renderers import RenderOptions, render_options
 from bot.stages.live_preview import LivePreviewer
 from bot.stages.plan import plan_change
+from bot.stages.schema_sources import server_schemas
 from bot.store.ports import Job
 from bot.workflows.context import Services
 
@@ -42,6 +43,7 @@ async def preview_pull_request(services: Services, event: PullRequestChanged, jo
         catalogs=services.catalogs,
         render_options=preview_render_options(services, event),
         live=live_previewer(services, event),
+        server_schemas=server_schemas(services.settings, services.clusters),
     )
     if event.from_fork:
         plan = replace(plan, notes=(*plan.notes, FORK_NOTE))

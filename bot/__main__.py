@@ -20,9 +20,11 @@ from pathlib import Path
 
 from bot.core.applies import ApplyResult
 from bot.core.comments import render_plan
-from bot.core.findings import has_errors
+from bot.core.findings import Finding, has_errors
 from bot.core.markdown import GITHUB_COMMENT_LIMIT
 from bot.core.plans import Plan
+from bot.core.policies import Policy
+from bot.core.relaxations import ExemptionRules
 from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION, ConfigError
 from bot.core.reports import (
     apply_as_data,
@@ -30,6 +32,7 @@ from bot.core.reports import (
     finding_as_data,
     plan_as_data,
     plan_as_text,
+    relaxation_as_data,
 )
 from bot.gitrepo import GitError, GitRepo
 from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
@@ -123,23 +126,43 @@ def _parser() -> argparse.ArgumentParser:
 
 def _validate(args: argparse.Namespace) -> int:
     files, refused = read_local_paths(args.paths)
-    policy_files = read_policy_dir(default_policy_dir())
-    for folder in args.policies:
-        policy_files += read_policy_dir(folder)
-    policies, policy_findings = parse_policies(policy_files)
+    policies, policy_findings, exemptions = _validation_policies(args.policies)
     catalog = catalog_for(args.kubernetes_version)
-    checked = validate_files(files, args.namespace, catalog, policies)
+    checked = validate_files(files, args.namespace, catalog, policies, exemptions=exemptions)
     findings = policy_findings + refused + checked.findings
     if args.format == "json":
-        print(json.dumps([finding_as_data(f) for f in findings], indent=2))
+        report = {
+            "findings": [finding_as_data(f) for f in findings],
+            "relaxations": [relaxation_as_data(r) for r in checked.relaxations],
+        }
+        print(json.dumps(report, indent=2))
     else:
         for finding in findings:
             print(finding.describe())
+        for relaxation in checked.relaxations:
+            print(f"relaxed: {relaxation.describe()}")
         print(
             f"{checked.objects} objects in {len(files)} files checked, {len(findings)} findings",
             file=sys.stderr,
         )
     return EXIT_FINDINGS if has_errors(findings) else EXIT_OK
+
+
+def _validation_policies(
+    folders: Sequence[Path],
+) -> tuple[tuple[Policy, ...], tuple[Finding, ...], ExemptionRules]:
+    """The default policies and those of `folders`, and which objects may be exempted."""
+    policy_files = read_policy_dir(default_policy_dir())
+    organisation = frozenset(p.id for p in parse_policies(policy_files)[0])
+    for folder in folders:
+        policy_files += read_policy_dir(folder)
+    policies, findings = parse_policies(policy_files)
+    rules = load_settings(os.environ).policy_rules
+    return (
+        policies,
+        findings,
+        ExemptionRules(frozenset(p.id for p in policies), organisation, rules),
+    )
 
 
 def _plan(args: argparse.Namespace) -> int:
@@ -169,6 +192,7 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
             args.env,
             render_options=render_options(settings),
             live=live,
+            relaxation=settings.policy_rules,
         )
 
 
@@ -208,7 +232,8 @@ async def _apply_now(args: argparse.Namespace, settings: Settings) -> ApplyResul
     repo = GitRepo(args.repo)
     commit = await repo.resolve(args.ref)
     try:
-        checks = await load_checks(repo, commit, catalog_for, render_options(settings))
+        options, rules = render_options(settings), settings.policy_rules
+        checks = await load_checks(repo, commit, catalog_for, options, rules)
     except ConfigError as exc:
         for finding in exc.findings:
             print(finding.describe(), file=sys.stderr)

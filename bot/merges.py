@@ -48,7 +48,8 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
     pull = await forge.pull_request_for_commit(event.repo, event.commit)
     try:
         options = render_options(services.settings)
-        checks = await load_checks(mirror, event.commit, services.catalogs, options)
+        rules = services.settings.policy_rules
+        checks = await load_checks(mirror, event.commit, services.catalogs, options, rules)
     except ConfigError as exc:
         if pull is not None:
             await forge.upsert_comment(

@@ -42,6 +42,7 @@ async def preview_pull_request(services: Services, event: PullRequestChanged, jo
         catalogs=services.catalogs,
         render_options=preview_render_options(services, event),
         live=live_previewer(services, event),
+        relaxation=services.settings.policy_rules,
     )
     if event.from_fork:
         plan = replace(plan, notes=(*plan.notes, FORK_NOTE))

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bot.core.checks import check_manifests
+from bot.core.checks import Checked, checked_manifests
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.manifests import LoadResult, SourceFile, is_manifest_path
 from bot.core.plans import EnvironmentPlan, Plan, plan_environment
 from bot.core.policies import Policy
+from bot.core.relaxations import (
+    DEFAULT_RELAXATION,
+    PolicySelection,
+    RelaxationRules,
+    select_policies,
+)
 from bot.core.repoconfig import CONFIG_PATH, ConfigError, Environment, RepoConfig, parse_config
 from bot.core.schemas import SchemaCatalog
 from bot.gitrepo import GitError, GitRepo
@@ -42,6 +48,12 @@ class Checks:
     policies: tuple[Policy, ...]
     findings: tuple[Finding, ...]  # about policy files, not about manifests
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS  # the server's, never the repo's
+    selection: PolicySelection | None = None  # the policies per environment, once relaxed
+
+    def policies_for(self, env: Environment) -> tuple[Policy, ...]:
+        if self.selection is None:
+            return self.policies
+        return self.selection.environments.get(env.name, self.policies)
 
 
 async def plan_change(
@@ -53,11 +65,12 @@ async def plan_change(
     catalogs: CatalogFactory = catalog_for,
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS,
     live: LivePreview | None = None,
+    relaxation: RelaxationRules = DEFAULT_RELAXATION,
 ) -> Plan:
     """The preview of what `head` changes relative to `base`, per environment."""
     base, head = await repo.resolve(base_ref), await repo.resolve(head_ref)
     try:
-        checks = await load_checks(repo, base, catalogs, render_options)
+        checks = await load_checks(repo, base, catalogs, render_options, relaxation)
     except ConfigError as exc:
         return Plan(
             base,
@@ -79,7 +92,8 @@ async def plan_change(
     plans = [
         await plan_one(repo, base, head, env, checks, secret_key, live) for env in environments
     ]
-    return Plan(base, head, tuple(plans), checks.findings)
+    relaxed = checks.selection.relaxations if checks.selection else ()
+    return Plan(base, head, tuple(plans), checks.findings, relaxations=relaxed)
 
 
 async def load_checks(
@@ -87,10 +101,16 @@ async def load_checks(
     base: str,
     catalogs: CatalogFactory,
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS,
+    relaxation: RelaxationRules = DEFAULT_RELAXATION,
 ) -> Checks:
-    """Config, schemas and policies, all from the base commit: a PR cannot relax them."""
+    """Config, schemas and policies, all from the base commit: a PR cannot relax them.
+
+    `relaxation` is the server's word on how far the config may relax the organisation
+    policies; a relaxation it refuses is a ConfigError.
+    """
     try:
-        config = parse_config(await repo.read_file(base, CONFIG_PATH))
+        config_text = await repo.read_file(base, CONFIG_PATH)
+        config = parse_config(config_text)
     except GitError as exc:
         raise ConfigError((_config_finding(str(exc)),)) from None
     try:
@@ -98,6 +118,7 @@ async def load_checks(
     except UnsupportedKubernetesVersion as exc:
         raise ConfigError((_config_finding(str(exc)),)) from None
     files = list(read_policy_dir(default_policy_dir()))
+    organisation = frozenset(parsed.id for parsed in parse_policies(files)[0])
     refusals: list[Finding] = []
     for path in config.policy_paths:
         found, refused = await read_commit_folder(repo, base, path)
@@ -107,7 +128,9 @@ async def load_checks(
         files.extend(found)
         refusals.extend(refused)
     policies, findings = parse_policies(files)
-    return Checks(config, catalog, policies, tuple(refusals) + findings, render_options)
+    selection = select_policies(config, policies, organisation, relaxation, config_text or b"")
+    problems = tuple(refusals) + findings
+    return Checks(config, catalog, policies, problems, render_options, selection)
 
 
 async def plan_one(
@@ -120,12 +143,14 @@ async def plan_one(
     live: LivePreview | None = None,
 ) -> EnvironmentPlan:
     before, base_findings = await render_environment(repo, base, env, checks, check=False)
-    after, findings = await render_environment(repo, head, env, checks)
+    after, checked = await render_checked(repo, head, env, checks)
+    findings = checked.findings
     failure = render_failure(findings)
     if failure is not None:  # a broken render is reported as such, never as "no changes"
         return EnvironmentPlan(env, findings=findings, failure=f"cannot render the head: {failure}")
     findings += _base_render_warnings(render_failure(base_findings))
     plan = plan_environment(env, before, after, findings, secret_key)
+    plan = replace(plan, relaxations=checked.relaxations)
     return plan if live is None else await live(env, before, after, head, plan)
 
 
@@ -136,21 +161,38 @@ async def render_environment(
 
     The environment's source says how: plain files, a kustomization or a Helm chart.
     """
+    if not check:
+        rendered = await _render(repo, commit, env, checks)
+        return rendered.loaded, rendered.loaded.findings
+    loaded, checked = await render_checked(repo, commit, env, checks)
+    return loaded, checked.findings
+
+
+async def render_checked(
+    repo: GitRepo, commit: str, env: Environment, checks: Checks
+) -> tuple[LoadResult, Checked]:
+    """render_environment with its findings, and the objects' policy exemptions in force."""
+    rendered = await _render(repo, commit, env, checks)
+    # Schema and policy checks are CPU work: keep them off the event loop.
+    return await asyncio.to_thread(_check_rendered, rendered, checks, env)
+
+
+async def _render(repo: GitRepo, commit: str, env: Environment, checks: Checks) -> Rendered:
     request = RenderRequest(
         repo, commit, env, checks.config.kubernetes_version, checks.render_options
     )
-    rendered = await render(request)
-    # Schema and policy checks are CPU work: keep them off the event loop.
-    return await asyncio.to_thread(_check_rendered, rendered, checks, check)
+    return await render(request)
 
 
 def _check_rendered(
-    rendered: Rendered, checks: Checks, check: bool
-) -> tuple[LoadResult, tuple[Finding, ...]]:
-    loaded = rendered.loaded
-    if not check:
-        return loaded, loaded.findings
-    return loaded, check_manifests(loaded, checks.catalog, checks.policies, rendered.texts)
+    rendered: Rendered, checks: Checks, env: Environment
+) -> tuple[LoadResult, Checked]:
+    exemptions = checks.selection.exemptions if checks.selection else None
+    policies = checks.policies_for(env)
+    checked = checked_manifests(
+        rendered.loaded, checks.catalog, policies, rendered.texts, exemptions=exemptions
+    )
+    return rendered.loaded, checked
 
 
 def _base_render_warnings(failure: str | None) -> tuple[Finding, ...]:

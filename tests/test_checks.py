@@ -68,7 +68,8 @@ def test_each_default_policy_catches_its_case_at_the_field_line(
 
 def test_a_container_without_a_cpu_limit_or_the_name_label_passes() -> None:
     relaxed = deployment(labels="team: shop").replace(
-        "limits: {cpu: 100m, memory: 64Mi}", "limits: {memory: 64Mi}\n            requests: {cpu: 50m}"
+        "limits: {cpu: 100m, memory: 64Mi}",
+        "limits: {memory: 64Mi}\n            requests: {cpu: 50m}",
     )
     assert check(relaxed) == []
 

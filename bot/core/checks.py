@@ -7,9 +7,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.core.documents import locate
+from bot.core.exemptions import check_with_exemptions
 from bot.core.findings import Finding, Severity
 from bot.core.manifests import LoadResult, Manifest
-from bot.core.policies import Policy, check_policies
+from bot.core.policies import Policy
+from bot.core.relaxations import ExemptionRules, Relaxation
 from bot.core.schemas import SchemaCatalog, crd_validators, validate_schemas
 
 MAX_PINPOINTED = 500  # each pinpoint re-reads one document; past this, object lines do
@@ -23,9 +25,28 @@ def check_manifests(
     unknown_kinds: Severity = Severity.ERROR,
 ) -> tuple[Finding, ...]:
     """Loader findings, then schema and policy findings, each at the best line known."""
+    return checked_manifests(loaded, catalog, policies, texts, unknown_kinds).findings
+
+
+@dataclass(frozen=True)
+class Checked:
+    findings: tuple[Finding, ...]
+    relaxations: tuple[Relaxation, ...] = ()  # the objects' exemptions in force
+
+
+def checked_manifests(
+    loaded: LoadResult,
+    catalog: SchemaCatalog,
+    policies: Iterable[Policy],
+    texts: Mapping[str, bytes],
+    unknown_kinds: Severity = Severity.ERROR,
+    exemptions: ExemptionRules | None = None,
+) -> Checked:
+    """check_manifests, with the objects' exemptions applied and listed."""
     crds = crd_validators(loaded.manifests)
-    checked = check_objects(loaded.manifests, catalog, policies, crds, unknown_kinds)
-    return report_findings(loaded.findings, [checked], texts)
+    checked = check_objects(loaded.manifests, catalog, policies, crds, unknown_kinds, exemptions)
+    findings = report_findings(loaded.findings, [checked], texts)
+    return Checked(findings, report_relaxations([checked], texts))
 
 
 # check_manifests in two steps, so that a caller can check parts of the objects apart
@@ -38,6 +59,7 @@ class ObjectFindings:
 
     schema: tuple[Finding, ...] = ()
     policy: tuple[Finding, ...] = ()
+    relaxations: tuple[Relaxation, ...] = ()
 
 
 def check_objects(
@@ -46,12 +68,15 @@ def check_objects(
     policies: Iterable[Policy],
     crd_schemas: Mapping[tuple[str, str], Mapping[str, Any]],
     unknown_kinds: Severity = Severity.ERROR,
+    exemptions: ExemptionRules | None = None,
 ) -> ObjectFindings:
     """Each object against its schema and every policy that matches it."""
     listed = list(manifests)
+    policy = check_with_exemptions(listed, policies, exemptions)
     return ObjectFindings(
         validate_schemas(listed, catalog, crd_schemas, unknown_kinds),
-        check_policies(listed, policies),
+        policy.findings,
+        policy.relaxations,
     )
 
 
@@ -63,6 +88,23 @@ def report_findings(
     schema = [finding for part in listed for finding in part.schema]
     policy = [finding for part in listed for finding in part.policy]
     return tuple(loaded) + pinpoint(schema + policy, texts)
+
+
+def report_relaxations(
+    parts: Iterable[ObjectFindings], texts: Mapping[str, bytes]
+) -> tuple[Relaxation, ...]:
+    """The exemptions of all parts, each at the line of its annotation."""
+    listed = [relaxation for part in parts for relaxation in part.relaxations]
+    return tuple(_at_field(r, texts) if i < MAX_PINPOINTED else r for i, r in enumerate(listed))
+
+
+def _at_field(relaxation: Relaxation, texts: Mapping[str, bytes]) -> Relaxation:
+    text = texts.get(relaxation.path or "")
+    if text is None or not relaxation.line or not relaxation.pointer:
+        return relaxation
+    return replace(
+        relaxation, line=locate(text, relaxation.line, relaxation.pointer) or relaxation.line
+    )
 
 
 def pinpoint(findings: Iterable[Finding], texts: Mapping[str, bytes]) -> tuple[Finding, ...]:

@@ -10,6 +10,7 @@ from bot.core.findings import Finding, Severity
 from bot.core.markdown import GITHUB_COMMENT_LIMIT, Block, cell, details, escape, pack
 from bot.core.plans import EnvironmentPlan, Plan
 from bot.core.previews import LiveLayer
+from bot.core.relaxations import Relaxation
 
 _ICONS = {
     Action.CREATE: "🟢",
@@ -38,6 +39,7 @@ def plan_blocks(plan: Plan) -> Iterator[Block]:
     if findings:
         yield Block(f"#### Findings ({_count_words(findings)})")
         yield from (Block(_finding_line(f)) for f in _ordered(findings))
+    yield from _relaxation_blocks(plan)
     for env in plan.environments:
         yield from _environment_blocks(env)
 
@@ -222,6 +224,29 @@ def _finding_line(finding: Finding) -> str:
     return (
         f"- {icon} **{finding.severity}** <code>{escape(finding.location)}</code> "
         f"[{escape(finding.rule)}]{subject}{field}: {escape(message)}"
+    )
+
+
+def _relaxation_blocks(plan: Plan) -> Iterator[Block]:
+    """Every policy relaxation in force, so that a reviewer sees and judges each."""
+    listed = [(r, None) for r in plan.relaxations] + [
+        (r, env.environment.name) for env in plan.environments for r in env.relaxations
+    ]
+    if not listed:
+        return
+    yield Block(
+        f"#### Policy relaxations ({len(listed)})\n\nPolicies this repository relaxes, and "
+        "objects exempted from them (see the README, *Relaxing policies*):"
+    )
+    yield from (Block(_relaxation_line(r, env)) for r, env in listed)
+
+
+def _relaxation_line(relaxation: Relaxation, environment: str | None) -> str:
+    where = f" in environment `{cell(environment)}`" if environment else ""
+    reason = f": {escape(relaxation.reason)}" if relaxation.reason else ""
+    return (
+        f"- 🔓 `{cell(relaxation.policy)}` {escape(relaxation.summary)}{where} "
+        f"<code>{escape(relaxation.location)}</code>{reason}"
     )
 
 

@@ -34,6 +34,14 @@ _SOURCE_SCHEMA = {
         },
     },
 }
+# Relaxing policies (bot/core/relaxations.py): per policy id, error | warning | off. YAML
+# reads a bare `off` as false, so false means off too.
+_POLICY_SEVERITY = {
+    "type": "object",
+    "propertyNames": {"pattern": "^[a-z0-9][-a-z0-9]*$"},
+    "additionalProperties": {"enum": ["error", "warning", "off", False]},
+    "description": "policy id: error, warning or off",
+}
 _ENVIRONMENT_KEYS = {
     "path": {"type": "string", "minLength": 1, "description": "manifests, relative to the root"},
     "cluster": {"type": "string", "pattern": _NAME},
@@ -50,6 +58,7 @@ _ENVIRONMENT_KEYS = {
     "source": _SOURCE_SCHEMA,
     "self_heal": {"type": "boolean", "description": "re-apply the default branch on drift"},
     "drift": IGNORE_SCHEMA,
+    "policy_severity": _POLICY_SEVERITY,
 }
 CONFIG_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -60,6 +69,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "version": {"const": 1},
         "kubernetes_version": {"type": "string", "pattern": r"^1\.[0-9]{2}$"},
         "policies": {"type": "array", "items": {"type": "string", "minLength": 1}},
+        "policy_severity": _POLICY_SEVERITY,
         "environments": {
             "type": "object",
             "minProperties": 1,
@@ -104,6 +114,7 @@ class Environment:
     source: EnvironmentSource = EnvironmentSource()
     self_heal: bool = False  # drift checks re-apply the default branch (bot/reconcile)
     drift_ignore: tuple[IgnoredField, ...] = ()  # fields that are never drift
+    policy_severity: tuple[tuple[str, str], ...] = ()  # (policy id, level); wins over the repo's
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,7 @@ class RepoConfig:
     environments: tuple[Environment, ...]
     policy_paths: tuple[str, ...] = ()
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
+    policy_severity: tuple[tuple[str, str], ...] = ()  # (policy id, error | warning | off)
 
     def environment(self, name: str) -> Environment | None:
         return next((env for env in self.environments if env.name == name), None)
@@ -245,10 +257,11 @@ def _build(data: dict[str, Any]) -> RepoConfig:
             path=spec["path"].strip("/") or ".",
             source=_environment_source(name, spec),
             drift_ignore=ignore_rules(spec.get("drift")),
+            policy_severity=_policy_levels(spec),
             **{
                 key: _hashable(spec[key])
                 for key in _ENVIRONMENT_KEYS
-                if key not in ("path", "source", "drift") and key in spec
+                if key not in ("path", "source", "drift", "policy_severity") and key in spec
             },
         )
         for name, spec in data["environments"].items()
@@ -257,7 +270,13 @@ def _build(data: dict[str, Any]) -> RepoConfig:
         environments=environments,
         policy_paths=tuple(p.strip("/") for p in data.get("policies", [])),
         kubernetes_version=data.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
+        policy_severity=_policy_levels(data),
     )
+
+
+def _policy_levels(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    levels = data.get("policy_severity", {})
+    return tuple((policy, "off" if level is False else level) for policy, level in levels.items())
 
 
 def _hashable(value: Any) -> Any:

@@ -28,7 +28,8 @@ async def drift_now(
     repo = GitRepo(path)
     commit = await repo.resolve(ref)
     try:
-        checks = await load_checks(repo, commit, catalog_for, render_options(settings))
+        options, rules = render_options(settings), settings.policy_rules
+        checks = await load_checks(repo, commit, catalog_for, options, rules)
     except ConfigError as exc:
         for finding in exc.findings:
             print(finding.describe(), file=sys.stderr)

@@ -56,7 +56,8 @@ async def check_drift(services: Services, check: DriftCheck, job: Job) -> str:
     mirror = await services.mirrors.fetch(repo, (head,), await forge.git_auth_header(repo))
     try:
         options = render_options(services.settings)
-        checks = await load_checks(mirror, head, services.catalogs, options)
+        rules = services.settings.policy_rules
+        checks = await load_checks(mirror, head, services.catalogs, options, rules)
     except ConfigError as exc:
         log.warning("drift check of %s: %s cannot be used: %s", repo.slug, head[:12], exc)
         return "refused"

@@ -30,7 +30,9 @@ from bot.core.relaxations import (
 )
 from bot.core.repoconfig import parse_config
 from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.schemacatalog import catalog_for
 from bot.settings import SettingsError, load_settings
+from bot.validation import validate_files
 
 # Breaks resource-limits (no memory limit) and nothing else.
 UNLIMITED = deployment().replace("limits: {cpu: 100m, memory: 64Mi}", "requests: {cpu: 50m}")
@@ -376,3 +378,23 @@ def test_settings_read_the_level_and_the_locked_ids_from_a_file(tmp_path: Path) 
     assert load_settings({}).policy_rules == RelaxationRules(RelaxationLevel.SEVERITY)
     with pytest.raises(SettingsError, match="GITOPS_BOT_POLICY_LOCKED: 'Pinned Images'"):
         load_settings({"GITOPS_BOT_POLICY_LOCKED": "no-host-path-volumes,Pinned Images"})
+
+
+def test_validating_in_two_processes_lists_the_same_exemptions() -> None:
+    policies, _ = parse_policies(read_policy_dir(default_policy_dir()))
+    ids = frozenset(p.id for p in policies)
+    files = [
+        SourceFile(f"d{i}.yaml", agent(f"no-host-path-volumes: agent {i}\nx: y").encode())
+        for i in range(4)
+    ]
+    files = [
+        SourceFile(f.path, f.data.replace(b"name: agent", f"name: a{i}".encode()))
+        for i, f in enumerate(files)
+    ]
+    rules = ExemptionRules(ids, ids, RelaxationRules(RelaxationLevel.SEVERITY))
+    one, two = (
+        validate_files(files, "shop", catalog_for("1.33"), policies, parts=n, exemptions=rules)
+        for n in (1, 2)
+    )
+    assert len(one.relaxations) == 4 and len(one.findings) == 8  # a warning and an unknown id each
+    assert (two.findings, two.relaxations) == (one.findings, one.relaxations)

@@ -169,3 +169,12 @@ def test_duplicate_policy_ids_are_reported(tmp_path: Path) -> None:
 def test_unsupported_kubernetes_version_lists_the_supported_ones() -> None:
     with pytest.raises(UnsupportedKubernetesVersion, match=r"supported: 1\.\d+"):
         KubernetesSchemaCatalog("1.99")
+
+
+def test_the_name_label_policy_ships_as_an_example_a_repository_can_adopt() -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "policies"
+    policies, problems = parse_policies(read_policy_dir(example))
+    assert problems == () and [p.id for p in policies] == ["standard-name-label"]
+    loaded = load_manifests([SourceFile("d.yaml", deployment(labels="team: x").encode())], "shop")
+    [finding] = check_manifests(loaded, catalog_for("1.33"), policies, {})
+    assert (finding.rule, finding.severity) == ("standard-name-label", Severity.WARNING)

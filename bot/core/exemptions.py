@@ -45,7 +45,8 @@ def check_with_exemptions(
 
 
 def _annotation(manifest: Manifest) -> str | None:
-    annotations = (manifest.body.get("metadata") or {}).get("annotations") or {}
+    metadata = manifest.body.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
     value = annotations.get(EXEMPT_ANNOTATION) if isinstance(annotations, dict) else None
     return value if isinstance(value, str) else None  # not a string: a schema finding
 

@@ -52,8 +52,7 @@ def policy_breaking(body: dict[str, Any], rng: random.Random) -> dict[str, Any]:
     copy: dict[str, Any] = yaml.safe_load(yaml.safe_dump(body))
     pods = pod_spec(copy)
     if pods is None:
-        copy["metadata"].pop("labels", None)  # standard-name-label, where it applies
-        return copy
+        return copy  # no default policy concerns objects without pods
     first = pods["containers"][0]
     rng.choice(
         [
@@ -61,6 +60,7 @@ def policy_breaking(body: dict[str, Any], rng: random.Random) -> dict[str, Any]:
             lambda: first.__setitem__("image", "nginx:1.2\n"),  # $ before a final newline
             lambda: first.__setitem__("securityContext", {"privileged": True}),
             lambda: first.pop("resources", None),
+            lambda: first.get("resources", {}).get("limits", {}).pop("memory", None),
             lambda: pods.__setitem__("volumes", [{"name": "h", "hostPath": {"path": "/"}}]),
         ]
     )()

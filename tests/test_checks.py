@@ -55,7 +55,7 @@ def test_a_good_deployment_passes_every_default_policy() -> None:
             "resource-limits",
             15,
         ),
-        (("labels: {app.kubernetes.io/name: web}", "labels: {team: x}"), "standard-name-label", 5),
+        (("{cpu: 100m, memory: 64Mi}", "{cpu: 100m}"), "resource-limits", 18),
     ],
 )
 def test_each_default_policy_catches_its_case_at_the_field_line(
@@ -64,6 +64,14 @@ def test_each_default_policy_catches_its_case_at_the_field_line(
     findings = check(deployment().replace(*change))
     assert [(f.rule, f.line) for f in findings] == [(rule, line)]
     assert findings[0].subject == "Deployment.apps shop/web"
+
+
+def test_a_container_without_a_cpu_limit_or_the_name_label_passes() -> None:
+    relaxed = deployment(labels="team: shop").replace(
+        "limits: {cpu: 100m, memory: 64Mi}",
+        "limits: {memory: 64Mi}\n            requests: {cpu: 50m}",
+    )
+    assert check(relaxed) == []
 
 
 def test_registry_ports_and_digests_count_as_pinned() -> None:
@@ -169,3 +177,12 @@ def test_duplicate_policy_ids_are_reported(tmp_path: Path) -> None:
 def test_unsupported_kubernetes_version_lists_the_supported_ones() -> None:
     with pytest.raises(UnsupportedKubernetesVersion, match=r"supported: 1\.\d+"):
         KubernetesSchemaCatalog("1.99")
+
+
+def test_the_name_label_policy_ships_as_an_example_a_repository_can_adopt() -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "policies"
+    policies, problems = parse_policies(read_policy_dir(example))
+    assert problems == () and [p.id for p in policies] == ["standard-name-label"]
+    loaded = load_manifests([SourceFile("d.yaml", deployment(labels="team: x").encode())], "shop")
+    [finding] = check_manifests(loaded, catalog_for("1.33"), policies, {})
+    assert (finding.rule, finding.severity) == ("standard-name-label", Severity.WARNING)

@@ -56,7 +56,7 @@ def test_objects_that_break_policies_give_the_same_findings() -> None:
         for m in manifests
     ]
     fast, reference = check_policies(manifests, FAST), check_policies(manifests, REFERENCE)
-    assert len(reference) > 100  # the breaks really break policies
+    assert len(reference) > 50  # the breaks really break policies
     assert {f.rule for f in reference} == {p.id for p in REFERENCE}
     assert [f.describe() for f in fast] == [f.describe() for f in reference]
     assert fast == reference

@@ -63,7 +63,8 @@ async def _apply_through(
     commit = await repo.resolve(args.ref)
     try:
         schemas = server_schemas(settings, clusters)
-        checks = await load_checks(repo, commit, catalog_for, render_options(settings), schemas)
+        options, rules = render_options(settings), settings.policy_rules
+        checks = await load_checks(repo, commit, catalog_for, options, schemas, relaxation=rules)
     except ConfigError as exc:
         for finding in exc.findings:
             print(finding.describe(), file=sys.stderr)

@@ -36,8 +36,10 @@ async def drift_now(
     repo = GitRepo(path)
     commit = await repo.resolve(ref)
     try:
-        schemas = server_schemas(settings, None)
-        checks = await load_checks(repo, commit, catalog_for, render_options(settings), schemas)
+        options, rules = render_options(settings), settings.policy_rules
+        checks = await load_checks(
+            repo, commit, catalog_for, options, server_schemas(settings, None), relaxation=rules
+        )
     except ConfigError as exc:
         for finding in exc.findings:
             print(finding.describe(), file=sys.stderr)

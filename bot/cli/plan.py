@@ -46,4 +46,5 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
             render_options=render_options(settings),
             live=live,
             server_schemas=server_schemas(settings, None if args.no_cluster else clusters),
+            relaxation=settings.policy_rules,
         )

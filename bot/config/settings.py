@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -15,6 +16,7 @@ import yaml
 from bot.config.clusters import ClusterSettings, ClusterSettingsError, parse_clusters
 from bot.config.secrets import Secret
 from bot.config.watchlist import WatchedRepository, WatchlistError, parse_watchlist
+from bot.core.relaxations import RelaxationLevel, RelaxationRules
 
 PREFIX = "GITOPS_BOT_"
 
@@ -71,6 +73,13 @@ class Settings:
     # schemas ({group}/{kind}_{version}.json), and how long a cluster's CRDs are kept.
     schema_folder: Path | None = None
     cluster_crds_refresh_seconds: int = 300
+    # How far repositories may relax the organisation policies; see README "Relaxing policies".
+    policy_relaxation: RelaxationLevel = RelaxationLevel.SEVERITY
+    policy_locked: tuple[str, ...] = ()  # organisation policy ids never relaxed
+
+    @property
+    def policy_rules(self) -> RelaxationRules:
+        return RelaxationRules(self.policy_relaxation, frozenset(self.policy_locked))
 
     def cluster(self, name: str) -> ClusterSettings | None:
         """The connection settings for the cluster an environment names, if configured."""
@@ -126,6 +135,9 @@ def _build(values: dict[str, Any]) -> Settings:
     converted: dict[str, Any] = {}
     for name, value in values.items():
         kind = str(kinds[name])
+        if name in _POLICY_SETTINGS:
+            converted[name] = _POLICY_SETTINGS[name](value)
+            continue
         try:
             if name == "clusters":
                 converted[name] = parse_clusters(value)
@@ -185,3 +197,29 @@ def _boolean(value: Any) -> bool:
 
 
 _BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+# Relaxing policies: the level by name, the locked ids as a list or a comma-separated text.
+def _relaxation_level(value: Any) -> RelaxationLevel:
+    try:
+        return RelaxationLevel(str(value).strip().lower())
+    except ValueError:
+        raise SettingsError(
+            f"{PREFIX}POLICY_RELAXATION: {value!r} is not one of "
+            + ", ".join(level.value for level in RelaxationLevel)
+        ) from None
+
+
+def _policy_ids(value: Any) -> tuple[str, ...]:
+    items = value if isinstance(value, list) else str(value or "").split(",")
+    ids = tuple(str(item).strip() for item in items if str(item).strip())
+    wrong = [i for i in ids if not re.fullmatch("[a-z0-9][-a-z0-9]*", i)]
+    if wrong:
+        raise SettingsError(
+            f"{PREFIX}POLICY_LOCKED: {', '.join(map(repr, wrong))} is not a policy id; "
+            "give the ids separated by commas, e.g. no-privileged-containers,pinned-images"
+        )
+    return ids
+
+
+_POLICY_SETTINGS = {"policy_relaxation": _relaxation_level, "policy_locked": _policy_ids}

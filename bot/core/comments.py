@@ -19,6 +19,7 @@ from bot.core.markdown import (
     pack,
 )
 from bot.core.plans import EnvironmentPlan, Plan
+from bot.core.relaxations import Relaxation
 
 _ICONS = {
     Action.CREATE: "🟢",
@@ -49,6 +50,7 @@ def plan_blocks(plan: Plan) -> Iterator[Block]:
     if findings:
         yield Block(f"#### Findings ({_count_words(findings)})")
         yield from (Block(_finding_line(f)) for f in _ordered(findings))
+    yield from _relaxation_blocks(plan)
     for env in plan.environments:
         yield from _environment_blocks(env)
 
@@ -241,6 +243,29 @@ def _finding_line(finding: Finding) -> str:
     return (
         f"- {icon} **{finding.severity}** {html_code(finding.location)} "
         f"[{escape(finding.rule)}]{subject}{field}: {escape(message)}"
+    )
+
+
+def _relaxation_blocks(plan: Plan) -> Iterator[Block]:
+    """Every policy relaxation in force, so that a reviewer sees and judges each."""
+    listed = [(r, None) for r in plan.relaxations] + [
+        (r, env.environment.name) for env in plan.environments for r in env.relaxations
+    ]
+    if not listed:
+        return
+    yield Block(
+        f"#### Policy relaxations ({len(listed)})\n\nPolicies this repository relaxes, and "
+        "objects exempted from them (see the README, *Relaxing policies*):"
+    )
+    yield from (Block(_relaxation_line(r, env)) for r, env in listed)
+
+
+def _relaxation_line(relaxation: Relaxation, environment: str | None) -> str:
+    where = f" in environment {code(environment)}" if environment else ""
+    reason = f": {escape(relaxation.reason)}" if relaxation.reason else ""
+    return (
+        f"- 🔓 {code(relaxation.policy)} {escape(relaxation.summary)}{where} "
+        f"{html_code(relaxation.location)}{reason}"
     )
 
 

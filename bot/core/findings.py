@@ -40,9 +40,7 @@ class Finding:
 
     @property
     def location(self) -> str:
-        if self.path is None:
-            return "-"
-        return self.path if self.line is None else f"{self.path}:{self.line}"
+        return file_location(self.path, self.line)
 
     def describe(self) -> str:
         """One line, `file:line: severity: [rule] subject: field: message`."""
@@ -53,6 +51,13 @@ class Finding:
             parts.append(f"{self.field}:")
         parts.append(self.message)
         return " ".join(parts)
+
+
+def file_location(path: str | None, line: int | None) -> str:
+    """`path:line`, `path` or `-`."""
+    if path is None:
+        return "-"
+    return path if line is None else f"{path}:{line}"
 
 
 def has_errors(findings: Iterable[Finding]) -> bool:

@@ -9,6 +9,7 @@ from bot.core.diffs import Action, Change, compare
 from bot.core.findings import Finding, Severity, Stage, has_errors
 from bot.core.livediffs import LiveLayer
 from bot.core.manifests import LoadResult, Skipped
+from bot.core.relaxations import Relaxation
 from bot.core.repoconfig import Environment
 
 
@@ -20,6 +21,7 @@ class EnvironmentPlan:
     failure: str | None = None  # why no preview could be made; never shown as "no changes"
     live: LiveLayer | None = None  # the cluster's side; None when no cluster is configured
     skipped: tuple[Skipped, ...] = ()  # files of the head deliberately not read, and why
+    relaxations: tuple[Relaxation, ...] = ()  # objects exempted from policies
 
     def count(self, action: Action) -> int:
         return self._counts[action]
@@ -47,6 +49,7 @@ class Plan:
     findings: tuple[Finding, ...] = ()  # not tied to one environment: config, policy files
     failure: str | None = None  # why no environment could be planned at all
     notes: tuple[str, ...] = ()  # what the reader should know about how it was made
+    relaxations: tuple[Relaxation, ...] = ()  # policies relaxed by .gitops-bot.yaml
 
     @property
     def blocking(self) -> bool:
@@ -59,6 +62,10 @@ class Plan:
     @property
     def all_findings(self) -> tuple[Finding, ...]:
         return self.findings + tuple(f for env in self.environments for f in env.findings)
+
+    @property
+    def all_relaxations(self) -> tuple[Relaxation, ...]:
+        return self.relaxations + tuple(r for env in self.environments for r in env.relaxations)
 
 
 def plan_environment(

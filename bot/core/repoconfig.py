@@ -46,6 +46,14 @@ _SCHEMA_KEYS = {
     "schema_folders": _REPO_PATHS | {"description": "{group}/{kind}_{version}.json folders"},
     "unknown_kinds": _UNKNOWN_KINDS,
 }
+# Relaxing policies (bot/core/relaxations.py): per policy id, error | warning | off. YAML
+# reads a bare `off` as false, so false means off too.
+_POLICY_SEVERITY = {
+    "type": "object",
+    "propertyNames": {"pattern": "^[a-z0-9][-a-z0-9]*$"},
+    "additionalProperties": {"enum": ["error", "warning", "off", False]},
+    "description": "policy id: error, warning or off",
+}
 _ENVIRONMENT_KEYS = {
     "path": {"type": "string", "minLength": 1, "description": "manifests, relative to the root"},
     "cluster": {"type": "string", "pattern": _NAME},
@@ -69,6 +77,7 @@ _ENVIRONMENT_KEYS["exclude"] = {
     "type": "array",
     "items": {"type": "string", "minLength": 1},
     "description": "plain: globs, relative to path, of files not read (** spans folders)",
+    "policy_severity": _POLICY_SEVERITY,
 }
 
 
@@ -99,6 +108,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         "kubernetes_version": {"type": "string", "pattern": r"^1\.[0-9]{2}$"},
         "policies": {"type": "array", "items": {"type": "string", "minLength": 1}},
         **_SCHEMA_KEYS,
+        "policy_severity": _POLICY_SEVERITY,
         "environments": {
             "type": "object",
             "minProperties": 1,
@@ -145,6 +155,7 @@ class Environment:
     drift_ignore: tuple[IgnoredField, ...] = ()  # fields that are never drift
     exclude: tuple[str, ...] = ()  # plain: globs of files below `path` that are not read
     unknown_kinds: Severity = DEFAULT_UNKNOWN_KINDS  # an object with no schema anywhere
+    policy_severity: tuple[tuple[str, str], ...] = ()  # (policy id, level); wins over the repo's
 
 
 @dataclass(frozen=True)
@@ -154,6 +165,7 @@ class RepoConfig:
     kubernetes_version: str = DEFAULT_KUBERNETES_VERSION
     crd_paths: tuple[str, ...] = ()  # CRD files and folders: schemas for custom resources
     schema_folders: tuple[str, ...] = ()  # JSON schemas in kubeconform's layout
+    policy_severity: tuple[tuple[str, str], ...] = ()  # (policy id, error | warning | off)
 
     def environment(self, name: str) -> Environment | None:
         return next((env for env in self.environments if env.name == name), None)
@@ -301,10 +313,12 @@ def _build(data: dict[str, Any]) -> RepoConfig:
             source=_environment_source(name, spec),
             drift_ignore=ignore_rules(spec.get("drift")),
             unknown_kinds=Severity(spec.get("unknown_kinds", unknown_kinds)),
+            policy_severity=_policy_levels(spec),
             **{
                 key: _hashable(spec[key])
                 for key in _ENVIRONMENT_KEYS
-                if key not in ("path", "source", "drift", "unknown_kinds") and key in spec
+                if key not in ("path", "source", "drift", "unknown_kinds", "policy_severity")
+                and key in spec
             },
         )
         for name, spec in data["environments"].items()
@@ -315,7 +329,13 @@ def _build(data: dict[str, Any]) -> RepoConfig:
         kubernetes_version=data.get("kubernetes_version", DEFAULT_KUBERNETES_VERSION),
         crd_paths=tuple(p.strip("/") or "." for p in data.get("crds", [])),
         schema_folders=tuple(p.strip("/") or "." for p in data.get("schema_folders", [])),
+        policy_severity=_policy_levels(data),
     )
+
+
+def _policy_levels(data: dict[str, Any]) -> tuple[tuple[str, str], ...]:
+    levels = data.get("policy_severity", {})
+    return tuple((policy, "off" if level is False else level) for policy, level in levels.items())
 
 
 def _hashable(value: Any) -> Any:

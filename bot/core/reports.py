@@ -9,6 +9,7 @@ from bot.core.diffs import Action, Change
 from bot.core.findings import Finding
 from bot.core.livediffs import LiveLayer
 from bot.core.plans import Plan
+from bot.core.relaxations import Relaxation
 
 
 def plan_as_text(plan: Plan) -> str:
@@ -16,6 +17,7 @@ def plan_as_text(plan: Plan) -> str:
     if plan.failure:
         lines.append(f"could not plan: {plan.failure}")
     lines.extend(f.describe() for f in plan.all_findings)
+    lines.extend(f"relaxed: {r.describe()}" for r in plan.relaxations)
     for env in plan.environments:
         name = env.environment
         lines.append(f"\n== environment {name.name} (cluster {name.cluster})")
@@ -25,6 +27,7 @@ def plan_as_text(plan: Plan) -> str:
         counts = ", ".join(f"{env.count(a)} {a}" for a in Action)
         lines.append(counts)
         lines += [f"not read: {s.path}: {s.reason}" for s in env.skipped]
+        lines.extend(f"relaxed: {r.describe()}" for r in env.relaxations)
         for change in env.changes:
             if change.action is Action.UNCHANGED:
                 continue
@@ -94,6 +97,7 @@ def plan_as_data(plan: Plan) -> dict[str, Any]:
         "blocking": plan.blocking,
         "failure": plan.failure,
         "findings": [finding_as_data(f) for f in plan.findings],
+        "relaxations": [relaxation_as_data(r) for r in plan.relaxations],
         "environments": [
             {
                 "name": env.environment.name,
@@ -103,6 +107,7 @@ def plan_as_data(plan: Plan) -> dict[str, Any]:
                 "counts": {str(a): env.count(a) for a in Action},
                 "findings": [finding_as_data(f) for f in env.findings],
                 "skipped": [{"path": s.path, "reason": s.reason} for s in env.skipped],
+                "relaxations": [relaxation_as_data(r) for r in env.relaxations],
                 "changes": [
                     {
                         "object": str(c.key),
@@ -156,4 +161,18 @@ def finding_as_data(finding: Finding) -> dict[str, Any]:
         "line": finding.line,
         "object": finding.subject,
         "field": finding.field or None,
+    }
+
+
+def relaxation_as_data(relaxation: Relaxation) -> dict[str, Any]:
+    return {
+        "policy": relaxation.policy,
+        "effect": str(relaxation.effect),
+        "scope": str(relaxation.scope),
+        "environment": relaxation.environment,
+        "object": relaxation.subject,
+        "path": relaxation.path,
+        "line": relaxation.line,
+        "reason": relaxation.reason or None,
+        "waived_findings": relaxation.waived if relaxation.subject else None,
     }

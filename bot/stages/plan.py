@@ -4,15 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from bot.core.checks import check_manifests
+from bot.core.checks import Checked, checked_manifests
 from bot.core.customschemas import SchemaLookup
 from bot.core.envpaths import created, is_missing, is_path_problem, removed
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.manifests import LoadResult
 from bot.core.plans import EnvironmentPlan, Plan, plan_environment
 from bot.core.policies import Policy
+from bot.core.relaxations import (
+    DEFAULT_RELAXATION,
+    PolicySelection,
+    RelaxationRules,
+    select_policies,
+)
 from bot.core.repoconfig import CONFIG_PATH, ConfigError, Environment, RepoConfig, parse_config
 from bot.core.schemas import SchemaCatalog, UnknownKinds
 from bot.git.repos import GitError, GitRepo
@@ -53,6 +59,12 @@ class Checks:
     findings: tuple[Finding, ...]  # about policy files, not about manifests
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS  # the server's, never the repo's
     schemas: SchemaSources = NO_SOURCES  # for custom resources, besides their environment's
+    selection: PolicySelection | None = None  # the policies per environment, once relaxed
+
+    def policies_for(self, env: Environment) -> tuple[Policy, ...]:
+        if self.selection is None:
+            return self.policies
+        return self.selection.environments.get(env.name, self.policies)
 
 
 async def plan_change(
@@ -65,11 +77,12 @@ async def plan_change(
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS,
     live: LivePreview | None = None,
     server_schemas: ServerSchemas = NO_SERVER_SCHEMAS,
+    relaxation: RelaxationRules = DEFAULT_RELAXATION,
 ) -> Plan:
     """The preview of what `head` changes relative to `base`, per environment."""
     base, head = await repo.resolve(base_ref), await repo.resolve(head_ref)
     try:
-        checks = await load_checks(repo, base, catalogs, render_options, server_schemas)
+        checks = await load_checks(repo, base, catalogs, render_options, server_schemas, relaxation)
     except ConfigError as exc:
         return Plan(
             base,
@@ -91,7 +104,8 @@ async def plan_change(
     plans = [
         await plan_one(repo, base, head, env, checks, secret_key, live) for env in environments
     ]
-    return Plan(base, head, tuple(plans), checks.findings)
+    relaxed = checks.selection.relaxations if checks.selection else ()
+    return Plan(base, head, tuple(plans), checks.findings, relaxations=relaxed)
 
 
 async def load_checks(
@@ -100,10 +114,16 @@ async def load_checks(
     catalogs: CatalogFactory,
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS,
     server_schemas: ServerSchemas = NO_SERVER_SCHEMAS,
+    relaxation: RelaxationRules = DEFAULT_RELAXATION,
 ) -> Checks:
-    """Config, schemas and policies, all from the base commit: a PR cannot relax them."""
+    """Config, schemas and policies, all from the base commit: a PR cannot relax them.
+
+    `relaxation` is the server's word on how far the config may relax the organisation
+    policies; a relaxation it refuses is a ConfigError.
+    """
     try:
-        config = parse_config(await repo.read_file(base, CONFIG_PATH))
+        config_text = await repo.read_file(base, CONFIG_PATH)
+        config = parse_config(config_text)
     except GitError as exc:
         raise ConfigError((_config_finding(str(exc)),)) from None
     try:
@@ -111,15 +131,17 @@ async def load_checks(
     except UnsupportedKubernetesVersion as exc:
         raise ConfigError((_config_finding(str(exc)),)) from None
     files = list(read_policy_dir(default_policy_dir()))
+    organisation = frozenset(parsed.id for parsed in parse_policies(files)[0])
     refusals: list[Finding] = []
     for path in config.policy_paths:
         found, refused = await _read_policy_path(repo, base, path)
         files.extend(found)
         refusals.extend(refused)
     policies, findings = parse_policies(files)
+    selection = select_policies(config, policies, organisation, relaxation, config_text or b"")
     schemas, schema_findings = await load_sources(repo, base, config, server_schemas)
-    findings = tuple(refusals) + findings + schema_findings
-    return Checks(config, catalog, policies, findings, render_options, schemas)
+    problems = tuple(refusals) + findings + schema_findings
+    return Checks(config, catalog, policies, problems, render_options, schemas, selection)
 
 
 async def _read_policy_path(repo: GitRepo, base: str, path: str) -> FileSet:
@@ -143,7 +165,8 @@ async def plan_one(
     live: LivePreview | None = None,
 ) -> EnvironmentPlan:
     before, base_findings = await render_environment(repo, base, env, checks, check=False)
-    after, findings = await render_environment(repo, head, env, checks)
+    after, checked = await render_checked(repo, head, env, checks)
+    findings = checked.findings
     failure = render_failure(findings)
     if is_missing(findings) and not is_path_problem(base_findings):
         # The pull request deletes the folder: show everything that would go, and block.
@@ -153,6 +176,7 @@ async def plan_one(
     else:
         findings += _base_notes(env, base_findings)
     plan = plan_environment(env, before, after, findings, secret_key)
+    plan = replace(plan, relaxations=checked.relaxations)
     return plan if live is None else await live(env, before, after, head, plan)
 
 
@@ -163,25 +187,48 @@ async def render_environment(
 
     The environment's source says how: plain files, a kustomization or a Helm chart.
     """
+    if not check:
+        rendered = await _render(repo, commit, env, checks)
+        return rendered.loaded, rendered.loaded.findings
+    loaded, checked = await render_checked(repo, commit, env, checks)
+    return loaded, checked.findings
+
+
+async def render_checked(
+    repo: GitRepo, commit: str, env: Environment, checks: Checks
+) -> tuple[LoadResult, Checked]:
+    """render_environment with its findings, and the objects' policy exemptions in force."""
+    rendered = await _render(repo, commit, env, checks)
+    custom = await schemas_for(checks.schemas, env, rendered.loaded.manifests, checks.catalog)
+    # Schema and policy checks are CPU work: keep them off the event loop.
+    return await asyncio.to_thread(_check_rendered, rendered, checks, env, *custom)
+
+
+async def _render(repo: GitRepo, commit: str, env: Environment, checks: Checks) -> Rendered:
     request = RenderRequest(
         repo, commit, env, checks.config.kubernetes_version, checks.render_options
     )
-    rendered = await render(request)
-    if not check:
-        return rendered.loaded, rendered.loaded.findings
-    custom = await schemas_for(checks.schemas, env, rendered.loaded.manifests, checks.catalog)
-    # Schema and policy checks are CPU work: keep them off the event loop.
-    return await asyncio.to_thread(_check_rendered, rendered, checks, *custom)
+    return await render(request)
 
 
 def _check_rendered(
-    rendered: Rendered, checks: Checks, custom: SchemaLookup, unknown: UnknownKinds
-) -> tuple[LoadResult, tuple[Finding, ...]]:
-    loaded = rendered.loaded
-    findings = check_manifests(
-        loaded, checks.catalog, checks.policies, rendered.texts, unknown, custom
+    rendered: Rendered,
+    checks: Checks,
+    env: Environment,
+    custom: SchemaLookup,
+    unknown: UnknownKinds,
+) -> tuple[LoadResult, Checked]:
+    exemptions = checks.selection.exemptions if checks.selection else None
+    checked = checked_manifests(
+        rendered.loaded,
+        checks.catalog,
+        checks.policies_for(env),
+        rendered.texts,
+        unknown,
+        custom,
+        exemptions=exemptions,
     )
-    return loaded, findings
+    return rendered.loaded, checked
 
 
 def _base_notes(env: Environment, base_findings: tuple[Finding, ...]) -> tuple[Finding, ...]:

@@ -9,7 +9,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.checks import ObjectFindings, check_manifests, check_objects, report_findings
+from bot.core.checks import (
+    ObjectFindings,
+    check_objects,
+    checked_manifests,
+    report_findings,
+    report_relaxations,
+)
 from bot.core.customschemas import NO_SCHEMAS, FirstFound, SchemaLookup, crd_schemas
 from bot.core.documents import DEFAULT_LIMITS, Limits
 from bot.core.findings import Finding
@@ -26,6 +32,7 @@ from bot.core.manifests import (
     parse_files,
 )
 from bot.core.policies import Policy
+from bot.core.relaxations import ExemptionRules, Relaxation
 from bot.core.schemas import UNKNOWN_WARNS, SchemaCatalog, UnknownKinds
 from bot.renderers.loading import cyclic_gc_paused
 
@@ -40,6 +47,7 @@ Kept = Sequence[tuple[int, Manifest]]  # position in a part's objects, and the m
 class Validation:
     objects: int  # objects checked
     findings: tuple[Finding, ...]
+    relaxations: tuple[Relaxation, ...] = ()  # objects exempted from policies
 
 
 def validate_files(
@@ -51,6 +59,7 @@ def validate_files(
     limits: Limits = DEFAULT_LIMITS,
     schemas: SchemaLookup = NO_SCHEMAS,
     unknown: UnknownKinds = UNKNOWN_WARNS,
+    exemptions: ExemptionRules | None = None,
 ) -> Validation:
     """What load_manifests and check_manifests find, in `parts` processes if worth it.
 
@@ -67,11 +76,13 @@ def validate_files(
     with cyclic_gc_paused():
         if count <= 1:
             loaded = load_manifests(files, default_namespace, limits)
-            findings = check_manifests(loaded, catalog, policies, texts, unknown, schemas)
-            return Validation(len(loaded.manifests), findings)
+            checked = checked_manifests(
+                loaded, catalog, policies, texts, unknown, schemas, exemptions=exemptions
+            )
+            return Validation(len(loaded.manifests), checked.findings, checked.relaxations)
         readable, left_out = files_within_total(files, limits)
         runs = [
-            LocalPart(run, catalog, policies, limits, unknown)
+            LocalPart(run, catalog, policies, limits, unknown, exemptions)
             for run in split_files(readable, count)
         ]
         started: list[LocalPart | WorkerPart] = [runs[0], *(WorkerPart(r) for r in runs[1:])]
@@ -120,7 +131,8 @@ def validate_parts(
     for part, part_kept in zip(parts, kept, strict=True):
         part.start_check(part_kept, crds)
     checked = [part.check(part_kept, crds) for part, part_kept in zip(parts, kept, strict=True)]
-    return Validation(len(loaded.manifests), report_findings(loaded.findings, checked, texts))
+    findings = report_findings(loaded.findings, checked, texts)
+    return Validation(len(loaded.manifests), findings, report_relaxations(checked, texts))
 
 
 def _kept_per_part(
@@ -147,9 +159,10 @@ class LocalPart:
         policies: Sequence[Policy],
         limits: Limits,
         unknown: UnknownKinds = UNKNOWN_WARNS,
+        exemptions: ExemptionRules | None = None,
     ) -> None:
         self.files, self.catalog, self.policies, self.limits = files, catalog, policies, limits
-        self.unknown = unknown
+        self.unknown, self.exemptions = unknown, exemptions
         self._parsed: ParsedFiles | None = None
 
     def parse(self) -> ParsedFiles:
@@ -162,8 +175,7 @@ class LocalPart:
 
     def check(self, kept: Kept, crds: CrdSchemas) -> ObjectFindings:
         """Collected from whole objects parsed here, the manifests are ready to check."""
-        manifests = [m for _, m in kept]
-        return check_objects(manifests, self.catalog, self.policies, crds, self.unknown)
+        return self._check([m for _, m in kept], crds)
 
     def check_keyed(
         self, kept: Sequence[tuple[int, ObjectKey]], crds: CrdSchemas
@@ -171,7 +183,12 @@ class LocalPart:
         """Check objects of this part by position, under keys decided elsewhere."""
         objects = (self._parsed or self.parse()).objects
         manifests = [manifest_at(key, *objects[position]) for position, key in kept]
-        return check_objects(manifests, self.catalog, self.policies, crds, self.unknown)
+        return self._check(manifests, crds)
+
+    def _check(self, manifests: Sequence[Manifest], crds: CrdSchemas) -> ObjectFindings:
+        return check_objects(
+            manifests, self.catalog, self.policies, crds, self.unknown, self.exemptions
+        )
 
     def close(self) -> None:
         pass

@@ -50,7 +50,10 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
     try:
         options = render_options(services.settings)
         schemas = server_schemas(services.settings, services.clusters)
-        checks = await load_checks(mirror, event.commit, services.catalogs, options, schemas)
+        rules = services.settings.policy_rules
+        checks = await load_checks(
+            mirror, event.commit, services.catalogs, options, schemas, relaxation=rules
+        )
     except ConfigError as exc:
         if pull is not None:
             await forge.upsert_comment(

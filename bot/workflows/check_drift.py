@@ -58,7 +58,10 @@ async def check_drift(services: Services, check: DriftCheck, job: Job) -> str:
     try:
         options = render_options(services.settings)
         schemas = server_schemas(services.settings, services.clusters)
-        checks = await load_checks(mirror, head, services.catalogs, options, schemas)
+        rules = services.settings.policy_rules
+        checks = await load_checks(
+            mirror, head, services.catalogs, options, schemas, relaxation=rules
+        )
     except ConfigError as exc:
         log.warning("drift check of %s: %s cannot be used: %s", repo.slug, head[:12], exc)
         return "refused"

@@ -44,6 +44,7 @@ async def preview_pull_request(services: Services, event: PullRequestChanged, jo
         render_options=preview_render_options(services, event),
         live=live_previewer(services, event),
         server_schemas=server_schemas(services.settings, services.clusters),
+        relaxation=services.settings.policy_rules,
     )
     if event.from_fork:
         plan = replace(plan, notes=(*plan.notes, FORK_NOTE))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import re
 import subprocess
 import sys
@@ -209,6 +210,11 @@ def routes() -> set[tuple[str, str]]:
     }
 
 
+# The installed package must be found through its venv alone, not a PYTHONPATH that a
+# developer's shell (or a worktree's test runner) points at a source tree.
+OWN_PATHS_ONLY = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+
+
 def share_dependencies(python: Path) -> None:
     """Let the venv at `python` import the dependencies installed in the test run's own
     environment (not the base interpreter's, which may hold none of them). A path listed
@@ -259,6 +265,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_installed_package_runs_the_entry_command(installed: Path, tmp_path: Path) -> None:
     where = subprocess.run(
         [installed / "python", "-c", "import bot; print(bot.__file__)"],
+        env=OWN_PATHS_ONLY,
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -267,6 +274,7 @@ def test_the_installed_package_runs_the_entry_command(installed: Path, tmp_path:
     assert where.stdout.startswith(str(installed.parent)), "the wheel's copy, not the source tree"
     done = subprocess.run(
         [installed / "gitops-bot", "serve", "--help"],
+        env=OWN_PATHS_ONLY,
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -289,6 +297,7 @@ def test_the_installed_package_carries_its_default_policies(
     )
     done = subprocess.run(
         [installed / "gitops-bot", "validate", str(manifest)],
+        env=OWN_PATHS_ONLY,
         cwd=tmp_path,
         capture_output=True,
         text=True,

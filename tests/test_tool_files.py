@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import textwrap
+from pathlib import Path
 from typing import Any
 
 import pytest
 from gitrepos import Repo, Symlink
 from manifests import configmap, crd, deployment
 from test_plan import run_plan
+from test_reading import run_cli
 
 from bot.core.globs import GlobError, compile_glob
 from bot.core.repoconfig import ConfigError, parse_config
@@ -265,3 +267,14 @@ def test_glob_dialect(glob: str, inside: list[str], outside: list[str]) -> None:
 def test_an_unclosed_class_is_a_glob_error() -> None:
     with pytest.raises(GlobError):
         compile_glob("a[b")
+
+
+def test_validate_names_a_kustomize_file_as_such(tmp_path: Path) -> None:
+    (tmp_path / "kustomization.yaml").write_text(LIST)
+    (tmp_path / "values.yaml").write_text("replicas: 2\n")
+    done = run_cli("validate", str(tmp_path))
+    assert done.returncode == 1
+    assert "kustomization.yaml:1: error: [manifest.shape]" in done.stdout
+    assert "kustomize.config.k8s.io/v1beta1 is kustomize's own file" in done.stdout
+    assert "values.yaml:1: error: [manifest.shape] this document is not a Kubernetes" in done.stdout
+    assert "metadata.name" not in done.stdout

@@ -10,6 +10,7 @@ from bot.core.documents import DEFAULT_LIMITS, DocumentError, Limits, parse_docu
 from bot.core.findings import Finding, Severity, Stage
 
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
+KUSTOMIZE_GROUP = "kustomize.config.k8s.io"  # Kustomization, Component: tool files, not objects
 
 # Built-in kinds that live outside namespaces; custom ones come from CRDs in the repo.
 CLUSTER_SCOPED_KINDS = frozenset(
@@ -297,6 +298,12 @@ def _shape_problem(body: Mapping[str, Any]) -> str | None:
             "this document is not a Kubernetes object (it has neither apiVersion nor kind); "
             "if the file is not a manifest, leave it out (in an environment: with `exclude:` "
             "in .gitops-bot.yaml)"
+        )
+    if isinstance(body.get("apiVersion"), str) and group_of(body["apiVersion"]) == KUSTOMIZE_GROUP:
+        return (
+            f"{body['apiVersion']} is kustomize's own file, not a Kubernetes object: check "
+            "what `kustomize build` makes of it (an environment with `source: {type: "
+            "kustomize}`), or leave the file out"
         )
     for name in ("apiVersion", "kind"):
         if not isinstance(body.get(name), str) or not body[name]:

@@ -16,6 +16,7 @@ from typing import Any
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.globs import compile_glob, matches_any
 from bot.core.manifests import (
+    KUSTOMIZE_GROUP,
     LoadResult,
     ParsedFiles,
     Skipped,
@@ -27,7 +28,6 @@ from bot.core.manifests import (
 )
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
-KUSTOMIZE_GROUP = "kustomize.config.k8s.io"  # Flux's kustomize.toolkit.fluxcd.io is an object
 HELM_CHART = "Chart.yaml"
 _LIST_KEYS = frozenset({"apiVersion", "kind", "metadata", "resources"})
 _TOOL_FOLDERS = {
@@ -116,7 +116,8 @@ def kustomize_documents(
 def _is_kustomization(body: Mapping[str, Any], path: str) -> bool:
     api_version = body.get("apiVersion")
     if isinstance(api_version, str) and api_version:
-        return group_of(api_version) == KUSTOMIZE_GROUP  # a Flux Kustomization is an object
+        # Flux's Kustomization (kustomize.toolkit.fluxcd.io) is an object, whatever its file.
+        return group_of(api_version) == KUSTOMIZE_GROUP
     return is_kustomization_name(path)
 
 

@@ -15,13 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
-from bot.schemacatalog import catalog_for
-from bot.settings import SettingsError, load_settings
-from bot.validation import validate_files
 from gitrepos import Repo
 from manifests import deployment
 
+from bot.config.settings import SettingsError, load_settings
 from bot.core.exemptions import check_with_exemptions
 from bot.core.manifests import SourceFile, load_manifests
 from bot.core.policies import check_policies
@@ -33,6 +30,9 @@ from bot.core.relaxations import (
     select_policies,
 )
 from bot.core.repoconfig import parse_config
+from bot.schemas.catalog import catalog_for
+from bot.schemas.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.stages.validate import validate_files
 
 # Breaks resource-limits (no memory limit) and nothing else.
 UNLIMITED = deployment().replace("limits: {cpu: 100m, memory: 64Mi}", "requests: {cpu: 50m}")

@@ -63,8 +63,13 @@ def secret(
     return text
 
 
-def widget_crd(group: str = "example.com", scope: str = "Namespaced") -> str:
-    """A CRD serving kind Widget (apiVersion GROUP/v1) whose spec.size is an integer."""
+def widget_crd(
+    group: str = "example.com",
+    scope: str = "Namespaced",
+    fields: str = "{size: {type: integer}}",
+) -> str:
+    """A CRD serving kind Widget (apiVersion GROUP/v1) whose spec holds `fields`
+    (by default: size, an integer)."""
     return textwrap.dedent(f"""\
         apiVersion: apiextensions.k8s.io/v1
         kind: CustomResourceDefinition
@@ -83,5 +88,5 @@ def widget_crd(group: str = "example.com", scope: str = "Namespaced") -> str:
                   properties:
                     spec:
                       type: object
-                      properties: {{size: {{type: integer}}}}
+                      properties: {fields}
     """)

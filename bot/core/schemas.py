@@ -9,6 +9,7 @@ import jsonschema
 
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.manifests import Manifest
+from bot.core.patterns import LinearDraft7Validator
 from bot.core.redaction import is_secret
 
 MAX_ERRORS_PER_OBJECT = 20
@@ -51,7 +52,7 @@ def validate_schemas(
     unknown_severity: Severity = Severity.ERROR,
 ) -> tuple[Finding, ...]:
     """Check each object against its schema; an object with no schema is reported too."""
-    crds = {key: jsonschema.Draft7Validator(schema) for key, schema in (crd_schemas or {}).items()}
+    crds = {key: LinearDraft7Validator(schema) for key, schema in (crd_schemas or {}).items()}
     findings: list[Finding] = []
     for manifest in manifests:
         lookup = (manifest.api_version, manifest.key.kind)

@@ -84,13 +84,18 @@ def crd(group: str, kind: str, schema: str, scope: str = "Namespaced", version: 
     return head + textwrap.indent(textwrap.dedent(schema), " " * 10)
 
 
-def widget_crd(group: str = "example.com", scope: str = "Namespaced") -> str:
-    """A CRD serving kind Widget (apiVersion GROUP/v1) whose spec.size is an integer."""
-    schema = """\
+def widget_crd(
+    group: str = "example.com",
+    scope: str = "Namespaced",
+    fields: str = "{size: {type: integer}}",
+) -> str:
+    """A CRD serving kind Widget (apiVersion GROUP/v1) whose spec holds `fields`
+    (by default: size, an integer)."""
+    schema = f"""\
         type: object
         properties:
           spec:
             type: object
-            properties: {size: {type: integer}}
+            properties: {fields}
     """
     return crd(group, "Widget", schema, scope)

@@ -12,6 +12,7 @@ import jsonschema
 from bot.core.documents import DocumentError, parse_documents
 from bot.core.findings import Finding, Severity, Stage, field_path
 from bot.core.manifests import Manifest, SourceFile
+from bot.core.patterns import LinearDraft202012Validator, regex_refusal, schema_problem
 from bot.core.redaction import holds_secrets
 from bot.core.schemas import ObjectValidator
 
@@ -96,18 +97,13 @@ def parse_policy(source: SourceFile) -> Policy:
     if problem is not None:
         where = field_path(problem.absolute_path) or "(top level)"
         raise PolicyFileError(_file_finding(source.path, f"{where}: {problem.message}"))
-    try:
-        jsonschema.Draft202012Validator.check_schema(data["schema"])
-    except jsonschema.SchemaError as exc:
-        raise PolicyFileError(
-            _file_finding(source.path, f"schema is not valid JSON Schema: {exc.message}")
-        ) from None
+    _check_schema(source.path, data["schema"])
     match = data.get("match", {})
     return Policy(
         id=data["id"],
         description=data["description"],
         severity=Severity(data["severity"]),
-        validator=jsonschema.Draft202012Validator(data["schema"]),
+        validator=LinearDraft202012Validator(data["schema"]),
         match=Match(
             frozenset(match.get("kinds", ())),
             tuple(match.get("namespaces", ())),
@@ -116,6 +112,16 @@ def parse_policy(source: SourceFile) -> Policy:
         message=data.get("message", ""),
         origin=source.path,
     )
+
+
+def _check_schema(path: str, schema: Any) -> None:
+    """Valid JSON Schema, with regexes the linear-time engine can match (core/patterns)."""
+    refusal = regex_refusal(schema)
+    if refusal is not None:
+        raise PolicyFileError(_file_finding(path, refusal))
+    problem = schema_problem(schema)
+    if problem is not None:
+        raise PolicyFileError(_file_finding(path, f"schema is not valid JSON Schema: {problem}"))
 
 
 def check_policies(

@@ -15,6 +15,7 @@ import referencing.jsonschema
 
 from bot.core.crdschemas import DEFINITIONS_URI
 from bot.core.customschemas import CustomSchema
+from bot.core.patterns import LINEAR_ENGINE, LinearDraft202012Validator, regex_refusal
 from bot.core.schemas import ObjectValidator
 
 try:  # compiled validator, ~100x faster on valid objects; see FastPathValidator
@@ -90,9 +91,11 @@ class KubernetesSchemaCatalog:
         return self._custom[schema.digest]
 
     def _compile_custom(self, contents: dict[str, Any]) -> ObjectValidator:
-        kind = jsonschema.validators.validator_for(contents, jsonschema.Draft202012Validator)
-        kind.check_schema(contents)  # a pattern Python cannot compile fails here, not later
-        reference = kind(contents, registry=self._definitions())
+        refusal = regex_refusal(contents)  # CRDs are written for RE2, so this is rare
+        if refusal is not None:
+            raise ValueError(refusal)
+        LinearDraft202012Validator.check_schema(contents)
+        reference = LinearDraft202012Validator(contents, registry=self._definitions())
         if not self._fast:
             return reference
         return FastPathValidator(reference, self._compiled(contents))
@@ -113,7 +116,10 @@ class KubernetesSchemaCatalog:
             self._compiled_registry = jsonschema_rs.Registry([(_DEFINITIONS_URI, definitions)])
         # Formats are annotations only, as in the reference validator (no format checker).
         return jsonschema_rs.validator_for(
-            schema, registry=self._compiled_registry, validate_formats=False
+            schema,
+            registry=self._compiled_registry,
+            validate_formats=False,
+            pattern_options=LINEAR_ENGINE,
         )
 
     def _definitions(self) -> referencing.Registry[Any]:

@@ -9,6 +9,7 @@ from typing import Any
 
 import jsonschema
 
+from bot.core.patterns import LINEAR_ENGINE, LinearDraft202012Validator
 from bot.core.policies import Policy
 
 try:  # compiled validator; without it every policy keeps the reference validator
@@ -22,16 +23,16 @@ _ONE_SCHEMA = frozenset(
     {"additionalProperties", "items", "not", "if", "then", "else", "propertyNames"}
 )
 _SCHEMA_LISTS = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
-_SCHEMA_MAPS = frozenset({"properties", "$defs"})
-_NATIVE_ASSERTIONS = frozenset({"required"})  # a list of names; objects have string keys
-# Assertions on values, where the two can differ: Python's and Rust's regex dialects
-# ($ also matches before a final newline in Python), NaN and infinity are numbers only
-# in Python, 1 and 1.0 compare equal or not. jsonschema's own code decides these, called
+_SCHEMA_MAPS = frozenset({"properties", "patternProperties", "$defs"})
+# `required` is a list of names (objects have string keys); regexes are matched by the
+# same engine on both sides: the reference's keywords call jsonschema-rs (core/patterns).
+_NATIVE_ASSERTIONS = frozenset({"required", "pattern"})
+# Assertions on values, where the two can differ: NaN and infinity are numbers only in
+# Python, 1 and 1.0 compare equal or not. jsonschema's own code decides these, called
 # back from jsonschema-rs, so the verdict is the reference's by construction.
 _DELEGATED = frozenset(
     {
         "type",
-        "pattern",
         "minimum",
         "maximum",
         "exclusiveMinimum",
@@ -62,7 +63,7 @@ class _Unsupported(Exception):
 def with_fast_path(policy: Policy) -> Policy:
     """The policy with a FastPathPolicyValidator where one is safe, else unchanged."""
     reference = policy.validator
-    if jsonschema_rs is None or not isinstance(reference, jsonschema.Draft202012Validator):
+    if jsonschema_rs is None or not isinstance(reference, LinearDraft202012Validator):
         return policy  # the keyword tables below are those of Draft 2020-12
     try:
         fast = FastPathPolicyValidator(reference, delegated_keywords(reference.schema))
@@ -136,14 +137,18 @@ class FastPathPolicyValidator:
     under `not` would read as a pass) and the reference runs and raises as it would.
     """
 
-    def __init__(self, reference: jsonschema.Draft202012Validator, delegated: Iterable[str]):
+    def __init__(self, reference: jsonschema.protocols.Validator, delegated: Iterable[str]):
         self.reference = reference
         self._state = threading.local()
         if not isinstance(reference.schema, dict):
             raise _Unsupported("a boolean schema")  # policy files hold objects; never here
         keywords = {name: self._delegate(name) for name in delegated}
         self.compiled = jsonschema_rs.Draft202012Validator(
-            reference.schema, validate_formats=False, keywords=keywords, offline=True
+            reference.schema,
+            validate_formats=False,
+            keywords=keywords,
+            offline=True,
+            pattern_options=LINEAR_ENGINE,
         )
 
     def iter_errors(self, instance: Any) -> Iterable[jsonschema.ValidationError]:

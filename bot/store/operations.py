@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
-from bot import __version__
-from bot.core.applies import ApplyResult
-from bot.core.audit import AuditRecord, entry_for, record_as_data, record_as_text, verify
+from bot.core.audit import record_as_data, record_as_text, verify
 from bot.store.ports import Store
 
 T = TypeVar("T")
@@ -58,19 +55,3 @@ async def dead_letter_listing(store: Store) -> str:
     ]
     hint = "re-queue one with `gitops-bot retry JOB_ID` once the cause is fixed"
     return "\n".join([*lines, hint]) + "\n"
-
-
-async def record_break_glass(
-    store: Store, result: ApplyResult, times: tuple[str, str], operator: str, repository: Path
-) -> AuditRecord:
-    """A break-glass apply goes into the same ledger as the merges, under the operator's name."""
-    entry = entry_for(
-        result,
-        trigger="break-glass",
-        started_at=times[0],
-        finished_at=times[1],
-        bot_version=__version__,
-        author=operator,
-        repository=f"local:{repository.resolve()}",
-    )
-    return await store.add_audit(entry)

@@ -9,11 +9,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from bot.core.audit import Result
 from bot.core.drifts import DriftState, EnvironmentDrift
 from bot.core.repoconfig import ConfigError
 from bot.events import Repository
-from bot.git.mirrors import MirrorError, is_ancestor
 from bot.renderers import render_options
+from bot.stages.apply.audited import runs_newer
 from bot.stages.drift import add_origins, check_environment
 from bot.stages.drift_reports import record_metrics, report_to_forge
 from bot.stages.plan import load_checks
@@ -122,7 +123,11 @@ async def _heal_failed_lately(services: Services, target: Target) -> str:
         entry = record.entry
         if entry.repository != repository:
             continue
-        if entry.trigger == TRIGGER and entry.commit == target.commit and entry.result == "failed":
+        if (
+            entry.trigger == TRIGGER
+            and entry.commit == target.commit
+            and entry.result == Result.FAILED
+        ):
             return (
                 f"the self-heal of {target.commit[:12]} failed (audit record "
                 f"{record.sequence}): {entry.message or 'objects failed'}; it is tried again "
@@ -146,16 +151,13 @@ async def _check(services: Services, target: Target) -> EnvironmentDrift:
 
 async def _behind(services: Services, target: Target) -> bool:
     """Whether the environment already runs a commit newer than the head this job saw."""
-    last = await services.store.last_applied(target.key)
-    if last is None or last.commit == target.commit:
-        return False
-    forge = services.forges.forge_for(target.repo)
-    try:
+
+    async def fetch(commit: str) -> None:
+        forge = services.forges.forge_for(target.repo)
         auth = await forge.git_auth_header(target.repo)
-        await services.mirrors.fetch(target.repo, (last.commit,), auth)
-    except MirrorError:
-        return False  # history was rewritten: the default branch is what counts
-    return await is_ancestor(target.mirror, target.commit, last.commit)
+        await services.mirrors.fetch(target.repo, (commit,), auth)
+
+    return await runs_newer(services.store, target.key, target.mirror, target.commit, fetch)
 
 
 def _summary(states: list[DriftState]) -> str:

@@ -20,6 +20,7 @@ from bot.events import (
 from bot.forges.ports import Forges
 from bot.git.mirrors import Mirrors
 from bot.schemas.catalog import catalog_for
+from bot.stages.apply.audited import Ledger
 from bot.stages.plan import CatalogFactory
 from bot.store.ports import NewJob, Store
 from bot.telemetry.metrics import Metrics
@@ -35,6 +36,12 @@ class Services:
     catalogs: CatalogFactory = catalog_for
     clock: Callable[[], float] = time.time  # the store's clock: retry times are in it
     clusters: ClusterDirectory | None = None  # None or unknown cluster: a dry apply
+
+
+def ledger(services: Services) -> Ledger:
+    """What the one audited apply needs of the services: the store, clusters, clock."""
+    lease = services.settings.job_lease_seconds
+    return Ledger(services.store, services.clusters, services.clock, lease)
 
 
 def job_for(event: Event) -> NewJob:

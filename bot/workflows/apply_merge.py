@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import partial
 
 from bot.core.applies import ApplyResult
@@ -19,7 +20,7 @@ from bot.stages.apply.audited import AuditedApply, apply_audited, runs_newer
 from bot.stages.plan import Checks, load_checks
 from bot.store.ports import Job
 from bot.telemetry.logs import log_context
-from bot.workflows.context import Services, environment_key, ledger
+from bot.workflows.context import EventWorkflow, Failure, Services, environment_key, ledger
 
 APPLY_KIND = "apply"
 
@@ -34,7 +35,13 @@ class Merge:
     approvers: tuple[str, ...]
 
 
-async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) -> str:
+class ApplyOutcome(StrEnum):
+    APPLIED = "applied"  # every environment applied (or dry-applied, or superseded)
+    FAILED = "failed"  # some environment failed: the merged PR and the deployment say how
+    REFUSED = "refused"  # the commit's .gitops-bot.yaml cannot be used: nothing applied
+
+
+async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) -> ApplyOutcome:
     """Apply every apply-on-merge environment at the merge commit; report on the merged PR."""
     forge = services.forges.forge_for(event.repo)
     auth = await forge.git_auth_header(event.repo)
@@ -48,7 +55,7 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
             await forge.upsert_comment(
                 event.repo, pull.number, APPLY_KIND, (config_refusal(event, str(exc)),)
             )
-        return "refused"
+        return ApplyOutcome.REFUSED
     approvers = await forge.approvers(event.repo, pull.number) if pull else ()
     merge = Merge(event, job, pull, approvers)
     results = []
@@ -65,7 +72,7 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
     if pull is not None and results:
         parts = render_apply(results, forge.comment_limit, APPLY_KIND)
         await forge.upsert_comment(event.repo, pull.number, APPLY_KIND, parts)
-    return "applied" if all(r.succeeded for r in results) else "failed"
+    return ApplyOutcome.APPLIED if all(r.succeeded for r in results) else ApplyOutcome.FAILED
 
 
 async def _apply_locked(
@@ -152,3 +159,22 @@ async def report_apply_failure(
         f"with `gitops-bot retry {job.id}`; merging a newer commit applies that one instead."
     )
     await forge.upsert_comment(event.repo, pull.number, APPLY_KIND, (text,))
+
+
+class ApplyMerge(EventWorkflow[PushToDefaultBranch]):
+    """Apply a merge; once its last attempt fails, the merged PR learns how to retry it."""
+
+    kind, event_type = APPLY_KIND, PushToDefaultBranch
+
+    async def run(self, services: Services, work: PushToDefaultBranch, job: Job) -> ApplyOutcome:
+        return await apply_merge(services, work, job)
+
+    async def report_failure(
+        self, services: Services, work: PushToDefaultBranch, failure: Failure
+    ) -> None:
+        if failure.final:
+            forge = services.forges.forge_for(work.repo)
+            await report_apply_failure(forge, work, failure.error, failure.job)
+
+
+WORKFLOW = ApplyMerge()

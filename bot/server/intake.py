@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.events import Event
 from bot.forges.ports import Hooks, Received, Refused
-from bot.store.ports import Delivery, Store
+from bot.store.ports import Delivery, Intake
 from bot.telemetry.logs import event_context, log_context
 from bot.telemetry.metrics import Metrics
 from bot.workflows.context import job_for
@@ -26,7 +26,7 @@ class Edge:
 
     def __init__(
         self,
-        store: Store,
+        store: Intake,
         metrics: Metrics,
         wakeup: asyncio.Event,
         hooks: Mapping[str, Hooks],

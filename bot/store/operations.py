@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from bot.core.audit import record_as_data, record_as_text, verify
-from bot.store.ports import Store
+from bot.store.ports import AuditLedger, JobQueue, Store
 
 T = TypeVar("T")
 
@@ -23,7 +23,7 @@ async def using(store: Store, work: Callable[[Store], Awaitable[T]]) -> T:
 
 
 async def audit_listing(
-    store: Store, environment: str | None, since: float | None, as_json: bool
+    store: AuditLedger, environment: str | None, since: float | None, as_json: bool
 ) -> str:
     records = await store.audit_records(environment, since)
     if as_json:
@@ -33,7 +33,7 @@ async def audit_listing(
     return "".join(record_as_text(r) for r in records)
 
 
-async def audit_check(store: Store) -> tuple[bool, str]:
+async def audit_check(store: AuditLedger) -> tuple[bool, str]:
     """Whether the whole chain holds, and what to tell the operator."""
     records = await store.audit_records()
     problem = verify(records)
@@ -45,7 +45,7 @@ async def audit_check(store: Store) -> tuple[bool, str]:
     )
 
 
-async def dead_letter_listing(store: Store) -> str:
+async def dead_letter_listing(store: JobQueue) -> str:
     jobs = await store.dead_jobs()
     if not jobs:
         return "no dead-lettered jobs\n"

@@ -17,7 +17,7 @@ from bot.git.repos import GitRepo
 from bot.stages.apply.deploy import DeployContext, deploy_environment
 from bot.stages.plan import Checks
 from bot.store.ledger import iso_time
-from bot.store.ports import Store
+from bot.store.ports import ApplyRecords, EnvironmentLocks
 
 # Whether the environment already runs a commit newer than the one given.
 NewerCheck = Callable[[str], Awaitable[bool]]
@@ -31,7 +31,7 @@ class EnvironmentBusy(RuntimeError):
 class Ledger:
     """Where an audited apply takes its lock, records its commit and its audit entry."""
 
-    store: Store
+    store: ApplyRecords
     clusters: ClusterDirectory | None  # None, or an unknown cluster: a dry apply
     clock: Callable[[], float]
     lease_seconds: float
@@ -116,7 +116,11 @@ async def _audit(
 
 
 async def runs_newer(
-    store: Store, key: str, repo: GitRepo, commit: str, fetch: Callable[[str], Awaitable[None]]
+    store: EnvironmentLocks,
+    key: str,
+    repo: GitRepo,
+    commit: str,
+    fetch: Callable[[str], Awaitable[None]],
 ) -> bool:
     """Whether the environment already runs a descendant of `commit`: never go back.
     `fetch` brings the applied commit into `repo` when it is not there yet."""

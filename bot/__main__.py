@@ -94,6 +94,12 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--env", required=True, help="the environment to apply")
     apply.add_argument("--repo", type=Path, default=Path())
     apply.add_argument("--ref", required=True, help="the commit; its own config is used")
+    apply.add_argument(
+        "--repository",
+        metavar="FORGE:OWNER/NAME",
+        help="the repository as the server knows it (github:acme/shop), so the apply takes "
+        "the server's lock on the environment; default: this checkout's path",
+    )
     apply.add_argument("--format", choices=["text", "json"], default="text")
     apply.set_defaults(command="apply")
 

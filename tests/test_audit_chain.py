@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from bot.core.applies import ApplyResult, ObjectResult, Outcome
-from bot.core.audit import AuditRecord, chain, entry_for, verify
+from bot.core.audit import AuditRecord, Authority, Span, Trigger, chain, entry_for, verify
 from bot.core.diffs import Action
 from bot.core.manifests import ObjectKey
 
@@ -27,15 +27,9 @@ def ledger(count: int) -> list[AuditRecord]:
                 ),
             ),
         )
-        entry = entry_for(
-            result,
-            trigger="merge",
-            started_at="2026-11-22T10:00:00Z",
-            finished_at="2026-11-22T10:00:05Z",
-            bot_version="0.1.0",
-            pr_number=index,
-            approvers=("alice",),
-        )
+        authority = Authority(Trigger.MERGE, pr_number=index, approvers=("alice",))
+        span = Span("2026-11-22T10:00:00Z", "2026-11-22T10:00:05Z", "0.1.0")
+        entry = entry_for(result, authority, span)
         records.append(chain(records[-1] if records else None, entry))
     return records
 

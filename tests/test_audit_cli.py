@@ -4,6 +4,7 @@ applies recorded, and the dead-letter count on /metrics."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import getpass
 import json
@@ -174,9 +175,7 @@ async def test_the_dead_letter_count_is_a_metric(make_bot: BotFactory) -> None:
     assert 'gitops_bot_jobs{state="dead"} 1.0' in text
 
 
-def test_a_break_glass_apply_is_in_the_ledger(live_env: LiveEnv, tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
-    commit = live_env.commit({"a.yaml": configmap("a", x="1")})
+def _break_glass_args(live_env: LiveEnv, commit: str) -> tuple[tuple[str, ...], str]:
     clusters = {
         CLUSTER: {
             "kubeconfig": str(live_env.plane.admin_kubeconfig),
@@ -185,9 +184,40 @@ def test_a_break_glass_apply_is_in_the_ledger(live_env: LiveEnv, tmp_path: Path)
         }
     }
     repo = str(live_env.repo.path)
-    args = ("apply", "--env", ENV, "--repo", repo, "--ref", commit)
+    return ("apply", "--env", ENV, "--repo", repo, "--ref", commit), json.dumps(clusters)
 
-    applied = _bot(url, *args, clusters=json.dumps(clusters))
+
+def test_a_break_glass_apply_waits_for_no_one_holding_the_environment(
+    live_env: LiveEnv, tmp_path: Path
+) -> None:
+    """Break-glass takes the same environment lock as the server's merges: while a job
+    holds it, nothing is applied and nothing is recorded."""
+    url = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
+    commit = live_env.commit({"a.yaml": configmap("a", x="1")})
+    args, clusters = _break_glass_args(live_env, commit)
+
+    async def hold() -> None:
+        store = store_for_url(url)
+        await store.open()
+        await store.lock_environment(f"github:acme/shop:{ENV}", "job-7", 600)
+        await store.close()
+
+    asyncio.run(hold())
+    refused = _bot(url, *args, "--repository", "github:acme/shop", clusters=clusters)
+    listed = _bot(url, "audit", "--format", "json")
+
+    assert refused.returncode == 3, refused.stderr
+    assert "being applied by another job" in refused.stderr
+    assert "nothing was applied" in refused.stderr
+    assert json.loads(listed.stdout) == []
+
+
+def test_a_break_glass_apply_is_in_the_ledger(live_env: LiveEnv, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
+    commit = live_env.commit({"a.yaml": configmap("a", x="1")})
+    args, clusters = _break_glass_args(live_env, commit)
+
+    applied = _bot(url, *args, clusters=clusters)
     listed = _bot(url, "audit", "--format", "json")
 
     assert applied.returncode == 0, applied.stderr

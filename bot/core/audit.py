@@ -5,7 +5,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from bot.core.applies import ApplyResult
@@ -20,8 +21,8 @@ class AuditEntry:
     environment: str
     cluster: str
     commit: str
-    result: str  # succeeded | failed | superseded | dry-run
-    trigger: str  # merge | break-glass | self-heal
+    result: str  # a Result; stored as its text
+    trigger: str  # a Trigger; stored as its text
     started_at: str  # ISO 8601, UTC; the shell reads the clock
     finished_at: str
     bot_version: str
@@ -51,22 +52,52 @@ class ChainProblem:
         return f"record {self.sequence}: {self.reason}"
 
 
-def entry_for(
-    result: ApplyResult,
-    *,
-    trigger: str,
-    started_at: str,
-    finished_at: str,
-    bot_version: str,
-    pr_number: int | None = None,
-    pr_url: str | None = None,
-    author: str | None = None,
-    approvers: tuple[str, ...] = (),
-    outcome: str | None = None,
-    repository: str | None = None,
-) -> AuditEntry:
-    """The audit entry of an apply result; the caller says who, when and why."""
-    default = "dry-run" if result.dry_run else "succeeded" if result.succeeded else "failed"
+class Trigger(StrEnum):
+    """Why an environment was applied: the closed list of who may apply."""
+
+    MERGE = "merge"
+    SELF_HEAL = "self-heal"
+    BREAK_GLASS = "break-glass"
+
+
+class Result(StrEnum):
+    """What an audited apply came to."""
+
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    SUPERSEDED = "superseded"  # not applied: the environment already runs a newer commit
+    DRY_RUN = "dry-run"
+
+
+@dataclass(frozen=True)
+class Authority:
+    """On whose authority an apply ran: its trigger, the repository, the PR behind it."""
+
+    trigger: Trigger
+    repository: str | None = None  # "forge:owner/name", or "local:/path" for break-glass
+    author: str | None = None  # the merged PR's author, the pusher, or the operator
+    pr_number: int | None = None
+    pr_url: str | None = None
+    approvers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Span:
+    """When an apply ran (ISO 8601, UTC; the shell reads the clock) and by which bot."""
+
+    started_at: str
+    finished_at: str
+    bot_version: str
+
+
+def result_of(result: ApplyResult) -> Result:
+    if result.dry_run:
+        return Result.DRY_RUN
+    return Result.SUCCEEDED if result.succeeded else Result.FAILED
+
+
+def entry_for(result: ApplyResult, authority: Authority, span: Span) -> AuditEntry:
+    """The audit entry of an apply result: what happened, on whose authority, when."""
     objects = tuple(
         {
             "object": str(o.key),
@@ -80,19 +111,25 @@ def entry_for(
         environment=result.environment,
         cluster=result.cluster,
         commit=result.commit,
-        result=outcome or default,
-        trigger=trigger,
-        started_at=started_at,
-        finished_at=finished_at,
-        bot_version=bot_version,
-        pr_number=pr_number,
-        pr_url=pr_url,
-        author=author,
-        approvers=approvers,
+        result=result_of(result),
+        trigger=authority.trigger,
+        started_at=span.started_at,
+        finished_at=span.finished_at,
+        bot_version=span.bot_version,
+        pr_number=authority.pr_number,
+        pr_url=authority.pr_url,
+        author=authority.author,
+        approvers=authority.approvers,
         objects=objects,
         message=result.failure,
-        repository=repository,
+        repository=authority.repository,
     )
+
+
+def superseded_entry(entry: AuditEntry) -> AuditEntry:
+    """The record of an apply skipped because a newer commit already runs there."""
+    message = "not applied: the environment already runs a newer commit"
+    return replace(entry, result=Result.SUPERSEDED, message=message)
 
 
 def chain(previous: AuditRecord | None, entry: AuditEntry) -> AuditRecord:

@@ -15,7 +15,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from bot.core.credentials import mask_credentials
 from bot.events import Event
 from bot.forges.ports import Hooks, Received, Refused
-from bot.store.ports import Delivery, Store
+from bot.store.ports import Delivery, Intake
 from bot.telemetry.logs import event_context, log_context
 from bot.telemetry.metrics import Metrics
 from bot.workflows.context import job_for
@@ -30,7 +30,7 @@ class Edge:
 
     def __init__(
         self,
-        store: Store,
+        store: Intake,
         metrics: Metrics,
         wakeup: asyncio.Event,
         hooks: Mapping[str, Hooks],

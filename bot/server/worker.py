@@ -7,46 +7,28 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from enum import StrEnum
 from typing import Any
 
-from bot.core.markdown import code, escape, mention
-from bot.events import (
-    CommentCommand,
-    Event,
-    PullRequestChanged,
-    PushToDefaultBranch,
-    event_from_data,
-)
 from bot.forges.ports import ForgeError
 from bot.store.ports import Job, JobState, Store, StoreError
-from bot.telemetry.logs import Redactor, event_context, log_context, secret_values
-from bot.workflows.apply_merge import apply_merge, report_apply_failure
-from bot.workflows.check_drift import (
-    DRIFT_KIND,
-    DriftCheck,
-    check_drift,
-    drift_check_from_data,
-    drift_context,
-)
-from bot.workflows.context import Services
-from bot.workflows.plan_pull_request import PLAN_KIND, could_not_complete, preview_pull_request
-from bot.workflows.pr_command import run_command
+from bot.telemetry.logs import Redactor, log_context, secret_values
+from bot.workflows.context import Failure, Services, Workflow
+from bot.workflows.table import WORKFLOWS
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 2.0  # how often an idle worker looks for retries that came due
 BACKOFF_SECONDS = 30.0
 MAX_BACKOFF_SECONDS = 3600.0
 
-Workflow = Callable[[Services, Any, Job], Awaitable[str]]
-Work = Event | DriftCheck  # what a job asks for: an event from a forge, or a timer's check
-# One workflow per event type, so the order of work for an event is explicit.
-WORKFLOWS: dict[type[Work], Workflow] = {
-    PullRequestChanged: preview_pull_request,
-    PushToDefaultBranch: apply_merge,
-    CommentCommand: run_command,
-    DriftCheck: check_drift,
-}
+
+class WorkerResult(StrEnum):
+    """How a job ended besides its workflow's own outcome."""
+
+    SUPERSEDED = "superseded"  # failed, but a newer job of the same key replaces it
+    RETRY = "retry"
+    DEAD = "dead"
 
 
 class Worker:
@@ -92,18 +74,18 @@ class Worker:
     async def _run(self, job: Job) -> None:
         started = time.monotonic()
         try:
-            event = work_from_data(job)
+            workflow = WORKFLOWS[job.kind]
+            work = workflow.decode(json.loads(job.payload))
         except (ValueError, KeyError, TypeError) as exc:  # written by another bot version
             await self.services.store.fail_job(job, f"unreadable job: {describe(exc)}", None)
             log.error("job %s is unreadable and was dead-lettered: %s", job.id, describe(exc))
             return
-        with log_context(**_context(event)):
+        with log_context(**workflow.log_context(work)):
             log.info("job %s (%s) started, attempt %s", job.id, job.kind, job.attempts)
             try:
-                work = WORKFLOWS[type(event)](self.services, event, job)
-                result = await self._leased(job, work)
+                result: StrEnum = await self._leased(job, workflow.run(self.services, work, job))
             except Exception as exc:  # any failure of one job is that job's, never the worker's
-                result = await self._failed(job, event, exc)
+                result = await self._failed(job, workflow, work, exc)
             else:
                 await self.services.store.complete_job(job)
             log.info("job %s (%s) finished: %s", job.id, job.kind, result)
@@ -123,7 +105,7 @@ class Worker:
             return
         log.info("job %s (%s) released: it runs again on the next worker", job.id, job.kind)
 
-    async def _leased(self, job: Job, work: Awaitable[str]) -> str:
+    async def _leased(self, job: Job, work: Awaitable[StrEnum]) -> StrEnum:
         """Run the job's work while renewing its lease: a slow job is never taken over while
         its worker lives, and one whose worker died is resumed once the lease runs out."""
         renewer = asyncio.create_task(self._renew_lease(job))
@@ -144,48 +126,22 @@ class Worker:
             except StoreError as exc:  # the lease may still hold: try again next time
                 log.warning("job %s: could not renew its lease: %s", job.id, exc)
 
-    async def _failed(self, job: Job, event: Work, exc: Exception) -> str:
+    async def _failed(
+        self, job: Job, workflow: Workflow[Any], work: Any, exc: Exception
+    ) -> WorkerResult:
         store, error = self.services.store, self.redactor.mask(describe(exc))
         log.warning("job %s (%s) attempt %s failed: %s", job.id, job.kind, job.attempts, error)
         if await store.is_superseded(job):
             await store.complete_job(job, JobState.SUPERSEDED)
-            return "superseded"
+            return WorkerResult.SUPERSEDED
         final = job.attempts >= self.services.settings.job_max_attempts
         retry_at = None if final else self.services.clock() + backoff(job.attempts, exc)
         state = await store.fail_job(job, error, retry_at)
         try:
-            await self._report(job, event, error, final)
+            await workflow.report_failure(self.services, work, Failure(job, error, final))
         except Exception as report_error:  # the forge itself may be what is failing
             log.warning("job %s: could not report the failure: %s", job.id, describe(report_error))
-        return "dead" if state is JobState.DEAD else "retry"
-
-    async def _report(self, job: Job, event: Work, error: str, final: bool) -> None:
-        forge = self.services.forges.forge_for(event.repo)
-        if isinstance(event, PullRequestChanged):
-            check, comment = could_not_complete(event, error, final, job.attempts)
-            await forge.report_check(event.repo, event.head_sha, check)
-            if comment is not None:
-                await forge.upsert_comment(event.repo, event.number, PLAN_KIND, (comment,))
-        elif isinstance(event, PushToDefaultBranch) and final:
-            await report_apply_failure(forge, event, error, job)
-        elif isinstance(event, CommentCommand) and final:
-            await forge.reply(
-                event.repo,
-                event.number,
-                f"{mention(event.author)} {code('/gitops ' + event.command)} could not "
-                f"complete: {escape(error)}. "
-                "Comment the command again to retry.",
-            )
-
-
-def work_from_data(job: Job) -> Work:
-    """The event (or drift check) a job's payload describes."""
-    data = json.loads(job.payload)
-    return drift_check_from_data(data) if job.kind == DRIFT_KIND else event_from_data(data)
-
-
-def _context(work: Work) -> dict[str, Any]:
-    return drift_context(work) if isinstance(work, DriftCheck) else event_context(work)
+        return WorkerResult.DEAD if state is JobState.DEAD else WorkerResult.RETRY
 
 
 def backoff(attempt: int, exc: Exception) -> float:

@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TypeVar
 
-from bot import __version__
-from bot.core.applies import ApplyResult
-from bot.core.audit import AuditRecord, entry_for, record_as_data, record_as_text, verify
-from bot.store.ports import Store
+from bot.core.audit import record_as_data, record_as_text, verify
+from bot.store.ports import AuditLedger, JobQueue, Store
 
 T = TypeVar("T")
 
@@ -26,7 +23,7 @@ async def using(store: Store, work: Callable[[Store], Awaitable[T]]) -> T:
 
 
 async def audit_listing(
-    store: Store, environment: str | None, since: float | None, as_json: bool
+    store: AuditLedger, environment: str | None, since: float | None, as_json: bool
 ) -> str:
     records = await store.audit_records(environment, since)
     if as_json:
@@ -36,7 +33,7 @@ async def audit_listing(
     return "".join(record_as_text(r) for r in records)
 
 
-async def audit_check(store: Store) -> tuple[bool, str]:
+async def audit_check(store: AuditLedger) -> tuple[bool, str]:
     """Whether the whole chain holds, and what to tell the operator."""
     records = await store.audit_records()
     problem = verify(records)
@@ -48,7 +45,7 @@ async def audit_check(store: Store) -> tuple[bool, str]:
     )
 
 
-async def dead_letter_listing(store: Store) -> str:
+async def dead_letter_listing(store: JobQueue) -> str:
     jobs = await store.dead_jobs()
     if not jobs:
         return "no dead-lettered jobs\n"
@@ -58,19 +55,3 @@ async def dead_letter_listing(store: Store) -> str:
     ]
     hint = "re-queue one with `gitops-bot retry JOB_ID` once the cause is fixed"
     return "\n".join([*lines, hint]) + "\n"
-
-
-async def record_break_glass(
-    store: Store, result: ApplyResult, times: tuple[str, str], operator: str, repository: Path
-) -> AuditRecord:
-    """A break-glass apply goes into the same ledger as the merges, under the operator's name."""
-    entry = entry_for(
-        result,
-        trigger="break-glass",
-        started_at=times[0],
-        finished_at=times[1],
-        bot_version=__version__,
-        author=operator,
-        repository=f"local:{repository.resolve()}",
-    )
-    return await store.add_audit(entry)

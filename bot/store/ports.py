@@ -1,4 +1,4 @@
-"""The durable store behind one small Protocol: deliveries, jobs, apply locks, audit ledger.
+"""The durable store behind small ports: deliveries, jobs, apply locks, audit ledger.
 
 Every backend keeps the same semantics (the SQLite one is the reference;
 tests/test_store.py pins them down and runs against each backend):
@@ -79,8 +79,8 @@ class AppliedCommit:
     applied_at: float
 
 
-class Store(Protocol):
-    """The persistence port. Times come from the store's own clock."""
+class Connection(Protocol):
+    """Opening and closing the store, and whether it answers."""
 
     async def open(self) -> None:
         """Connect and apply pending schema migrations."""
@@ -90,8 +90,16 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise StoreError when the store cannot serve requests."""
 
+
+class Intake(Protocol):
+    """Webhook deliveries, stored with the job they ask for in one step."""
+
     async def record_delivery(self, delivery: Delivery, job: NewJob | None) -> bool:
         """Durably store a delivery and its job; False (and nothing stored) for a duplicate."""
+
+
+class JobQueue(Protocol):
+    """Jobs: queued, leased to one worker, retried, dead-lettered."""
 
     async def add_job(self, job: NewJob) -> int:
         """Queue a job (superseding waiting jobs with its key); returns its id."""
@@ -120,6 +128,10 @@ class Store(Protocol):
     async def dead_jobs(self) -> list[Job]:
         """The dead-letter list, oldest first."""
 
+
+class EnvironmentLocks(Protocol):
+    """Per environment: the apply lock, and the commit it runs (which only moves forward)."""
+
     async def lock_environment(self, environment: str, holder: str, seconds: float) -> bool:
         """Take (or renew) the apply lock; False when someone else holds it."""
 
@@ -130,6 +142,10 @@ class Store(Protocol):
     async def record_applied(self, environment: str, commit: str, position: int) -> bool:
         """Move the environment to `commit`; False when a later position is recorded."""
 
+
+class AuditLedger(Protocol):
+    """The append-only, hash-chained audit ledger."""
+
     async def add_audit(self, entry: AuditEntry, key: str | None = None) -> AuditRecord:
         """Chain `entry` onto the ledger; a `key` already in it returns that first record."""
 
@@ -137,3 +153,12 @@ class Store(Protocol):
         self, environment: str | None = None, since: float | None = None
     ) -> list[AuditRecord]:
         """The ledger in chain order, or the records of one environment recorded since."""
+
+
+class ApplyRecords(EnvironmentLocks, AuditLedger, Protocol):
+    """What an audited apply writes: the lock, the applied commit, the ledger record."""
+
+
+class Store(Connection, Intake, JobQueue, EnvironmentLocks, AuditLedger, Protocol):
+    """The whole store, as a backend implements it (SQLite, PostgreSQL). Code that uses
+    one part asks for that port only."""

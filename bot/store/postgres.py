@@ -21,6 +21,26 @@ from bot.core.audit import AuditEntry, AuditRecord, chain
 from bot.store.ledger import COLUMNS, entry_text, record_from_row
 from bot.store.migrations import MIGRATIONS, VERSION_TABLE, refuse_unknown, statements
 from bot.store.ports import AppliedCommit, Delivery, Job, JobState, NewJob, StoreError
+from bot.store.statements import (
+    CLAIM_JOB,
+    COMPLETE_JOB,
+    FAIL_JOB,
+    INSERT_AUDIT,
+    INSERT_DELIVERY,
+    IS_SUPERSEDED,
+    JOB_COUNTS,
+    LAST_APPLIED,
+    PING,
+    RECORD_APPLIED,
+    RECORD_MIGRATION,
+    RELEASE_LOCK,
+    RENEW_LEASE,
+    REQUEUE_DEAD_JOB,
+    SCHEMA_VERSIONS,
+    SUPERSEDE_WAITING,
+    TAKE_LOCK,
+    postgres,
+)
 
 _SERIAL = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
 _JOB_COLUMNS = "id, kind, payload, coalesce_key, attempts, holder, state, last_error"
@@ -111,14 +131,13 @@ class PostgresStore:
 
     async def ping(self) -> None:
         async with self._transaction() as conn:
-            await conn.execute("SELECT 1")
+            await conn.execute(postgres(PING))
 
     async def record_delivery(self, delivery: Delivery, job: NewJob | None) -> bool:
         now = self._clock()
         async with self._transaction() as conn:
             cursor = await conn.execute(
-                "INSERT INTO deliveries (id, forge, event, outcome, received_at) "
-                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING",
+                postgres(INSERT_DELIVERY),
                 (delivery.id, delivery.forge, delivery.event, delivery.outcome, now),
             )
             if cursor.rowcount and job is not None:
@@ -142,8 +161,7 @@ class PostgresStore:
                 job_id, key = row
                 if key is None or await _decide_key(conn, job_id, key, now):
                     await conn.execute(
-                        "UPDATE jobs SET state = 'running', attempts = attempts + 1, "
-                        "holder = %s, lease_until = %s WHERE id = %s",
+                        postgres(CLAIM_JOB),
                         (holder, now + lease_seconds, job_id),
                     )
                     return await _job(conn, job_id)
@@ -152,14 +170,13 @@ class PostgresStore:
 
     async def renew_lease(self, job: Job, lease_seconds: float) -> bool:
         return await self._update_job(
-            "UPDATE jobs SET lease_until = %s WHERE id = %s AND holder = %s AND state = 'running'",
+            postgres(RENEW_LEASE),
             (self._clock() + lease_seconds, job.id, job.holder),
         )
 
     async def complete_job(self, job: Job, state: JobState = JobState.DONE) -> None:
         await self._update_job(
-            "UPDATE jobs SET state = %s, finished_at = %s, lease_until = NULL "
-            "WHERE id = %s AND holder = %s AND state = 'running'",
+            postgres(COMPLETE_JOB),
             (str(state), self._clock(), job.id, job.holder),
         )
 
@@ -167,9 +184,7 @@ class PostgresStore:
         state = JobState.READY if retry_at is not None else JobState.DEAD
         finished = None if retry_at is not None else self._clock()
         await self._update_job(
-            "UPDATE jobs SET state = %s, run_after = COALESCE(%s, run_after), last_error = %s, "
-            "finished_at = %s, lease_until = NULL "
-            "WHERE id = %s AND holder = %s AND state = 'running'",
+            postgres(FAIL_JOB),
             (str(state), retry_at, error[:2000], finished, job.id, job.holder),
         )
         return state
@@ -183,21 +198,20 @@ class PostgresStore:
             return False
         async with self._transaction() as conn:
             cursor = await conn.execute(
-                "SELECT 1 FROM jobs WHERE coalesce_key = %s AND id > %s AND supersedes LIMIT 1",
+                postgres(IS_SUPERSEDED),
                 (job.coalesce_key, job.id),
             )
             return await cursor.fetchone() is not None
 
     async def requeue(self, job_id: int) -> bool:
         return await self._update_job(
-            "UPDATE jobs SET state = 'ready', attempts = 0, run_after = %s, finished_at = NULL "
-            "WHERE id = %s AND state = 'dead'",
+            postgres(REQUEUE_DEAD_JOB),
             (self._clock(), job_id),
         )
 
     async def job_counts(self) -> dict[JobState, int]:
         async with self._transaction() as conn:
-            cursor = await conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")
+            cursor = await conn.execute(postgres(JOB_COUNTS))
             rows = await cursor.fetchall()
         counts = dict.fromkeys(JobState, 0)
         counts.update({JobState(state): count for state, count in rows})
@@ -218,11 +232,7 @@ class PostgresStore:
         now = self._clock()
         async with self._transaction() as conn:
             cursor = await conn.execute(
-                "INSERT INTO environment_locks (environment, holder, expires_at) "
-                "VALUES (%s, %s, %s) ON CONFLICT (environment) DO UPDATE "
-                "SET holder = excluded.holder, expires_at = excluded.expires_at "
-                "WHERE environment_locks.holder = excluded.holder "
-                "OR environment_locks.expires_at < %s",
+                postgres(TAKE_LOCK),
                 (environment, holder, now + seconds, now),
             )
             return bool(cursor.rowcount)
@@ -230,15 +240,14 @@ class PostgresStore:
     async def unlock_environment(self, environment: str, holder: str) -> None:
         async with self._transaction() as conn:
             await conn.execute(
-                "DELETE FROM environment_locks WHERE environment = %s AND holder = %s",
+                postgres(RELEASE_LOCK),
                 (environment, holder),
             )
 
     async def last_applied(self, environment: str) -> AppliedCommit | None:
         async with self._transaction() as conn:
             cursor = await conn.execute(
-                "SELECT environment, commit_sha, position, applied_at FROM applied_commits "
-                "WHERE environment = %s",
+                postgres(LAST_APPLIED),
                 (environment,),
             )
             row = await cursor.fetchone()
@@ -248,11 +257,7 @@ class PostgresStore:
         now = self._clock()
         async with self._transaction() as conn:
             cursor = await conn.execute(
-                "INSERT INTO applied_commits (environment, commit_sha, position, applied_at) "
-                "VALUES (%s, %s, %s, %s) ON CONFLICT (environment) DO UPDATE "
-                "SET commit_sha = excluded.commit_sha, position = excluded.position, "
-                "applied_at = excluded.applied_at "
-                "WHERE applied_commits.position <= excluded.position",
+                postgres(RECORD_APPLIED),
                 (environment, commit, position, now),
             )
             return bool(cursor.rowcount)
@@ -276,9 +281,7 @@ class PostgresStore:
             last = await cursor.fetchone()
             record = chain(record_from_row(last) if last else None, entry)
             await conn.execute(
-                "INSERT INTO audit_ledger (sequence, environment, commit_sha, entry, "
-                "previous_hash, hash, idempotency_key, recorded_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                postgres(INSERT_AUDIT),
                 (
                     record.sequence,
                     entry.environment,
@@ -311,7 +314,7 @@ async def _migrate(conn: psycopg.AsyncConnection[Any], now: float) -> None:
     wait on the advisory lock, then find nothing left to do."""
     await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_BOT, _MIGRATIONS))
     await conn.execute(VERSION_TABLE)
-    cursor = await conn.execute("SELECT version FROM schema_migrations")
+    cursor = await conn.execute(postgres(SCHEMA_VERSIONS))
     done = {row[0] for row in await cursor.fetchall()}
     refuse_unknown(done)
     for version, description, sql in MIGRATIONS:
@@ -320,7 +323,7 @@ async def _migrate(conn: psycopg.AsyncConnection[Any], now: float) -> None:
         for statement in statements(sql, _SERIAL):
             await conn.execute(statement)
         await conn.execute(
-            "INSERT INTO schema_migrations (version, description, applied_at) VALUES (%s, %s, %s)",
+            postgres(RECORD_MIGRATION),
             (version, description, now),
         )
 
@@ -349,8 +352,7 @@ async def _insert_job(
 ) -> int:
     if job.coalesce_key is not None and job.supersedes:
         await conn.execute(
-            "UPDATE jobs SET state = 'superseded', finished_at = %s "
-            "WHERE coalesce_key = %s AND state = 'ready'",
+            postgres(SUPERSEDE_WAITING),
             (now, job.coalesce_key),
         )
     cursor = await conn.execute(

@@ -17,6 +17,25 @@ from bot.core.audit import AuditEntry, AuditRecord, chain
 from bot.store.ledger import COLUMNS, entry_text, record_from_row
 from bot.store.migrations import MIGRATIONS, VERSION_TABLE, refuse_unknown, statements
 from bot.store.ports import AppliedCommit, Delivery, Job, JobState, NewJob, StoreError
+from bot.store.statements import (
+    CLAIM_JOB,
+    COMPLETE_JOB,
+    FAIL_JOB,
+    INSERT_AUDIT,
+    INSERT_DELIVERY,
+    IS_SUPERSEDED,
+    JOB_COUNTS,
+    LAST_APPLIED,
+    PING,
+    RECORD_APPLIED,
+    RECORD_MIGRATION,
+    RELEASE_LOCK,
+    RENEW_LEASE,
+    REQUEUE_DEAD_JOB,
+    SCHEMA_VERSIONS,
+    SUPERSEDE_WAITING,
+    TAKE_LOCK,
+)
 
 T = TypeVar("T")
 _SERIAL = "INTEGER PRIMARY KEY"
@@ -141,15 +160,14 @@ class SQLiteStore:
         self._thread.shutdown(wait=True)
 
     async def ping(self) -> None:
-        await self._run(lambda db: db.execute("SELECT 1").fetchone())
+        await self._run(lambda db: db.execute(PING).fetchone())
 
     async def record_delivery(self, delivery: Delivery, job: NewJob | None) -> bool:
         now = self._clock()
 
         def write(db: sqlite3.Connection) -> bool:
             inserted = db.execute(
-                "INSERT INTO deliveries (id, forge, event, outcome, received_at) "
-                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+                INSERT_DELIVERY,
                 (delivery.id, delivery.forge, delivery.event, delivery.outcome, now),
             ).rowcount
             if inserted and job is not None:
@@ -174,8 +192,7 @@ class SQLiteStore:
             if row is None:
                 return None
             db.execute(
-                "UPDATE jobs SET state = 'running', attempts = attempts + 1, holder = ?, "
-                "lease_until = ? WHERE id = ?",
+                CLAIM_JOB,
                 (holder, now + lease_seconds, row[0]),
             )
             return _job(db, row[0])
@@ -188,8 +205,7 @@ class SQLiteStore:
         def write(db: sqlite3.Connection) -> bool:
             return bool(
                 db.execute(
-                    "UPDATE jobs SET lease_until = ? "
-                    "WHERE id = ? AND holder = ? AND state = 'running'",
+                    RENEW_LEASE,
                     (now + lease_seconds, job.id, job.holder),
                 ).rowcount
             )
@@ -198,8 +214,7 @@ class SQLiteStore:
 
     async def complete_job(self, job: Job, state: JobState = JobState.DONE) -> None:
         await self._update_job(
-            "UPDATE jobs SET state = ?, finished_at = ?, lease_until = NULL "
-            "WHERE id = ? AND holder = ? AND state = 'running'",
+            COMPLETE_JOB,
             (str(state), self._clock(), job.id, job.holder),
         )
 
@@ -207,8 +222,7 @@ class SQLiteStore:
         state = JobState.READY if retry_at is not None else JobState.DEAD
         finished = None if retry_at is not None else self._clock()
         await self._update_job(
-            "UPDATE jobs SET state = ?, run_after = COALESCE(?, run_after), last_error = ?, "
-            "finished_at = ?, lease_until = NULL WHERE id = ? AND holder = ? AND state = 'running'",
+            FAIL_JOB,
             (str(state), retry_at, error[:2000], finished, job.id, job.holder),
         )
         return state
@@ -225,7 +239,7 @@ class SQLiteStore:
         key = job.coalesce_key
         row = await self._run(
             lambda db: db.execute(
-                "SELECT 1 FROM jobs WHERE coalesce_key = ? AND id > ? AND supersedes LIMIT 1",
+                IS_SUPERSEDED,
                 (key, job.id),
             ).fetchone()
         )
@@ -237,8 +251,7 @@ class SQLiteStore:
         def write(db: sqlite3.Connection) -> bool:
             return bool(
                 db.execute(
-                    "UPDATE jobs SET state = 'ready', attempts = 0, run_after = ?, "
-                    "finished_at = NULL WHERE id = ? AND state = 'dead'",
+                    REQUEUE_DEAD_JOB,
                     (now, job_id),
                 ).rowcount
             )
@@ -246,9 +259,7 @@ class SQLiteStore:
         return await self._write(write)
 
     async def job_counts(self) -> dict[JobState, int]:
-        rows = await self._run(
-            lambda db: db.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall()
-        )
+        rows = await self._run(lambda db: db.execute(JOB_COUNTS).fetchall())
         counts = dict.fromkeys(JobState, 0)
         counts.update({JobState(state): count for state, count in rows})
         return counts
@@ -268,11 +279,7 @@ class SQLiteStore:
 
         def take(db: sqlite3.Connection) -> bool:
             db.execute(
-                "INSERT INTO environment_locks (environment, holder, expires_at) "
-                "VALUES (?, ?, ?) ON CONFLICT (environment) DO UPDATE "
-                "SET holder = excluded.holder, expires_at = excluded.expires_at "
-                "WHERE environment_locks.holder = excluded.holder "
-                "OR environment_locks.expires_at < ?",
+                TAKE_LOCK,
                 (environment, holder, now + seconds, now),
             )
             row = db.execute(
@@ -285,7 +292,7 @@ class SQLiteStore:
     async def unlock_environment(self, environment: str, holder: str) -> None:
         def release(db: sqlite3.Connection) -> None:
             db.execute(
-                "DELETE FROM environment_locks WHERE environment = ? AND holder = ?",
+                RELEASE_LOCK,
                 (environment, holder),
             )
 
@@ -294,8 +301,7 @@ class SQLiteStore:
     async def last_applied(self, environment: str) -> AppliedCommit | None:
         row = await self._run(
             lambda db: db.execute(
-                "SELECT environment, commit_sha, position, applied_at FROM applied_commits "
-                "WHERE environment = ?",
+                LAST_APPLIED,
                 (environment,),
             ).fetchone()
         )
@@ -307,11 +313,7 @@ class SQLiteStore:
         def write(db: sqlite3.Connection) -> bool:
             return bool(
                 db.execute(
-                    "INSERT INTO applied_commits (environment, commit_sha, position, "
-                    "applied_at) VALUES (?, ?, ?, ?) ON CONFLICT (environment) DO UPDATE "
-                    "SET commit_sha = excluded.commit_sha, position = excluded.position, "
-                    "applied_at = excluded.applied_at "
-                    "WHERE applied_commits.position <= excluded.position",
+                    RECORD_APPLIED,
                     (environment, commit, position, now),
                 ).rowcount
             )
@@ -336,9 +338,7 @@ class SQLiteStore:
             ).fetchone()
             record = chain(record_from_row(last) if last else None, entry)
             db.execute(
-                "INSERT INTO audit_ledger (sequence, environment, commit_sha, entry, "
-                "previous_hash, hash, idempotency_key, recorded_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                INSERT_AUDIT,
                 (
                     record.sequence,
                     entry.environment,
@@ -437,14 +437,14 @@ def _migrate(db: sqlite3.Connection, now: float) -> None:
     db.execute(VERSION_TABLE)
     for version, description, sql in MIGRATIONS:
         with _transaction(db):
-            done = {row[0] for row in db.execute("SELECT version FROM schema_migrations")}
+            done = {row[0] for row in db.execute(SCHEMA_VERSIONS)}
             refuse_unknown(done)
             if version in done:
                 continue
             for statement in statements(sql, _SERIAL):
                 db.execute(statement)
             db.execute(
-                "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?, ?, ?)",
+                RECORD_MIGRATION,
                 (version, description, now),
             )
 
@@ -452,8 +452,7 @@ def _migrate(db: sqlite3.Connection, now: float) -> None:
 def _insert_job(db: sqlite3.Connection, job: NewJob, now: float, delivery: str | None) -> int:
     if job.coalesce_key is not None and job.supersedes:
         db.execute(
-            "UPDATE jobs SET state = 'superseded', finished_at = ? "
-            "WHERE coalesce_key = ? AND state = 'ready'",
+            SUPERSEDE_WAITING,
             (now, job.coalesce_key),
         )
     cursor = db.execute(

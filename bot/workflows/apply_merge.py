@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import partial
 
-from bot import __version__
 from bot.core.applies import ApplyResult
-from bot.core.audit import AuditEntry, entry_for
+from bot.core.audit import Authority, Trigger
 from bot.core.comments import render_apply
 from bot.core.controls import plain
 from bot.core.markdown import code, escape, marker
 from bot.core.repoconfig import ConfigError, Environment
 from bot.events import PushToDefaultBranch
 from bot.forges.ports import DeploymentReport, DeploymentState, Forge, PullRequest
-from bot.git.mirrors import MirrorError, is_ancestor
 from bot.git.repos import GitRepo
 from bot.renderers import render_options
-from bot.stages.apply.deploy import DeployContext, deploy_environment
+from bot.stages.apply.audited import AuditedApply, apply_audited, runs_newer
 from bot.stages.plan import Checks, load_checks
 from bot.stages.schema_sources import server_schemas
-from bot.store.ledger import iso_time
 from bot.store.ports import Job
 from bot.telemetry.logs import log_context
-from bot.workflows.context import Services, environment_key
+from bot.workflows.context import EventWorkflow, Failure, Services, environment_key, ledger
 
 APPLY_KIND = "apply"
-
-
-class EnvironmentBusy(RuntimeError):
-    """Another job holds the environment's apply lock; this job is retried later."""
 
 
 @dataclass(frozen=True)
@@ -41,7 +36,13 @@ class Merge:
     approvers: tuple[str, ...]
 
 
-async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) -> str:
+class ApplyOutcome(StrEnum):
+    APPLIED = "applied"  # every environment applied (or dry-applied, or superseded)
+    FAILED = "failed"  # some environment failed: the merged PR and the deployment say how
+    REFUSED = "refused"  # the commit's .gitops-bot.yaml cannot be used: nothing applied
+
+
+async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) -> ApplyOutcome:
     """Apply every apply-on-merge environment at the merge commit; report on the merged PR."""
     forge = services.forges.forge_for(event.repo)
     auth = await forge.git_auth_header(event.repo)
@@ -59,7 +60,7 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
             await forge.upsert_comment(
                 event.repo, pull.number, APPLY_KIND, (config_refusal(event, str(exc)),)
             )
-        return "refused"
+        return ApplyOutcome.REFUSED
     approvers = await forge.approvers(event.repo, pull.number) if pull else ()
     merge = Merge(event, job, pull, approvers)
     results = []
@@ -76,88 +77,46 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
     if pull is not None and results:
         parts = render_apply(results, forge.comment_limit, APPLY_KIND)
         await forge.upsert_comment(event.repo, pull.number, APPLY_KIND, parts)
-    return "applied" if all(r.succeeded for r in results) else "failed"
+    return ApplyOutcome.APPLIED if all(r.succeeded for r in results) else ApplyOutcome.FAILED
 
 
 async def _apply_locked(
     services: Services, mirror: GitRepo, merge: Merge, env: Environment, checks: Checks
 ) -> ApplyResult | None:
-    """Apply one environment under its lock and write its audit record before letting go,
-    so the ledger lists the applies of an environment in the order they happened."""
-    event, job, pull = merge.event, merge.job, merge.pull
-    key, holder = environment_key(event, env.name), f"job-{job.id}"
-    store = services.store
-    if not await store.lock_environment(key, holder, services.settings.job_lease_seconds):
-        raise EnvironmentBusy(f"environment {env.name!r} is being applied by another job")
-    try:
-        started = services.clock()
-        if await _newer_applied(services, mirror, event, key):
-            skipped = ApplyResult(env.name, env.cluster, event.commit, dry_run=False)
-            await _audit(services, merge, key, skipped, started, superseded=True)
-            return None
-        context = DeployContext(
-            event.commit, pull.number if pull else None, pull.url if pull else None
-        )
-        result = await deploy_environment(mirror, env, checks, context, clusters=services.clusters)
-        if result.succeeded and not result.dry_run:
-            await store.record_applied(key, event.commit, job.id)
-        await _audit(services, merge, key, result, started)
-        return result
-    finally:
-        await store.unlock_environment(key, holder)
+    """Apply one environment through the one audited apply; None when superseded."""
+    event, job = merge.event, merge.job
+    key = environment_key(event, env.name)
+    apply = AuditedApply(
+        mirror,
+        event.commit,
+        env,
+        checks,
+        authority(merge),
+        key,
+        holder=f"job-{job.id}",
+        record_key=f"job-{job.id}:{key}",  # one record per job and environment, re-runs too
+        position=job.id,
+    )
+
+    async def fetch(commit: str) -> None:
+        forge = services.forges.forge_for(event.repo)
+        await services.mirrors.fetch(event.repo, (commit,), await forge.git_auth_header(event.repo))
+
+    newer = partial(runs_newer, services.store, key, mirror, fetch=fetch)
+    applied = await apply_audited(ledger(services), apply, newer)
+    return applied.result if applied is not None else None
 
 
-async def _audit(
-    services: Services,
-    merge: Merge,
-    key: str,
-    result: ApplyResult,
-    started: float,
-    superseded: bool = False,
-) -> None:
-    """One ledger record per job and environment: a job re-run after a crash finds its
-    record already there instead of writing a second one."""
-    entry = audit_entry(merge, result, iso_time(started), iso_time(services.clock()))
-    if superseded:
-        entry = replace(
-            entry,
-            result="superseded",
-            message="not applied: the environment already runs a newer commit",
-        )
-    await services.store.add_audit(entry, key=f"job-{merge.job.id}:{key}")
-
-
-async def _newer_applied(
-    services: Services, mirror: GitRepo, event: PushToDefaultBranch, key: str
-) -> bool:
-    """Whether the environment already runs a descendant of this commit: never go back."""
-    last = await services.store.last_applied(key)
-    if last is None or last.commit == event.commit:
-        return False
-    forge = services.forges.forge_for(event.repo)
-    try:
-        await services.mirrors.fetch(
-            event.repo, (last.commit,), await forge.git_auth_header(event.repo)
-        )
-    except MirrorError:
-        return False  # history was rewritten: the merge on the default branch wins
-    return await is_ancestor(mirror, event.commit, last.commit)
-
-
-def audit_entry(merge: Merge, result: ApplyResult, started: str, finished: str) -> AuditEntry:
-    """The ledger entry of a merge's apply: the merged PR's author, else the pusher."""
+def authority(merge: Merge) -> Authority:
+    """A merge's apply is on the merged PR's author's authority, else the pusher's."""
     pull = merge.pull
-    return entry_for(
-        result,
-        trigger="merge",
-        started_at=started,
-        finished_at=finished,
-        bot_version=__version__,
+    return Authority(
+        Trigger.MERGE,
+        repository=f"{merge.event.repo.forge}:{merge.event.repo.slug}",
+        author=pull.author if pull else merge.event.pusher,
         pr_number=pull.number if pull else None,
         pr_url=pull.url if pull else None,
-        author=pull.author if pull else merge.event.pusher,
         approvers=merge.approvers,
-        repository=f"{merge.event.repo.forge}:{merge.event.repo.slug}",
     )
 
 
@@ -205,3 +164,22 @@ async def report_apply_failure(
         f"with `gitops-bot retry {job.id}`; merging a newer commit applies that one instead."
     )
     await forge.upsert_comment(event.repo, pull.number, APPLY_KIND, (text,))
+
+
+class ApplyMerge(EventWorkflow[PushToDefaultBranch]):
+    """Apply a merge; once its last attempt fails, the merged PR learns how to retry it."""
+
+    kind, event_type = APPLY_KIND, PushToDefaultBranch
+
+    async def run(self, services: Services, work: PushToDefaultBranch, job: Job) -> ApplyOutcome:
+        return await apply_merge(services, work, job)
+
+    async def report_failure(
+        self, services: Services, work: PushToDefaultBranch, failure: Failure
+    ) -> None:
+        if failure.final:
+            forge = services.forges.forge_for(work.repo)
+            await report_apply_failure(forge, work, failure.error, failure.job)
+
+
+WORKFLOW = ApplyMerge()

@@ -7,19 +7,21 @@ import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from enum import StrEnum
 from typing import Any
 
+from bot.core.audit import Result
 from bot.core.drifts import DriftState, EnvironmentDrift
 from bot.core.repoconfig import ConfigError
 from bot.events import Repository
-from bot.git.mirrors import MirrorError, is_ancestor
 from bot.renderers import render_options
+from bot.stages.apply.audited import runs_newer
 from bot.stages.drift import add_origins, check_environment
 from bot.stages.drift_reports import record_metrics, report_to_forge
 from bot.stages.plan import load_checks
 from bot.stages.schema_sources import server_schemas
 from bot.store.ports import Job, NewJob
-from bot.workflows.context import Services, repository_environment_key
+from bot.workflows.context import Failure, Services, repository_environment_key
 from bot.workflows.self_heal import TRIGGER, Target, heal
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,15 @@ def drift_context(check: DriftCheck) -> dict[str, Any]:
     return {"forge": check.repo.forge, "repo": check.repo.slug}
 
 
-async def check_drift(services: Services, check: DriftCheck, job: Job) -> str:
+class DriftOutcome(StrEnum):
+    DRIFTED = "drifted"  # the worst state found, in this order
+    UNKNOWN = "unknown"
+    IN_SYNC = "in-sync"
+    NOTHING_TO_CHECK = "nothing-to-check"  # no environment has a configured cluster
+    REFUSED = "refused"  # the head's .gitops-bot.yaml cannot be used
+
+
+async def check_drift(services: Services, check: DriftCheck, job: Job) -> DriftOutcome:
     """Every environment with a configured cluster; a failure to report retries the job."""
     repo = check.repo
     forge = services.forges.forge_for(repo)
@@ -64,7 +74,7 @@ async def check_drift(services: Services, check: DriftCheck, job: Job) -> str:
         )
     except ConfigError as exc:
         log.warning("drift check of %s: %s cannot be used: %s", repo.slug, head[:12], exc)
-        return "refused"
+        return DriftOutcome.REFUSED
     states = []
     for environment in checks.config.environments:
         if services.clusters is None or not services.clusters.knows(environment.cluster):
@@ -127,7 +137,11 @@ async def _heal_failed_lately(services: Services, target: Target) -> str:
         entry = record.entry
         if entry.repository != repository:
             continue
-        if entry.trigger == TRIGGER and entry.commit == target.commit and entry.result == "failed":
+        if (
+            entry.trigger == TRIGGER
+            and entry.commit == target.commit
+            and entry.result == Result.FAILED
+        ):
             return (
                 f"the self-heal of {target.commit[:12]} failed (audit record "
                 f"{record.sequence}): {entry.message or 'objects failed'}; it is tried again "
@@ -151,20 +165,38 @@ async def _check(services: Services, target: Target) -> EnvironmentDrift:
 
 async def _behind(services: Services, target: Target) -> bool:
     """Whether the environment already runs a commit newer than the head this job saw."""
-    last = await services.store.last_applied(target.key)
-    if last is None or last.commit == target.commit:
-        return False
-    forge = services.forges.forge_for(target.repo)
-    try:
+
+    async def fetch(commit: str) -> None:
+        forge = services.forges.forge_for(target.repo)
         auth = await forge.git_auth_header(target.repo)
-        await services.mirrors.fetch(target.repo, (last.commit,), auth)
-    except MirrorError:
-        return False  # history was rewritten: the default branch is what counts
-    return await is_ancestor(target.mirror, target.commit, last.commit)
+        await services.mirrors.fetch(target.repo, (commit,), auth)
+
+    return await runs_newer(services.store, target.key, target.mirror, target.commit, fetch)
 
 
-def _summary(states: list[DriftState]) -> str:
+def _summary(states: list[DriftState]) -> DriftOutcome:
     for state in (DriftState.DRIFTED, DriftState.UNKNOWN, DriftState.IN_SYNC):
         if state in states:
-            return str(state)
-    return "nothing-to-check"
+            return DriftOutcome(str(state))
+    return DriftOutcome.NOTHING_TO_CHECK
+
+
+class CheckDrift:
+    """A timer's drift check of one repository; its failures are logged and retried."""
+
+    kind = DRIFT_KIND
+
+    def decode(self, data: Mapping[str, Any]) -> DriftCheck:
+        return drift_check_from_data(data)
+
+    def log_context(self, work: DriftCheck) -> dict[str, Any]:
+        return drift_context(work)
+
+    async def run(self, services: Services, work: DriftCheck, job: Job) -> DriftOutcome:
+        return await check_drift(services, work, job)
+
+    async def report_failure(self, services: Services, work: DriftCheck, failure: Failure) -> None:
+        return None  # no pull request to tell; the drift metrics show the check is failing
+
+
+WORKFLOW = CheckDrift()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Generic, Protocol, TypeVar
 
 from bot.clusters.directory import ClusterDirectory
 from bot.config.settings import Settings
@@ -16,14 +18,20 @@ from bot.events import (
     PullRequestChanged,
     PushToDefaultBranch,
     Repository,
+    event_from_data,
     event_to_data,
 )
 from bot.forges.ports import Forges
 from bot.git.mirrors import Mirrors
 from bot.schemas.catalog import catalog_for
+from bot.stages.apply.audited import Ledger
 from bot.stages.plan import CatalogFactory
-from bot.store.ports import NewJob, Store
+from bot.store.ports import Job, NewJob, Store
+from bot.telemetry.logs import event_context
 from bot.telemetry.metrics import Metrics
+
+W = TypeVar("W")
+E = TypeVar("E", PullRequestChanged, PushToDefaultBranch, CommentCommand)
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,54 @@ class Services:
     catalogs: CatalogFactory = catalog_for
     clock: Callable[[], float] = time.time  # the store's clock: retry times are in it
     clusters: ClusterDirectory | None = None  # None or unknown cluster: a dry apply
+
+
+@dataclass(frozen=True)
+class Failure:
+    """One failed attempt of a job: its error (secrets masked), and whether it was the last."""
+
+    job: Job
+    error: str
+    final: bool  # no retry follows: the job is dead-lettered
+
+
+class Workflow(Protocol[W]):
+    """One kind of job: how its payload becomes work, how it runs, how it reports a failure."""
+
+    kind: str
+
+    def decode(self, data: Mapping[str, Any]) -> W:
+        """The work a job's payload describes; ValueError, KeyError or TypeError if unreadable."""
+
+    def log_context(self, work: W) -> dict[str, Any]:
+        """What each log line of the job says it is about."""
+
+    async def run(self, services: Services, work: W, job: Job) -> StrEnum:
+        """Do the work; the outcome is one of the workflow's own closed set."""
+
+    async def report_failure(self, services: Services, work: W, failure: Failure) -> None:
+        """Tell the people concerned that an attempt failed, and how to retry it."""
+
+
+class EventWorkflow(Generic[E]):
+    """The decoding and log context every workflow started by a forge event shares."""
+
+    event_type: type[E]
+
+    def decode(self, data: Mapping[str, Any]) -> E:
+        event = event_from_data(data)
+        if not isinstance(event, self.event_type):
+            raise TypeError(f"a {type(event).__name__} is not a {self.event_type.__name__}")
+        return event
+
+    def log_context(self, work: E) -> dict[str, Any]:
+        return event_context(work)
+
+
+def ledger(services: Services) -> Ledger:
+    """What the one audited apply needs of the services: the store, clusters, clock."""
+    lease = services.settings.job_lease_seconds
+    return Ledger(services.store, services.clusters, services.clock, lease)
 
 
 def job_for(event: Event) -> NewJob:

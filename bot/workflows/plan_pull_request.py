@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import StrEnum
 
 from bot.core.comments import render_plan
 from bot.core.controls import plain
@@ -16,7 +17,7 @@ from bot.stages.live_preview import LivePreviewer
 from bot.stages.plan import plan_change
 from bot.stages.schema_sources import server_schemas
 from bot.store.ports import Job
-from bot.workflows.context import Services
+from bot.workflows.context import EventWorkflow, Failure, Services
 
 PLAN_KIND = "plan"
 FORK_NOTE = (
@@ -25,7 +26,15 @@ FORK_NOTE = (
 )
 
 
-async def preview_pull_request(services: Services, event: PullRequestChanged, job: Job) -> str:
+class PlanOutcome(StrEnum):
+    READY = "ready"
+    BLOCKED = "blocked"  # the plan has errors or could not be made: the check fails
+    SUPERSEDED = "superseded"  # a newer head is queued: its plan, not this one, gets posted
+
+
+async def preview_pull_request(
+    services: Services, event: PullRequestChanged, job: Job
+) -> PlanOutcome:
     """Plan every environment and report it; a plan overtaken by a newer head is dropped."""
     forge = services.forges.forge_for(event.repo)
     if not event.base_sha:  # GitLab's merge request event names no base: ask the forge
@@ -49,12 +58,12 @@ async def preview_pull_request(services: Services, event: PullRequestChanged, jo
     if event.from_fork:
         plan = replace(plan, notes=(*plan.notes, FORK_NOTE))
     if await services.store.is_superseded(job):
-        return "superseded"  # a newer head is queued: its plan, not this one, gets posted
+        return PlanOutcome.SUPERSEDED
     await forge.upsert_comment(
         repo, event.number, PLAN_KIND, render_plan(plan, forge.comment_limit)
     )
     await forge.report_check(repo, head, plan_check(plan))
-    result = "blocked" if plan.blocking else "ready"
+    result = PlanOutcome.BLOCKED if plan.blocking else PlanOutcome.READY
     services.metrics.plans.labels(result).inc()
     return result
 
@@ -138,3 +147,26 @@ def could_not_complete(
         f"{code(event.base_sha[:12])} → {code(event.head_sha[:12])}\n\n{summary}\n"
     )
     return CheckReport(CheckState.FAILURE, "Could not complete", summary), comment
+
+
+class PlanPullRequest(EventWorkflow[PullRequestChanged]):
+    """Plan a pull request's head; a failed attempt shows on the check, the last one in the
+    plan comment too."""
+
+    kind, event_type = PLAN_KIND, PullRequestChanged
+
+    async def run(self, services: Services, work: PullRequestChanged, job: Job) -> PlanOutcome:
+        return await preview_pull_request(services, work, job)
+
+    async def report_failure(
+        self, services: Services, work: PullRequestChanged, failure: Failure
+    ) -> None:
+        forge = services.forges.forge_for(work.repo)
+        attempt = failure.job.attempts
+        check, comment = could_not_complete(work, failure.error, failure.final, attempt)
+        await forge.report_check(work.repo, work.head_sha, check)
+        if comment is not None:
+            await forge.upsert_comment(work.repo, work.number, PLAN_KIND, (comment,))
+
+
+WORKFLOW = PlanPullRequest()

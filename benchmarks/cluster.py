@@ -4,7 +4,7 @@
     python -m benchmarks.cluster --only preview --objects 100
 
 Three control planes (etcd + kube-apiserver from testenv/build.sh, started by
-tests/controlplane.py), one per side, so that each side previews and applies objects
+tests/helpers/controlplane.py), one per side, so that each side previews and applies objects
 it applied itself (server-side apply field ownership stays each tool's own). All use
 the admin identity. The sides: the `gitops-bot` CLI, a new process per run as kubectl
 is; the same command in a warm process (`benchmarks/warm.py`: timed after one untimed
@@ -38,7 +38,7 @@ from benchmarks.harness import BenchmarkError, Command, Run, Summary
 from benchmarks.plan_scaling import build_repo
 
 sys.path.insert(0, str(harness.ROOT / "tests"))
-import controlplane  # type: ignore[import-not-found]
+from helpers import controlplane  # type: ignore[import-not-found]
 
 OURS, WARM, THEIRS = "gitops-bot", "gitops-bot, warm process", "kubectl"
 BOT_SIDES = (OURS, WARM)

@@ -23,7 +23,7 @@ set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cache_root="${GITOPS_BOT_CACHE:-${HOME:?HOME is not set}/.cache/gitops-bot}/testenv"
-readonly EXIT_NO_GO=3  # tests/controlplane.py skips on this one
+readonly EXIT_NO_GO=3  # tests/helpers/controlplane.py skips on this one
 go=""
 
 log() { printf 'testenv/build.sh: %s\n' "$*" >&2; }

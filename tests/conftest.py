@@ -13,15 +13,15 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-from controlplane import (
+from helpers.controlplane import (
     ControlPlane,
     binaries_obtainable,
     find_binaries,
     kubectl,
     start_control_plane,
 )
-from gitrepos import Repo
-from postgres import (
+from helpers.gitrepos import Repo
+from helpers.postgres import (
     PostgresServer,
     PostgresUnavailable,
     create_database,
@@ -30,7 +30,7 @@ from postgres import (
 )
 
 # The webhook bot fixtures (make_bot, openapi; make_gitlab_bot) live with their helpers.
-pytest_plugins = ["githubbot", "gitlabbot", "livecluster"]
+pytest_plugins = ["helpers.githubbot", "helpers.gitlabbot", "helpers.livecluster"]
 
 
 def unavailable(message: str) -> NoReturn:

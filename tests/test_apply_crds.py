@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from livecluster import LiveEnv, changes_by_key, configmap, outcomes_by_key
-from manifests import widget_crd
+from helpers.livecluster import LiveEnv, changes_by_key, configmap, outcomes_by_key
+from helpers.manifests import widget_crd
 
 from bot.core.comments import render_plan
 from bot.core.livediffs import WITH_CRD

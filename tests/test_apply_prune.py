@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from livecluster import LiveEnv, changes_by_key, configmap, outcomes_by_key
+from helpers.livecluster import LiveEnv, changes_by_key, configmap, outcomes_by_key
 
 from bot.core.inventories import INVENTORY_DATA_KEY, inventory_name
 from bot.core.rollouts import COMMIT_ANNOTATION, ENVIRONMENT_ANNOTATION, MANAGED_BY_LABEL

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from githubbot import BotFactory, FakeClock
-from livecluster import CLUSTER, ENV, LiveEnv, configmap
-from storetools import execute_sql
+from helpers.githubbot import BotFactory, FakeClock
+from helpers.livecluster import CLUSTER, ENV, LiveEnv, configmap
+from helpers.storetools import execute_sql
 
 from bot.core.audit import AuditEntry
 from bot.store.backends import store_for_url

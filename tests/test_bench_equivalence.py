@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 import yaml
-from brokenmanifests import broken, corpus_manifests, policy_breaking
+from helpers.brokenmanifests import broken, corpus_manifests, policy_breaking
+from helpers.manifests import widget_crd
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from manifests import widget_crd
 
 from benchmarks.manifests import ManifestFile, generate
 from bot.core.checks import check_manifests

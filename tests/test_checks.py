@@ -6,7 +6,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from manifests import deployment, widget_crd
+from helpers.manifests import deployment, widget_crd
 
 from bot.core.checks import check_manifests
 from bot.core.findings import Finding, Severity

@@ -7,7 +7,7 @@ import socket
 import time
 from pathlib import Path
 
-from livecluster import LiveEnv, configmap
+from helpers.livecluster import LiveEnv, configmap
 
 from bot.config.clusters import ClusterSettings
 from bot.core.comments import render_plan

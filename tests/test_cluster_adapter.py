@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from livecluster import LiveEnv
+from helpers.livecluster import LiveEnv
 
 from bot.clusters import kubeapi
 from bot.clusters.directory import ClusterDirectory

@@ -12,7 +12,7 @@ from subprocess import CompletedProcess
 from typing import Any
 
 import pytest
-from livecluster import CLUSTER, ENV, LiveEnv, configmap
+from helpers.livecluster import CLUSTER, ENV, LiveEnv, configmap
 
 
 def _bot(

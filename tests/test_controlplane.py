@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import pytest
-from controlplane import ControlPlane, binaries_obtainable, pinned_versions
+from helpers.controlplane import ControlPlane, binaries_obtainable, pinned_versions
 
 NO_BINARIES = (
     "no kube-apiserver/etcd: Go is not installed to build them with "

@@ -26,10 +26,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from botprocess import ROOT, BotProcess, Delivery, bot_environment, deliver, push
-from botprocess import origin_with_commits as make_origin
-from fakegithub import FakeGitHub, OpenAPIDescription
-from storetools import execute_sql, wait_until_idle
+from helpers.botprocess import ROOT, BotProcess, Delivery, bot_environment, deliver, push
+from helpers.botprocess import origin_with_commits as make_origin
+from helpers.fakegithub import FakeGitHub, OpenAPIDescription
+from helpers.storetools import execute_sql, wait_until_idle
 
 TRIALS = 20  # kills per backend
 PUSHES_PER_TRIAL = 5  # new deliveries per trial; a few earlier ones are redelivered too

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 import yaml
-from controlplane import ControlPlane
-from githubbot import deployment
-from gitrepos import Repo
-from livecluster import Kubectl, LiveEnv, configmap
+from helpers.controlplane import ControlPlane
+from helpers.githubbot import deployment
+from helpers.gitrepos import Repo
+from helpers.livecluster import Kubectl, LiveEnv, configmap
 
 from bot.config.clusters import ClusterSettings, parse_clusters
 from bot.config.secrets import Secret

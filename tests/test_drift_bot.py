@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from githubbot import INSTALLATION, SLUG, BotFactory, BotHarness
-from livecluster import LiveEnv, configmap
+from helpers.githubbot import INSTALLATION, SLUG, BotFactory, BotHarness
+from helpers.livecluster import LiveEnv, configmap
 from test_drift_live import HPA, HPA_IGNORE, autoscale, deployment
 
 from bot.config.clusters import ClusterSettings

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from livecluster import CLUSTER, LiveEnv, configmap
+from helpers.livecluster import CLUSTER, LiveEnv, configmap
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -7,7 +7,7 @@ import json
 import socket
 from pathlib import Path
 
-from livecluster import KEY, LiveEnv, configmap
+from helpers.livecluster import KEY, LiveEnv, configmap
 
 from bot.config.clusters import ClusterSettings
 from bot.core.audit import AuditEntry

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from githubbot import BotFactory, BotHarness, base_tree
+from helpers.githubbot import BotFactory, BotHarness, base_tree
 
 from bot.events import CommentCommand, Repository, parse_command
 from bot.workflows.pr_command import USAGE, refusal

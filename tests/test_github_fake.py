@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from fakegithub import OpenAPIDescription
-from githubbot import BotFactory
+from helpers.fakegithub import OpenAPIDescription
+from helpers.githubbot import BotFactory
 
 
 @pytest.mark.parametrize(

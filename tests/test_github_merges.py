@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from githubbot import BotFactory, BotHarness, base_tree, deployment
+from helpers.githubbot import BotFactory, BotHarness, base_tree, deployment
 
 from bot import __version__
 from bot.core.audit import verify

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from gitrepos import Repo
+from helpers.gitrepos import Repo
 
 from bot.config.secrets import Secret
 from bot.events import Repository

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from githubbot import SLUG, BotFactory, base_tree, deployment
+from helpers.githubbot import SLUG, BotFactory, base_tree, deployment
 
 from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from githubbot import SLUG, BotFactory, BotHarness, base_tree
+from helpers.githubbot import SLUG, BotFactory, BotHarness, base_tree
 
 from bot.store.ports import JobState
 

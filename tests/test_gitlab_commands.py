@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from githubbot import base_tree
-from gitlabbot import DEVELOPER, MAINTAINER, REPORTER, GitLabBot, GitLabBotFactory
+from helpers.githubbot import base_tree
+from helpers.gitlabbot import DEVELOPER, MAINTAINER, REPORTER, GitLabBot, GitLabBotFactory
 
 
 async def _opened(bot: GitLabBot, iid: int) -> str:

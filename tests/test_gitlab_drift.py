@@ -15,9 +15,9 @@ from urllib.parse import quote
 
 import pytest
 import yaml
-from fakegitlab import DESCRIPTION, FakeGitLab, SwaggerDescription
-from gitlabbot import API_TOKEN, PROJECT, GitLabBot, GitLabBotFactory
-from livecluster import LiveEnv, configmap
+from helpers.fakegitlab import DESCRIPTION, FakeGitLab, SwaggerDescription
+from helpers.gitlabbot import API_TOKEN, PROJECT, GitLabBot, GitLabBotFactory
+from helpers.livecluster import LiveEnv, configmap
 
 from bot.config.clusters import ClusterSettings
 from bot.config.watchlist import WatchedRepository

@@ -7,8 +7,8 @@ import base64
 from typing import Any
 
 import pytest
-from fakegitlab import SHAPES, FakeGitLab
-from gitlabbot import API_TOKEN, PROJECT, GitLabBotFactory
+from helpers.fakegitlab import SHAPES, FakeGitLab
+from helpers.gitlabbot import API_TOKEN, PROJECT, GitLabBotFactory
 
 from bot.config.secrets import Secret
 from bot.config.settings import Settings

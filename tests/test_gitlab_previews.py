@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from githubbot import base_tree, deployment
-from gitlabbot import PROJECT, GitLabBot, GitLabBotFactory
+from helpers.githubbot import base_tree, deployment
+from helpers.gitlabbot import PROJECT, GitLabBot, GitLabBotFactory
 
 from bot.core.markdown import GITLAB_NOTE_LIMIT, parse_marker
 from bot.events import GITLAB, Repository

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import json
 
-from livecluster import LiveEnv, changes_by_key, configmap, outcomes_by_key
+from helpers.livecluster import LiveEnv, changes_by_key, configmap, outcomes_by_key
 
 from bot.core.comments import render_plan
 from bot.core.findings import Severity, Stage

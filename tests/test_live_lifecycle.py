@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from livecluster import ENV, LiveEnv, changes_by_key, configmap, outcomes_by_key
+from helpers.livecluster import ENV, LiveEnv, changes_by_key, configmap, outcomes_by_key
 
 from bot.core.comments import render_plan
 from bot.core.rollouts import (

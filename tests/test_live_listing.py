@@ -6,8 +6,8 @@ import textwrap
 from collections.abc import Mapping
 from typing import Any
 
-from livecluster import ENV, LiveEnv, configmap, outcomes_by_key
-from manifests import deployment, secret
+from helpers.livecluster import ENV, LiveEnv, configmap, outcomes_by_key
+from helpers.manifests import deployment, secret
 
 from bot.clusters.directory import ClusterDirectory
 from bot.clusters.errors import Conflict

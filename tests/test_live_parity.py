@@ -8,8 +8,8 @@ import subprocess
 import textwrap
 from pathlib import Path
 
-from livecluster import ENV, LiveEnv, configmap
-from manifests import deployment, secret
+from helpers.livecluster import ENV, LiveEnv, configmap
+from helpers.manifests import deployment, secret
 
 from bot.core.diffs import Action
 from bot.core.manifests import Manifest, SourceFile, load_manifests

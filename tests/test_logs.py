@@ -17,10 +17,10 @@ from typing import Any
 
 import aiohttp
 import pytest
-from botprocess import ROOT, BotProcess, Delivery, bot_environment, push
-from botprocess import origin_with_commits as make_origin
-from fakegithub import FakeGitHub, OpenAPIDescription
-from githubbot import example, sign
+from helpers.botprocess import ROOT, BotProcess, Delivery, bot_environment, push
+from helpers.botprocess import origin_with_commits as make_origin
+from helpers.fakegithub import FakeGitHub, OpenAPIDescription
+from helpers.githubbot import example, sign
 
 from bot.config.secrets import Secret
 from bot.config.settings import Settings, SettingsError

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from manifests import CONFIG, configmap, deployment
+from helpers.manifests import CONFIG, configmap, deployment
 
 from bot.core.diffs import Action, compare, normalise
 from bot.core.manifests import ObjectKey, SourceFile, load_manifests

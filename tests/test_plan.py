@@ -10,8 +10,8 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
-from gitrepos import Repo
-from manifests import CONFIG, configmap, deployment
+from helpers.gitrepos import Repo
+from helpers.manifests import CONFIG, configmap, deployment
 
 ROOT = Path(__file__).resolve().parent.parent
 

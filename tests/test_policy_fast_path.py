@@ -15,7 +15,7 @@ from typing import Any
 
 import jsonschema_rs
 import pytest
-from brokenmanifests import corpus_manifests, policy_breaking
+from helpers.brokenmanifests import corpus_manifests, policy_breaking
 from hypothesis import given, settings
 from hypothesis import strategies as st
 

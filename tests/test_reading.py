@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from gitrepos import Repo, Symlink
-from manifests import CONFIG, configmap, deployment
+from helpers.gitrepos import Repo, Symlink
+from helpers.manifests import CONFIG, configmap, deployment
 
 from bot.core.documents import Limits
 from bot.git.repos import GitRepo

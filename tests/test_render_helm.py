@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from conftest import NetworkTrap
-from gitrepos import Repo, Symlink
+from helpers.gitrepos import Repo, Symlink
 
 from bot.core.diffs import Action, Change
 from bot.core.findings import Severity

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 from conftest import NetworkTrap
-from gitrepos import Repo, Symlink
-from manifests import configmap, deployment
+from helpers.gitrepos import Repo, Symlink
+from helpers.manifests import configmap, deployment
 
 from bot.core.comments import render_plan
 from bot.core.diffs import Action, Change

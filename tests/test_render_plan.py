@@ -8,8 +8,8 @@ import sys
 import textwrap
 from pathlib import Path
 
-from gitrepos import Repo
-from manifests import deployment
+from helpers.gitrepos import Repo
+from helpers.manifests import deployment
 
 CONFIG = textwrap.dedent("""\
     environments:

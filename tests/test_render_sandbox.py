@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from gitrepos import Repo
+from helpers.gitrepos import Repo
 
 from bot.core.repoconfig import Environment, EnvironmentSource, SourceType
 from bot.git.repos import GitRepo

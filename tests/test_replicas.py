@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from botprocess import (
+from helpers.botprocess import (
     ROOT,
     BotProcess,
     Delivery,
@@ -33,10 +33,10 @@ from botprocess import (
     origin_with_commits,
     push,
 )
-from controlplane import ControlPlane, kubectl
-from fakegithub import FakeGitHub, OpenAPIDescription
-from githubbot import deployment
-from storetools import execute_sql, wait_until_idle
+from helpers.controlplane import ControlPlane, kubectl
+from helpers.fakegithub import FakeGitHub, OpenAPIDescription
+from helpers.githubbot import deployment
+from helpers.storetools import execute_sql, wait_until_idle
 
 from bot.store.backends import store_for_url
 

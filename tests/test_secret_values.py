@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from gitrepos import Repo
-from manifests import CONFIG, secret
+from helpers.gitrepos import Repo
+from helpers.manifests import CONFIG, secret
 
 from bot.core.diffs import compare, normalise
 from bot.core.manifests import ObjectKey

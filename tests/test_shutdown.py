@@ -23,10 +23,10 @@ from typing import Any
 import aiohttp
 import pytest
 from aiohttp import web
-from botprocess import BotProcess, Delivery, bot_environment, deliver, push
-from botprocess import origin_with_commits as make_origin
-from fakegithub import FakeGitHub, OpenAPIDescription
-from storetools import execute_sql, wait_until_idle
+from helpers.botprocess import BotProcess, Delivery, bot_environment, deliver, push
+from helpers.botprocess import origin_with_commits as make_origin
+from helpers.fakegithub import FakeGitHub, OpenAPIDescription
+from helpers.storetools import execute_sql, wait_until_idle
 
 from bot.store.ports import JobState
 

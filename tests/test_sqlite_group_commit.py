@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from storetools import execute_sql
+from helpers.storetools import execute_sql
 
 from bot.store.ports import Delivery, JobState, NewJob, StoreError
 from bot.store.sqlite import SQLiteStore

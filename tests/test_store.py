@@ -11,8 +11,8 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from githubbot import FakeClock
-from storetools import execute_sql
+from helpers.githubbot import FakeClock
+from helpers.storetools import execute_sql
 
 from bot.core.audit import AuditEntry, verify
 from bot.store.backends import store_for_url

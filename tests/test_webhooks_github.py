@@ -6,7 +6,7 @@ import asyncio
 import json
 import sqlite3
 
-from githubbot import BotFactory, BotHarness, base_tree, example, sign
+from helpers.githubbot import BotFactory, BotHarness, base_tree, example, sign
 
 from bot.store.ports import JobState
 

@@ -7,8 +7,8 @@ import json
 import sqlite3
 
 import pytest
-from githubbot import base_tree
-from gitlabbot import HOOK_TOKEN, GitLabBot, GitLabBotFactory, payload, sign
+from helpers.githubbot import base_tree
+from helpers.gitlabbot import HOOK_TOKEN, GitLabBot, GitLabBotFactory, payload, sign
 
 from bot.config.secrets import Secret
 from bot.config.settings import Settings, SettingsError

@@ -7,7 +7,7 @@ filters) where it does not. A request neither allows is a test failure.
 It keeps just enough state to answer as GitLab does, including some of its refusals as
 data: a commit status cannot move to the state it is in, a non-member is a 404. Where
 GitLab's description is known to be wrong, ERRATA corrects it, as data with its reason.
-Recording and faults are tests/fakeforge.py's, shared with the fake GitHub.
+Recording and faults are tests/helpers/fakeforge.py's, shared with the fake GitHub.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from urllib.parse import unquote, urlencode
 
 import yaml
 from aiohttp import web
-from fakeforge import Call, FakeForge, Handler, json_response, single_values
 from gitlab.base import RESTManager
 from gitlab.mixins import (
     CreateMixin,
@@ -43,8 +42,10 @@ from gitlab.v4.objects import (
 )
 from jsonschema import Draft4Validator
 
+from helpers.fakeforge import Call, FakeForge, Handler, json_response, single_values
+
 API = "/api/v4"
-DESCRIPTION = Path(__file__).parent / "openapi" / "gitlab-openapi-v2-subset.yaml"
+DESCRIPTION = Path(__file__).parents[1] / "openapi" / "gitlab-openapi-v2-subset.yaml"
 _PAGINATION = frozenset({"page", "per_page"})
 _BRANCH = API + "/projects/{id}/repository/branches/{branch}"
 

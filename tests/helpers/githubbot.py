@@ -3,7 +3,7 @@
 Payloads come from @octokit/webhooks-examples and GitHub's REST description from
 @octokit/openapi, both fetched at pinned versions by tests/openapi/install.sh (the
 Makefile's test target runs it; these fixtures run it too when build/npm is missing).
-What the harness shares with the GitLab one (the app, its clock) is in tests/fakeforge.py.
+What the harness shares with the GitLab one (the app, its clock) is in tests/helpers/fakeforge.py.
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ import pytest
 from aiohttp import ClientResponse
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from fakeforge import FakeClock, ForgeBot, assert_no_violations, bot_settings, start_bot
-from fakegithub import FakeGitHub, OpenAPIDescription
 
 from bot.config.secrets import Secret
+from helpers.fakeforge import FakeClock, ForgeBot, assert_no_violations, bot_settings, start_bot
+from helpers.fakegithub import FakeGitHub, OpenAPIDescription
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 NPM = ROOT / "build" / "npm" / "node_modules" / "@octokit"
 INSTALL_SCRIPT = ROOT / "tests" / "openapi" / "install.sh"
 SECRET = "test-webhook-secret"

@@ -1,8 +1,8 @@
 """What the fake forges and their bot harnesses share: the record of every request, faults
 on demand, the catch-all server, and the real app on a fake clock around them.
 
-tests/fakegithub.py and tests/fakegitlab.py each check requests against their forge's own
-description and answer as that forge does; tests/githubbot.py and tests/gitlabbot.py
+fakegithub.py and fakegitlab.py (beside this file) each check requests against their
+forge's own description and answer as that forge does; githubbot.py and gitlabbot.py
 build the bot against them.
 """
 
@@ -17,13 +17,13 @@ from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestClient
-from gitrepos import Repo
 from multidict import MultiMapping
 
 from bot.config.settings import Settings
 from bot.server.app import SERVICES, Options, create_app
 from bot.server.worker import run_until_idle
 from bot.workflows.context import Services
+from helpers.gitrepos import Repo
 
 Handler = Callable[[Any, "Call"], Any]  # (the fake, the call) -> data, or (status, data)
 

@@ -1,7 +1,7 @@
 """A fake GitHub REST API, in process: it records every request, checks each one against
 GitHub's official OpenAPI description (@octokit/openapi), and keeps just enough state to
 answer the way GitHub does. A request the description rejects is a test failure. Recording
-and faults are tests/fakeforge.py's, shared with the fake GitLab."""
+and faults are tests/helpers/fakeforge.py's, shared with the fake GitLab."""
 
 from __future__ import annotations
 
@@ -20,10 +20,11 @@ from urllib.parse import quote
 
 import jwt
 from aiohttp import web
-from fakeforge import Call, FakeForge, Handler, json_response, single_values
 from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
+
+from helpers.fakeforge import Call, FakeForge, Handler, json_response, single_values
 
 _DOCUMENT_URI = "urn:github-openapi"
 

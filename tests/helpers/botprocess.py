@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from githubbot import CONFIG, SECRET, deployment, example, sign
-from gitrepos import Repo
 
-ROOT = Path(__file__).resolve().parent.parent
+from helpers.githubbot import CONFIG, SECRET, deployment, example, sign
+from helpers.gitrepos import Repo
+
+ROOT = Path(__file__).resolve().parents[2]
 START_GUARD_SECONDS = 120  # a guard against a hung start, not a timing claim
 
 

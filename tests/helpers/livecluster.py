@@ -11,8 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from controlplane import ControlPlane
-from gitrepos import Repo
 
 from bot.clusters.directory import ClusterDirectory
 from bot.config.clusters import ClusterSettings
@@ -24,6 +22,8 @@ from bot.schemas.catalog import catalog_for
 from bot.stages.apply.deploy import DeployContext, deploy_environment
 from bot.stages.live_preview import LivePreviewer
 from bot.stages.plan import load_checks, plan_change
+from helpers.controlplane import ControlPlane
+from helpers.gitrepos import Repo
 
 KEY = b"live-cluster-tests"
 ENV = "prod"

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-TESTENV_DIR = Path(__file__).resolve().parent.parent / "testenv"
+TESTENV_DIR = Path(__file__).resolve().parents[2] / "testenv"
 BUILD_SCRIPT = TESTENV_DIR / "build.sh"
 BIN_ENV_VAR = "GITOPS_BOT_TESTENV_BIN"
 BINARIES = ("etcd", "kube-apiserver")

@@ -1,9 +1,9 @@
 """The bot on a fake GitLab: real app, GitLab's documented payloads, real git remotes.
 
 The payloads are tests/payloads/gitlab/*.json (see the README there); the fake GitLab is
-tests/fakegitlab.py. Only GitLab is configured, so these tests also show that the bot
+tests/helpers/fakegitlab.py. Only GitLab is configured, so these tests also show that the bot
 runs without any GitHub settings. What the harness shares with the GitHub one (the app,
-its clock) is in tests/fakeforge.py.
+its clock) is in tests/helpers/fakeforge.py.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from typing import Any
 
 import pytest
 from aiohttp import ClientResponse
-from fakeforge import FakeClock, ForgeBot, assert_no_violations, bot_settings, start_bot
-from fakegitlab import FakeGitLab
 
 from bot.config.secrets import Secret
+from helpers.fakeforge import FakeClock, ForgeBot, assert_no_violations, bot_settings, start_bot
+from helpers.fakegitlab import FakeGitLab
 
-PAYLOADS = Path(__file__).parent / "payloads" / "gitlab"
+PAYLOADS = Path(__file__).parents[1] / "payloads" / "gitlab"
 HOOK_TOKEN = "test-gitlab-hook-token"
 API_TOKEN = "glpat-test-" + "x" * 20
 PROJECT = "platform/shop-deploy"

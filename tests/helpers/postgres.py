@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-SETUP_SCRIPT = Path(__file__).resolve().parent.parent / "testenv" / "postgres.sh"
+SETUP_SCRIPT = Path(__file__).resolve().parents[2] / "testenv" / "postgres.sh"
 BIN_ENV_VAR = "GITOPS_BOT_POSTGRES_BIN"
 
 

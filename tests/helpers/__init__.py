@@ -1,0 +1,1 @@
+"""Test helpers: fake forges, bot harnesses, the real control plane, git repositories, stores."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from livecluster import CLUSTER, KEY, LiveEnv
-from manifests import widget_crd
+from helpers.livecluster import CLUSTER, KEY, LiveEnv
+from helpers.manifests import widget_crd
 
 from bot.clusters.crds import ClusterCrds
 from bot.clusters.directory import ClusterDirectory

@@ -13,8 +13,8 @@ import subprocess
 import textwrap
 
 import pytest
-from controlplane import ControlPlane
-from manifests import crd
+from helpers.controlplane import ControlPlane
+from helpers.manifests import crd
 
 from bot.core.checks import check_manifests
 from bot.core.findings import Severity

@@ -11,8 +11,8 @@ import json
 import textwrap
 from pathlib import Path
 
-from gitrepos import Repo
-from manifests import crd
+from helpers.gitrepos import Repo
+from helpers.manifests import crd
 from test_reading import run_cli
 
 from bot.config.settings import load_settings

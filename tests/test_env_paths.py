@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from githubbot import BotFactory, base_tree
-from gitrepos import Repo, Symlink
-from manifests import configmap, deployment
+from helpers.githubbot import BotFactory, base_tree
+from helpers.gitrepos import Repo, Symlink
+from helpers.manifests import configmap, deployment
 from test_plan import run_plan
 
 KEEP = "environments:\n  prod: {path: %s, cluster: main, namespace: shop}\n"

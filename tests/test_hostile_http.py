@@ -12,7 +12,7 @@ from pathlib import Path
 
 import aiohttp
 import pytest
-from botprocess import BotProcess, bot_environment, free_port
+from helpers.botprocess import BotProcess, bot_environment, free_port
 
 BOUND_SECONDS = 60  # a guard against a hang, not a timing claim
 LIMIT_SECONDS = "2"  # the header and body limits the server runs with here

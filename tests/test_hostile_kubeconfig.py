@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitrepos import Repo
-from hostile import run_bot
+from helpers.gitrepos import Repo
+from helpers.hostile import run_bot
 
 CONFIG = """\
 version: 1

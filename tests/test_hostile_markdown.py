@@ -18,8 +18,8 @@ from pathlib import Path
 import cmarkgfm
 import pytest
 from cmarkgfm.cmark import Options
-from gitrepos import Repo
-from hostile import run_bot
+from helpers.gitrepos import Repo
+from helpers.hostile import run_bot
 
 from bot.core.applies import ApplyResult, ObjectResult, Outcome
 from bot.core.comments import render_apply, render_plan

@@ -12,8 +12,8 @@ import json
 from pathlib import Path
 
 import pytest
-from gitrepos import Repo
-from hostile import run_bot
+from helpers.gitrepos import Repo
+from helpers.hostile import run_bot
 
 VALUE = "hunter2-do-not-show"
 ENCODED = base64.b64encode(VALUE.encode()).decode()

@@ -12,8 +12,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from githubbot import SECRET, BotFactory, BotHarness, base_tree
-from gitlabbot import GitLabBotFactory, sign
+from helpers.githubbot import SECRET, BotFactory, BotHarness, base_tree
+from helpers.gitlabbot import GitLabBotFactory, sign
 
 from bot.config.secrets import Secret
 from bot.config.settings import SettingsError, load_settings

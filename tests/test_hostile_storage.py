@@ -9,9 +9,9 @@ import json
 import uuid
 from pathlib import Path
 
-from githubbot import BotFactory, FakeClock, base_tree, sign
-from gitrepos import Repo
-from hostile import BOUND_SECONDS, run_bot
+from helpers.githubbot import BotFactory, FakeClock, base_tree, sign
+from helpers.gitrepos import Repo
+from helpers.hostile import BOUND_SECONDS, run_bot
 
 from bot.core.audit import AuditEntry
 from bot.store.backends import store_for_url

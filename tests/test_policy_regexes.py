@@ -10,7 +10,7 @@ import re
 import textwrap
 
 import pytest
-from manifests import configmap, widget_crd
+from helpers.manifests import configmap, widget_crd
 
 from bot.core.checks import check_manifests
 from bot.core.findings import Stage

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitrepos import Repo
-from manifests import deployment
+from helpers.gitrepos import Repo
+from helpers.manifests import deployment
 
 from bot.config.settings import SettingsError, load_settings
 from bot.core.exemptions import check_with_exemptions

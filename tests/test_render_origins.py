@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gitrepos import Repo
-from manifests import deployment
+from helpers.gitrepos import Repo
+from helpers.manifests import deployment
 
 from bot.core.manifests import ObjectKey, Source
 from bot.core.namings import Naming, Renaming, declares, namings_by_folder

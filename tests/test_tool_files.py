@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from gitrepos import Repo, Symlink
-from manifests import configmap, crd, deployment
+from helpers.gitrepos import Repo, Symlink
+from helpers.manifests import configmap, crd, deployment
 from test_plan import run_plan
 from test_reading import run_cli
 

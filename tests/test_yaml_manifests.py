@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from gitrepos import Repo
-from manifests import CONFIG, configmap, deployment
+from helpers.gitrepos import Repo
+from helpers.manifests import CONFIG, configmap, deployment
 from test_reading import plan_json
 
 

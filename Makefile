@@ -28,7 +28,8 @@ lint: venv
 
 # Real parts the tests need: kube-apiserver + etcd, kubectl, and kustomize + helm (built
 # once, cached), PostgreSQL,
-# GitHub's REST description and webhook examples (npm, pinned; into build/npm).
+# GitHub's REST description and webhook examples (npm, pinned; into build/npm), the SARIF
+# 2.1.0 schema (npm, pinned; into build/npm-schemas).
 test: lint
 	mkdir -p build
 	bash testenv/build.sh > build/testenv-bin.txt
@@ -36,6 +37,7 @@ test: lint
 	bash testenv/postgres.sh > build/postgres-bin.txt
 	bash testenv/build.sh tools > build/tools-bin.txt
 	bash tests/openapi/install.sh
+	bash tests/schemas/install.sh
 	GITOPS_BOT_TESTENV_BIN="$$(tail -n 1 build/testenv-bin.txt)" \
 	GITOPS_BOT_KUBECTL_BIN="$$(tail -n 1 build/kubectl-bin.txt)" \
 	GITOPS_BOT_POSTGRES_BIN="$$(tail -n 1 build/postgres-bin.txt)" \

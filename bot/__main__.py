@@ -15,22 +15,16 @@ import json
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from bot import __version__
 from bot.core.applies import ApplyResult
-from bot.core.comments import render_plan
 from bot.core.findings import has_errors
-from bot.core.markdown import GITHUB_COMMENT_LIMIT
+from bot.core.formats import PLAN_FORMATS, VALIDATE_FORMATS, findings_output, plan_output
 from bot.core.plans import Plan
 from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION, ConfigError
-from bot.core.reports import (
-    apply_as_data,
-    apply_as_text,
-    finding_as_data,
-    plan_as_data,
-    plan_as_text,
-)
+from bot.core.reports import apply_as_data, apply_as_text
 from bot.gitrepo import GitError, GitRepo
 from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
 from bot.renderers import render_options
@@ -71,7 +65,8 @@ def _parser() -> argparse.ArgumentParser:
         help="extra policy folder (the defaults always apply)",
     )
     validate.add_argument("--namespace", default="default")
-    validate.add_argument("--format", choices=["text", "json"], default="text")
+    validate.add_argument("--format", choices=VALIDATE_FORMATS, default="text")
+    _add_report_option(validate, VALIDATE_FORMATS)
     validate.set_defaults(run=_validate)
 
     plan = commands.add_parser("plan", help="the preview a pull request gets, run locally")
@@ -79,7 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--base", required=True, help="base ref: config and policies come from here")
     plan.add_argument("--head", required=True)
     plan.add_argument("--env", help="only this environment")
-    plan.add_argument("--format", choices=["markdown", "text", "json"], default="markdown")
+    plan.add_argument("--format", choices=PLAN_FORMATS, default="markdown")
+    _add_report_option(plan, PLAN_FORMATS)
     plan.add_argument(
         "--no-cluster",
         action="store_true",
@@ -130,11 +126,14 @@ def _validate(args: argparse.Namespace) -> int:
     catalog = catalog_for(args.kubernetes_version)
     checked = validate_files(files, args.namespace, catalog, policies)
     findings = policy_findings + refused + checked.findings
-    if args.format == "json":
-        print(json.dumps([finding_as_data(f) for f in findings], indent=2))
-    else:
-        for finding in findings:
-            print(finding.describe())
+    default_path = str(args.paths[0])  # where a finding that names no file is shown
+
+    def output(format_: str) -> str:
+        return findings_output(format_, findings, default_path, __version__)
+
+    print(output(args.format), end="")
+    _write_reports(args.report, output)
+    if args.format == "text":
         print(
             f"{checked.objects} objects in {len(files)} files checked, {len(findings)} findings",
             file=sys.stderr,
@@ -142,15 +141,44 @@ def _validate(args: argparse.Namespace) -> int:
     return EXIT_FINDINGS if has_errors(findings) else EXIT_OK
 
 
+def _add_report_option(command: argparse.ArgumentParser, formats: Sequence[str]) -> None:
+    command.add_argument(
+        "--report",
+        action="append",
+        default=[],
+        type=_report_target(formats),
+        metavar="FORMAT=FILE",
+        help=f"also write FORMAT ({', '.join(formats)}) to FILE; may be repeated",
+    )
+
+
+def _report_target(formats: Sequence[str]) -> Callable[[str], tuple[str, Path]]:
+    def parse(text: str) -> tuple[str, Path]:
+        format_, _, file = text.partition("=")
+        if format_ not in formats or not file:
+            raise argparse.ArgumentTypeError(
+                f"{text!r}: expected FORMAT=FILE with FORMAT one of {', '.join(formats)}"
+            )
+        return format_, Path(file)
+
+    return parse
+
+
+def _write_reports(reports: list[tuple[str, Path]], output: Callable[[str], str]) -> None:
+    for format_, file in reports:
+        try:
+            file.write_text(output(format_), encoding="utf-8")
+        except OSError as exc:  # the result is printed already; the report is what is missing
+            message = f"gitops-bot: cannot write the {format_} report to {file}: {exc}"
+            print(message, file=sys.stderr)
+            raise SystemExit(EXIT_FAILED) from exc
+
+
 def _plan(args: argparse.Namespace) -> int:
     settings = load_settings(os.environ)
     plan = asyncio.run(_plan_live(args, settings))
-    if args.format == "json":
-        print(json.dumps(plan_as_data(plan), indent=2))
-    elif args.format == "text":
-        print(plan_as_text(plan), end="")
-    else:
-        print("\n".join(render_plan(plan, GITHUB_COMMENT_LIMIT)), end="")
+    print(plan_output(args.format, plan, __version__), end="")
+    _write_reports(args.report, lambda format_: plan_output(format_, plan, __version__))
     return EXIT_FINDINGS if plan.blocking else EXIT_OK
 
 

@@ -30,7 +30,7 @@ from postgres import (
 )
 
 # The webhook bot fixtures (make_bot, openapi; make_gitlab_bot) live with their helpers.
-pytest_plugins = ["githubbot", "gitlabbot", "livecluster"]
+pytest_plugins = ["githubbot", "gitlabbot", "livecluster", "schemafiles"]
 
 
 def unavailable(message: str) -> NoReturn:

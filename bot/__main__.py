@@ -1,4 +1,4 @@
-"""The command line: gitops-bot validate | plan | apply | drift | serve | retry | jobs | audit.
+"""The command line: validate, plan, apply, drift, init, serve, retry, jobs, audit.
 
 Exit codes: 0 success; 1 findings or a plan that blocks the merge (for apply: refused
 because the commit has error findings, nothing applied); 2 wrong usage; 3 the job could
@@ -96,6 +96,11 @@ def _parser() -> argparse.ArgumentParser:
     drift.add_argument("--ref", default="HEAD", help="the default branch's head (default: HEAD)")
     drift.add_argument("--format", choices=["text", "json"], default="text")
     drift.set_defaults(run=_drift)
+
+    init = commands.add_parser("init", help="write a starter .gitops-bot.yaml for a repository")
+    init.add_argument("--repo", type=Path, default=Path(), help="the working tree to look at")
+    init.add_argument("--force", action="store_true", help="replace an existing config")
+    init.set_defaults(run=_init)
 
     serve = commands.add_parser("serve", help="the webhook server (settings: GITOPS_BOT_*)")
     serve.set_defaults(run=_serve)
@@ -281,6 +286,20 @@ def _drift(args: argparse.Namespace) -> int:
     else:
         print(drift_as_text(drift), end="")
     return EXIT_CODES[drift.state]
+
+
+def _init(args: argparse.Namespace) -> int:
+    from bot.starter import StarterError, write_starter
+
+    try:
+        target, found = write_starter(args.repo, args.force)
+    except StarterError as exc:
+        print(f"gitops-bot: {exc}", file=sys.stderr)
+        return EXIT_USAGE if exc.exists else EXIT_FAILED
+    for environment in found:
+        print(f"{environment.name}: {environment.path} ({environment.source})")
+    print(f"wrote {target}: check each environment, then commit it", file=sys.stderr)
+    return EXIT_OK
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from pathlib import Path
 import yaml
 from gitrepos import Repo
 from manifests import configmap, deployment
+from readmeblocks import readme_block
 
 from bot.core.repoconfig import parse_config
 from bot.core.starterconfig import discover
@@ -149,3 +150,19 @@ def test_vendored_subcharts_and_kustomize_bases_are_not_environments() -> None:
         ("charts/shop", "helm"),
         ("k/overlays/dev", "kustomize"),
     ]
+
+
+def test_the_readme_commands_write_and_commit_a_config_plan_accepts(repo: Repo) -> None:
+    base = repo.commit(PLAIN)
+    script = readme_block("gitops-bot init --repo .")
+    bin_dir = Path(sys.executable).parent  # where the test run's gitops-bot command is
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    env |= {"GIT_AUTHOR_NAME": "T", "GIT_AUTHOR_EMAIL": "t@example.com"}
+    env |= {"GIT_COMMITTER_NAME": "T", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    done = subprocess.run(
+        ["bash", "-e", "-c", script], cwd=repo.path, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    configured = repo.git("rev-parse", "HEAD")
+    assert configured != base
+    assert plan_json(repo, configured, configured).returncode == 0

@@ -26,8 +26,8 @@ lint: venv
 	$(BIN)/mypy --strict bot
 	$(BIN)/lint-imports
 
-# Real parts the tests need: kube-apiserver + etcd, kubectl, and kustomize + helm (built
-# once, cached), PostgreSQL,
+# Real parts the tests need: kube-apiserver + etcd, kubectl, kustomize + helm, promtool
+# (built once, cached), PostgreSQL,
 # GitHub's REST description and webhook examples (npm, pinned; into build/npm), the SARIF
 # 2.1.0 schema (npm, pinned; into build/npm-schemas).
 test: lint
@@ -36,10 +36,12 @@ test: lint
 	bash testenv/build.sh kubectl > build/kubectl-bin.txt
 	bash testenv/postgres.sh > build/postgres-bin.txt
 	bash testenv/build.sh tools > build/tools-bin.txt
+	bash testenv/build.sh promtool > build/promtool-bin.txt
 	bash tests/openapi/install.sh
 	bash tests/schemas/install.sh
 	GITOPS_BOT_TESTENV_BIN="$$(tail -n 1 build/testenv-bin.txt)" \
 	GITOPS_BOT_KUBECTL_BIN="$$(tail -n 1 build/kubectl-bin.txt)" \
 	GITOPS_BOT_POSTGRES_BIN="$$(tail -n 1 build/postgres-bin.txt)" \
 	GITOPS_BOT_TOOLS_BIN="$$(tail -n 1 build/tools-bin.txt)" \
+	GITOPS_BOT_PROMTOOL_BIN="$$(tail -n 1 build/promtool-bin.txt)" \
 	  $(BIN)/pytest -q -p no:cacheprovider

@@ -10,12 +10,14 @@
 #                           up scenarios with it and compare the bot with `kubectl diff`)
 #   tools                   testenv/tools/go.mod  -> testenv/kustomize-<v>_helm-<v>_kubeconform-<v>/bin/
 #                           kustomize, helm, kubeconform
-#   all                     all three, one bin dir per line
+#   promtool                testenv/promtool/go.mod -> testenv/promtool-<v>/bin/
+#                           promtool (checks deploy/monitoring/ alert rules)
+#   all                     all four, one bin dir per line
 #
 # Cached binaries are reused when they run and report the pinned versions.
 # Progress goes to stderr; the last line of stdout is the (last) bin directory.
 #
-# Usage: testenv/build.sh [controlplane|kubectl|tools|all]
+# Usage: testenv/build.sh [controlplane|kubectl|tools|promtool|all]
 # Exit status: 0 ok, 3 no Go toolchain (and nothing cached), 1 other errors.
 set -euo pipefail
 
@@ -219,15 +221,45 @@ tools() {
     tools_ok tools_build
 }
 
+# --- promtool (testenv/promtool/go.mod) --------------------------------------------
+
+# Prometheus tags v3.Y.Z as Go module version v0.3YY.Z.
+prometheus_release() {
+  local minor="${1#v0.3}"
+  echo "3.$((10#${minor%%.*})).${1##*.}"
+}
+
+promtool_ok() {
+  local out
+  [[ -x "$1/promtool" ]] || return 1
+  out="$("$1/promtool" --version 2>&1)" && grep -q "^promtool, version $promtool_release " <<<"$out"
+}
+
+promtool_build() {
+  local dir="$here/promtool" v=github.com/prometheus/common/version
+  setup_go "$dir"
+  go_build "$dir" "$1/promtool" github.com/prometheus/prometheus/cmd/promtool \
+    "-X $v.Version=$promtool_release -X $v.Branch=module -X $v.Revision=$promtool_version"
+}
+
+promtool() {
+  local dir="$here/promtool"
+  [[ -f "$dir/go.mod" && -f "$dir/go.sum" ]] || die "missing $dir/go.mod or go.sum"
+  promtool_version="$(required "$dir" github.com/prometheus/prometheus)"
+  promtool_release="$(prometheus_release "$promtool_version")"
+  cached "promtool-$promtool_version" promtool_ok promtool_build
+}
+
 main() {
   [[ -f "$here/go.mod" && -f "$here/go.sum" ]] || die "missing $here/go.mod or go.sum"
   case "${1:-controlplane}" in
     controlplane) controlplane ;;
     kubectl) kubectl ;;
     tools) tools ;;
-    all) controlplane; kubectl; tools ;;
-    -h|--help) sed -n '2,19s/^# \{0,1\}//p' "$0" ;;
-    *) die "unknown mode '$1' (expected: controlplane, kubectl, tools or all)" ;;
+    promtool) promtool ;;
+    all) controlplane; kubectl; tools; promtool ;;
+    -h|--help) sed -n '2,21s/^# \{0,1\}//p' "$0" ;;
+    *) die "unknown mode '$1' (expected: controlplane, kubectl, tools, promtool or all)" ;;
   esac
 }
 

@@ -122,14 +122,17 @@ def render_tools() -> Path:
 
 
 def _build_tools() -> Path:
+    return build_testenv("tools", "kustomize and helm", TOOLS_BIN_VAR)
+
+
+def build_testenv(mode: str, what: str, variable: str) -> Path:
+    """The bin dir `testenv/build.sh MODE` prints, building it from Go modules if needed."""
     script = Path(__file__).resolve().parent.parent / "testenv/build.sh"
-    done = subprocess.run(
-        ["bash", str(script), "tools"], capture_output=True, text=True, check=False
-    )
+    done = subprocess.run(["bash", str(script), mode], capture_output=True, text=True, check=False)
     if done.returncode == 3:  # no Go toolchain and nothing cached
-        unavailable(f"kustomize and helm are not available: set {TOOLS_BIN_VAR} or install Go")
+        unavailable(f"{what} not available: set {variable} or install Go")
     if done.returncode != 0 or not done.stdout.strip():
-        pytest.fail(f"{script} tools failed:\n{done.stderr[-3000:]}", pytrace=False)
+        pytest.fail(f"{script} {mode} failed:\n{done.stderr[-3000:]}", pytrace=False)
     return Path(done.stdout.strip().splitlines()[-1])
 
 

@@ -48,6 +48,10 @@ required() {
 
 go_directive() { awk '$1 == "go" { print $2; exit }' "$1/go.mod"; }
 
+pinned_module() {  # pinned_module <dir>: a go.mod with its go.sum
+  [[ -f "$1/go.mod" && -f "$1/go.sum" ]] || die "missing $1/go.mod or go.sum"
+}
+
 # Every k8s.io staging replace must point at v0.Y.Z for kubernetes v1.Y.Z.
 check_staging_pins() {
   local want="v0.${k8s_version#v1.}" bad
@@ -213,7 +217,7 @@ tools_build() {
 
 tools() {
   local dir="$here/tools"
-  [[ -f "$dir/go.mod" && -f "$dir/go.sum" ]] || die "missing $dir/go.mod or go.sum"
+  pinned_module "$dir"
   kustomize_version="$(required "$dir" sigs.k8s.io/kustomize/kustomize/v5)"
   helm_version="$(required "$dir" helm.sh/helm/v4)"
   kubeconform_version="$(required "$dir" github.com/yannh/kubeconform)"
@@ -244,14 +248,14 @@ promtool_build() {
 
 promtool() {
   local dir="$here/promtool"
-  [[ -f "$dir/go.mod" && -f "$dir/go.sum" ]] || die "missing $dir/go.mod or go.sum"
+  pinned_module "$dir"
   promtool_version="$(required "$dir" github.com/prometheus/prometheus)"
   promtool_release="$(prometheus_release "$promtool_version")"
   cached "promtool-$promtool_version" promtool_ok promtool_build
 }
 
 main() {
-  [[ -f "$here/go.mod" && -f "$here/go.sum" ]] || die "missing $here/go.mod or go.sum"
+  pinned_module "$here"
   case "${1:-controlplane}" in
     controlplane) controlplane ;;
     kubectl) kubectl ;;

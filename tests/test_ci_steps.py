@@ -96,6 +96,12 @@ def test_action_plan_outside_a_pull_request_needs_a_base(runner_temp: Path, repo
     assert "::error::plan needs a base ref" in step.stdout
 
 
+def test_action_validate_without_paths_is_a_usage_error(runner_temp: Path, tmp_path: Path) -> None:
+    [step] = action(runner_temp, tmp_path, command="validate").run(only=("run",))
+    assert step.returncode == 2
+    assert "::error::validate needs the paths input" in step.stdout
+
+
 def test_action_with_an_unknown_command_is_a_usage_error(runner_temp: Path, tmp_path: Path) -> None:
     [step] = action(runner_temp, tmp_path, command="deploy").run(only=("run",))
     assert step.returncode == 2
@@ -225,3 +231,11 @@ def test_readme_jenkins_and_circleci_one_liners_run(
     assert "BLOCKED" in done.stdout and "[pinned-images]" in done.stdout
     if "sarif=" in command:
         assert_valid_sarif(sarif_validator, (repo.path / "gitops-bot.sarif").read_text())
+
+
+def test_gitlab_template_validate_without_paths_is_a_usage_error(
+    repo: Repo, gitlab_temp: Path, merge_request: dict[str, str]
+) -> None:
+    done = run_template(repo.path, {**merge_request, "GITOPS_BOT_COMMAND": "validate"}, gitlab_temp)
+    assert done.returncode == 2
+    assert "validate needs GITOPS_BOT_PATHS" in done.stderr

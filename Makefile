@@ -26,9 +26,10 @@ lint: venv
 	$(BIN)/mypy --strict bot
 	$(BIN)/lint-imports
 
-# Real parts the tests need: kube-apiserver + etcd, kubectl, kustomize + helm, and the
-# sigs.k8s.io/yaml helper the YAML parity tests compare with (built once, cached), PostgreSQL,
-# GitHub's REST description and webhook examples (npm, pinned; into build/npm).
+# Real parts the tests need: kube-apiserver + etcd, kubectl, kustomize + helm, promtool and
+# the sigs.k8s.io/yaml helper the YAML parity tests compare with (built once, cached),
+# PostgreSQL, GitHub's REST description and webhook examples (npm, pinned; into build/npm),
+# the SARIF 2.1.0 schema (npm, pinned; into build/npm-schemas).
 test: lint
 	mkdir -p build
 	bash testenv/build.sh > build/testenv-bin.txt
@@ -36,10 +37,13 @@ test: lint
 	bash testenv/postgres.sh > build/postgres-bin.txt
 	bash testenv/build.sh tools > build/tools-bin.txt
 	bash testenv/build.sh yamljson > build/yamljson-bin.txt
+	bash testenv/build.sh promtool > build/promtool-bin.txt
 	bash tests/openapi/install.sh
+	bash tests/schemas/install.sh
 	GITOPS_BOT_TESTENV_BIN="$$(tail -n 1 build/testenv-bin.txt)" \
 	GITOPS_BOT_KUBECTL_BIN="$$(tail -n 1 build/kubectl-bin.txt)" \
 	GITOPS_BOT_POSTGRES_BIN="$$(tail -n 1 build/postgres-bin.txt)" \
 	GITOPS_BOT_TOOLS_BIN="$$(tail -n 1 build/tools-bin.txt)" \
 	GITOPS_BOT_YAMLJSON_BIN="$$(tail -n 1 build/yamljson-bin.txt)" \
+	GITOPS_BOT_PROMTOOL_BIN="$$(tail -n 1 build/promtool-bin.txt)" \
 	  $(BIN)/pytest -q -p no:cacheprovider

@@ -1,4 +1,4 @@
-"""The command line: gitops-bot validate | plan | apply | drift | serve | retry | jobs | audit.
+"""The command line: validate, plan, apply, drift, init, serve, retry, jobs, audit.
 
 Exit codes: 0 success; 1 findings or a plan that blocks the merge (for apply: refused
 because the commit has error findings, nothing applied); 2 wrong usage; 3 the job could
@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.cli.exits import EXIT_FAILED
+from bot.cli.reports import report_target
 from bot.cli.terminals import inert_output
 from bot.config.settings import SettingsError
 from bot.core.findings import Severity
+from bot.core.formats import PLAN_FORMATS, VALIDATE_FORMATS
 from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION, DEFAULT_UNKNOWN_KINDS
 from bot.git.repos import GitError
 from bot.schemas.catalog import UnsupportedKubernetesVersion
@@ -74,7 +76,8 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_UNKNOWN_KINDS.value,
         help="what an object with no schema anywhere gets (default: %(default)s)",
     )
-    validate.add_argument("--format", choices=["text", "json"], default="text")
+    validate.add_argument("--format", choices=VALIDATE_FORMATS, default="text")
+    _add_report_option(validate, VALIDATE_FORMATS)
     validate.set_defaults(command="validate")
 
     plan = commands.add_parser("plan", help="the preview a pull request gets, run locally")
@@ -82,7 +85,8 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--base", required=True, help="base ref: config and policies come from here")
     plan.add_argument("--head", required=True)
     plan.add_argument("--env", help="only this environment")
-    plan.add_argument("--format", choices=["markdown", "text", "json"], default="markdown")
+    plan.add_argument("--format", choices=PLAN_FORMATS, default="markdown")
+    _add_report_option(plan, PLAN_FORMATS)
     plan.add_argument(
         "--no-cluster",
         action="store_true",
@@ -110,6 +114,11 @@ def _parser() -> argparse.ArgumentParser:
     drift.add_argument("--format", choices=["text", "json"], default="text")
     drift.set_defaults(command="drift")
 
+    init = commands.add_parser("init", help="write a starter .gitops-bot.yaml for a repository")
+    init.add_argument("--repo", type=Path, default=Path(), help="the working tree to look at")
+    init.add_argument("--force", action="store_true", help="replace an existing config")
+    init.set_defaults(command="init")
+
     serve = commands.add_parser("serve", help="the webhook server (settings: GITOPS_BOT_*)")
     serve.set_defaults(command="serve")
     retry = commands.add_parser("retry", help="re-queue a dead-lettered job by its id")
@@ -128,6 +137,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit.set_defaults(command="audit")
     return parser
+
+
+def _add_report_option(command: argparse.ArgumentParser, formats: Sequence[str]) -> None:
+    command.add_argument(
+        "--report",
+        action="append",
+        default=[],
+        type=report_target(formats),
+        metavar="FORMAT=FILE",
+        help=f"also write FORMAT ({', '.join(formats)}) to FILE; may be repeated",
+    )
 
 
 if __name__ == "__main__":

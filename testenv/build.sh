@@ -12,12 +12,14 @@
 #                           kustomize, helm, kubeconform
 #   yamljson                testenv/yamljson/go.mod -> testenv/yamljson-<v>_<source hash>/bin/
 #                           yamljson (Kubernetes' YAML-to-JSON conversion, for parity tests)
+#   promtool                testenv/promtool/go.mod -> testenv/promtool-<v>/bin/
+#                           promtool (checks deploy/monitoring/ alert rules)
 #   all                     all of them, one bin dir per line
 #
 # Cached binaries are reused when they run and report the pinned versions.
 # Progress goes to stderr; the last line of stdout is the (last) bin directory.
 #
-# Usage: testenv/build.sh [controlplane|kubectl|tools|yamljson|all]
+# Usage: testenv/build.sh [controlplane|kubectl|tools|yamljson|promtool|all]
 # Exit status: 0 ok, 3 no Go toolchain (and nothing cached), 1 other errors.
 set -euo pipefail
 
@@ -47,6 +49,10 @@ required() {
 }
 
 go_directive() { awk '$1 == "go" { print $2; exit }' "$1/go.mod"; }
+
+pinned_module() {  # pinned_module <dir>: a go.mod with its go.sum
+  [[ -f "$1/go.mod" && -f "$1/go.sum" ]] || die "missing $1/go.mod or go.sum"
+}
 
 # Every k8s.io staging replace must point at v0.Y.Z for kubernetes v1.Y.Z.
 check_staging_pins() {
@@ -213,7 +219,7 @@ tools_build() {
 
 tools() {
   local dir="$here/tools"
-  [[ -f "$dir/go.mod" && -f "$dir/go.sum" ]] || die "missing $dir/go.mod or go.sum"
+  pinned_module "$dir"
   kustomize_version="$(required "$dir" sigs.k8s.io/kustomize/kustomize/v5)"
   helm_version="$(required "$dir" helm.sh/helm/v4)"
   kubeconform_version="$(required "$dir" github.com/yannh/kubeconform)"
@@ -246,16 +252,46 @@ yamljson() {
   cached "yamljson-${sigs_yaml_version}_${digest}" yamljson_ok yamljson_build
 }
 
+# --- promtool (testenv/promtool/go.mod) --------------------------------------------
+
+# Prometheus tags v3.Y.Z as Go module version v0.3YY.Z.
+prometheus_release() {
+  local minor="${1#v0.3}"
+  echo "3.$((10#${minor%%.*})).${1##*.}"
+}
+
+promtool_ok() {
+  local out
+  [[ -x "$1/promtool" ]] || return 1
+  out="$("$1/promtool" --version 2>&1)" && grep -q "^promtool, version $promtool_release " <<<"$out"
+}
+
+promtool_build() {
+  local dir="$here/promtool" v=github.com/prometheus/common/version
+  setup_go "$dir"
+  go_build "$dir" "$1/promtool" github.com/prometheus/prometheus/cmd/promtool \
+    "-X $v.Version=$promtool_release -X $v.Branch=module -X $v.Revision=$promtool_version"
+}
+
+promtool() {
+  local dir="$here/promtool"
+  pinned_module "$dir"
+  promtool_version="$(required "$dir" github.com/prometheus/prometheus)"
+  promtool_release="$(prometheus_release "$promtool_version")"
+  cached "promtool-$promtool_version" promtool_ok promtool_build
+}
+
 main() {
-  [[ -f "$here/go.mod" && -f "$here/go.sum" ]] || die "missing $here/go.mod or go.sum"
+  pinned_module "$here"
   case "${1:-controlplane}" in
     controlplane) controlplane ;;
     kubectl) kubectl ;;
     tools) tools ;;
     yamljson) yamljson ;;
-    all) controlplane; kubectl; tools; yamljson ;;
-    -h|--help) sed -n '2,21s/^# \{0,1\}//p' "$0" ;;
-    *) die "unknown mode '$1' (expected: controlplane, kubectl, tools, yamljson or all)" ;;
+    promtool) promtool ;;
+    all) controlplane; kubectl; tools; yamljson; promtool ;;
+    -h|--help) sed -n '2,23s/^# \{0,1\}//p' "$0" ;;
+    *) die "unknown mode '$1' (expected: controlplane, kubectl, tools, yamljson, promtool or all)" ;;
   esac
 }
 

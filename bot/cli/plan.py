@@ -4,16 +4,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 
+from bot import __version__
 from bot.cli.exits import EXIT_FINDINGS, EXIT_OK
+from bot.cli.reports import write_reports
 from bot.clusters.directory import ClusterDirectory
 from bot.config.settings import Settings, load_settings
-from bot.core.comments import render_plan
-from bot.core.markdown import GITHUB_COMMENT_LIMIT
+from bot.core.formats import plan_output
 from bot.core.plans import Plan
-from bot.core.reports import plan_as_data, plan_as_text
 from bot.git.repos import GitRepo
 from bot.renderers import render_options
 from bot.stages.live_preview import LivePreviewer
@@ -24,12 +23,8 @@ from bot.stages.schema_sources import server_schemas
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(os.environ)
     plan = asyncio.run(_plan_live(args, settings))
-    if args.format == "json":
-        print(json.dumps(plan_as_data(plan), indent=2))
-    elif args.format == "text":
-        print(plan_as_text(plan), end="")
-    else:
-        print("\n".join(render_plan(plan, GITHUB_COMMENT_LIMIT)), end="")
+    print(plan_output(args.format, plan, __version__), end="")
+    write_reports(args.report, lambda format_: plan_output(format_, plan, __version__))
     return EXIT_FINDINGS if plan.blocking else EXIT_OK
 
 

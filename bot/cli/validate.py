@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot import __version__
 from bot.cli.exits import EXIT_FINDINGS, EXIT_OK
+from bot.cli.reports import write_reports
 from bot.config.settings import load_settings
 from bot.core.findings import Finding, Severity, has_errors
+from bot.core.formats import findings_output
 from bot.core.policies import Policy
 from bot.core.relaxations import ExemptionRules
-from bot.core.reports import finding_as_data, relaxation_as_data
 from bot.core.schemas import UnknownKinds
 from bot.git.sources import read_local_paths
 from bot.schemas.catalog import catalog_for
@@ -39,17 +40,14 @@ def run(args: argparse.Namespace) -> int:
         exemptions=exemptions,
     )
     findings = policy_findings + crd_findings + refused + checked.findings
-    if args.format == "json":
-        report = {
-            "findings": [finding_as_data(f) for f in findings],
-            "relaxations": [relaxation_as_data(r) for r in checked.relaxations],
-        }
-        print(json.dumps(report, indent=2))
-    else:
-        for finding in findings:
-            print(finding.describe())
-        for relaxation in checked.relaxations:
-            print(f"relaxed: {relaxation.describe()}")
+    default_path = str(args.paths[0])  # where a finding that names no file is shown
+
+    def output(format_: str) -> str:
+        return findings_output(format_, findings, default_path, __version__, checked.relaxations)
+
+    print(output(args.format), end="")
+    write_reports(args.report, output)
+    if args.format == "text":
         print(
             f"{checked.objects} objects in {len(files)} files checked, {len(findings)} findings",
             file=sys.stderr,

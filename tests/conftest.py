@@ -120,7 +120,7 @@ YAMLJSON_BIN_VAR = "GITOPS_BOT_YAMLJSON_BIN"  # set by `make test` from testenv/
 @pytest.fixture(scope="session")
 def render_tools() -> Path:
     """The bin dir with real kustomize and helm: $GITOPS_BOT_TOOLS_BIN, or built from Go modules."""
-    bin_dir = testenv_bin(TOOLS_BIN_VAR, "tools", "kustomize and helm")
+    bin_dir = bin_dir_for(TOOLS_BIN_VAR, "tools", "kustomize and helm")
     missing = [t for t in ("kustomize", "helm") if not os.access(bin_dir / t, os.X_OK)]
     if missing:
         unavailable(f"no executable {' or '.join(missing)} in {bin_dir}")
@@ -130,14 +130,14 @@ def render_tools() -> Path:
 @pytest.fixture(scope="session")
 def yamljson() -> Path:
     """sigs.k8s.io/yaml as a command (testenv/yamljson): what Kubernetes makes of YAML."""
-    bin_dir = testenv_bin(YAMLJSON_BIN_VAR, "yamljson", "the yamljson helper (sigs.k8s.io/yaml)")
+    bin_dir = bin_dir_for(YAMLJSON_BIN_VAR, "yamljson", "the yamljson helper (sigs.k8s.io/yaml)")
     command = bin_dir / "yamljson"
     if not os.access(command, os.X_OK):
         unavailable(f"no executable yamljson in {bin_dir}")
     return command
 
 
-def testenv_bin(variable: str, mode: str, what: str) -> Path:
+def bin_dir_for(variable: str, mode: str, what: str) -> Path:
     """$variable if set, else the bin dir `testenv/build.sh <mode>` builds (or has cached)."""
     if os.environ.get(variable):
         return Path(os.environ[variable])

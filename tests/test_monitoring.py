@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import testenv_bin, unavailable
+from conftest import bin_dir_for, unavailable
 from helpers.githubbot import BotFactory
 from helpers.readmeblocks import readme_block
 from prometheus_client.parser import text_string_to_metric_families
@@ -35,7 +35,7 @@ SAMPLE_SUFFIXES = {
 
 @pytest.fixture(scope="session")
 def promtool() -> Path:
-    bin_dir = testenv_bin(PROMTOOL_BIN_VAR, "promtool", "promtool")
+    bin_dir = bin_dir_for(PROMTOOL_BIN_VAR, "promtool", "promtool")
     tool = bin_dir / "promtool"
     if not os.access(tool, os.X_OK):
         unavailable(f"no executable promtool in {bin_dir}")

@@ -26,11 +26,14 @@ def gitops_bot(*args: str, cwd: Path | None = None) -> subprocess.CompletedProce
     )
 
 
+WIDGET = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w, namespace: shop}\n"
+
+
 @pytest.fixture
 def manifests(tmp_path: Path) -> Path:
     (tmp_path / "deploy").mkdir()
     (tmp_path / "deploy/web.yaml").write_text(UNPINNED)
-    (tmp_path / "deploy/unlabelled.yaml").write_text(deployment("plain", labels="tier: web"))
+    (tmp_path / "deploy/widget.yaml").write_text(WIDGET)  # no schema anywhere: a warning
     return tmp_path
 
 
@@ -142,8 +145,8 @@ def test_validate_code_quality_matches_gitlab_format(manifests: Path) -> None:
     [pinned] = [issue for issue in report if issue["check_name"] == "pinned-images"]
     assert pinned["severity"] == "major"
     assert pinned["location"] == {"path": "deploy/web.yaml", "lines": {"begin": UNPINNED_LINE}}
-    [label] = [issue for issue in report if issue["check_name"] == "standard-name-label"]
-    assert label["severity"] == "minor"
+    [unknown] = [issue for issue in report if issue["check_name"] == "schema.unknown-kind"]
+    assert unknown["severity"] == "minor"
 
 
 def test_fingerprints_stay_the_same_across_runs(manifests: Path) -> None:

@@ -71,13 +71,13 @@ _ENVIRONMENT_KEYS = {
     "self_heal": {"type": "boolean", "description": "re-apply the default branch on drift"},
     "drift": IGNORE_SCHEMA,
     "unknown_kinds": _UNKNOWN_KINDS,
+    "policy_severity": _POLICY_SEVERITY,
 }
 # --- files that are not objects: `exclude:` (plain environments; see bot/core/toolfiles.py)
 _ENVIRONMENT_KEYS["exclude"] = {
     "type": "array",
     "items": {"type": "string", "minLength": 1},
     "description": "plain: globs, relative to path, of files not read (** spans folders)",
-    "policy_severity": _POLICY_SEVERITY,
 }
 
 

@@ -18,12 +18,13 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from bot.checkpool import CheckPool
 from bot.core.applies import ApplyResult
 from bot.core.comments import render_plan
 from bot.core.findings import has_errors
 from bot.core.markdown import GITHUB_COMMENT_LIMIT
 from bot.core.plans import Plan
-from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION, ConfigError
+from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION
 from bot.core.reports import (
     apply_as_data,
     apply_as_text,
@@ -39,7 +40,7 @@ from bot.settings import Settings, SettingsError, load_settings
 from bot.sources import read_local_paths
 from bot.store import StoreError
 from bot.validation import validate_files
-from bot.workflows import load_checks, plan_change
+from bot.workflows import Checks, plan_change
 
 # The Kubernetes client, the web server and the database drivers take about a second to
 # import; commands import them only when they use them, so `validate` and `plan` start fast.
@@ -159,7 +160,10 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
     from bot.clusters.directory import ClusterDirectory
     from bot.clusters.previews import LivePreviewer
 
-    async with ClusterDirectory(() if args.no_cluster else settings.clusters) as clusters:
+    async with (
+        ClusterDirectory(() if args.no_cluster else settings.clusters) as clusters,
+        CheckPool(1, settings.check_timeout_seconds) as pool,
+    ):
         live = LivePreviewer(clusters, settings.fingerprint_key)
         return await plan_change(
             GitRepo(args.repo),
@@ -167,7 +171,7 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
             args.head,
             settings.fingerprint_key,
             args.env,
-            render_options=render_options(settings),
+            render_options=render_options(settings, pool.run),
             live=live,
         )
 
@@ -202,17 +206,23 @@ def _apply(args: argparse.Namespace) -> int:
 
 async def _apply_now(args: argparse.Namespace, settings: Settings) -> ApplyResult | int:
     """Apply `--env` at `--ref` to its cluster; an exit code when it cannot even start."""
-    from bot.clusters.directory import ClusterDirectory
-    from bot.deploys import DeployContext, deploy_environment
+    from bot.reconcile.commands import checks_or_report
 
     repo = GitRepo(args.repo)
     commit = await repo.resolve(args.ref)
-    try:
-        checks = await load_checks(repo, commit, catalog_for, render_options(settings))
-    except ConfigError as exc:
-        for finding in exc.findings:
-            print(finding.describe(), file=sys.stderr)
-        return EXIT_FINDINGS
+    async with CheckPool(1, settings.check_timeout_seconds) as pool:
+        checks = await checks_or_report(repo, commit, settings, pool)
+        if checks is None:
+            return EXIT_FINDINGS
+        return await _apply_checked(args, settings, repo, commit, checks)
+
+
+async def _apply_checked(
+    args: argparse.Namespace, settings: Settings, repo: GitRepo, commit: str, checks: Checks
+) -> ApplyResult | int:
+    from bot.clusters.directory import ClusterDirectory
+    from bot.deploys import DeployContext, deploy_environment
+
     environment = checks.config.environment(args.env)
     if environment is None:
         names = ", ".join(e.name for e in checks.config.environments)

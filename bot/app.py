@@ -13,6 +13,7 @@ from dataclasses import dataclass
 import aiohttp
 from aiohttp import web
 
+from bot.checkpool import CheckPool
 from bot.clusters.directory import ClusterDirectory
 from bot.events import GITHUB, GITLAB, Repository
 from bot.forges import Forge, ForgeError, Forges
@@ -64,6 +65,11 @@ def create_app(settings: Settings, options: Options | None = None) -> web.Applic
             "without it no delivery can be verified; set it to the secret configured on the "
             "GitHub App's webhook (or the GitLab webhook's secret token)"
         )
+    if settings.check_timeout_seconds <= 0 or settings.check_workers < 0:
+        raise SettingsError(
+            "GITOPS_BOT_CHECK_TIMEOUT_SECONDS must be a positive number of seconds and "
+            "GITOPS_BOT_CHECK_WORKERS a number of processes (0: one per job worker)"
+        )
     if settings.github_webhook_secret:
         check_github_settings(settings)
     if settings.gitlab_webhook_secret:
@@ -91,6 +97,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
         ClusterDirectory(settings.clusters) as clusters,
+        _check_pool(settings) as pool,
     ):
         pacing = Pacing(sleep=options.sleep, clock=options.clock)
         forges: dict[str, Forges] = {}
@@ -107,6 +114,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             catalogs=options.catalogs,
             clock=options.clock,
             clusters=clusters,
+            offload=pool.run,
         )
         app[SERVICES] = services
         gitlab = (
@@ -119,6 +127,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[WORKERS] = _start_workers(services, app[WAKEUP], app[DRAINING], options)
         # The drift loop queues jobs for the workers; no loop where no worker runs.
         timers = start_drift_timer(services, app[WAKEUP]) if options.run_workers else []
+        if options.run_workers:  # the first plan should not wait for the processes
+            timers.append(asyncio.create_task(pool.warm()))
         try:
             yield
         finally:
@@ -127,6 +137,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await asyncio.gather(*timers, return_exceptions=True)
             await asyncio.gather(*app[WORKERS], return_exceptions=True)
             await store.close()
+
+
+def _check_pool(settings: Settings) -> CheckPool:
+    """Processes for parsing and checks: one per job worker unless the settings say."""
+    size = settings.check_workers or settings.worker_count
+    return CheckPool(size, settings.check_timeout_seconds)
 
 
 def _start_workers(

@@ -47,7 +47,7 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
     mirror = await services.mirrors.fetch(event.repo, (event.commit,), auth)
     pull = await forge.pull_request_for_commit(event.repo, event.commit)
     try:
-        options = render_options(services.settings)
+        options = render_options(services.settings, services.offload)
         checks = await load_checks(mirror, event.commit, services.catalogs, options)
     except ConfigError as exc:
         if pull is not None:

@@ -19,6 +19,7 @@ from bot.events import (
 from bot.forges import Forges
 from bot.metrics import Metrics
 from bot.mirrors import Mirrors
+from bot.renderers import Offload
 from bot.schemacatalog import catalog_for
 from bot.settings import Settings
 from bot.store import NewJob, Store
@@ -35,6 +36,7 @@ class Services:
     catalogs: CatalogFactory = catalog_for
     clock: Callable[[], float] = time.time  # the store's clock: retry times are in it
     clusters: ClusterDirectory | None = None  # None or unknown cluster: a dry apply
+    offload: Offload | None = None  # where parsing and checks run (None: a thread here)
 
 
 def job_for(event: Event) -> NewJob:

@@ -79,6 +79,9 @@ class Settings:
     # Drift checks (bot/reconcile): which repositories, how often; see README "Drift".
     drift_repositories: tuple[WatchedRepository, ...] = ()
     drift_interval_seconds: int = 600
+    # Parsing, schema and policy checks run in worker processes (bot/checkpool.py).
+    check_workers: int = 0  # processes; 0: one per job worker (worker_count)
+    check_timeout_seconds: int = 120  # per render's parse and checks; then a blocking finding
 
     def cluster(self, name: str) -> ClusterSettings | None:
         """The connection settings for the cluster an environment names, if configured."""

@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.core.checks import check_manifests
+from bot.checkpool import ChecksTimedOut
+from bot.core.checks import checks_timed_out
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.manifests import LoadResult, SourceFile, is_manifest_path
 from bot.core.plans import EnvironmentPlan, Plan, plan_environment
@@ -17,7 +18,7 @@ from bot.gitrepo import GitError, GitRepo
 from bot.policysets import default_policy_dir, parse_policies, read_policy_dir
 from bot.renderers import (
     DEFAULT_RENDER_OPTIONS,
-    Rendered,
+    CheckInputs,
     RenderOptions,
     RenderRequest,
     render,
@@ -42,6 +43,11 @@ class Checks:
     policies: tuple[Policy, ...]
     findings: tuple[Finding, ...]  # about policy files, not about manifests
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS  # the server's, never the repo's
+    policy_files: tuple[SourceFile, ...] = ()  # what `policies` were parsed from
+
+    def inputs(self) -> CheckInputs:
+        """The checks as data, for wherever the render is parsed (bot/renderers/parsing)."""
+        return CheckInputs(self.config.kubernetes_version, self.policy_files)
 
 
 async def plan_change(
@@ -106,8 +112,11 @@ async def load_checks(
             found = (SourceFile(path, content),) if content is not None else ()
         files.extend(found)
         refusals.extend(refused)
-    policies, findings = parse_policies(files)
-    return Checks(config, catalog, policies, tuple(refusals) + findings, render_options)
+    # Compiling schemas is CPU work (cached by content): off the event loop.
+    policies, findings = await asyncio.to_thread(parse_policies, files)
+    return Checks(
+        config, catalog, policies, tuple(refusals) + findings, render_options, tuple(files)
+    )
 
 
 async def plan_one(
@@ -135,22 +144,18 @@ async def render_environment(
     """The environment's objects at `commit`, and (when `check`) every finding about them.
 
     The environment's source says how: plain files, a kustomization or a Helm chart.
+    Parsing and checks run where the render options say (a worker process in `serve`),
+    within a time limit there.
     """
-    request = RenderRequest(
-        repo, commit, env, checks.config.kubernetes_version, checks.render_options
-    )
-    rendered = await render(request)
-    # Schema and policy checks are CPU work: keep them off the event loop.
-    return await asyncio.to_thread(_check_rendered, rendered, checks, check)
-
-
-def _check_rendered(
-    rendered: Rendered, checks: Checks, check: bool
-) -> tuple[LoadResult, tuple[Finding, ...]]:
-    loaded = rendered.loaded
-    if not check:
-        return loaded, loaded.findings
-    return loaded, check_manifests(loaded, checks.catalog, checks.policies, rendered.texts)
+    version, inputs = checks.config.kubernetes_version, checks.inputs() if check else None
+    request = RenderRequest(repo, commit, env, version, checks.render_options, inputs)
+    try:
+        rendered = await render(request)
+    except ChecksTimedOut as exc:  # the objects are unknown: a failure, never "no changes"
+        finding = checks_timed_out(exc.seconds)
+        return LoadResult(findings=(finding,)), (finding,)
+    checked = rendered.checked
+    return rendered.loaded, rendered.loaded.findings if checked is None else checked
 
 
 def _base_render_warnings(failure: str | None) -> tuple[Finding, ...]:

@@ -102,7 +102,7 @@ def test_a_pattern_only_pythons_re_refuses_is_accepted() -> None:
 
 def crd_with_pattern(pattern: str) -> str:
     fields = f"{{name: {{type: string, pattern: '{pattern}'}}}}"
-    widget = f"apiVersion: example.com/v1\nkind: Widget\nmetadata: {{name: w}}\n"
+    widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\n"
     return f"{widget_crd(fields=fields)}---\n{widget}spec: {{name: '{VICTIM}'}}\n"
 
 

@@ -55,7 +55,7 @@ async def check_drift(services: Services, check: DriftCheck, job: Job) -> str:
     head = await forge.branch_head(repo, repo.default_branch)
     mirror = await services.mirrors.fetch(repo, (head,), await forge.git_auth_header(repo))
     try:
-        options = render_options(services.settings)
+        options = render_options(services.settings, services.offload)
         checks = await load_checks(mirror, head, services.catalogs, options)
     except ConfigError as exc:
         log.warning("drift check of %s: %s cannot be used: %s", repo.slug, head[:12], exc)

@@ -7,6 +7,7 @@ One small port (`Renderer`), three adapters: plain files, `kustomize build` and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from bot.core.repoconfig import SourceType
 from bot.renderers.helm import HelmRenderer
@@ -14,6 +15,8 @@ from bot.renderers.kustomize import KustomizeRenderer
 from bot.renderers.plain import PlainRenderer
 from bot.renderers.protocol import (
     DEFAULT_RENDER_OPTIONS,
+    CheckInputs,
+    Offload,
     Rendered,
     Renderer,
     RenderOptions,
@@ -34,18 +37,23 @@ async def render(request: RenderRequest) -> Rendered:
     return await RENDERERS[request.environment.source.type].render(request)
 
 
-def render_options(settings: Settings) -> RenderOptions:
-    return RenderOptions(
+def render_options(settings: Settings, offload: Offload | None = None) -> RenderOptions:
+    """The settings' bounds on rendering; `offload` runs parsing and checks (a thread by
+    default, a CheckPool's worker processes in `serve`)."""
+    options = RenderOptions(
         kustomize=settings.kustomize_command,
         helm=settings.helm_command,
         timeout_seconds=settings.render_timeout_seconds,
         max_output_bytes=settings.render_max_output_bytes,
         allow_network=settings.render_allow_network,
     )
+    return options if offload is None else replace(options, offload=offload)
 
 
 __all__ = [
     "DEFAULT_RENDER_OPTIONS",
+    "CheckInputs",
+    "Offload",
     "RenderOptions",
     "RenderRequest",
     "Rendered",

@@ -8,10 +8,12 @@ from pathlib import Path
 
 from bot.core.findings import Finding
 from bot.core.manifests import LoadResult
+from bot.core.repoconfig import Environment
 from bot.gitrepo import TreeEntry
 from bot.renderers.charts import ChartPlan, plan_chart
 from bot.renderers.checkouts import CheckoutError, TreeIndex, blob_reader, read_index, write_entries
 from bot.renderers.origins import FileLines, helm_locator, load_output, relabel, relocate
+from bot.renderers.parsing import parse_rendered
 from bot.renderers.protocol import Rendered, RenderRequest, failed, render_error
 from bot.renderers.sandbox import ToolError, find_tool
 from bot.renderers.workspaces import Workspace
@@ -51,8 +53,10 @@ async def _template(
         output = await space.run(_argv(request, plan, space.checkout))
     except (ToolError, CheckoutError) as exc:
         return failed(refused, space.error(exc, request.environment.path))
-    loaded = await asyncio.to_thread(_relocated, output, request, plan, space.checkout)
-    return Rendered(LoadResult(loaded.manifests, refused + loaded.findings))
+    env, limit = request.environment, request.options.max_output_bytes
+    return await parse_rendered(
+        request, _relocated, output, env, limit, plan, space.checkout, refused
+    )
 
 
 def _values_refusals(index: TreeIndex, values: tuple[str, ...]) -> tuple[Finding, ...]:
@@ -100,13 +104,17 @@ def _argv(request: RenderRequest, plan: ChartPlan, checkout: Path) -> list[str]:
 
 
 def _relocated(
-    output: bytes, request: RenderRequest, plan: ChartPlan, checkout: Path
-) -> LoadResult:
-    env = request.environment
-    loaded = load_output(output, env.path, env.namespace, request.options.max_output_bytes)
-    loaded = LoadResult(loaded.manifests, relabel(loaded.findings, env.path, "helm template"))
+    output: bytes,
+    env: Environment,
+    max_bytes: int,
+    plan: ChartPlan,
+    checkout: Path,
+    refused: tuple[Finding, ...],
+) -> Rendered:
+    loaded = load_output(output, env.path, env.namespace, max_bytes)
+    findings = refused + relabel(loaded.findings, env.path, "helm template")
     locator = helm_locator(output, FileLines(checkout), env.path, dict(plan.copies))
-    return relocate(loaded, locator)
+    return Rendered(relocate(LoadResult(loaded.manifests, findings), locator))
 
 
 def _at(checkout: Path, path: str) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from dataclasses import replace
@@ -10,6 +9,7 @@ from pathlib import Path
 
 from bot.core.findings import Finding
 from bot.core.manifests import LoadResult
+from bot.core.repoconfig import Environment
 from bot.gitrepo import TreeEntry
 from bot.renderers.checkouts import CheckoutError, blob_reader, read_index, write_entries
 from bot.renderers.kustomizations import scan_kustomizations
@@ -20,6 +20,7 @@ from bot.renderers.origins import (
     relabel,
     relocate,
 )
+from bot.renderers.parsing import parse_rendered
 from bot.renderers.protocol import Rendered, RenderRequest, failed
 from bot.renderers.sandbox import ToolError, find_tool
 from bot.renderers.workspaces import Workspace
@@ -61,9 +62,8 @@ async def _build(request: RenderRequest, entries: list[TreeEntry], space: Worksp
     except (ToolError, CheckoutError) as exc:
         finding = space.error(exc, path)
         return failed(refused, replace(finding, message=_WRAPPER_ERROR.sub("", finding.message)))
-    rendered = await asyncio.to_thread(_relocated, output, request, space.checkout)
-    loaded = rendered.loaded
-    return Rendered(LoadResult(loaded.manifests, refused + loaded.findings), rendered.texts)
+    env, limit = request.environment, options.max_output_bytes
+    return await parse_rendered(request, _relocated, output, env, limit, space.checkout, refused)
 
 
 def _wrap(space: Workspace, path: str) -> str:
@@ -74,10 +74,13 @@ def _wrap(space: Workspace, path: str) -> str:
     return str(space.work)
 
 
-def _relocated(output: bytes, request: RenderRequest, checkout: Path) -> Rendered:
-    env = request.environment
-    loaded = load_output(output, env.path, env.namespace, request.options.max_output_bytes)
-    loaded = LoadResult(loaded.manifests, relabel(loaded.findings, env.path, "kustomize build"))
+def _relocated(
+    output: bytes, env: Environment, max_bytes: int, checkout: Path, refused: tuple[Finding, ...]
+) -> Rendered:
+    loaded = load_output(output, env.path, env.namespace, max_bytes)
+    findings = refused + relabel(loaded.findings, env.path, "kustomize build")
     lines = FileLines(checkout)
-    loaded = relocate(loaded, kustomize_locator(lines, "repo", "work", env.path))
+    loaded = relocate(
+        LoadResult(loaded.manifests, findings), kustomize_locator(lines, "repo", "work", env.path)
+    )
     return Rendered(loaded, dict(lines.texts))

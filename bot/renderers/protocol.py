@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot.core.findings import Finding, Severity, Stage
-from bot.core.manifests import LoadResult
+from bot.core.manifests import LoadResult, SourceFile
 from bot.core.repoconfig import Environment
 from bot.gitrepo import GitRepo
 
 FAILURE_PREFIX = "render."  # the rule of every finding that means "nothing was rendered"
+T = TypeVar("T")
+
+
+class Offload(Protocol):
+    """Runs a picklable function on its arguments away from the event loop."""
+
+    def __call__(self, function: Callable[..., T], /, *args: Any) -> Awaitable[T]: ...
 
 
 @dataclass(frozen=True)
@@ -24,9 +32,20 @@ class RenderOptions:
     max_output_bytes: int = 64 * 1024 * 1024  # of rendered manifests, per tool run
     max_checkout_bytes: int = 256 * 1024 * 1024  # of files written out for a tool
     allow_network: bool = False  # remote bases, charts and chart dependencies
+    # Where parsing and checks run: a thread here by default; `serve` and the CLI pass
+    # CheckPool.run (bot/checkpool.py), worker processes with a time limit per job.
+    offload: Offload = field(default=asyncio.to_thread, compare=False)
 
 
 DEFAULT_RENDER_OPTIONS = RenderOptions()
+
+
+@dataclass(frozen=True)
+class CheckInputs:
+    """What checking a render's objects takes, as data a worker process can receive."""
+
+    kubernetes_version: str  # which schemas
+    policy_files: tuple[SourceFile, ...] = ()  # parsed again (and cached) where they run
 
 
 @dataclass(frozen=True)
@@ -36,18 +55,22 @@ class RenderRequest:
     environment: Environment
     kubernetes_version: str  # what Helm reports as .Capabilities.KubeVersion
     options: RenderOptions = DEFAULT_RENDER_OPTIONS
+    checks: CheckInputs | None = None  # check the objects too, where they are parsed
 
 
 @dataclass(frozen=True)
 class Rendered:
     """Objects that remember the repository file they came from, or findings saying why not.
 
-    `texts` holds the files that objects point at, for pinning findings to a field's line;
-    a file left out (a Helm template is not YAML) keeps the object's own line.
+    `checked` holds the loader's, schema and policy findings of a request with checks
+    (None when nothing was parsed, or nothing asked for checks). `texts` holds the files
+    that objects point at, for pinning findings to a field's line; a file left out (a
+    Helm template is not YAML) keeps the object's own line.
     """
 
     loaded: LoadResult
     texts: Mapping[str, bytes] = field(default_factory=dict)
+    checked: tuple[Finding, ...] | None = None  # every finding, when the request had checks
 
 
 class Renderer(Protocol):

@@ -18,8 +18,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from bot.checkpool import CheckPool
+from bot.checkpool import CheckPool, ChecksTimedOut
 from bot.core.applies import ApplyResult
+from bot.core.checks import checks_timed_out
 from bot.core.comments import render_plan
 from bot.core.findings import has_errors
 from bot.core.markdown import GITHUB_COMMENT_LIMIT
@@ -39,7 +40,7 @@ from bot.schemacatalog import UnsupportedKubernetesVersion, catalog_for
 from bot.settings import Settings, SettingsError, load_settings
 from bot.sources import read_local_paths
 from bot.store import StoreError
-from bot.validation import validate_files
+from bot.validation import Validation, validate_within
 from bot.workflows import Checks, plan_change
 
 # The Kubernetes client, the web server and the database drivers take about a second to
@@ -129,7 +130,11 @@ def _validate(args: argparse.Namespace) -> int:
         policy_files += read_policy_dir(folder)
     policies, policy_findings = parse_policies(policy_files)
     catalog = catalog_for(args.kubernetes_version)
-    checked = validate_files(files, args.namespace, catalog, policies)
+    seconds = load_settings(os.environ).check_timeout_seconds
+    try:
+        checked = validate_within(seconds, files, args.namespace, catalog, policies)
+    except ChecksTimedOut:
+        checked = Validation(0, (checks_timed_out(seconds),))
     findings = policy_findings + refused + checked.findings
     if args.format == "json":
         print(json.dumps([finding_as_data(f) for f in findings], indent=2))

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.checkpool import ChecksTimedOut
 from bot.core.checks import ObjectFindings, check_manifests, check_objects, report_findings
 from bot.core.documents import DEFAULT_LIMITS, Limits
 from bot.core.findings import Finding
@@ -75,10 +76,54 @@ def validate_files(
                 part.close()
 
 
+def validate_within(
+    seconds: float,
+    files: Sequence[SourceFile],
+    default_namespace: str,
+    catalog: SchemaCatalog,
+    policies: Sequence[Policy],
+) -> Validation:
+    """validate_files in a forked child that is killed after `seconds` (ChecksTimedOut).
+
+    A signal handler could not stop it: compiled checks hold the interpreter in native
+    code. The child inherits everything by the fork; only its findings come back.
+    """
+    if not _can_fork():
+        return validate_files(files, default_namespace, catalog, policies)
+    import multiprocessing  # only here: the import costs every command start-up time
+
+    context = multiprocessing.get_context("fork")
+    ours, theirs = context.Pipe(duplex=False)
+    args = (theirs, files, default_namespace, catalog, policies)
+    child = context.Process(target=_validate_into, args=args)
+    child.start()
+    theirs.close()
+    try:
+        if not ours.poll(seconds):
+            raise ChecksTimedOut(seconds)
+        validation: Validation = ours.recv()
+    except EOFError:  # the child died: do the work here, so its error surfaces as usual
+        return validate_files(files, default_namespace, catalog, policies)
+    finally:
+        child.kill()
+        child.join()
+    return validation
+
+
+def _validate_into(connection: Any, *args: Any) -> None:
+    with connection:
+        connection.send(validate_files(*args))
+
+
+def _can_fork() -> bool:
+    # forking a process that runs threads could copy a lock while it is held
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
 def part_count(files: Sequence[SourceFile]) -> int:
     """How many processes to use: one per core, while each gets enough to parse."""
-    if not hasattr(os, "fork") or threading.active_count() > 1:
-        return 1  # forking a process that runs threads could copy a lock while it is held
+    if not _can_fork():
+        return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cores or 1, sum(len(f.data) for f in files) // MIN_PART_BYTES))
 

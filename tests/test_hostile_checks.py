@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -149,3 +152,28 @@ async def probe_until_reported(
         rounds += 1
         await asyncio.sleep(0.5)
     return rounds
+
+
+def run_cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI with a 3 s limit on checks; the subprocess timeout only guards a hang."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_BOT_")}
+    env["GITOPS_BOT_CHECK_TIMEOUT_SECONDS"] = "3"
+    command = [sys.executable, "-m", "bot", *args]
+    return subprocess.run(
+        command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=GUARD_SECONDS
+    )
+
+
+def test_validate_and_plan_on_the_command_line_are_cut_off_too(tmp_path: Path) -> None:
+    origin = Repo(tmp_path / "repo")
+    tree = {".gitops-bot.yaml": CONFIG, "policies/exponential.yaml": exponential_policy()}
+    base = origin.commit({**tree, "deploy/web.yaml": deployment("web", "r.io/web:1.0.0")})
+    head = origin.commit({**tree, "deploy/web.yaml": labelled_deployment()})
+    validated = run_cli(tmp_path, "validate", "--policies", "repo/policies", "repo/deploy")
+    planned = run_cli(
+        tmp_path, "plan", "--repo", "repo", "--base", base, "--head", head, "--format", "text"
+    )
+    for done in (validated, planned):
+        assert done.returncode == 1, done.stderr
+        assert "checks did not finish within 3 s" in done.stdout
+        assert "Traceback" not in done.stderr

@@ -77,8 +77,8 @@ _ENVIRONMENT_KEYS["exclude"] = {
     "type": "array",
     "items": {"type": "string", "minLength": 1},
     "description": "plain: globs, relative to path, of files not read (** spans folders)",
-    "policy_severity": _POLICY_SEVERITY,
 }
+_ENVIRONMENT_KEYS["policy_severity"] = _POLICY_SEVERITY
 
 
 def _exclude_problems(data: dict[str, Any]) -> list[str]:

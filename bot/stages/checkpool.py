@@ -2,11 +2,13 @@
 
 The server's event loop and GIL answer webhooks and health checks. Parsing rendered
 YAML and running schemas and a repository's own policies over it is CPU work whose cost
-the repository decides, so it runs here (bot/stages/checking.py). Workers start with
-`forkserver`: a clean process that imported the checking code once forks each of them,
-which is safe while the server runs threads (a plain fork could copy a held lock) and
-quick after the first. A job that outlives the time limit has its worker killed and
-replaced; its caller gets ChecksTimedOut, which the plan reports as a finding.
+the repository decides, so it runs here: a renderer's parsing, then the render's
+checks (bot/stages/checking.py), two jobs with the server's gathering of schemas
+between. Workers start with `forkserver`: a clean process that imported the checking
+code once forks each of them, which is safe while the server runs threads (a plain fork
+could copy a held lock) and quick after the first. A job that outlives the time limit
+has its worker killed and replaced; its caller gets ChecksTimedOut, which the plan
+reports as a finding.
 """
 
 from __future__ import annotations

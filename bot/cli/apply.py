@@ -23,6 +23,7 @@ from bot.renderers import render_options
 from bot.schemas.catalog import catalog_for
 from bot.stages.apply.audited import AuditedApply, EnvironmentBusy, Ledger, apply_audited
 from bot.stages.apply.deploy import FINDINGS_REFUSAL, DeployContext, deploy_environment
+from bot.stages.checkpool import CheckPool
 from bot.stages.plan import Checks, load_checks
 from bot.stages.schema_sources import server_schemas
 from bot.store.backends import store_for_url
@@ -50,18 +51,21 @@ def run(args: argparse.Namespace) -> int:
 
 async def _apply_now(args: argparse.Namespace, settings: Settings) -> ApplyResult | int:
     """Apply `--env` at `--ref` to its cluster; an exit code when it cannot even start."""
-    async with ClusterDirectory(settings.clusters) as clusters:
-        return await _apply_through(args, settings, clusters)
+    async with (
+        ClusterDirectory(settings.clusters) as clusters,
+        CheckPool(1, settings.check_timeout_seconds) as pool,
+    ):
+        return await _apply_through(args, settings, clusters, pool)
 
 
 async def _apply_through(
-    args: argparse.Namespace, settings: Settings, clusters: ClusterDirectory
+    args: argparse.Namespace, settings: Settings, clusters: ClusterDirectory, pool: CheckPool
 ) -> ApplyResult | int:
     repo = GitRepo(args.repo)
     commit = await repo.resolve(args.ref)
     try:
         schemas = server_schemas(settings, clusters)
-        options, rules = render_options(settings), settings.policy_rules
+        options, rules = render_options(settings, pool.run), settings.policy_rules
         checks = await load_checks(repo, commit, catalog_for, options, schemas, relaxation=rules)
     except ConfigError as exc:
         for finding in exc.findings:

@@ -19,6 +19,7 @@ from bot.core.repoconfig import ConfigError
 from bot.git.repos import GitRepo
 from bot.renderers import render_options
 from bot.schemas.catalog import catalog_for
+from bot.stages.checkpool import CheckPool
 from bot.stages.drift import add_origins, check_environment
 from bot.stages.plan import load_checks
 from bot.stages.schema_sources import server_schemas
@@ -33,10 +34,22 @@ async def drift_now(
     path: Path, environment_name: str, ref: str, settings: Settings, ledger: list[AuditEntry]
 ) -> EnvironmentDrift | int:
     """The drift of `--env` at `--ref`; an exit code when the check cannot even start."""
+    async with CheckPool(1, settings.check_timeout_seconds) as pool:
+        return await _drift_with(path, environment_name, ref, settings, ledger, pool)
+
+
+async def _drift_with(
+    path: Path,
+    environment_name: str,
+    ref: str,
+    settings: Settings,
+    ledger: list[AuditEntry],
+    pool: CheckPool,
+) -> EnvironmentDrift | int:
     repo = GitRepo(path)
     commit = await repo.resolve(ref)
     try:
-        options, rules = render_options(settings), settings.policy_rules
+        options, rules = render_options(settings, pool.run), settings.policy_rules
         checks = await load_checks(
             repo, commit, catalog_for, options, server_schemas(settings, None), relaxation=rules
         )

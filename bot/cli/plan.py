@@ -15,6 +15,7 @@ from bot.core.formats import plan_output
 from bot.core.plans import Plan
 from bot.git.repos import GitRepo
 from bot.renderers import render_options
+from bot.stages.checkpool import CheckPool
 from bot.stages.live_preview import LivePreviewer
 from bot.stages.plan import plan_change
 from bot.stages.schema_sources import server_schemas
@@ -30,7 +31,10 @@ def run(args: argparse.Namespace) -> int:
 
 async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
     """The plan, with the live layer for every environment whose cluster is configured."""
-    async with ClusterDirectory(() if args.no_cluster else settings.clusters) as clusters:
+    async with (
+        ClusterDirectory(() if args.no_cluster else settings.clusters) as clusters,
+        CheckPool(1, settings.check_timeout_seconds) as pool,
+    ):
         live = LivePreviewer(clusters, settings.fingerprint_key)
         return await plan_change(
             GitRepo(args.repo),
@@ -38,7 +42,7 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
             args.head,
             settings.fingerprint_key,
             args.env,
-            render_options=render_options(settings),
+            render_options=render_options(settings, pool.run),
             live=live,
             server_schemas=server_schemas(settings, None if args.no_cluster else clusters),
             relaxation=settings.policy_rules,

@@ -12,6 +12,7 @@ from bot import __version__
 from bot.cli.exits import EXIT_FINDINGS, EXIT_OK
 from bot.cli.reports import write_reports
 from bot.config.settings import load_settings
+from bot.core.checks import checks_timed_out
 from bot.core.findings import Finding, Severity, has_errors
 from bot.core.formats import findings_output
 from bot.core.policies import Policy
@@ -20,8 +21,9 @@ from bot.core.schemas import UnknownKinds
 from bot.git.sources import read_local_paths
 from bot.schemas.catalog import catalog_for
 from bot.schemas.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.stages.checkpool import ChecksTimedOut
 from bot.stages.schema_sources import local_schemas
-from bot.stages.validate import validate_files
+from bot.stages.validate import Validation, validate_within
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,15 +32,20 @@ def run(args: argparse.Namespace) -> int:
     catalog = catalog_for(args.kubernetes_version)
     schemas, crd_findings = local_schemas(args.crds, args.schema_folder)
     unknown = UnknownKinds(Severity(args.unknown_kinds))
-    checked = validate_files(
-        files,
-        args.namespace,
-        catalog,
-        policies,
-        schemas=schemas,
-        unknown=unknown,
-        exemptions=exemptions,
-    )
+    seconds = load_settings(os.environ).check_timeout_seconds
+    try:
+        checked = validate_within(
+            seconds,
+            files,
+            args.namespace,
+            catalog,
+            policies,
+            schemas=schemas,
+            unknown=unknown,
+            exemptions=exemptions,
+        )
+    except ChecksTimedOut:
+        checked = Validation(0, (checks_timed_out(seconds),))
     findings = policy_findings + crd_findings + refused + checked.findings
     default_path = str(args.paths[0])  # where a finding that names no file is shown
 

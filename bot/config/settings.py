@@ -76,6 +76,9 @@ class Settings:
     # How far repositories may relax the organisation policies; see README "Relaxing policies".
     policy_relaxation: RelaxationLevel = RelaxationLevel.SEVERITY
     policy_locked: tuple[str, ...] = ()  # organisation policy ids never relaxed
+    # Parsing, schema and policy checks run in worker processes (bot/stages/checkpool.py).
+    check_workers: int = 0  # processes; 0: one per job worker (worker_count)
+    check_timeout_seconds: int = 120  # a render's parsing, then its checks; past it a finding
 
     @property
     def policy_rules(self) -> RelaxationRules:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, replace
 from bot.core.customschemas import NO_SCHEMAS, FirstFound, SchemaLookup, crd_schemas
 from bot.core.documents import locate
 from bot.core.exemptions import check_with_exemptions
-from bot.core.findings import Finding
+from bot.core.findings import Finding, Severity, Stage
 from bot.core.manifests import LoadResult, Manifest
 from bot.core.policies import Policy
 from bot.core.relaxations import ExemptionRules, Relaxation
@@ -122,3 +122,16 @@ def pinpoint(findings: Iterable[Finding], texts: Mapping[str, bytes]) -> tuple[F
             finding = replace(finding, line=line or finding.line)
         result.append(finding)
     return tuple(result)
+
+
+def checks_timed_out(seconds: float) -> Finding:
+    """Parsing and checks ran out of time: the objects are unknown, so this blocks."""
+    return Finding(
+        Stage.RENDER,  # like a failed render: nothing is known about the objects
+        Severity.ERROR,
+        "render.checks-timeout",
+        f"checks did not finish within {seconds:g} s: a policy or manifest is too expensive "
+        "to check (a policy schema with very many keywords, or very many or very large "
+        "objects); simplify the policy or split the environment, or ask the operator to "
+        "raise GITOPS_BOT_CHECK_TIMEOUT_SECONDS",
+    )

@@ -79,6 +79,7 @@ _ENVIRONMENT_KEYS["exclude"] = {
     "items": {"type": "string", "minLength": 1},
     "description": "plain: globs, relative to path, of files not read (** spans folders)",
 }
+_ENVIRONMENT_KEYS["policy_severity"] = _POLICY_SEVERITY
 
 
 def _exclude_problems(data: dict[str, Any]) -> list[str]:

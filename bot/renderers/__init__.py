@@ -7,6 +7,7 @@ One small port (`Renderer`), three adapters: plain files, `kustomize build` and
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 
 from bot.config.settings import Settings
 from bot.core.repoconfig import SourceType
@@ -16,6 +17,7 @@ from bot.renderers.kustomize import KustomizeRenderer
 from bot.renderers.plain import PlainRenderer
 from bot.renderers.protocol import (
     DEFAULT_RENDER_OPTIONS,
+    Offload,
     Rendered,
     Renderer,
     RenderOptions,
@@ -42,22 +44,27 @@ async def render(request: RenderRequest) -> Rendered:
     return await RENDERERS[request.environment.source.type].render(request)
 
 
-def render_options(settings: Settings) -> RenderOptions:
-    return RenderOptions(
+def render_options(settings: Settings, offload: Offload | None = None) -> RenderOptions:
+    """The settings' bounds on rendering; `offload` runs parsing (a thread by default, a
+    CheckPool's worker processes in `serve` and the CLI)."""
+    options = RenderOptions(
         kustomize=settings.kustomize_command,
         helm=settings.helm_command,
         timeout_seconds=settings.render_timeout_seconds,
         max_output_bytes=settings.render_max_output_bytes,
         allow_network=settings.render_allow_network,
     )
+    return options if offload is None else replace(options, offload=offload)
 
 
 __all__ = [
     "DEFAULT_RENDER_OPTIONS",
+    "Offload",
     "RenderOptions",
     "RenderRequest",
     "Rendered",
     "Renderer",
+    "failed",
     "render",
     "render_failure",
     "render_options",

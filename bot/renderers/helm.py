@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.core.findings import Finding
 from bot.core.manifests import LoadResult
+from bot.core.repoconfig import Environment
 from bot.git.repos import TreeEntry
 from bot.renderers.charts import ChartPlan, plan_chart
 from bot.renderers.checkouts import CheckoutError, TreeIndex, blob_reader, read_index, write_entries
@@ -51,7 +52,9 @@ async def _template(
         output = await space.run(_argv(request, plan, space.checkout))
     except (ToolError, CheckoutError) as exc:
         return failed(refused, space.error(exc, request.environment.path))
-    loaded = await asyncio.to_thread(_relocated, output, request, plan, space.checkout)
+    # Parsing is CPU work: where the options say (a check worker process in `serve`).
+    env, limit = request.environment, request.options.max_output_bytes
+    loaded = await request.options.offload(_relocated, output, env, limit, plan, space.checkout)
     return Rendered(LoadResult(loaded.manifests, refused + loaded.findings))
 
 
@@ -100,10 +103,9 @@ def _argv(request: RenderRequest, plan: ChartPlan, checkout: Path) -> list[str]:
 
 
 def _relocated(
-    output: bytes, request: RenderRequest, plan: ChartPlan, checkout: Path
+    output: bytes, env: Environment, max_bytes: int, plan: ChartPlan, checkout: Path
 ) -> LoadResult:
-    env = request.environment
-    loaded = load_output(output, env.path, env.namespace, request.options.max_output_bytes)
+    loaded = load_output(output, env.path, env.namespace, max_bytes)
     loaded = LoadResult(loaded.manifests, relabel(loaded.findings, env.path, "helm template"))
     locator = helm_locator(output, FileLines(checkout), env.path, dict(plan.copies))
     return relocate(loaded, locator)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ from pathlib import Path
 from bot.core.findings import Finding
 from bot.core.manifests import LoadResult
 from bot.core.namings import Naming, namings_by_folder
+from bot.core.repoconfig import Environment
 from bot.git.repos import TreeEntry
 from bot.renderers.checkouts import CheckoutError, blob_reader, read_index, write_entries
 from bot.renderers.kustomizations import scan_kustomizations
@@ -69,7 +69,9 @@ async def _build(
     except (ToolError, CheckoutError) as exc:
         finding = space.error(exc, path)
         return failed(refused, replace(finding, message=_WRAPPER_ERROR.sub("", finding.message)))
-    rendered = await asyncio.to_thread(_relocated, output, request, namings, space.checkout)
+    # Parsing is CPU work: where the options say (a check worker process in `serve`).
+    env, limit = request.environment, options.max_output_bytes
+    rendered = await options.offload(_relocated, output, env, limit, namings, space.checkout)
     loaded = rendered.loaded
     return Rendered(LoadResult(loaded.manifests, refused + loaded.findings), rendered.texts)
 
@@ -84,12 +86,12 @@ def _wrap(space: Workspace, path: str) -> str:
 
 def _relocated(
     output: bytes,
-    request: RenderRequest,
+    env: Environment,
+    max_bytes: int,
     namings: Mapping[str, frozenset[Naming]],
     checkout: Path,
 ) -> Rendered:
-    env = request.environment
-    loaded = load_output(output, env.path, env.namespace, request.options.max_output_bytes)
+    loaded = load_output(output, env.path, env.namespace, max_bytes)
     loaded = LoadResult(loaded.manifests, relabel(loaded.findings, env.path, "kustomize build"))
     lines = FileLines(checkout)
     loaded = relocate(loaded, kustomize_locator(lines, "repo", "work", env.path, namings))

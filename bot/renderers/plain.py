@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable
 
 from bot.core.manifests import LoadResult, SourceFile, is_manifest_path
@@ -20,8 +19,8 @@ class PlainRenderer:
         choice = choose_files([e.path for e in entries], env.path, env.exclude)
         wanted = [e for e in entries if e.path not in choice.left_out and _may_be_read(e)]
         files, refused = await read_entries(request.repo, wanted)
-        # Parsing is CPU work: keep it off the event loop.
-        loaded = await asyncio.to_thread(_load_paused, files, env.path, env.namespace)
+        # Parsing is CPU work: where the options say (a check worker process in `serve`).
+        loaded = await request.options.offload(_load_paused, files, env.path, env.namespace)
         return Rendered(
             LoadResult(
                 loaded.manifests,

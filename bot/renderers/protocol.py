@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import asyncio
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.manifests import LoadResult
@@ -12,6 +13,13 @@ from bot.core.repoconfig import Environment
 from bot.git.repos import GitRepo
 
 FAILURE_PREFIX = "render."  # the rule of every finding that means "nothing was rendered"
+T = TypeVar("T")
+
+
+class Offload(Protocol):
+    """Runs a picklable function on its arguments away from the event loop."""
+
+    def __call__(self, function: Callable[..., T], /, *args: Any) -> Awaitable[T]: ...
 
 
 @dataclass(frozen=True)
@@ -24,6 +32,9 @@ class RenderOptions:
     max_output_bytes: int = 64 * 1024 * 1024  # of rendered manifests, per tool run
     max_checkout_bytes: int = 256 * 1024 * 1024  # of files written out for a tool
     allow_network: bool = False  # remote bases, charts and chart dependencies
+    # Where parsing runs: a thread here by default; `serve` and the CLI pass
+    # CheckPool.run (bot/stages/checkpool.py), worker processes with a time limit per job.
+    offload: Offload = field(default=asyncio.to_thread, compare=False)
 
 
 DEFAULT_RENDER_OPTIONS = RenderOptions()

@@ -23,6 +23,7 @@ from bot.schemas.catalog import catalog_for
 from bot.server.intake import MAX_BODY_BYTES, Edge
 from bot.server.timers import start_drift_timer
 from bot.server.worker import Worker, wind_down
+from bot.stages.checkpool import CheckPool
 from bot.stages.plan import CatalogFactory
 from bot.store.backends import store_for_url
 from bot.store.ports import JobState, Store, StoreError
@@ -61,6 +62,11 @@ def create_app(settings: Settings, options: Options | None = None) -> web.Applic
             "without it no delivery can be verified; set it to the secret configured on the "
             "GitHub App's webhook (or the GitLab webhook's secret token)"
         )
+    if settings.check_timeout_seconds <= 0 or settings.check_workers < 0:
+        raise SettingsError(
+            "GITOPS_BOT_CHECK_TIMEOUT_SECONDS must be a positive number of seconds and "
+            "GITOPS_BOT_CHECK_WORKERS a number of processes (0: one per job worker)"
+        )
     kits = configured_kits(settings)
     for kit in kits:
         kit.check_settings(settings)
@@ -85,6 +91,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
     async with (
         aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session,
         ClusterDirectory(settings.clusters, settings.cluster_crds_refresh_seconds) as clusters,
+        _check_pool(settings) as pool,
     ):
         kits = configured_kits(settings)
         lent = Resources(settings, session, app[METRICS], options.clock, options.sleep)
@@ -98,6 +105,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             catalogs=options.catalogs,
             clock=options.clock,
             clusters=clusters,
+            offload=pool.run,
         )
         app[SERVICES] = services
         hooks = {kit.name: kit.hooks(settings, options.clock) for kit in kits}
@@ -106,6 +114,8 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[WORKERS] = _start_workers(services, app[WAKEUP], app[DRAINING], options)
         # The drift loop queues jobs for the workers; no loop where no worker runs.
         timers = start_drift_timer(services, app[WAKEUP]) if options.run_workers else []
+        if options.run_workers:  # the first plan should not wait for the processes
+            timers.append(asyncio.create_task(pool.warm()))
         try:
             yield
         finally:
@@ -114,6 +124,12 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             await asyncio.gather(*timers, return_exceptions=True)
             await asyncio.gather(*app[WORKERS], return_exceptions=True)
             await store.close()
+
+
+def _check_pool(settings: Settings) -> CheckPool:
+    """Processes for parsing and checks: one per job worker unless the settings say."""
+    size = settings.check_workers or settings.worker_count
+    return CheckPool(size, settings.check_timeout_seconds)
 
 
 def _start_workers(

@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
-from bot.core.checks import Checked, checked_manifests
+from bot.core.checks import Checked, checks_timed_out
 from bot.core.customschemas import SchemaLookup
 from bot.core.envpaths import created, is_missing, is_path_problem, removed
 from bot.core.findings import Finding, Severity, Stage
-from bot.core.manifests import LoadResult
+from bot.core.manifests import LoadResult, SourceFile
 from bot.core.plans import EnvironmentPlan, Plan, plan_environment
 from bot.core.policies import Policy
 from bot.core.relaxations import (
@@ -28,11 +28,14 @@ from bot.renderers import (
     Rendered,
     RenderOptions,
     RenderRequest,
+    failed,
     render,
     render_failure,
 )
 from bot.schemas.catalog import UnsupportedKubernetesVersion, catalog_for
 from bot.schemas.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.stages.checking import CheckJob, kinds_of, narrowed, run_checks, selection_of
+from bot.stages.checkpool import ChecksTimedOut
 from bot.stages.schema_sources import (
     NO_SERVER_SCHEMAS,
     NO_SOURCES,
@@ -60,6 +63,7 @@ class Checks:
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS  # the server's, never the repo's
     schemas: SchemaSources = NO_SOURCES  # for custom resources, besides their environment's
     selection: PolicySelection | None = None  # the policies per environment, once relaxed
+    policy_files: tuple[SourceFile, ...] = ()  # what `policies` were parsed from
 
     def policies_for(self, env: Environment) -> tuple[Policy, ...]:
         if self.selection is None:
@@ -141,7 +145,9 @@ async def load_checks(
     selection = select_policies(config, policies, organisation, relaxation, config_text or b"")
     schemas, schema_findings = await load_sources(repo, base, config, server_schemas)
     problems = tuple(refusals) + findings + schema_findings
-    return Checks(config, catalog, policies, problems, render_options, schemas, selection)
+    return Checks(
+        config, catalog, policies, problems, render_options, schemas, selection, tuple(files)
+    )
 
 
 async def _read_policy_path(repo: GitRepo, base: str, path: str) -> FileSet:
@@ -197,38 +203,51 @@ async def render_environment(
 async def render_checked(
     repo: GitRepo, commit: str, env: Environment, checks: Checks
 ) -> tuple[LoadResult, Checked]:
-    """render_environment with its findings, and the objects' policy exemptions in force."""
-    rendered = await _render(repo, commit, env, checks)
-    custom = await schemas_for(checks.schemas, env, rendered.loaded.manifests, checks.catalog)
-    # Schema and policy checks are CPU work: keep them off the event loop.
-    return await asyncio.to_thread(_check_rendered, rendered, checks, env, *custom)
+    """render_environment with its findings, and the objects' policy exemptions in force.
+
+    Parsing and checks run where the render options say (a check worker process in
+    `serve` and the CLI), each within its time limit: past it the render's objects are
+    unknown, so the result is a blocking finding, never "no changes". Between the two,
+    the schemas of the render's custom kinds are gathered here, where the cluster is.
+    """
+    try:
+        rendered = await _render(repo, commit, env, checks)
+        custom = await schemas_for(checks.schemas, env, rendered.loaded.manifests, checks.catalog)
+        job = _check_job(rendered, checks, env, *custom)
+        return rendered.loaded, await checks.render_options.offload(run_checks, job)
+    except ChecksTimedOut as exc:
+        finding = checks_timed_out(exc.seconds)
+        return LoadResult(findings=(finding,)), Checked((finding,))
 
 
 async def _render(repo: GitRepo, commit: str, env: Environment, checks: Checks) -> Rendered:
     request = RenderRequest(
         repo, commit, env, checks.config.kubernetes_version, checks.render_options
     )
-    return await render(request)
+    try:
+        return await render(request)
+    except ChecksTimedOut as exc:  # parsing alone ran out of time
+        return failed((checks_timed_out(exc.seconds),))
 
 
-def _check_rendered(
+def _check_job(
     rendered: Rendered,
     checks: Checks,
     env: Environment,
     custom: SchemaLookup,
     unknown: UnknownKinds,
-) -> tuple[LoadResult, Checked]:
-    exemptions = checks.selection.exemptions if checks.selection else None
-    checked = checked_manifests(
+) -> CheckJob:
+    """The render's checks as data that crosses into a worker process."""
+    return CheckJob(
         rendered.loaded,
-        checks.catalog,
-        checks.policies_for(env),
         rendered.texts,
+        checks.config.kubernetes_version,
+        checks.policy_files,
+        selection_of(checks.policies_for(env)),
+        narrowed(custom, kinds_of(rendered.loaded)),
         unknown,
-        custom,
-        exemptions=exemptions,
+        checks.selection.exemptions if checks.selection else None,
     )
-    return rendered.loaded, checked
 
 
 def _base_notes(env: Environment, base_findings: tuple[Finding, ...]) -> tuple[Finding, ...]:

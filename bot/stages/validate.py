@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,6 +36,7 @@ from bot.core.policies import Policy
 from bot.core.relaxations import ExemptionRules, Relaxation
 from bot.core.schemas import UNKNOWN_WARNS, SchemaCatalog, UnknownKinds
 from bot.renderers.loading import cyclic_gc_paused
+from bot.stages.checkpool import ChecksTimedOut
 
 # Below this much YAML per part, starting a process costs more than it saves.
 MIN_PART_BYTES = 128 * 1024
@@ -93,10 +95,61 @@ def validate_files(
                 part.close()
 
 
+def validate_within(seconds: float, *args: Any, **kwargs: Any) -> Validation:
+    """validate_files(*args, **kwargs) in a forked child, killed after `seconds`
+    (ChecksTimedOut) with the processes of its parts.
+
+    A signal handler could not stop it: compiled checks hold the interpreter in native
+    code. The child inherits everything by the fork (nothing is pickled on the way in);
+    only its findings come back. It still splits the work into one part per core.
+    """
+    if not _can_fork():
+        return validate_files(*args, **kwargs)
+    import multiprocessing  # only here: the import costs every command start-up time
+
+    context = multiprocessing.get_context("fork")
+    ours, theirs = context.Pipe(duplex=False)
+    child = context.Process(target=_validate_into, args=(theirs, args, kwargs))
+    child.start()
+    with contextlib.suppress(OSError):  # also here: no race with the child's own call
+        os.setpgid(child.pid or 0, child.pid or 0)
+    theirs.close()
+    try:
+        if not ours.poll(seconds):
+            raise ChecksTimedOut(seconds)
+        validation: Validation = ours.recv()
+    except EOFError:  # the child died: do the work here, so its error surfaces as usual
+        return validate_files(*args, **kwargs)
+    finally:
+        _kill_group(child.pid)
+        child.join()
+    return validation
+
+
+def _validate_into(connection: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    os.setpgid(0, 0)  # its part processes join its group, so one kill stops them all
+    with connection:
+        connection.send(validate_files(*args, **kwargs))
+
+
+def _kill_group(pid: int | None) -> None:
+    if pid is None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)  # in case it had not yet made its own group
+
+
+def _can_fork() -> bool:
+    # forking a process that runs threads could copy a lock while it is held
+    return hasattr(os, "fork") and threading.active_count() == 1
+
+
 def part_count(files: Sequence[SourceFile]) -> int:
     """How many processes to use: one per core, while each gets enough to parse."""
-    if not hasattr(os, "fork") or threading.active_count() > 1:
-        return 1  # forking a process that runs threads could copy a lock while it is held
+    if not _can_fork():
+        return 1
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cores or 1, sum(len(f.data) for f in files) // MIN_PART_BYTES))
 

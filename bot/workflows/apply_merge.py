@@ -49,7 +49,7 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
     mirror = await services.mirrors.fetch(event.repo, (event.commit,), auth)
     pull = await forge.pull_request_for_commit(event.repo, event.commit)
     try:
-        options = render_options(services.settings)
+        options = render_options(services.settings, services.offload)
         schemas = server_schemas(services.settings, services.clusters)
         rules = services.settings.policy_rules
         checks = await load_checks(

@@ -66,7 +66,7 @@ async def check_drift(services: Services, check: DriftCheck, job: Job) -> DriftO
     head = await forge.branch_head(repo, repo.default_branch)
     mirror = await services.mirrors.fetch(repo, (head,), await forge.git_auth_header(repo))
     try:
-        options = render_options(services.settings)
+        options = render_options(services.settings, services.offload)
         schemas = server_schemas(services.settings, services.clusters)
         rules = services.settings.policy_rules
         checks = await load_checks(

@@ -77,7 +77,7 @@ def live_previewer(services: Services, event: PullRequestChanged) -> LivePreview
 
 def preview_render_options(services: Services, event: PullRequestChanged) -> RenderOptions:
     """The server's render bounds; a fork's content never gets network access."""
-    options = render_options(services.settings)
+    options = render_options(services.settings, services.offload)
     return replace(options, allow_network=False) if event.from_fork else options
 
 

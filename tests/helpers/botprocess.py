@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 
+from helpers.fakegithub import FakeGitHub
 from helpers.githubbot import CONFIG, SECRET, deployment, example, sign
 from helpers.gitrepos import Repo
 
@@ -199,6 +200,19 @@ def push(origin: Repo, slug: str, commit: str, before: str | None = None) -> Del
     payload = _pointed(example("push", ref="refs/heads/master"), origin, slug)
     payload["before"], payload["after"] = before or "0" * 40, commit
     return Delivery("push", payload)
+
+
+def pull_request(
+    fake: FakeGitHub, origin: Repo, slug: str, number: int, base: str, head: str
+) -> Delivery:
+    """Pull request `number` of `slug` opened from `head` onto `base`; the fake knows it."""
+    payload = _pointed(example("pull_request", "opened"), origin, slug)
+    pull = payload["pull_request"]
+    payload["number"] = pull["number"] = number
+    pull["base"]["sha"], pull["head"]["sha"] = base, head
+    pull["base"]["repo"]["full_name"] = pull["head"]["repo"]["full_name"] = slug
+    fake.pulls[number] = {**pull, "merged_at": None, "merge_commit_sha": None}
+    return Delivery("pull_request", payload)
 
 
 def comment(origin: Repo, slug: str, number: int, login: str, body: str) -> Delivery:

@@ -11,6 +11,7 @@ from bot.cli.exits import EXIT_FINDINGS, EXIT_OK
 from bot.clusters.directory import ClusterDirectory
 from bot.config.settings import Settings, load_settings
 from bot.core.comments import render_plan
+from bot.core.gitopsapps import RepoIdentity
 from bot.core.markdown import GITHUB_COMMENT_LIMIT
 from bot.core.plans import Plan
 from bot.core.reports import plan_as_data, plan_as_text
@@ -47,4 +48,7 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
             live=live,
             server_schemas=server_schemas(settings, None if args.no_cluster else clusters),
             relaxation=settings.policy_rules,
+            identity=RepoIdentity(
+                tuple(args.repo_url), args.any_repo_url, tuple(args.branch or [args.base])
+            ),
         )

@@ -143,6 +143,7 @@ CHART = {
               containers:
                 - name: api
                   image: "registry.example.com/api:{{ .Values.tag }}"
+                  resources: {limits: {memory: 64Mi}}
         """),
 }
 INFRA = {

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import yaml
 from gitopsrepo import RAW, URL, WEB, tree
+from manifests import configmap
 from gitrepos import Repo
 from test_plan import run_plan
 
@@ -22,7 +23,7 @@ from bot.renderers import RenderOptions, RenderRequest, render
 from bot.stages.controllers import units_at
 
 IDENTITY = RepoIdentity((URL,), branches=("main",))
-CONFIG = "argocd: true\nflux: true\n"
+CONFIG_ENV = "environments:\n  plain: {path: raw, cluster: main}\n"
 
 
 def options(tools: Path) -> RenderOptions:
@@ -223,8 +224,111 @@ async def test_flux_overrides_match_kustomize_build_then_substitute(
 # --- the plan, end to end
 
 
+@pytest.fixture(autouse=True)
+def tools_for_the_cli(render_tools: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`gitops-bot plan` as a subprocess finds the real kustomize and helm through its settings."""
+    monkeypatch.setenv("GITOPS_BOT_KUSTOMIZE_COMMAND", str(render_tools / "kustomize"))
+    monkeypatch.setenv("GITOPS_BOT_HELM_COMMAND", str(render_tools / "helm"))
+
+
 def plan_json(repo: Repo, base: str, head: str, *extra: str) -> dict[str, Any]:
     done = run_plan(repo.path, base, head, "json", "--repo-url", URL, "--branch", "main", *extra)
     assert done.returncode in (0, 1), done.stderr
     data: dict[str, Any] = json.loads(done.stdout)
     return data
+
+
+def environments(data: dict[str, Any]) -> dict[str, dict[str, int]]:
+    return {
+        env["name"]: {k: v for k, v in env["counts"].items() if v} for env in data["environments"]
+    }
+
+
+NOT_PREVIEWED = [
+    "not previewed: applicationset/argocd/teams (declared in apps/teams.yaml): "
+    "ApplicationSets are not previewed yet",
+    "not previewed: argocd/remote (declared in apps/remote.yaml): its source is another "
+    "repository (https://github.com/other/elsewhere.git)",
+    "not previewed: flux/flux-system/secrets (declared in clusters/prod/flux.yaml): "
+    "postBuild.substituteFrom is not previewed yet",
+]
+
+
+def test_without_a_config_only_the_affected_unit_is_previewed(repo: Repo) -> None:
+    base = repo.commit(tree())
+    head = repo.commit(tree({"charts/api/values-prod.yaml": "file: changed\n"}))
+    data = plan_json(repo, base, head)
+    assert data["failure"] is None and not data["blocking"], data
+    assert environments(data) == {"argocd/api": {"update": 1}}
+    [api] = data["environments"]
+    assert api["cluster"] == "https://kubernetes.default.svc"
+    assert [c["object"] for c in api["changes"]] == ["Deployment.apps shop/api-prod"]
+    assert "+    file: changed" in api["changes"][0]["diff"]
+    assert data["notes"][1:] == [
+        "3 Argo CD or Flux unit(s) not affected by this change (none of their inputs "
+        "changed), so not rendered",
+        *NOT_PREVIEWED,
+    ]
+    assert data["notes"][0].startswith("no .gitops-bot.yaml at the base commit")
+
+
+def test_a_shared_base_change_previews_every_unit_that_reaches_it(repo: Repo) -> None:
+    shared = {"base/settings.yaml": configmap(mode="slow")}
+    both = {
+        **shared,
+        "envs/stage/kustomization.yaml": "resources: [../../base]\n",
+        "apps/stage.yaml": WEB.replace("name: web", "name: stage").replace(
+            "envs/prod", "envs/stage"
+        ),
+    }
+    base = repo.commit(tree(both | {"base/settings.yaml": configmap(mode="fast")}))
+    head = repo.commit(tree(both))
+    data = plan_json(repo, base, head, "--format", "json")
+    assert environments(data) == {
+        "argocd/stage": {"unchanged": 1, "update": 1},
+        "argocd/web": {"unchanged": 1, "update": 1},
+    }
+    assert data["notes"][1].startswith("3 Argo CD or Flux unit(s) not affected")
+
+
+def test_a_new_application_creates_everything_it_deploys(repo: Repo) -> None:
+    base = repo.commit({"apps/web.yaml": WEB.replace("path: envs/prod", "path: envs/none")})
+    head = repo.commit(tree())
+    data = plan_json(repo, base, head)
+    assert environments(data)["argocd/web"] == {"create": 2}
+    assert environments(data)["flux/flux-system/infra"] == {"create": 2}
+
+
+def test_the_comment_has_a_section_per_unit_and_lists_the_others(repo: Repo) -> None:
+    base = repo.commit(tree())
+    head = repo.commit(tree({"charts/api/values-prod.yaml": "file: changed\n", "raw/one.yaml": ""}))
+    done = run_plan(repo.path, base, head, "markdown", "--repo-url", URL, "--branch", "main")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "#### Environment `argocd/api` → cluster `https://kubernetes.default.svc`" in done.stdout
+    assert "#### Environment `argocd/raw`" in done.stdout
+    assert "#### Environment `argocd/web`" not in done.stdout
+    assert "2 Argo CD or Flux unit(s) not affected" in done.stdout.replace("&#50;", "2")
+    assert "ApplicationSets are not previewed yet" in done.stdout
+
+
+def test_a_config_switch_previews_one_controller_beside_environments(repo: Repo) -> None:
+    config = CONFIG_ENV + "flux: true\nrepo_urls: [ssh://git@git.example.com/team/deploy]\n"
+    base = repo.commit(tree({".gitops-bot.yaml": config}))
+    head = repo.commit(
+        tree({".gitops-bot.yaml": config, "infra/region.yaml": configmap("region", a="b")})
+    )
+    done = run_plan(repo.path, base, head, "json", "--branch", "main")
+    data = json.loads(done.stdout)
+    assert environments(data) == {
+        "flux/flux-system/infra": {"update": 1, "unchanged": 1},
+        "plain": {"unchanged": 4},
+    }
+    assert data["notes"][0].startswith("0 Argo CD or Flux unit(s) not affected")
+    assert data["notes"][1:] == [NOT_PREVIEWED[2]]  # Argo CD objects are not looked at
+
+
+def test_without_a_config_or_such_objects_the_config_is_missing(repo: Repo) -> None:
+    commit = repo.commit({"app.yaml": configmap()})
+    data = plan_json(repo, commit, commit)
+    assert data["failure"] == ".gitops-bot.yaml at the base commit cannot be used"
+    assert data["findings"][0]["rule"] == "config.missing"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import yaml
 from gitopsrepo import RAW, URL, WEB, tree
-from manifests import configmap
 from gitrepos import Repo
+from manifests import configmap
 from test_plan import run_plan
 
 from bot.core.gitopsapps import PreviewUnit, RepoIdentity, image_override, normalize_url
@@ -130,7 +130,8 @@ def test_argo_cd_image_overrides_become_kustomize_images() -> None:
 
 
 def test_flux_substitution_follows_its_documented_forms() -> None:
-    kept = b"---\nmetadata: {annotations: {kustomize.toolkit.fluxcd.io/substitute: disabled}}\ne: ${X}\n"
+    kept = b"---\nmetadata:\n  annotations: {kustomize.toolkit.fluxcd.io/substitute: disabled}\n"
+    kept += b"e: ${X}\n"
     text = b"a: ${X}\nb: ${Y:=dflt}\nc: $${X}\nd: ${Z}\ne: ${Y:-other}\n" + kept
     assert substitute(text, {"X": "1"}) == b"a: 1\nb: dflt\nc: ${X}\nd: \ne: other\n" + kept
 

@@ -38,3 +38,8 @@ async def test_the_preview_names_the_application_and_what_is_not_previewed(
     assert "The bot applies nothing: Argo CD or Flux does" in body
     [run] = bot.fake.check_runs.values()
     assert run["conclusion"] == "success"
+
+    # Argo CD applies the merge: the bot neither applies nor posts a refusal.
+    await bot.deliver("push", bot.merge(5, head))
+    assert await bot.drain() == 1
+    assert [parse_marker(c["body"], "apply") for c in bot.fake.comments_on(5)] == [None]

@@ -333,3 +333,17 @@ def test_without_a_config_or_such_objects_the_config_is_missing(repo: Repo) -> N
     data = plan_json(repo, commit, commit)
     assert data["failure"] == ".gitops-bot.yaml at the base commit cannot be used"
     assert data["findings"][0]["rule"] == "config.missing"
+
+
+def test_a_removed_application_leaves_its_objects_to_its_controller(repo: Repo) -> None:
+    base = repo.commit(tree())
+    head = repo.commit({k: v for k, v in tree().items() if k != "apps/web.yaml"})
+    data = plan_json(repo, base, head, "--env", "argocd/web")
+    [web] = data["environments"]
+    assert (web["name"], {k: v for k, v in web["counts"].items() if v}) == (
+        "argocd/web",
+        {"orphan": 2},
+    )
+    [warning] = web["findings"]
+    assert warning["rule"] == "unit.removed"
+    assert "depends on its controller" in warning["message"]

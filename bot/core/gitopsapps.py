@@ -24,8 +24,16 @@ _NOT_YET = {
     ("helm.toolkit.fluxcd.io", "HelmRelease"): "Flux HelmReleases are not previewed yet",
 }
 _ARGO_KUSTOMIZE = frozenset(
-    {"images", "namePrefix", "nameSuffix", "namespace", "commonLabels", "commonAnnotations"}
-) | {"patches"}
+    {
+        "images",
+        "namePrefix",
+        "nameSuffix",
+        "namespace",
+        "commonLabels",
+        "commonAnnotations",
+        "patches",
+    }
+)
 _ARGO_HELM = frozenset({"valueFiles", "values", "valuesObject", "parameters", "releaseName"})
 _ARGO_DIRECTORY = frozenset({"recurse", "include", "exclude", "jsonnet"})
 

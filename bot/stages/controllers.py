@@ -50,9 +50,13 @@ async def units_at(
     return discover_units(rendered.loaded.manifests, paths, identity)
 
 
+_ARGOCD_UNITS = ("argocd/", "applicationset/")
+_FLUX_UNITS = ("flux/", "helmrelease/")
+
+
 def wanted(units: tuple[PreviewUnit, ...], config: RepoConfig) -> tuple[PreviewUnit, ...]:
-    prefixes = ("argocd/",) * config.argocd + ("flux/", "helmrelease/") * config.flux
-    prefixes += ("applicationset/",) * config.argocd
+    """The units of the controllers the config turns on."""
+    prefixes = (_ARGOCD_UNITS if config.argocd else ()) + (_FLUX_UNITS if config.flux else ())
     return tuple(u for u in units if u.name.startswith(prefixes))
 
 

@@ -92,6 +92,21 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="skip the live layer even where the environment's cluster is configured",
     )
+    plan.add_argument(
+        "--repo-url",
+        action="append",
+        default=[],
+        help="a URL naming this repository in Argo CD and Flux objects (repeatable)",
+    )
+    plan.add_argument(
+        "--any-repo-url", action="store_true", help="take every repoURL as this repository"
+    )
+    plan.add_argument(
+        "--branch",
+        action="append",
+        default=[],
+        help="the branch the change merges into, as revisions name it (default: --base)",
+    )
     plan.set_defaults(command="plan")
 
     apply = commands.add_parser("apply", help="break-glass: apply one environment at a ref now")

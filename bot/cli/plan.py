@@ -12,6 +12,7 @@ from bot.cli.reports import write_reports
 from bot.clusters.directory import ClusterDirectory
 from bot.config.settings import Settings, load_settings
 from bot.core.formats import plan_output
+from bot.core.gitopsapps import RepoIdentity
 from bot.core.plans import Plan
 from bot.git.repos import GitRepo
 from bot.renderers import render_options
@@ -46,4 +47,7 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
             live=live,
             server_schemas=server_schemas(settings, None if args.no_cluster else clusters),
             relaxation=settings.policy_rules,
+            identity=RepoIdentity(
+                tuple(args.repo_url), args.any_repo_url, tuple(args.branch or [args.base])
+            ),
         )

@@ -99,13 +99,31 @@ def _exclude_problems(data: dict[str, Any]) -> list[str]:
 
 
 # --- end of exclude:
+# Preview-only units from Argo CD Applications and Flux Kustomizations (bot/core/gitopsapps.py)
+_CONTROLLER_KEYS = {
+    "argocd": {"type": "boolean", "description": "preview Argo CD Applications"},
+    "flux": {"type": "boolean", "description": "preview Flux Kustomizations"},
+    "repo_urls": {
+        "type": "array",
+        "items": {"type": "string", "minLength": 1},
+        "description": "URLs that name this repository in those objects; '*' takes any URL",
+    },
+}
+
+
+def _controller_problems(data: dict[str, Any]) -> list[str]:
+    if data.get("environments") or data.get("argocd") or data.get("flux"):
+        return []
+    return ["(top level): list environments, or turn on argocd: true or flux: true"]
+
+
 CONFIG_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "type": "object",
     "additionalProperties": False,
-    "required": ["environments"],
     "properties": {
         "version": {"const": 1},
+        **_CONTROLLER_KEYS,
         "kubernetes_version": {"type": "string", "pattern": r"^1\.[0-9]{2}$"},
         "policies": {"type": "array", "items": {"type": "string", "minLength": 1}},
         **_SCHEMA_KEYS,
@@ -139,6 +157,12 @@ class EnvironmentSource:
     type: SourceType = SourceType.PLAIN
     release: str = ""  # helm: the release name (the environment's name unless set)
     values: tuple[str, ...] = ()  # helm: values files from the repository root, in order
+    # Set only for the units of an Argo CD or Flux repository (bot/core/gitopsapps.py):
+    inline_values: str = ""  # helm: a values document given in the object, after the files
+    parameters: tuple[tuple[str, str, bool], ...] = ()  # helm: (name, value, as a string)
+    overrides: str = ""  # kustomize: JSON fields of the kustomization wrapped around the path
+    substitute: tuple[tuple[str, str], ...] = ()  # kustomize: Flux's ${VAR} substitutions
+    include: tuple[str, ...] = ()  # plain: globs, relative to path, of the only files read
 
 
 @dataclass(frozen=True)
@@ -167,6 +191,9 @@ class RepoConfig:
     crd_paths: tuple[str, ...] = ()  # CRD files and folders: schemas for custom resources
     schema_folders: tuple[str, ...] = ()  # JSON schemas in kubeconform's layout
     policy_severity: tuple[tuple[str, str], ...] = ()  # (policy id, error | warning | off)
+    argocd: bool = False  # preview what Argo CD Applications in the repository deploy
+    flux: bool = False  # preview what Flux Kustomizations in the repository deploy
+    repo_urls: tuple[str, ...] = ()  # more URLs naming this repository; "*" for any
 
     def environment(self, name: str) -> Environment | None:
         return next((env for env in self.environments if env.name == name), None)
@@ -194,6 +221,9 @@ def parse_config(text: bytes | str | None) -> RepoConfig:
         )
     data = _single_document(text)
     problems = [_describe(error) for error in _VALIDATOR.iter_errors(data)]
+    if not problems:
+        problems = _controller_problems(data)
+        data.setdefault("environments", {})
     if not problems:
         problems = _path_problems(data) + _source_problems(data) + _drift_problems(data)
         problems += _exclude_problems(data)
@@ -331,6 +361,9 @@ def _build(data: dict[str, Any]) -> RepoConfig:
         crd_paths=tuple(p.strip("/") or "." for p in data.get("crds", [])),
         schema_folders=tuple(p.strip("/") or "." for p in data.get("schema_folders", [])),
         policy_severity=_policy_levels(data),
+        argocd=data.get("argocd", False),
+        flux=data.get("flux", False),
+        repo_urls=tuple(data.get("repo_urls", ())),
     )
 
 

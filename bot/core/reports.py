@@ -16,6 +16,7 @@ def plan_as_text(plan: Plan) -> str:
     lines = [f"plan {plan.base[:12]} -> {plan.head[:12]}: {'BLOCKED' if plan.blocking else 'ok'}"]
     if plan.failure:
         lines.append(f"could not plan: {plan.failure}")
+    lines.extend(f"note: {note}" for note in plan.notes)
     lines.extend(f.describe() for f in plan.all_findings)
     lines.extend(f"relaxed: {r.describe()}" for r in plan.relaxations)
     for env in plan.environments:
@@ -96,6 +97,7 @@ def plan_as_data(plan: Plan) -> dict[str, Any]:
         "head": plan.head,
         "blocking": plan.blocking,
         "failure": plan.failure,
+        "notes": list(plan.notes),
         "findings": [finding_as_data(f) for f in plan.findings],
         "relaxations": [relaxation_as_data(r) for r in plan.relaxations],
         "environments": [

@@ -63,10 +63,14 @@ class Choice:
     findings: tuple[Finding, ...] = ()
 
 
-def choose_files(paths: Sequence[str], root: str, exclude: Iterable[str]) -> Choice:
-    """Leave out what `exclude` names, Helm charts and tool files, by path alone."""
+def choose_files(
+    paths: Sequence[str], root: str, exclude: Iterable[str], include: Iterable[str] = ()
+) -> Choice:
+    """Leave out what `exclude` names (or `include` does not), Helm charts and tool files."""
     globs = [compile_glob(glob) for glob in exclude]
+    only = [compile_glob(glob) for glob in include]
     excluded = {p for p in paths if matches_any(_relative(p, root), globs)}
+    excluded |= {p for p in paths if only and not matches_any(_relative(p, root), only)}
     remaining = [p for p in paths if p not in excluded]
     charts = _chart_folders(remaining)
     if root in charts:

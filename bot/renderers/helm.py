@@ -49,7 +49,8 @@ async def _template(
             request.repo, entries, space.checkout, request.options.max_checkout_bytes
         )
         await asyncio.to_thread(_copy_local_dependencies, space.checkout, plan)
-        output = await space.run(_argv(request, plan, space.checkout))
+        argv = _argv(request, plan, space.checkout) + _given_values(request, space.work)
+        output = await space.run(argv)
     except (ToolError, CheckoutError) as exc:
         return failed(refused, space.error(exc, request.environment.path))
     # Parsing is CPU work: where the options say (a check worker process in `serve`).
@@ -99,6 +100,17 @@ def _argv(request: RenderRequest, plan: ChartPlan, checkout: Path) -> list[str]:
         argv += ["--values", str(_at(checkout, path))]
     if plan.download:  # only when the operator allows network access
         argv.append("--dependency-update")
+    return argv
+
+
+def _given_values(request: RenderRequest, work: Path) -> list[str]:
+    """Values an Argo CD Application gives inline, then its parameters, as Argo CD orders them."""
+    source, argv = request.environment.source, []
+    if source.inline_values:
+        (work / "values.yaml").write_text(source.inline_values)
+        argv += ["--values", str(work / "values.yaml")]
+    for name, value, as_string in source.parameters:
+        argv += ["--set-string" if as_string else "--set", f"{name}={value}"]
     return argv
 
 

@@ -12,6 +12,7 @@ from bot.core.findings import Finding
 from bot.core.manifests import LoadResult
 from bot.core.namings import Naming, namings_by_folder
 from bot.core.repoconfig import Environment
+from bot.core.substitutions import substitute
 from bot.git.repos import TreeEntry
 from bot.renderers.checkouts import CheckoutError, blob_reader, read_index, write_entries
 from bot.renderers.kustomizations import scan_kustomizations
@@ -65,7 +66,9 @@ async def _build(
             request.repo, entries, space.checkout, options.max_checkout_bytes
         )
         tool = find_tool(options.kustomize, TOOL_SETTING)
-        output = await space.run([tool, *BUILD_FLAGS, _wrap(space, path)])
+        output = await space.run(
+            [tool, *BUILD_FLAGS, _wrap(space, path, request.environment.source.overrides)]
+        )
     except (ToolError, CheckoutError) as exc:
         finding = space.error(exc, path)
         return failed(refused, replace(finding, message=_WRAPPER_ERROR.sub("", finding.message)))
@@ -76,10 +79,11 @@ async def _build(
     return Rendered(LoadResult(loaded.manifests, refused + loaded.findings), rendered.texts)
 
 
-def _wrap(space: Workspace, path: str) -> str:
+def _wrap(space: Workspace, path: str, overrides: str) -> str:
     """A kustomization of our own around the environment's, asking for origin annotations."""
     target = "../repo" if path == "." else f"../repo/{path}"
-    wrapper = {"resources": [target], "buildMetadata": ["originAnnotations"]}
+    wrapper = json.loads(overrides) if overrides else {}  # an Argo CD or Flux object's fields
+    wrapper |= {"resources": [target], "buildMetadata": ["originAnnotations"]}
     (space.work / "kustomization.yaml").write_text(json.dumps(wrapper))
     return str(space.work)
 
@@ -91,6 +95,8 @@ def _relocated(
     namings: Mapping[str, frozenset[Naming]],
     checkout: Path,
 ) -> Rendered:
+    if env.source.substitute:  # Flux's postBuild.substitute, on what kustomize built
+        output = substitute(output, dict(env.source.substitute))
     loaded = load_output(output, env.path, env.namespace, max_bytes)
     loaded = LoadResult(loaded.manifests, relabel(loaded.findings, env.path, "kustomize build"))
     lines = FileLines(checkout)

@@ -16,7 +16,7 @@ class PlainRenderer:
     async def render(self, request: RenderRequest) -> Rendered:
         env = request.environment
         entries = await request.repo.list_tree(request.commit, env.path)
-        choice = choose_files([e.path for e in entries], env.path, env.exclude)
+        choice = choose_files([e.path for e in entries], env.path, env.exclude, env.source.include)
         wanted = [e for e in entries if e.path not in choice.left_out and _may_be_read(e)]
         files, refused = await read_entries(request.repo, wanted)
         # Parsing is CPU work: where the options say (a check worker process in `serve`).

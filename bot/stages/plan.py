@@ -10,6 +10,7 @@ from bot.core.checks import Checked, checks_timed_out
 from bot.core.customschemas import SchemaLookup
 from bot.core.envpaths import created, is_missing, is_path_problem, removed
 from bot.core.findings import Finding, Severity, Stage
+from bot.core.gitopsapps import NO_IDENTITY, RepoIdentity
 from bot.core.manifests import LoadResult, SourceFile
 from bot.core.plans import EnvironmentPlan, Plan, plan_environment
 from bot.core.policies import Policy
@@ -36,6 +37,7 @@ from bot.schemas.catalog import UnsupportedKubernetesVersion, catalog_for
 from bot.schemas.policysets import default_policy_dir, parse_policies, read_policy_dir
 from bot.stages.checking import CheckJob, kinds_of, narrowed, run_checks, selection_of
 from bot.stages.checkpool import ChecksTimedOut
+from bot.stages.controllers import UnitPair, UnitSorting, identity_for, sort_units, units_at, wanted
 from bot.stages.schema_sources import (
     NO_SERVER_SCHEMAS,
     NO_SOURCES,
@@ -45,6 +47,12 @@ from bot.stages.schema_sources import (
     schemas_for,
 )
 
+# What a base commit without .gitops-bot.yaml is planned with: its Argo CD and Flux units.
+CONTROLLED = RepoConfig(environments=(), argocd=True, flux=True)
+IMPLICIT_NOTE = (
+    f"no {CONFIG_PATH} at the base commit: previewing what its Argo CD Applications and Flux "
+    "Kustomizations deploy. The bot applies nothing: Argo CD or Flux does"
+)
 CatalogFactory = Callable[[str], SchemaCatalog]
 # Adds the cluster's side to an environment's plan (bot.stages.live_preview.LivePreviewer).
 LivePreview = Callable[
@@ -82,22 +90,28 @@ async def plan_change(
     live: LivePreview | None = None,
     server_schemas: ServerSchemas = NO_SERVER_SCHEMAS,
     relaxation: RelaxationRules = DEFAULT_RELAXATION,
+    identity: RepoIdentity = NO_IDENTITY,
 ) -> Plan:
-    """The preview of what `head` changes relative to `base`, per environment."""
+    """The preview of what `head` changes relative to `base`, per environment.
+
+    `identity` says which URLs in Argo CD and Flux objects name this repository.
+    """
     base, head = await repo.resolve(base_ref), await repo.resolve(head_ref)
     try:
-        checks = await load_checks(repo, base, catalogs, render_options, server_schemas, relaxation)
-    except ConfigError as exc:
-        return Plan(
-            base,
-            head,
-            findings=exc.findings,
-            failure=f"{CONFIG_PATH} at the base commit cannot be used",
+        checks = await load_checks(
+            repo, base, catalogs, render_options, server_schemas, relaxation, CONTROLLED
         )
+    except ConfigError as exc:
+        return _unusable_config(base, head, exc)
+    units = await controller_units(repo, (base, head), checks, identity, secret_key)
+    if units is None:  # no config, and nothing Argo CD or Flux deploys: the config is missing
+        return _unusable_config(base, head, _missing_config())
+    unit_plans, notes = units
     environments = checks.config.environments
     if only is not None:
         environments = tuple(e for e in environments if e.name == only)
-        if not environments:
+        unit_plans = tuple(p for p in unit_plans if p.environment.name == only)
+        if not environments and not unit_plans:
             names = ", ".join(e.name for e in checks.config.environments)
             return Plan(
                 base,
@@ -109,7 +123,92 @@ async def plan_change(
         await plan_one(repo, base, head, env, checks, secret_key, live) for env in environments
     ]
     relaxed = checks.selection.relaxations if checks.selection else ()
-    return Plan(base, head, tuple(plans), checks.findings, relaxations=relaxed)
+    return Plan(
+        base, head, tuple(plans) + unit_plans, checks.findings, notes=notes, relaxations=relaxed
+    )
+
+
+def _unusable_config(base: str, head: str, error: ConfigError) -> Plan:
+    failure = f"{CONFIG_PATH} at the base commit cannot be used"
+    return Plan(base, head, findings=error.findings, failure=failure)
+
+
+def _missing_config() -> ConfigError:
+    try:
+        parse_config(None)
+    except ConfigError as exc:
+        return exc
+    raise AssertionError("parse_config(None) always refuses")
+
+
+async def controller_units(
+    repo: GitRepo,
+    commits: tuple[str, str],
+    checks: Checks,
+    identity: RepoIdentity,
+    secret_key: bytes,
+) -> tuple[tuple[EnvironmentPlan, ...], tuple[str, ...]] | None:
+    """Plans of the Argo CD and Flux units the change affects, and notes on the others.
+
+    None when the base commit has no config and declares no such unit.
+    """
+    config = checks.config
+    if not (config.argocd or config.flux):
+        return (), ()
+    identity = identity_for(config, identity)
+    version, options = config.kubernetes_version, checks.render_options
+    found = [
+        wanted(await units_at(repo, commit, identity, version, options), config)
+        for commit in commits
+    ]
+    if config is CONTROLLED and not found[0]:
+        return None
+    sorting = await sort_units(repo, commits, (found[0], found[1]), options)
+    plans = [await _plan_pair(repo, commits, pair, checks, secret_key) for pair in sorting.affected]
+    return tuple(plans), unit_notes(config is CONTROLLED, sorting)
+
+
+def unit_notes(implicit: bool, sorting: UnitSorting) -> tuple[str, ...]:
+    notes = [IMPLICIT_NOTE] if implicit else []
+    notes.append(
+        f"{sorting.unaffected} Argo CD or Flux unit(s) not affected by this change (none of "
+        "their inputs changed), so not rendered"
+    )
+    notes += [
+        f"not previewed: {unit.name} (declared in {unit.origin}): {unit.reason}"
+        for unit in sorting.not_previewed
+    ]
+    return tuple(notes)
+
+
+async def _plan_pair(
+    repo: GitRepo, commits: tuple[str, str], pair: UnitPair, checks: Checks, secret_key: bytes
+) -> EnvironmentPlan:
+    base, head = commits
+    before = pair.base.environment if pair.base else None
+    after = pair.head.environment if pair.head else None
+    if after is None:  # the object is gone at the head: what it deployed is left or deleted
+        assert before is not None
+        loaded, _ = await render_environment(repo, base, before, checks, check=False)
+        return plan_environment(before, loaded, LoadResult(), (_gone(before),), secret_key)
+    if before is None:  # new, or not previewable at the base: everything is created
+        loaded, checked = await render_checked(repo, head, after, checks)
+        failure = render_failure(checked.findings)
+        if failure is not None:
+            message = f"cannot render the head: {failure}"
+            return EnvironmentPlan(after, findings=checked.findings, failure=message)
+        return plan_environment(after, LoadResult(), loaded, checked.findings, secret_key)
+    return await plan_one(repo, base, head, after, checks, secret_key, base_env=before)
+
+
+def _gone(env: Environment) -> Finding:
+    return Finding(
+        Stage.RENDER,
+        Severity.WARNING,
+        "unit.removed",
+        f"{env.name} is no longer declared at the head: whether its objects are deleted "
+        "depends on its controller (Argo CD's resources finalizer, Flux's prune)",
+    )
 
 
 async def load_checks(
@@ -119,6 +218,7 @@ async def load_checks(
     render_options: RenderOptions = DEFAULT_RENDER_OPTIONS,
     server_schemas: ServerSchemas = NO_SERVER_SCHEMAS,
     relaxation: RelaxationRules = DEFAULT_RELAXATION,
+    default: RepoConfig | None = None,
 ) -> Checks:
     """Config, schemas and policies, all from the base commit: a PR cannot relax them.
 
@@ -127,7 +227,8 @@ async def load_checks(
     """
     try:
         config_text = await repo.read_file(base, CONFIG_PATH)
-        config = parse_config(config_text)
+        absent = config_text is None and default is not None
+        config = default if absent and default is not None else parse_config(config_text)
     except GitError as exc:
         raise ConfigError((_config_finding(str(exc)),)) from None
     try:
@@ -169,8 +270,12 @@ async def plan_one(
     checks: Checks,
     secret_key: bytes,
     live: LivePreview | None = None,
+    base_env: Environment | None = None,
 ) -> EnvironmentPlan:
-    before, base_findings = await render_environment(repo, base, env, checks, check=False)
+    """`base_env` renders the base when it differs from the head's (a redefined unit)."""
+    before, base_findings = await render_environment(
+        repo, base, base_env or env, checks, check=False
+    )
     after, checked = await render_checked(repo, head, env, checks)
     findings = checked.findings
     failure = render_failure(findings)

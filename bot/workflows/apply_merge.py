@@ -17,7 +17,7 @@ from bot.forges.ports import DeploymentReport, DeploymentState, Forge, PullReque
 from bot.git.repos import GitRepo
 from bot.renderers import render_options
 from bot.stages.apply.audited import AuditedApply, apply_audited, runs_newer
-from bot.stages.plan import Checks, load_checks
+from bot.stages.plan import CONTROLLED, Checks, load_checks
 from bot.stages.schema_sources import server_schemas
 from bot.store.ports import Job
 from bot.telemetry.logs import log_context
@@ -52,8 +52,10 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
         options = render_options(services.settings, services.offload)
         schemas = server_schemas(services.settings, services.clusters)
         rules = services.settings.policy_rules
+        # Without a config there is nothing to apply (Argo CD or Flux may manage the
+        # repository, see README): no environments, and no refusal on the merged PR.
         checks = await load_checks(
-            mirror, event.commit, services.catalogs, options, schemas, relaxation=rules
+            mirror, event.commit, services.catalogs, options, schemas, rules, CONTROLLED
         )
     except ConfigError as exc:
         if pull is not None:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from bot.core.comments import render_plan
 from bot.core.controls import plain
 from bot.core.findings import Finding, Severity, has_errors
+from bot.core.gitopsapps import RepoIdentity
 from bot.core.markdown import code, escape, marker
 from bot.core.plans import Plan
 from bot.events import PullRequestChanged
@@ -54,6 +55,7 @@ async def preview_pull_request(
         live=live_previewer(services, event),
         server_schemas=server_schemas(services.settings, services.clusters),
         relaxation=services.settings.policy_rules,
+        identity=RepoIdentity((repo.clone_url,), branches=(repo.default_branch,)),
     )
     if event.from_fork:
         plan = replace(plan, notes=(*plan.notes, FORK_NOTE))

@@ -1,0 +1,348 @@
+"""Argo CD Applications and Flux Kustomizations in a commit, as units of a preview."""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from bot.core.manifests import Manifest
+from bot.core.repoconfig import Environment, EnvironmentSource, SourceType, check_repo_path
+
+ARGOCD_GROUP = "argoproj.io"
+FLUX_GROUP = "kustomize.toolkit.fluxcd.io"
+FLUX_SOURCE_GROUP = "source.toolkit.fluxcd.io"
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+# Revisions that follow the branch a pull request merges into.
+_FOLLOWING = frozenset({"", "HEAD"})
+# Objects that declare what to deploy but that this slice does not preview yet.
+_NOT_YET = {
+    ("argoproj.io", "ApplicationSet"): "ApplicationSets are not previewed yet",
+    ("helm.toolkit.fluxcd.io", "HelmRelease"): "Flux HelmReleases are not previewed yet",
+}
+_ARGO_KUSTOMIZE = frozenset(
+    {
+        "images",
+        "namePrefix",
+        "nameSuffix",
+        "namespace",
+        "commonLabels",
+        "commonAnnotations",
+        "patches",
+    }
+)
+_ARGO_HELM = frozenset({"valueFiles", "values", "valuesObject", "parameters", "releaseName"})
+_ARGO_DIRECTORY = frozenset({"recurse", "include", "exclude", "jsonnet"})
+
+
+@dataclass(frozen=True)
+class RepoIdentity:
+    """How the bot knows that a `repoURL` or a GitRepository `url` is the repository it plans.
+
+    `urls` are this repository's clone URLs (the forge's, or `--repo-url`); `any_url`
+    takes every URL as this repository (`--any-repo-url`, or `repo_urls: any` in the config).
+    `branches` are the names a revision may use for the branch a pull request merges into.
+    """
+
+    urls: tuple[str, ...] = ()
+    any_url: bool = False
+    branches: tuple[str, ...] = ()
+
+    def owns(self, url: str) -> bool:
+        return self.any_url or normalize_url(url) in {normalize_url(u) for u in self.urls}
+
+    def follows(self, revision: str) -> bool:
+        return revision in _FOLLOWING or revision in self.branches
+
+
+NO_IDENTITY = RepoIdentity()
+
+
+@dataclass(frozen=True)
+class PreviewUnit:
+    """One Application or Kustomization: previewed as `environment`, or `reason` why not."""
+
+    name: str  # argocd/<app> or flux/<namespace>/<name>
+    destination: str  # the cluster and namespace it deploys to, as the object says
+    origin: str  # the file that declares it
+    environment: Environment | None = None
+    reason: str = ""  # why it is not previewed; empty when it is
+
+
+def normalize_url(url: str) -> str:
+    """host/owner/name, whatever the scheme, user, `.git` suffix or trailing slash."""
+    text = url.strip().lower().removesuffix("/").removesuffix(".git")
+    text = re.sub(r"^[a-z+]+://", "", text)
+    text = re.sub(r"^[^@/]*@", "", text)
+    return re.sub(r"^([^/:]+):(?!\d)", r"\1/", text)
+
+
+def discover_units(
+    manifests: Iterable[Manifest], paths: Iterable[str], identity: RepoIdentity
+) -> tuple[PreviewUnit, ...]:
+    """Every unit the objects of a commit declare; `paths` are the commit's files."""
+    objects = tuple(manifests)
+    files = frozenset(paths)
+    sources = {(m.key.namespace, m.key.name): m.body for m in objects if _is_git_repository(m)}
+    units = []
+    for manifest in objects:
+        group, kind = manifest.key.group, manifest.key.kind
+        if (group, kind) == (ARGOCD_GROUP, "Application"):
+            units.append(_argocd_unit(manifest, files, identity))
+        elif (group, kind) == (FLUX_GROUP, "Kustomization"):
+            units.append(_flux_unit(manifest, files, identity, sources))
+        elif (group, kind) in _NOT_YET:
+            name = f"{kind.lower()}/{manifest.key.namespace}/{manifest.key.name}"
+            units.append(PreviewUnit(name, "", manifest.source.path, reason=_NOT_YET[group, kind]))
+    return tuple(sorted(units, key=lambda unit: unit.name))
+
+
+def _is_git_repository(manifest: Manifest) -> bool:
+    return (manifest.key.group, manifest.key.kind) == (FLUX_SOURCE_GROUP, "GitRepository")
+
+
+# --- Argo CD
+
+
+def _argocd_unit(manifest: Manifest, files: frozenset[str], identity: RepoIdentity) -> PreviewUnit:
+    spec = _mapping(manifest.body.get("spec"))
+    dest = _mapping(spec.get("destination"))
+    cluster = str(dest.get("name") or dest.get("server") or "in-cluster")
+    namespace = str(dest.get("namespace") or "default")
+    name = f"argocd/{manifest.key.name}"
+    unit = PreviewUnit(name, f"{cluster} {namespace}", manifest.source.path)
+    why_not = _argocd_refusal(spec, identity)
+    if why_not:
+        return _refused(unit, why_not)
+    source = _mapping(spec.get("source"))
+    path = _repo_folder(source.get("path", "."))
+    if path is None:
+        return _refused(unit, f"spec.source.path {source.get('path')!r} is not a repository folder")
+    built = _argocd_source(manifest.key.name, path, source, files)
+    if isinstance(built, str):
+        return _refused(unit, built)
+    env = Environment(name, path, cluster, namespace, False, False, source=built[0], **built[1])
+    return PreviewUnit(unit.name, unit.destination, unit.origin, env)
+
+
+def _argocd_refusal(spec: Mapping[str, Any], identity: RepoIdentity) -> str:
+    if "sources" in spec:
+        return "multiple sources (spec.sources) are not previewed yet"
+    source = _mapping(spec.get("source"))
+    url = str(source.get("repoURL", ""))
+    if "chart" in source:
+        return f"a chart from a Helm repository ({url}) is not in this repository"
+    if not identity.owns(url):
+        return f"its source is another repository ({url})"
+    revision = str(source.get("targetRevision", ""))
+    if not identity.follows(revision):
+        return f"targetRevision {revision!r} does not follow the branch this change merges into"
+    if "plugin" in source:
+        return "config management plugins are not run"
+    return ""
+
+
+def _argocd_source(
+    app: str, path: str, source: Mapping[str, Any], files: frozenset[str]
+) -> tuple[EnvironmentSource, dict[str, Any]] | str:
+    kind = _argocd_kind(path, source, files)
+    if kind is SourceType.HELM:
+        return _argocd_helm(app, path, _mapping(source.get("helm")))
+    if kind is SourceType.KUSTOMIZE:
+        return _argocd_kustomize(_mapping(source.get("kustomize")))
+    return _argocd_directory(_mapping(source.get("directory")))
+
+
+def _argocd_kind(path: str, source: Mapping[str, Any], files: frozenset[str]) -> SourceType:
+    """What Argo CD would pick: the explicit block, else the files in the folder."""
+    if "helm" in source or _join(path, "Chart.yaml") in files:
+        return SourceType.HELM
+    if "kustomize" in source or any(_join(path, f) in files for f in KUSTOMIZATION_FILES):
+        return SourceType.KUSTOMIZE
+    return SourceType.PLAIN
+
+
+def _argocd_helm(
+    app: str, path: str, helm: Mapping[str, Any]
+) -> tuple[EnvironmentSource, dict[str, Any]] | str:
+    if unknown := sorted(set(helm) - _ARGO_HELM):
+        return f"spec.source.helm.{unknown[0]} is not previewed yet"
+    values = []
+    for value_file in helm.get("valueFiles") or []:
+        joined = _repo_file(path, str(value_file))
+        if joined is None:
+            return f"value file {value_file!r} is not a file of this repository"
+        values.append(joined)
+    inline = helm.get("valuesObject") or helm.get("values") or ""
+    inline_text = inline if isinstance(inline, str) else json.dumps(inline)
+    parameters = tuple(
+        (str(p.get("name", "")), str(p.get("value", "")), bool(p.get("forceString", False)))
+        for p in helm.get("parameters") or []
+        if isinstance(p, Mapping)
+    )
+    release = str(helm.get("releaseName") or app)
+    source = EnvironmentSource(
+        SourceType.HELM, release, tuple(values), inline_values=inline_text, parameters=parameters
+    )
+    return source, {}
+
+
+def _argocd_kustomize(
+    kustomize: Mapping[str, Any],
+) -> tuple[EnvironmentSource, dict[str, Any]] | str:
+    if unknown := sorted(set(kustomize) - _ARGO_KUSTOMIZE):
+        return f"spec.source.kustomize.{unknown[0]} is not previewed yet"
+    overrides = {k: v for k, v in kustomize.items() if k != "images" and v}
+    if images := kustomize.get("images"):
+        overrides["images"] = [image_override(str(image)) for image in images]
+    return EnvironmentSource(SourceType.KUSTOMIZE, overrides=_json(overrides)), {}
+
+
+def _argocd_directory(
+    directory: Mapping[str, Any],
+) -> tuple[EnvironmentSource, dict[str, Any]] | str:
+    if unknown := sorted(set(directory) - _ARGO_DIRECTORY):
+        return f"spec.source.directory.{unknown[0]} is not previewed yet"
+    if directory.get("jsonnet"):
+        return "Jsonnet (spec.source.directory.jsonnet) is not rendered"
+    include = _braces(str(directory.get("include") or ""))
+    exclude = _braces(str(directory.get("exclude") or ""))
+    if not directory.get("recurse"):
+        exclude += ("*/**",)  # Argo CD reads only the folder itself unless told to recurse
+    return EnvironmentSource(SourceType.PLAIN, include=include), {"exclude": exclude}
+
+
+def image_override(text: str) -> dict[str, str]:
+    """An Argo CD image override (`name=newName:tag`, `name:tag`, `name@digest`) for kustomize."""
+    name, _, new = text.partition("=") if "=" in text else ("", "", text)
+    new, _, digest = new.partition("@")
+    base, tag = new, ""
+    if ":" in new.rsplit("/", 1)[-1]:
+        base, _, tag = new.rpartition(":")
+    override = {"name": name or base}
+    if name and base:
+        override["newName"] = base
+    if tag:
+        override["newTag"] = tag
+    if digest:
+        override["digest"] = digest
+    return override
+
+
+def _braces(text: str) -> tuple[str, ...]:
+    """Argo CD's `{a,b}` alternatives as separate globs."""
+    if not text:
+        return ()
+    if text.startswith("{") and text.endswith("}"):
+        return tuple(part.strip() for part in text[1:-1].split(",") if part.strip())
+    return (text,)
+
+
+# --- Flux
+
+
+def _flux_unit(
+    manifest: Manifest,
+    files: frozenset[str],
+    identity: RepoIdentity,
+    sources: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> PreviewUnit:
+    spec = _mapping(manifest.body.get("spec"))
+    namespace = str(spec.get("targetNamespace") or "default")
+    cluster = "kubeConfig" if "kubeConfig" in spec else "in-cluster"
+    name = f"flux/{manifest.key.namespace}/{manifest.key.name}"
+    unit = PreviewUnit(name, f"{cluster} {namespace}", manifest.source.path)
+    why_not = _flux_refusal(manifest, spec, identity, sources)
+    if why_not:
+        return _refused(unit, why_not)
+    path = _repo_folder(spec.get("path", "."))
+    if path is None:
+        return _refused(unit, f"spec.path {spec.get('path')!r} is not a repository folder")
+    overrides = _flux_overrides(spec)
+    substitute = _substitutions(spec)
+    if not any(_join(path, f) in files for f in KUSTOMIZATION_FILES):
+        if overrides or substitute:
+            return _refused(
+                unit, "overrides on a folder without a kustomization are not previewed yet"
+            )
+        source = EnvironmentSource(SourceType.PLAIN)
+    else:
+        source = EnvironmentSource(
+            SourceType.KUSTOMIZE, overrides=_json(overrides), substitute=substitute
+        )
+    env = Environment(name, path, cluster, namespace, False, False, source=source)
+    return PreviewUnit(unit.name, unit.destination, unit.origin, env)
+
+
+def _flux_refusal(
+    manifest: Manifest,
+    spec: Mapping[str, Any],
+    identity: RepoIdentity,
+    sources: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> str:
+    ref = _mapping(spec.get("sourceRef"))
+    if ref.get("kind") != "GitRepository":
+        return f"its source is a {ref.get('kind', 'missing')} sourceRef, not a GitRepository"
+    key = (str(ref.get("namespace") or manifest.key.namespace), str(ref.get("name", "")))
+    repository = sources.get(key)
+    if repository is None:
+        return f"GitRepository {key[0]}/{key[1]} is not in this repository, so its URL is unknown"
+    repo_spec = _mapping(repository.get("spec"))
+    url = str(repo_spec.get("url", ""))
+    if not identity.owns(url):
+        return f"its source is another repository ({url})"
+    git_ref = _mapping(repo_spec.get("ref"))
+    if set(git_ref) - {"branch"} or not identity.follows(str(git_ref.get("branch", ""))):
+        return f"GitRepository {key[0]}/{key[1]} does not follow the branch this change merges into"
+    postbuild = _mapping(spec.get("postBuild"))
+    if postbuild.get("substituteFrom"):
+        return "postBuild.substituteFrom is not previewed yet"
+    if spec.get("components"):
+        return "spec.components is not previewed yet"
+    return ""
+
+
+def _flux_overrides(spec: Mapping[str, Any]) -> dict[str, Any]:
+    names = {"targetNamespace": "namespace", "namePrefix": "namePrefix", "nameSuffix": "nameSuffix"}
+    overrides = {kustomize: spec[flux] for flux, kustomize in names.items() if spec.get(flux)}
+    for key in ("images", "patches"):
+        if spec.get(key):
+            overrides[key] = spec[key]
+    return overrides
+
+
+def _substitutions(spec: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    values = _mapping(_mapping(spec.get("postBuild")).get("substitute"))
+    return tuple(sorted((str(k), str(v)) for k, v in values.items()))
+
+
+# --- shared
+
+
+def _refused(unit: PreviewUnit, reason: str) -> PreviewUnit:
+    return PreviewUnit(unit.name, unit.destination, unit.origin, reason=reason)
+
+
+def _repo_folder(path: object) -> str | None:
+    text = posixpath.normpath(str(path or ".").strip())
+    return None if check_repo_path(text) else text
+
+
+def _repo_file(folder: str, path: str) -> str | None:
+    joined = posixpath.normpath(_join(folder, path))
+    return None if "$" in path or check_repo_path(joined) else joined
+
+
+def _join(folder: str, name: str) -> str:
+    return name if folder == "." else f"{folder}/{name}"
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _json(overrides: Mapping[str, Any]) -> str:
+    return json.dumps(overrides, sort_keys=True) if overrides else ""

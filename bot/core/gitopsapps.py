@@ -285,7 +285,7 @@ def _flux_refusal(
 ) -> str:
     ref = _mapping(spec.get("sourceRef"))
     if ref.get("kind") != "GitRepository":
-        return f"its source is a {ref.get('kind', 'missing')} sourceRef, not a GitRepository"
+        return f"its sourceRef is {ref.get('kind', 'missing')!r}, not a GitRepository"
     key = (str(ref.get("namespace") or manifest.key.namespace), str(ref.get("name", "")))
     repository = sources.get(key)
     if repository is None:

@@ -170,10 +170,11 @@ async def controller_units(
 
 def unit_notes(implicit: bool, sorting: UnitSorting) -> tuple[str, ...]:
     notes = [IMPLICIT_NOTE] if implicit else []
-    notes.append(
-        f"{sorting.unaffected} Argo CD or Flux unit(s) not affected by this change (none of "
-        "their inputs changed), so not rendered"
-    )
+    if sorting.unaffected:
+        notes.append(
+            f"{sorting.unaffected} Argo CD or Flux unit(s) not affected by this change (none "
+            "of their inputs changed), so not rendered"
+        )
     notes += [
         f"not previewed: {unit.name} (declared in {unit.origin}): {unit.reason}"
         for unit in sorting.not_previewed

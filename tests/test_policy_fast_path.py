@@ -21,7 +21,11 @@ from hypothesis import strategies as st
 
 from bot.core.findings import Severity
 from bot.core.manifests import Manifest, SourceFile
-from bot.core.patterns import LinearDraft202012Validator
+from bot.core.patterns import (
+    LinearDraft202012Validator,
+    reference_schema_problem,
+    schema_problem,
+)
 from bot.core.policies import Policy, check_policies, parse_policy
 from bot.schemas.compiledpolicies import FastPathPolicyValidator, with_fast_path
 from bot.schemas.policysets import default_policy_dir, parse_policies, read_policy_dir
@@ -195,3 +199,36 @@ def test_policy_files_get_the_fast_path_once_parsed() -> None:
     assert isinstance(parsed.validator, FastPathPolicyValidator)
     reference = parse_policy(source).validator
     assert outcome(parsed.validator, "a") == outcome(reference, "a") != []
+
+
+# Schema-shaped data: known keywords (and a stray one) over values of every JSON type,
+# patterns the engine matches and patterns it refuses, nested subschemas.
+KEYWORDS = "type properties items pattern patternProperties required enum minimum maxLength"
+schema_keywords = st.sampled_from(
+    (*KEYWORDS.split(), "allOf", "anyOf", "not", "$ref", "$defs", "format", "x-note")
+)
+patterns = st.sampled_from(["^a+$", "(a)\\1", "[", "(?=x)", "^[a-z0-9-]{1,63}$", ""])
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=4) | patterns,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=6,
+)
+schemas = st.recursive(
+    st.dictionaries(schema_keywords, json_values, max_size=3),
+    lambda inner: st.dictionaries(
+        schema_keywords, inner | st.lists(inner, max_size=2) | json_values, max_size=3
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(schemas)
+def test_the_compiled_meta_schema_check_agrees_with_the_reference(schema: Any) -> None:
+    assert schema_problem(schema) == reference_schema_problem(schema)
+
+
+@pytest.mark.parametrize("source", DEFAULT_FILES, ids=lambda f: f.path)
+def test_default_policy_schemas_pass_both_meta_schema_checks(source: SourceFile) -> None:
+    schema = parse_policy(source).validator.schema
+    assert schema_problem(schema) is None and reference_schema_problem(schema) is None

@@ -16,17 +16,13 @@ from bot.core.drifts import (
     DriftedObject,
     DriftState,
     EnvironmentDrift,
-    IgnoredField,
     Origin,
-    changed_fields,
     drift_of,
-    format_path,
     issue_title,
     may_take_over,
     origin_in_ledger,
-    parse_path,
-    without,
 )
+from bot.core.fieldpaths import IgnoredField, changed_fields, format_path, parse_path, without
 from bot.core.livediffs import Observation, Problem, ProblemKind
 from bot.core.manifests import ObjectKey
 from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker

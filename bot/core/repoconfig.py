@@ -11,7 +11,7 @@ from typing import Any
 import jsonschema
 
 from bot.core.documents import DocumentError, parse_documents
-from bot.core.drifts import IGNORE_SCHEMA, IgnoredField, ignore_problems, ignore_rules
+from bot.core.fieldpaths import IGNORE_SCHEMA, IgnoredField, ignore_problems, ignore_rules
 from bot.core.findings import Finding, Severity, Stage, field_path
 from bot.core.globs import GlobError, compile_glob
 

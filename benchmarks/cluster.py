@@ -2,6 +2,7 @@
 
     python -m benchmarks.cluster                       # 100 and 1,000 objects, both
     python -m benchmarks.cluster --only preview --objects 100
+    python -m benchmarks.cluster --only preview --objects --storefront  # 35 objects
 
 Three control planes (etcd + kube-apiserver from testenv/build.sh, started by
 tests/helpers/controlplane.py), one per side, so that each side previews and applies objects
@@ -11,7 +12,9 @@ is; the same command in a warm process (`benchmarks/warm.py`: timed after one un
 run, as `gitops-bot serve` runs every preview and apply in one long-lived process);
 and kubectl. Per size, the repository of benchmark 5 (base commit `main`, head
 `change` with about 5% of the objects edited, deleted or added) is applied at `main`
-by each tool first, untimed. Then, interleaved with the order flipping each round:
+by each tool first, untimed. `--storefront` adds the 35-object microservices repository
+of benchmarks/storefront.py, with its release pull request as `change`. Then,
+interleaved with the order flipping each round:
 
 - preview: `gitops-bot plan --base main --head change` (its live layer: server-side
   dry-run applies) vs `kubectl diff --server-side -R -f <head files>`;
@@ -30,12 +33,13 @@ import os
 import shlex
 import subprocess
 import sys
-from dataclasses import replace
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from benchmarks import harness, manifests, profile
+from benchmarks import harness, manifests, profile, storefront
 from benchmarks.harness import BenchmarkError, Command, Run, Summary
-from benchmarks.plan_scaling import build_repo
+from benchmarks.plan_scaling import commit_repo
 
 sys.path.insert(0, str(harness.ROOT / "tests"))
 from helpers import controlplane  # type: ignore[import-not-found]
@@ -48,7 +52,7 @@ def main() -> None:
     args = _arguments()
     info = harness.machine()
     print("\n".join(harness.machine_lines(info)), file=sys.stderr)
-    kubectl = harness.require("kubectl", "install kubectl (Debian: kubernetes-client)")
+    kubectl = _kubectl()
     bin_dir = _binaries()
     sections, raw = [], {}
     with contextlib.ExitStack() as stack:
@@ -58,14 +62,14 @@ def main() -> None:
             )
             for side in (OURS, WARM, THEIRS)
         }
-        for size in args.objects:
-            bench = Bench(size, args.seed, planes, kubectl)
+        for scenario in _scenarios(args):
+            bench = Bench(scenario, planes, kubectl)
             bench.set_up()
             for what in ("preview", "apply"):
                 if args.only in (None, what):
                     runs = bench.measure(what, args.repetitions)
-                    sections.append(_section(what, size, bench, runs))
-                    raw[f"{what}-{size}"] = {n: Summary.of(r) for n, r in runs.items()}
+                    sections.append(_section(what, bench, runs))
+                    raw[f"{what}-{scenario.slug}"] = {n: Summary.of(r) for n, r in runs.items()}
                     if args.profile:
                         sections.append(bench.profile(what))
     print(harness.report("Benchmarks 3 and 4: live preview and apply", "cluster", info, sections))
@@ -74,13 +78,25 @@ def main() -> None:
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--objects", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--objects", type=int, nargs="*", default=[100, 1000])
+    parser.add_argument("--storefront", action="store_true", help="the 35-object repository")
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--only", choices=["preview", "apply"])
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     parser.add_argument("--profile", action="store_true", help="py-spy the bot's side too")
     return parser.parse_args()
+
+
+def _kubectl() -> str:
+    """kubectl at the API server's version (testenv/build.sh kubectl), as the tests use."""
+    if os.environ.get("GITOPS_BOT_KUBECTL_BIN"):
+        return str(Path(os.environ["GITOPS_BOT_KUBECTL_BIN"]) / "kubectl")
+    build = harness.ROOT / "testenv/build.sh"
+    done = subprocess.run(["bash", str(build), "kubectl"], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise BenchmarkError(f"testenv/build.sh kubectl failed: {done.stderr.strip()[-500:]}")
+    return str(Path(done.stdout.strip().splitlines()[-1]) / "kubectl")
 
 
 def _binaries() -> Path:
@@ -96,18 +112,39 @@ def _binaries() -> Path:
     return found
 
 
+@dataclass(frozen=True)
+class Scenario:
+    """The objects at `main` and at `change`, and the goals of the comparison."""
+
+    title: str
+    slug: str  # names its files and databases
+    base: list[manifests.ManifestFile]
+    head: list[manifests.ManifestFile]
+    preview_goal: float  # kubectl diff / bot
+    apply_goal: float = 3.0
+
+
+def _scenarios(args: argparse.Namespace) -> Iterator[Scenario]:
+    if args.storefront:
+        base, head = storefront.storefront(), storefront.storefront(release=True)
+        yield Scenario("the 35-object storefront, its release PR", "storefront", base, head, 1.0)
+    for size in args.objects:
+        base = manifests.generate(size, args.seed)
+        head = manifests.change(base, 0.05, args.seed + 1)
+        yield Scenario(f"{size:,} generated objects", str(size), base, head, 5.0)
+
+
 class Bench:
-    """One size: the repository, each commit's files on disk, and the commands."""
+    """One scenario: the repository, each commit's files on disk, and the commands."""
 
     def __init__(
-        self, size: int, seed: int, planes: dict[str, controlplane.ControlPlane], kubectl: str
+        self, scenario: Scenario, planes: dict[str, controlplane.ControlPlane], kubectl: str
     ) -> None:
-        self.size, self.planes, self.kubectl = size, planes, kubectl
-        self.repo = build_repo(size, 0.05, seed)
-        base = manifests.generate(size, seed)
+        self.scenario, self.planes, self.kubectl = scenario, planes, kubectl
+        self.repo = commit_repo(f"cluster-repo-{scenario.slug}", scenario.base, scenario.head)
         self.trees = {
-            "main": _written(base, f"files-{size}-main"),
-            "change": _written(manifests.change(base, 0.05, seed + 1), f"files-{size}-change"),
+            "main": _written(scenario.base, f"files-{scenario.slug}-main"),
+            "change": _written(scenario.head, f"files-{scenario.slug}-change"),
         }
         self.envs = {side: self._bot_env(side) for side in BOT_SIDES}
         self.applied = "main"
@@ -117,7 +154,7 @@ class Bench:
         return {
             "GITOPS_BOT_CLUSTERS": json.dumps(clusters),
             "GITOPS_BOT_SECRET_FINGERPRINT_KEY": "benchmark",
-            "GITOPS_BOT_DATABASE_URL": f"sqlite:///{_fresh_database(self.size, side)}",
+            "GITOPS_BOT_DATABASE_URL": f"sqlite:///{_fresh_database(self.scenario.slug, side)}",
             "PYTHONPATH": str(harness.ROOT),  # for `python -m benchmarks.warm`
         }
 
@@ -135,8 +172,8 @@ class Bench:
 
     def set_up(self) -> None:
         """Namespaces first (a bare API server has no namespace controller), then `main`."""
-        namespaces = harness.CACHE / f"files-{self.size}-namespaces.yaml"
-        objects = [o for f in manifests.generate(self.size) for o in f.objects]
+        namespaces = harness.CACHE / f"files-{self.scenario.slug}-namespaces.yaml"
+        objects = [o for f in self.scenario.base for o in f.objects]
         namespaces.write_text(
             "---\n".join(manifests.dump(o) for o in objects if o["kind"] == "Namespace")
         )
@@ -201,9 +238,9 @@ class Bench:
         return kept
 
 
-def _fresh_database(size: int, side: str) -> Path:
-    """The bot's store (audit ledger, locks) for one side and size of one session, empty."""
-    database = harness.CACHE / f"cluster-bench-{size}-{side.split(',')[-1].strip()}.sqlite3"
+def _fresh_database(slug: str, side: str) -> Path:
+    """The bot's store (audit ledger, locks) for one side and scenario of a session, empty."""
+    database = harness.CACHE / f"cluster-bench-{slug}-{side.split(',')[-1].strip()}.sqlite3"
     for leftover in database.parent.glob(database.name + "*"):  # -wal, -shm too
         leftover.unlink()
     return database
@@ -224,9 +261,10 @@ def _previewed(name: str, run: Run) -> None:
         raise BenchmarkError(f"kubectl diff failed: {run.stderr[-500:]}")
 
 
-def _section(what: str, size: int, bench: Bench, runs: dict[str, list[Run]]) -> str:
+def _section(what: str, bench: Bench, runs: dict[str, list[Run]]) -> str:
     summaries = {name: Summary.of(r) for name, r in runs.items()}
-    goal = 5.0 if what == "preview" else 3.0
+    scenario = bench.scenario
+    goal = scenario.preview_goal if what == "preview" else scenario.apply_goal
     rows = [
         [
             f"`{name}`",
@@ -241,7 +279,7 @@ def _section(what: str, size: int, bench: Bench, runs: dict[str, list[Run]]) -> 
     commands = [f"- `{name}`: `{c.shell()}`" for name, c in bench.commands.items()]
     return "\n".join(
         [
-            f"### {what}, {size:,} objects",
+            f"### {what}, {scenario.title}",
             "",
             harness.table(headers, rows),
             "",

@@ -114,15 +114,23 @@ def _arguments() -> argparse.Namespace:
 
 def build_repo(size: int, changed: float, seed: int) -> Path:
     """A repository whose `main` holds `size` objects and whose `change` edits some."""
-    repo = harness.CACHE / f"plan-repo-{size}-seed{seed}-changed{changed}"
+    base = manifests.generate(size, seed)
+    head = manifests.change(base, changed, seed + 1)
+    return commit_repo(f"plan-repo-{size}-seed{seed}-changed{changed}", base, head)
+
+
+def commit_repo(
+    name: str, base: list[manifests.ManifestFile], head: list[manifests.ManifestFile]
+) -> Path:
+    """A repository (in the cache, made anew) with `base` on `main` and `head` on `change`."""
+    repo = harness.CACHE / name
     if repo.exists():
         shutil.rmtree(repo)
     repo.mkdir(parents=True)
     _git(repo, "init", "--quiet", "--initial-branch=main")
-    base = manifests.generate(size, seed)
-    _commit(repo, base, f"{size} objects")
+    _commit(repo, base, "base")
     _git(repo, "checkout", "--quiet", "-b", "change")
-    _commit(repo, manifests.change(base, changed, seed + 1), f"change {changed:.0%}")
+    _commit(repo, head, "change")
     _git(repo, "checkout", "--quiet", "main")
     return repo
 

@@ -1,11 +1,14 @@
 """Benchmark 1: webhook intake of `gitops-bot serve` vs a bare aiohttp 202 handler.
 
     python -m benchmarks.webhook_intake                 # 500/s open loop, then flat out
+    python -m benchmarks.webhook_intake --store postgres
 
 Both servers get the same signed `pull_request` (synchronize) deliveries, a real
 example payload from @octokit/webhooks-examples, on loopback. The bot runs as users
 run it (`python -m bot serve`: SQLite store, WAL, synchronous=FULL, so every 2xx
-means the delivery is on disk; access log on; one job worker). Its GitHub API and
+means the delivery is on disk; access log on; one job worker). With `--store postgres`
+the bot stores into a real PostgreSQL server started for the run with its default
+durability (fsync and synchronous_commit on), a fresh database per round. Its GitHub API and
 clone URLs point at a loopback black hole, so the worker waits on the network, as it
 mostly does for real, instead of spinning on failures. After each run the deliveries
 table must hold every delivery that got a 2xx, or the run is refused.
@@ -18,16 +21,21 @@ fresh server and database, then an open-loop run at --rate and a closed-loop run
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import sqlite3
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -49,9 +57,11 @@ def main() -> None:
     hole = subprocess.Popen(_python("benchmarks.servers", "black-hole", "--port", str(hole_port)))
     results: dict[str, list[dict[str, Any]]] = {BARE: [], BOT: []}
     try:
-        for round_ in range(args.repetitions):
-            for side in (BARE, BOT) if round_ % 2 == 0 else (BOT, BARE):
-                results[side].append(_measure(side, args, payload, hole_port, round_))
+        with _store(args.store) as databases:
+            for round_ in range(args.repetitions):
+                store = databases(round_)
+                for side in (BARE, BOT) if round_ % 2 == 0 else (BOT, BARE):
+                    results[side].append(_measure(side, args, payload, hole_port, store))
     finally:
         hole.terminate()
         hole.wait()
@@ -67,7 +77,49 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--repetitions", type=int, default=3)
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     parser.add_argument("--profile", action="store_true", help="py-spy the bot under load")
+    parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
     return parser.parse_args()
+
+
+Databases = Callable[[int], "Store"]
+
+
+@dataclass(frozen=True)
+class Store:
+    """Where the bot of one round stores: a SQLite file in its scratch folder, or a URL."""
+
+    round_: int
+    postgres_url: str | None = None
+
+    def url(self, scratch: Path) -> str:
+        return self.postgres_url or f"sqlite:///{scratch / 'bench.sqlite3'}"
+
+    def stored(self, scratch: Path) -> int:
+        query = "SELECT count(*) FROM deliveries"
+        if self.postgres_url is None:
+            with sqlite3.connect(f"file:{scratch / 'bench.sqlite3'}?mode=ro", uri=True) as db:
+                return int(db.execute(query).fetchone()[0])
+        import psycopg
+
+        with psycopg.connect(self.postgres_url) as db:
+            row = db.execute(query).fetchone()
+            return int(row[0]) if row else 0
+
+
+@contextlib.contextmanager
+def _store(kind: str) -> Iterator[Databases]:
+    """Per round: a SQLite file, or a new database on one durable PostgreSQL server."""
+    if kind == "sqlite":
+        yield lambda round_: Store(round_)
+        return
+    sys.path.insert(0, str(harness.ROOT / "tests"))
+    from helpers import postgres  # type: ignore[import-not-found]
+
+    # Not under the cache: the server runs as the postgres account, which root's home bars.
+    workdir = Path(tempfile.mkdtemp(prefix="gitops-bot-intake-"))
+    with postgres.start_postgres(postgres.find_bin_dir(), workdir, durable=True) as server:
+        yield lambda round_: Store(round_, postgres.create_database(server, f"intake{round_}"))
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _python(*args: str) -> list[str]:
@@ -97,14 +149,14 @@ def _payload(hole_port: int) -> Path:
 
 
 def _measure(
-    side: str, args: argparse.Namespace, payload: Path, hole_port: int, round_: int
+    side: str, args: argparse.Namespace, payload: Path, hole_port: int, store: Store
 ) -> dict[str, Any]:
     port = _free_port()
-    scratch = harness.CACHE / f"intake-{round_}-{'bot' if side == BOT else 'bare'}"
+    scratch = harness.CACHE / f"intake-{store.round_}-{'bot' if side == BOT else 'bare'}"
     if scratch.exists():
         subprocess.run(["rm", "-rf", str(scratch)], check=True)
     scratch.mkdir(parents=True)
-    server = _start(side, port, hole_port, scratch)
+    server = _start(side, port, hole_port, scratch, store.url(scratch))
     try:
         _wait_healthy(port, server)
         url = f"http://127.0.0.1:{port}/webhooks/github"
@@ -119,12 +171,14 @@ def _measure(
     finally:
         usage = _stop(server)
     if side == BOT:
-        _check_durable(scratch / "bench.sqlite3", sum(r["answered_2xx"] for r in load))
+        _check_durable(store.stored(scratch), sum(r["answered_2xx"] for r in load))
     print(f"  {side}: {json.dumps(load)}", file=sys.stderr)
     return {"open": load[0], "closed": load[1], "server": usage}
 
 
-def _start(side: str, port: int, hole_port: int, scratch: Path) -> subprocess.Popen[bytes]:
+def _start(
+    side: str, port: int, hole_port: int, scratch: Path, database_url: str
+) -> subprocess.Popen[bytes]:
     log = (scratch / "server.log").open("wb")
     if side == BARE:
         argv = _python("benchmarks.servers", "bare", "--port", str(port))
@@ -134,7 +188,7 @@ def _start(side: str, port: int, hole_port: int, scratch: Path) -> subprocess.Po
     env |= {
         "GITOPS_BOT_HOST": "127.0.0.1",
         "GITOPS_BOT_PORT": str(port),
-        "GITOPS_BOT_DATABASE_URL": f"sqlite:///{scratch / 'bench.sqlite3'}",
+        "GITOPS_BOT_DATABASE_URL": database_url,
         "GITOPS_BOT_DATA_DIR": str(scratch / "data"),
         "GITOPS_BOT_GITHUB_WEBHOOK_SECRET": SECRET,
         "GITOPS_BOT_GITHUB_TOKEN": "not-a-real-token",
@@ -187,9 +241,7 @@ def _stop(server: subprocess.Popen[bytes]) -> dict[str, float]:
     return {"cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024}
 
 
-def _check_durable(database: Path, answered: int) -> None:
-    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
-        stored = db.execute("SELECT count(*) FROM deliveries").fetchone()[0]
+def _check_durable(stored: int, answered: int) -> None:
     if stored < answered:
         raise BenchmarkError(f"{answered} deliveries answered 2xx but only {stored} stored")
 
@@ -230,7 +282,7 @@ def _report(
     command = "python -m benchmarks.webhook_intake " + " ".join(sys.argv[1:])
     return "\n".join(
         [
-            "## Benchmark 1: webhook intake",
+            f"## Benchmark 1: webhook intake ({args.store} store)",
             "",
             f"Command: `{command.strip()}`",
             "",
@@ -243,7 +295,7 @@ def _report(
             f"- sustained durable deliveries/s: **{sustained:,.0f}** "
             f"(goal: at least 1,000: {'met' if sustained >= 1000 else 'MISSED'})",
             f"- medians of {args.repetitions} rounds, {args.seconds:g} s per run, sides "
-            "alternating; every 2xx of the bot was found in its SQLite deliveries table",
+            f"alternating; every 2xx of the bot was found in its {args.store} deliveries table",
             *(f"\n{table}" for table in PROFILES),
         ]
     )

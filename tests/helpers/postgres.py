@@ -41,8 +41,12 @@ def find_bin_dir() -> Path:
 
 
 @contextmanager
-def start_postgres(bin_dir: Path, workdir: Path) -> Iterator[PostgresServer]:
-    """initdb, start on a free loopback port with trust auth, yield, then stop fast."""
+def start_postgres(bin_dir: Path, workdir: Path, durable: bool = False) -> Iterator[PostgresServer]:
+    """initdb, start on a free loopback port with trust auth, yield, then stop fast.
+
+    Tests run without fsync (a crash test kills the bot, not the database); `durable`
+    keeps PostgreSQL's default, for benchmarks that count what reached the disk.
+    """
     data = workdir / "pgdata"
     data.mkdir(parents=True)
     as_postgres = _demote_command()
@@ -63,7 +67,8 @@ def start_postgres(bin_dir: Path, workdir: Path) -> Iterator[PostgresServer]:
     )
     port = _free_port()
     log = workdir / "postgres.log"
-    options = f"-h 127.0.0.1 -p {port} -k {workdir} -c fsync=off -c max_connections=200"
+    options = f"-h 127.0.0.1 -p {port} -k {workdir} -c max_connections=200"
+    options += "" if durable else " -c fsync=off"
     _run(
         [
             *as_postgres,

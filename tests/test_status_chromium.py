@@ -24,6 +24,10 @@ HOSTILE_ENV = '"><img src=x onerror=alert(1)>'
 HOSTILE_MESSAGE = "</td></tr></table><marquee>injected</marquee>"
 HOSTILE_HOLDER = "break-glass:<iframe src=javascript:alert(1)>@host"
 HOSTILE_ERROR = "Traceback: <b onmouseover=alert(1)>branch feature/<x>"
+HOSTILE_EVENT = {
+    "repo": {"forge": "github", "slug": "evil/<h1>x</h1>", "default_branch": "<u>main</u>"},
+    "number": 66,
+}
 
 ROWS = """JSON.stringify([...document.querySelectorAll('tr.%s')].map(r => ({
   data: {...r.dataset},
@@ -51,7 +55,7 @@ async def _hostile_contents(bot: BotHarness) -> None:
     )
     await store.add_audit(entry)
     assert await store.lock_environment(f"{HOSTILE_REPO}:{HOSTILE_ENV}", HOSTILE_HOLDER, 3600)
-    await store.add_job(NewJob("plan", "{}", None))
+    await store.add_job(NewJob("plan", json.dumps(HOSTILE_EVENT), None))
     job = await store.claim_job("worker-x", 60)
     assert job is not None
     await store.fail_job(job, HOSTILE_ERROR, None)
@@ -105,10 +109,13 @@ async def test_the_status_page_shows_every_environment_apply_and_dead_job_in_chr
 
         [dead] = await _rows(page, "dead-job")
         assert HOSTILE_ERROR in dead["text"]
+        assert "github:evil/<h1>x</h1> #66 (branch <u>main</u>)" in dead["text"]
 
         ledger = await page.evaluate("document.querySelector('[data-ledger]').innerText")
         assert ledger == "intact: all 3 records verified"
-        injected = "document.querySelectorAll('script,img,svg,iframe,marquee,b[onmouseover]')"
+        injected = (
+            "document.querySelectorAll('script,img,svg,iframe,marquee,b[onmouseover],td h1,u')"
+        )
         assert await page.evaluate(f"{injected}.length") == 0
         desktop = await page.screenshot(OUTPUT / "status-page-desktop.png")
 

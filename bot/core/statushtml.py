@@ -171,6 +171,7 @@ def _dead_job_row(job: DeadJob) -> str:
     cells = [
         ("Job", str(job.id)),
         ("Kind", _text(job.kind)),
+        ("About", _text(job.subject) or _empty("not known")),
         ("Attempts", str(job.attempts)),
         ("Last error", _text(job.error) or _empty("no error kept")),
     ]

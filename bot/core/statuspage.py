@@ -70,6 +70,7 @@ class DeadJob:
     kind: str
     attempts: int
     error: str | None
+    subject: str = ""  # what the job was about: repository, pull request, commit, branch
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -25,6 +26,7 @@ from bot.store.ports import (
     AppliedCommit,
     DriftCheckRecord,
     HeldLock,
+    Job,
     JobQueue,
     JobState,
     StatusReads,
@@ -102,7 +104,7 @@ async def gather_status(
         generated_at=display_time(now),
         environments=environments,
         applies=tuple(_apply_line(record, web) for record in recent),
-        dead_jobs=tuple(DeadJob(j.id, j.kind, j.attempts, j.last_error) for j in dead),
+        dead_jobs=tuple(_dead_job(job) for job in dead),
         dead_total=counts[JobState.DEAD],
         ledger=await watch.check(store, limits, now),
     )
@@ -198,6 +200,30 @@ def _apply_line(record: AuditRecord, web: Mapping[str, str]) -> ApplyLine:
         pull=pull,
         message=entry.message,
     )
+
+
+def _dead_job(job: Job) -> DeadJob:
+    return DeadJob(job.id, job.kind, job.attempts, job.last_error, _subject(job.payload))
+
+
+def _subject(payload: str) -> str:
+    """What a job was about, from its stored event: repository, pull request or commit,
+    and the branch; "" when the payload says none of it."""
+    try:
+        data = json.loads(payload)
+    except ValueError:
+        return ""
+    if not isinstance(data, dict) or not isinstance(data.get("repo"), dict):
+        return ""
+    repo = data["repo"]
+    parts = [f"{repo.get('forge', '?')}:{repo.get('slug', '?')}"]
+    if "number" in data:
+        parts.append(f"#{data['number']}")
+    if isinstance(data.get("commit"), str):
+        parts.append(data["commit"][:12])
+    if repo.get("default_branch"):
+        parts.append(f"(branch {repo['default_branch']})")
+    return " ".join(str(part) for part in parts)
 
 
 def _pull(number: int | None, url: str | None, author: str | None) -> Pull:

@@ -117,6 +117,11 @@ async def test_the_status_page_shows_every_environment_apply_and_dead_job_in_chr
             "document.querySelectorAll('script,img,svg,iframe,marquee,b[onmouseover],td h1,u')"
         )
         assert await page.evaluate(f"{injected}.length") == 0
+        aligned = (
+            "[...document.querySelectorAll('table')].every(t => [...t.querySelectorAll('tr')]"
+            ".every(r => r.children.length === t.querySelectorAll('thead th').length))"
+        )
+        assert await page.evaluate(aligned)  # every cell under its heading
         desktop = await page.screenshot(OUTPUT / "status-page-desktop.png")
 
         await page.resize(390, 844, mobile=True)

@@ -154,17 +154,13 @@ def _apply_row(line: ApplyLine) -> str:
 
 
 def _dead_jobs_section(jobs: Sequence[DeadJob], total: int) -> str:
+    headings = ("Job", "Kind", "About", "Attempts", "Last error")
     body = [_dead_job_row(job) for job in jobs]
-    section = _section(
-        "dead-jobs",
-        "Dead-lettered jobs",
-        ("Job", "Kind", "Attempts", "Last error"),
-        body,
-        "no dead-lettered jobs",
-    )
     shown = f"the newest {len(jobs)} of {total}; " if total > len(jobs) else ""
     hint = f"<p>{shown}re-queue one with <code>gitops-bot retry JOB_ID</code>.</p>"
-    return section.replace("</section>", hint + "</section>") if jobs else section
+    return _section(
+        "dead-jobs", "Dead-lettered jobs", headings, body, "no dead-lettered jobs", hint
+    )
 
 
 def _dead_job_row(job: DeadJob) -> str:
@@ -179,14 +175,20 @@ def _dead_job_row(job: DeadJob) -> str:
 
 
 def _section(
-    name: str, title: str, headings: Sequence[str], rows: Sequence[str], empty: str
+    name: str,
+    title: str,
+    headings: Sequence[str],
+    rows: Sequence[str],
+    empty: str,
+    after: str = "",
 ) -> str:
+    """A titled table of `rows`, then `after`; or what `empty` says when there is no row."""
     if not rows:
         return f'<section id="{name}"><h2>{title}</h2><p class="empty">{empty}</p></section>'
     head = "".join(f"<th>{_text(h)}</th>" for h in headings)
     return (
         f'<section id="{name}"><h2>{title}</h2><table><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></section>"
+        f"<tbody>{''.join(rows)}</tbody></table>{after}</section>"
     )
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from helpers.fakeforge import bot_settings
 from helpers.githubbot import SECRET, BotFactory
+from helpers.storetools import execute_sql
 from test_store import _entry
 
 from bot.config.secrets import Secret
@@ -233,3 +234,32 @@ def test_the_status_settings_come_from_variables() -> None:
     )
     assert settings.status_page and settings.status_page_token == Secret(TOKEN)
     assert TOKEN not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("edit", "shown"),
+    [
+        (
+            """UPDATE audit_ledger SET entry = '{"result": "succ' WHERE sequence = 2""",
+            "BROKEN at record 2: audit record 2 cannot be read",
+        ),
+        (
+            "UPDATE audit_ledger SET entry = REPLACE(entry, 'octocat', 'mallory') "
+            "WHERE sequence = 2",
+            "BROKEN at record 2: its content was changed",
+        ),
+    ],
+)
+async def test_a_ledger_edited_behind_the_bots_back_shows_as_broken(
+    make_bot: BotFactory, tmp_path: Path, edit: str, shown: str
+) -> None:
+    bot = await make_bot(status_page=True, status_page_token=Secret(TOKEN))
+    for n in range(3):
+        await bot.services.store.add_audit(_entry(commit=f"c{n}"))
+    database = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
+    execute_sql(database, edit)
+
+    response = await bot.client.get("/", headers={"Authorization": f"Bearer {TOKEN}"})
+    page = await response.text()
+    assert response.status == 200
+    assert 'data-ledger="broken"' in page and shown in page

@@ -54,6 +54,7 @@ def render_status_page(page: StatusPage) -> str:
         [
             "<header><h1>gitops-bot status</h1>",
             f"<p>as of {_text(page.generated_at)}</p></header><main>",
+            *(f'<p class="state broken problem">{_text(p)}</p>' for p in page.problems),
             _ledger_section(page.ledger),
             _environments_section(page.environments),
             _applies_section(page.applies),

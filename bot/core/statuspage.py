@@ -91,6 +91,7 @@ class StatusPage:
     dead_jobs: tuple[DeadJob, ...]
     dead_total: int  # may exceed the dead jobs listed
     ledger: LedgerCheck
+    problems: tuple[str, ...] = ()  # what could not be read, shown above everything
 
 
 def web_link(url: str | None) -> str | None:

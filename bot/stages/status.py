@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from bot.core.audit import AuditEntry, AuditRecord
+from bot.core.audit import AuditEntry, AuditRecord, ChainProblem
 from bot.core.chainprogress import ChainProgress, advance
 from bot.core.statuspage import (
     ApplyLine,
@@ -30,6 +30,7 @@ from bot.store.ports import (
     JobQueue,
     JobState,
     StatusReads,
+    UnreadableRecord,
 )
 
 
@@ -81,7 +82,13 @@ class LedgerWatch:
         for _ in range(limits.ledger_pages_per_view):
             if self._progress.problem is not None:
                 return True
-            page = await store.audit_records_after(self._progress.checked, limits.ledger_page)
+            try:
+                page = await store.audit_records_after(self._progress.checked, limits.ledger_page)
+            except UnreadableRecord as exc:
+                self._progress = replace(
+                    self._progress, problem=ChainProblem(exc.sequence, str(exc))
+                )
+                return True
             self._progress = advance(self._progress, page)
             if len(page) < limits.ledger_page:
                 return True
@@ -95,8 +102,13 @@ async def gather_status(
     now: float,
     limits: StatusLimits = StatusLimits(),
 ) -> StatusPage:
-    """Everything the page shows, read now."""
-    recent = await store.recent_audit_records(limits.applies)
+    """Everything the page shows, read now. A ledger record that cannot be read (edited
+    behind the bot's back) is shown as a problem; the rest of the page still shows."""
+    problems: list[str] = []
+    try:
+        recent = await store.recent_audit_records(limits.applies)
+    except UnreadableRecord as exc:
+        recent, problems = [], [f"the last applies cannot be shown: {exc}"]
     environments = await _environments(store, recent, web, limits)
     dead = await store.recent_dead_jobs(limits.dead_jobs)
     counts = await store.job_counts()
@@ -107,6 +119,7 @@ async def gather_status(
         dead_jobs=tuple(_dead_job(job) for job in dead),
         dead_total=counts[JobState.DEAD],
         ledger=await watch.check(store, limits, now),
+        problems=tuple(problems),
     )
 
 

@@ -33,6 +33,14 @@ class StoreError(RuntimeError):
     """The store could not do what was asked (unreachable, corrupt, wrong schema)."""
 
 
+class UnreadableRecord(StoreError):
+    """An audit ledger record that cannot be read back: edited outside the bot."""
+
+    def __init__(self, sequence: int, message: str) -> None:
+        super().__init__(message)
+        self.sequence = sequence
+
+
 class JobState(StrEnum):
     READY = "ready"  # waiting, maybe until a retry time
     RUNNING = "running"  # claimed under a lease

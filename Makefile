@@ -29,9 +29,12 @@ lint: venv
 # Real parts the tests need: kube-apiserver + etcd, kubectl, kustomize + helm, promtool and
 # the sigs.k8s.io/yaml helper the YAML parity tests compare with (built once, cached),
 # PostgreSQL, GitHub's REST description and webhook examples (npm, pinned; into build/npm),
-# the SARIF 2.1.0 schema (npm, pinned; into build/npm-schemas).
+# the SARIF 2.1.0 schema (npm, pinned; into build/npm-schemas), and Chromium from Debian's
+# package for the status page tests (installed only when missing; apt-get needs root).
 test: lint
 	mkdir -p build
+	[ -x /usr/bin/chromium ] || apt-get install -y --no-install-recommends chromium \
+	  || (apt-get update && apt-get install -y --no-install-recommends chromium)
 	bash testenv/build.sh > build/testenv-bin.txt
 	bash testenv/build.sh kubectl > build/kubectl-bin.txt
 	bash testenv/postgres.sh > build/postgres-bin.txt

@@ -79,6 +79,14 @@ class Settings:
     # Parsing, schema and policy checks run in worker processes (bot/stages/checkpool.py).
     check_workers: int = 0  # processes; 0: one per job worker (worker_count)
     check_timeout_seconds: int = 120  # a render's parsing, then its checks; past it a finding
+    # The status page at GET / (README "Status page"): off unless enabled; readable with
+    # the token as a bearer token, or through a proxy at a trusted address that signed the
+    # user in (docs/operations.md).
+    status_page: bool = False
+    status_page_token: Secret | None = None
+    status_page_trusted_proxies: str | None = None  # addresses or networks, comma-separated
+    status_page_user_header: str = "X-Forwarded-User"  # set by that proxy
+    status_page_recheck_seconds: int = 3600  # the ledger check starts over after this
 
     @property
     def policy_rules(self) -> RelaxationRules:

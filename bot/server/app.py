@@ -21,6 +21,7 @@ from bot.forges.registry import Resources, configured_kits
 from bot.git.mirrors import Mirrors
 from bot.schemas.catalog import catalog_for
 from bot.server.intake import MAX_BODY_BYTES, Edge
+from bot.server.statuspage import status_page
 from bot.server.timers import start_drift_timer
 from bot.server.worker import Worker, wind_down
 from bot.stages.checkpool import CheckPool
@@ -80,7 +81,14 @@ def create_app(settings: Settings, options: Options | None = None) -> web.Applic
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/readyz", _readyz)
     app.router.add_get("/metrics", _metrics)
+    if settings.status_page:
+        clock = app[OPTIONS].clock
+        app.router.add_get("/", status_page(settings, _store, clock))
     return app
+
+
+def _store(app: web.Application) -> Store:
+    return app[SERVICES].store
 
 
 async def _resources(app: web.Application) -> AsyncIterator[None]:

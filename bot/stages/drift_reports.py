@@ -1,4 +1,5 @@
-"""Where a drift check's result goes: metrics per environment and one tracking issue."""
+"""Where a drift check's result goes: metrics per environment, the store (for the status
+page) and one tracking issue."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from bot.core.driftreports import drift_resolved, render_drift
 from bot.core.drifts import DriftState, EnvironmentDrift, issue_title, tracking_key
 from bot.events import Repository
 from bot.forges.ports import Forge
+from bot.store.ports import DriftCheckRecord, DriftRecords
 from bot.telemetry.metrics import Metrics
 
 
@@ -20,6 +22,17 @@ def record_metrics(metrics: Metrics, repo: Repository, drift: EnvironmentDrift, 
         metrics.drift_objects.labels(*labels).set(len(drift.objects))
     if complete:
         metrics.drift_last_success.labels(*labels).set(now)
+
+
+async def record_in_store(
+    store: DriftRecords, key: str, drift: EnvironmentDrift, now: float
+) -> None:
+    """Keep the check's outcome under the environment's store key, for the status page."""
+    failure = drift.failure
+    if failure is None and drift.unknown:
+        failure = f"{len(drift.unknown)} objects could not be compared"
+    check = DriftCheckRecord(key, str(drift.state), len(drift.objects), now, failure)
+    await store.record_drift_check(check)
 
 
 async def report_to_forge(forge: Forge, repo: Repository, drift: EnvironmentDrift) -> None:

@@ -6,7 +6,7 @@ import datetime
 import json
 
 from bot.core.audit import AuditEntry, AuditRecord, entry_as_data, entry_from_data
-from bot.store.ports import StoreError
+from bot.store.ports import UnreadableRecord
 
 COLUMNS = "sequence, environment, commit_sha, entry, previous_hash, hash"
 
@@ -24,9 +24,10 @@ def record_from_row(row: tuple[object, ...]) -> AuditRecord:
         data = json.loads(str(text))
         entry = entry_from_data({**data, "environment": environment, "commit": commit})
     except (ValueError, TypeError) as exc:
-        raise StoreError(
+        raise UnreadableRecord(
+            int(str(sequence)),
             f"audit record {sequence} cannot be read ({exc}): it was edited outside the bot; "
-            "`gitops-bot audit --verify` needs every record readable"
+            "`gitops-bot audit --verify` needs every record readable",
         ) from exc
     return AuditRecord(int(str(sequence)), entry, str(previous_hash), str(hash_))
 

@@ -68,6 +68,22 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX audit_ledger_by_time ON audit_ledger (recorded_at);
         """,
     ),
+    (
+        2,
+        "the last drift check of each environment; ledger lookups by commit",
+        """
+        CREATE TABLE drift_checks (
+            environment TEXT PRIMARY KEY,
+            state TEXT NOT NULL,
+            drifted_objects INTEGER NOT NULL,
+            failure TEXT,
+            checked_at DOUBLE PRECISION NOT NULL
+        );
+        CREATE INDEX drift_checks_by_time ON drift_checks (checked_at);
+        CREATE INDEX audit_ledger_by_commit ON audit_ledger (environment, commit_sha, sequence);
+        CREATE INDEX applied_commits_by_time ON applied_commits (applied_at);
+        """,
+    ),
 )
 
 VERSION_TABLE = """

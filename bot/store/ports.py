@@ -33,6 +33,14 @@ class StoreError(RuntimeError):
     """The store could not do what was asked (unreachable, corrupt, wrong schema)."""
 
 
+class UnreadableRecord(StoreError):
+    """An audit ledger record that cannot be read back: edited outside the bot."""
+
+    def __init__(self, sequence: int, message: str) -> None:
+        super().__init__(message)
+        self.sequence = sequence
+
+
 class JobState(StrEnum):
     READY = "ready"  # waiting, maybe until a retry time
     RUNNING = "running"  # claimed under a lease
@@ -77,6 +85,26 @@ class AppliedCommit:
     commit: str
     position: int
     applied_at: float
+
+
+@dataclass(frozen=True)
+class HeldLock:
+    """An environment's apply lock, while it is held."""
+
+    environment: str
+    holder: str
+    expires_at: float
+
+
+@dataclass(frozen=True)
+class DriftCheckRecord:
+    """The last drift check of one environment (its store key), as the status page shows it."""
+
+    environment: str
+    state: str  # a bot.core.drifts.DriftState text
+    drifted_objects: int
+    checked_at: float
+    failure: str | None = None
 
 
 class Connection(Protocol):
@@ -155,10 +183,54 @@ class AuditLedger(Protocol):
         """The ledger in chain order, or the records of one environment recorded since."""
 
 
+class DriftRecords(Protocol):
+    """The outcome of each environment's last drift check, kept for the status page."""
+
+    async def record_drift_check(self, check: DriftCheckRecord) -> None:
+        """Replace the environment's last check with this one."""
+
+
+class StatusReads(Protocol):
+    """Bounded reads for the status page: none returns more than `limit` rows, however
+    long the ledger or the job table has grown."""
+
+    async def applied_commits(self, limit: int) -> list[AppliedCommit]:
+        """The commit each environment runs, most recently applied first."""
+
+    async def held_locks(self, limit: int) -> list[HeldLock]:
+        """The apply locks held now (not expired)."""
+
+    async def drift_checks(self, limit: int) -> list[DriftCheckRecord]:
+        """Each environment's last drift check, most recent first."""
+
+    async def recent_audit_records(self, limit: int) -> list[AuditRecord]:
+        """The newest ledger records, newest first."""
+
+    async def audit_records_of(
+        self, environment: str, commit: str, limit: int
+    ) -> list[AuditRecord]:
+        """The newest records of one environment name at one commit, newest first."""
+
+    async def audit_records_after(self, sequence: int, limit: int) -> list[AuditRecord]:
+        """The records that follow `sequence` in chain order: the ledger read page by page."""
+
+    async def recent_dead_jobs(self, limit: int) -> list[Job]:
+        """The dead-letter list, newest first."""
+
+
 class ApplyRecords(EnvironmentLocks, AuditLedger, Protocol):
     """What an audited apply writes: the lock, the applied commit, the ledger record."""
 
 
-class Store(Connection, Intake, JobQueue, EnvironmentLocks, AuditLedger, Protocol):
+class Store(
+    Connection,
+    Intake,
+    JobQueue,
+    EnvironmentLocks,
+    AuditLedger,
+    DriftRecords,
+    StatusReads,
+    Protocol,
+):
     """The whole store, as a backend implements it (SQLite, PostgreSQL). Code that uses
     one part asks for that port only."""

@@ -20,7 +20,15 @@ from psycopg_pool import AsyncConnectionPool
 from bot.core.audit import AuditEntry, AuditRecord, chain
 from bot.store.ledger import COLUMNS, entry_text, record_from_row
 from bot.store.migrations import MIGRATIONS, VERSION_TABLE, refuse_unknown, statements
-from bot.store.ports import AppliedCommit, Delivery, Job, JobState, NewJob, StoreError
+from bot.store.ports import (
+    AppliedCommit,
+    Delivery,
+    DriftCheckRecord,
+    Job,
+    JobState,
+    NewJob,
+    StoreError,
+)
 from bot.store.statements import (
     CLAIM_JOB,
     COMPLETE_JOB,
@@ -32,6 +40,7 @@ from bot.store.statements import (
     LAST_APPLIED,
     PING,
     RECORD_APPLIED,
+    RECORD_DRIFT_CHECK,
     RECORD_MIGRATION,
     RELEASE_LOCK,
     RENEW_LEASE,
@@ -41,6 +50,7 @@ from bot.store.statements import (
     TAKE_LOCK,
     postgres,
 )
+from bot.store.statusreads import StatusQueries, drift_check_row
 
 _SERIAL = "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
 _JOB_COLUMNS = "id, kind, payload, coalesce_key, attempts, holder, state, last_error"
@@ -74,7 +84,7 @@ SELECT NOT EXISTS (
 """
 
 
-class PostgresStore:
+class PostgresStore(StatusQueries):
     """A Store backend for several replicas sharing one database."""
 
     def __init__(
@@ -307,6 +317,16 @@ class PostgresStore:
                 {"env": environment, "since": since},
             )
             return [record_from_row(row) for row in await cursor.fetchall()]
+
+    async def record_drift_check(self, check: DriftCheckRecord) -> None:
+        values = drift_check_row(check)
+        async with self._transaction() as conn:
+            await conn.execute(postgres(RECORD_DRIFT_CHECK), values)
+
+    async def _rows(self, sql: str, values: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        async with self._transaction() as conn:
+            cursor = await conn.execute(postgres(sql), values)
+            return list(await cursor.fetchall())
 
 
 async def _migrate(conn: psycopg.AsyncConnection[Any], now: float) -> None:

@@ -16,7 +16,15 @@ from typing import Any, TypeVar
 from bot.core.audit import AuditEntry, AuditRecord, chain
 from bot.store.ledger import COLUMNS, entry_text, record_from_row
 from bot.store.migrations import MIGRATIONS, VERSION_TABLE, refuse_unknown, statements
-from bot.store.ports import AppliedCommit, Delivery, Job, JobState, NewJob, StoreError
+from bot.store.ports import (
+    AppliedCommit,
+    Delivery,
+    DriftCheckRecord,
+    Job,
+    JobState,
+    NewJob,
+    StoreError,
+)
 from bot.store.statements import (
     CLAIM_JOB,
     COMPLETE_JOB,
@@ -28,6 +36,7 @@ from bot.store.statements import (
     LAST_APPLIED,
     PING,
     RECORD_APPLIED,
+    RECORD_DRIFT_CHECK,
     RECORD_MIGRATION,
     RELEASE_LOCK,
     RENEW_LEASE,
@@ -36,6 +45,7 @@ from bot.store.statements import (
     SUPERSEDE_WAITING,
     TAKE_LOCK,
 )
+from bot.store.statusreads import StatusQueries, drift_check_row
 
 T = TypeVar("T")
 _SERIAL = "INTEGER PRIMARY KEY"
@@ -58,7 +68,7 @@ class _Write:
     done: asyncio.Future[Any]
 
 
-class SQLiteStore:
+class SQLiteStore(StatusQueries):
     """The reference Store backend. Blocking sqlite3 calls run on a private thread.
 
     Writes are committed in groups: the writes asked for while one transaction is being
@@ -362,6 +372,17 @@ class SQLiteStore:
         values = (environment, environment, since, since)
         rows = await self._run(lambda db: db.execute(sql, values).fetchall())
         return [record_from_row(row) for row in rows]
+
+    async def record_drift_check(self, check: DriftCheckRecord) -> None:
+        values = drift_check_row(check)
+
+        def write(db: sqlite3.Connection) -> None:
+            db.execute(RECORD_DRIFT_CHECK, values)
+
+        await self._write(write)
+
+    async def _rows(self, sql: str, values: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        return await self._run(lambda db: db.execute(sql, values).fetchall())
 
 
 @contextmanager

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from functools import cache
 
+from bot.store.ledger import COLUMNS
+
 PING = "SELECT 1"
 INSERT_DELIVERY = (
     "INSERT INTO deliveries (id, forge, event, outcome, received_at) VALUES (?, ?, ?, ?, ?) "
@@ -58,6 +60,36 @@ RECORD_MIGRATION = (
 SUPERSEDE_WAITING = (
     "UPDATE jobs SET state = 'superseded', finished_at = ? WHERE coalesce_key = ? AND state = "
     "'ready'"
+)
+
+# The status page's bounded reads (bot.store.ports.StatusReads).
+RECORD_DRIFT_CHECK = (
+    "INSERT INTO drift_checks (environment, state, drifted_objects, failure, checked_at) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (environment) DO UPDATE SET state = excluded.state, "
+    "drifted_objects = excluded.drifted_objects, failure = excluded.failure, "
+    "checked_at = excluded.checked_at"
+)
+APPLIED_COMMITS = (
+    "SELECT environment, commit_sha, position, applied_at FROM applied_commits "
+    "ORDER BY applied_at DESC LIMIT ?"
+)
+HELD_LOCKS = (
+    "SELECT environment, holder, expires_at FROM environment_locks WHERE expires_at >= ? "
+    "ORDER BY environment LIMIT ?"
+)
+DRIFT_CHECKS = (
+    "SELECT environment, state, drifted_objects, checked_at, failure FROM drift_checks "
+    "ORDER BY checked_at DESC LIMIT ?"
+)
+RECENT_AUDIT = f"SELECT {COLUMNS} FROM audit_ledger ORDER BY sequence DESC LIMIT ?"  # noqa: S608
+AUDIT_OF_COMMIT = (
+    f"SELECT {COLUMNS} FROM audit_ledger WHERE environment = ? AND commit_sha = ? "  # noqa: S608
+    "ORDER BY sequence DESC LIMIT ?"
+)
+AUDIT_AFTER = f"SELECT {COLUMNS} FROM audit_ledger WHERE sequence > ? ORDER BY sequence LIMIT ?"  # noqa: S608
+RECENT_DEAD_JOBS = (
+    "SELECT id, kind, payload, coalesce_key, attempts, holder, state, last_error FROM jobs "
+    "WHERE state = 'dead' ORDER BY id DESC LIMIT ?"
 )
 
 

@@ -17,7 +17,7 @@ from bot.events import Repository
 from bot.renderers import render_options
 from bot.stages.apply.audited import runs_newer
 from bot.stages.drift import add_origins, check_environment
-from bot.stages.drift_reports import record_metrics, report_to_forge
+from bot.stages.drift_reports import record_in_store, record_metrics, report_to_forge
 from bot.stages.plan import load_checks
 from bot.stages.schema_sources import server_schemas
 from bot.store.ports import Job, NewJob
@@ -85,6 +85,7 @@ async def check_drift(services: Services, check: DriftCheck, job: Job) -> DriftO
         if drift is None:
             continue
         record_metrics(services.metrics, repo, drift, services.clock())
+        await record_in_store(services.store, key, drift, services.clock())
         await report_to_forge(forge, repo, drift)
         states.append(drift.state)
     return _summary(states)

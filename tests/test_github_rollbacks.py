@@ -143,7 +143,10 @@ async def test_a_rollback_across_a_crd_change_warns(make_bot: BotFactory, tmp_pa
     for sequence, commit in enumerate((old, new)):
         await bot.services.store.add_audit(_succeeded("prod", commit, 40 + sequence))
 
-    await _command(bot, 40, "/gitops rollback prod")
+    on_issue = bot.comment(40, "/gitops rollback prod", ALICE)
+    del on_issue["issue"]["pull_request"]  # an issue, not a pull request
+    assert (await bot.deliver("issue_comment", on_issue)).status == 202
+    await bot.drain()
 
     [number] = bot.fake.opened
     body = bot.fake.pulls[number]["body"]

@@ -94,7 +94,9 @@ async def test_a_promote_note_changes_only_the_image_line(
     bot = await make_gitlab_bot()
     await _history(bot)
 
-    await _note(bot, 70, "/gitops promote staging production")
+    on_issue = bot.issue_note(5, "/gitops promote staging production", "dev")
+    assert (await bot.deliver("Note Hook", on_issue)).status == 202
+    await bot.drain()
 
     [iid] = bot.fake.opened
     mr = bot.fake.merge_requests[iid]
@@ -104,3 +106,5 @@ async def test_a_promote_note_changes_only_the_image_line(
         f"+          image: {WEB}:2.5.0",
     ]
     assert f"`{WEB}:2.5.0`" in mr["description"]
+    [reply] = bot.fake.comments_on_issue(5)  # answered on the issue
+    assert f"opened #{iid}" in reply["body"]

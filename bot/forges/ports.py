@@ -96,8 +96,8 @@ class Forge(Protocol):
         """Make the bot's `kind` comment on PR `number` read `parts`: found by the marker
         of each part AND the bot's own author, edited in place, extra old parts removed."""
 
-    async def reply(self, repo: Repository, number: int, text: str) -> None:
-        """Post a new comment (answers to commands)."""
+    async def reply(self, repo: Repository, number: int, text: str, on_issue: bool = False) -> None:
+        """Post a new comment (answers to commands) on a PR, or on an issue."""
 
     async def report_check(self, repo: Repository, commit: str, report: CheckReport) -> None:
         """Set the `gitops-bot` check run (or commit status) of `commit`."""

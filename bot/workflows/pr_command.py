@@ -52,7 +52,7 @@ class CommandOutcome(StrEnum):
 async def run_command(services: Services, event: CommentCommand, job: Job) -> CommandOutcome:
     forge = services.forges.forge_for(event.repo)
     if not await forge.can_write(event.repo, event.author):
-        await forge.reply(event.repo, event.number, refusal(event, forge.command_permission))
+        await answer(forge, event, refusal(event, forge.command_permission))
         return CommandOutcome.REFUSED
     if event.command == "plan" and not event.args:
         pull = await forge.pull_request(event.repo, event.number)
@@ -101,12 +101,12 @@ async def propose(
         proposal = await _proposal(services, event, job, forge, git, head)
     except (RollbackRefused, ConfigError) as exc:
         text = f"{mention(event.author)} no pull request was opened: {escape(str(exc))}"
-        await forge.reply(repo, event.number, text)
+        await answer(forge, event, text)
         return CommandOutcome.DECLINED
     pull = await open_proposal(forge, repo, head, proposal)
     warnings = "".join(f"\n\n{w}" for w in proposal.warnings)
     text = f"{mention(event.author)} opened #{pull.number}: {escape(proposal.title)}{warnings}"
-    await forge.reply(repo, event.number, text)
+    await answer(forge, event, text)
     return CommandOutcome.PROPOSED
 
 
@@ -123,6 +123,11 @@ async def _proposal(
     commits = [head, target.target.entry.commit]
     git = await services.mirrors.fetch(event.repo, commits, await forge.git_auth_header(event.repo))
     return await rollback_proposal(git, head, target, suffix)
+
+
+async def answer(forge: Forge, event: CommentCommand, text: str) -> None:
+    """Reply where the command was written: a pull/merge request, or an issue."""
+    await forge.reply(event.repo, event.number, text, on_issue=event.on_issue)
 
 
 def usage(forge: Forge) -> str:
@@ -149,9 +154,9 @@ class PullRequestCommand(EventWorkflow[CommentCommand]):
     ) -> None:
         if not failure.final:
             return
-        await services.forges.forge_for(work.repo).reply(
-            work.repo,
-            work.number,
+        await answer(
+            services.forges.forge_for(work.repo),
+            work,
             f"{mention(work.author)} {code('/gitops ' + work.command)} could not "
             f"complete: {escape(failure.error)}. Comment the command again to retry.",
         )

@@ -150,6 +150,14 @@ class GitLabBot(ForgeBot):
         data["merge_request"]["iid"] = iid
         return data
 
+    def issue_note(self, iid: int, body: str, username: str) -> dict[str, Any]:
+        data = payload("note_issue")
+        self._project(data)
+        data["user"]["username"] = username
+        data["object_attributes"]["note"] = body
+        data["issue"]["iid"] = iid
+        return data
+
 
 GitLabBotFactory = Callable[..., Awaitable[GitLabBot]]
 

@@ -136,7 +136,9 @@ class GitHubForge:
                 old = _repo_url(repo, f"/issues/comments/{comment['id']}")
                 await _call(gh.delete(old), f"DELETE {old}")
 
-    async def reply(self, repo: Repository, number: int, text: str) -> None:
+    async def reply(
+        self, repo: Repository, number: int, text: str, on_issue: bool = False
+    ) -> None:  # issues and pull requests share their comments API on GitHub
         url = _repo_url(repo, f"/issues/{number}/comments")
         await _call((await self._client(repo)).post(url, data={"body": text}), f"POST {url}")
 

@@ -110,9 +110,11 @@ class GitLabForge:
 
         await self._forges.clients.run(f"notes of !{number}", upsert)
 
-    async def reply(self, repo: Repository, number: int, text: str) -> None:
+    async def reply(self, repo: Repository, number: int, text: str, on_issue: bool = False) -> None:
         def create(gl: gitlab.Gitlab) -> None:
-            _merge_request(gl, repo, number).notes.create({"body": text})
+            project = _project(gl, repo)
+            noteable = project.issues if on_issue else project.mergerequests
+            noteable.get(number, lazy=True).notes.create({"body": text})
 
         await self._forges.clients.run(f"POST note on !{number}", create)
 

@@ -143,19 +143,17 @@ class GitLabBot(ForgeBot):
         return data
 
     def note(self, iid: int, body: str, username: str) -> dict[str, Any]:
-        data = payload("note_merge_request")
-        self._project(data)
-        data["user"]["username"] = username
-        data["object_attributes"]["note"] = body
-        data["merge_request"]["iid"] = iid
-        return data
+        return self._note("note_merge_request", "merge_request", iid, body, username)
 
     def issue_note(self, iid: int, body: str, username: str) -> dict[str, Any]:
-        data = payload("note_issue")
+        return self._note("note_issue", "issue", iid, body, username)
+
+    def _note(self, example: str, noteable: str, iid: int, body: str, user: str) -> dict[str, Any]:
+        data = payload(example)
         self._project(data)
-        data["user"]["username"] = username
+        data["user"]["username"] = user
         data["object_attributes"]["note"] = body
-        data["issue"]["iid"] = iid
+        data[noteable]["iid"] = iid
         return data
 
 

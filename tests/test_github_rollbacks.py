@@ -5,7 +5,11 @@ rollback brings the real cluster back."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import sys
+from asyncio.subprocess import PIPE
 from pathlib import Path
 from typing import Any
 
@@ -235,3 +239,58 @@ async def test_a_promotion_changes_only_the_image_lines(
     await bot.drain()
     [preview] = bot.fake.comments_on(number)
     assert parse_marker(preview["body"], "plan") == 1
+
+
+async def test_the_cli_opens_and_merges_a_break_glass_rollback(
+    make_bot: BotFactory, tmp_path: Path
+) -> None:
+    bot = await make_bot(mode="token")
+    config = json.dumps(
+        {"version": 1, "environments": {"prod": {"path": "deploy", "cluster": "x"}}}
+    )
+    good = bot.origin.commit(
+        {".gitops-bot.yaml": config, "deploy/a.yaml": configmap("a", level="1")}
+    )
+    bad = bot.origin.commit(
+        {".gitops-bot.yaml": config, "deploy/a.yaml": configmap("a", level="2")}
+    )
+    bot.fake.branches["master"] = bad
+    for sequence, commit in enumerate((good, bad)):
+        await bot.services.store.add_audit(_succeeded("prod", commit, 80 + sequence))
+    assert bot.fake.personal_token is not None
+    env = {
+        **os.environ,
+        "GITOPS_BOT_DATABASE_URL": f"sqlite:///{bot.database}",
+        "GITOPS_BOT_GITHUB_API_URL": bot.services.settings.github_api_url,
+        "GITOPS_BOT_GITHUB_TOKEN": bot.fake.personal_token,
+    }
+    command = ["-m", "bot", "rollback", "--env", "prod", "--repository", f"github:{SLUG}"]
+    where = ["--repo", str(bot.origin.path), "--branch", "master", "--merge"]
+
+    done = await asyncio.create_subprocess_exec(
+        sys.executable, *command, *where, env=env, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await done.communicate()
+
+    assert done.returncode == 0, err.decode()
+    [number] = bot.fake.opened
+    pull = bot.fake.pulls[number]
+    merge = pull["merge_commit_sha"]
+    assert out.decode().splitlines() == [
+        f"opened #{number}: Roll back prod to {good[:12]} {pull['html_url']}",
+        f"merged #{number} as {merge}; the bot applies it from the push",
+    ]
+    assert bot.fake.git is not None
+    assert bot.fake.git.parents_of(merge) == [bad, pull["head"]["sha"]]
+    assert bot.origin.git("show", f"{merge}:deploy/a.yaml") == configmap("a", level="1").strip()
+    assert (await bot.deliver("push", bot.merge(number, merge))).status == 202
+    await bot.drain()
+    last = (await bot.services.store.audit_records("prod"))[-1].entry
+    assert (last.commit, last.trigger, last.pr_number) == (merge, "merge", number)
+
+    again = await asyncio.create_subprocess_exec(
+        sys.executable, *command, *where[:4], "--to", "abc", env=env, stdout=PIPE, stderr=PIPE
+    )
+    _, err = await again.communicate()
+    assert again.returncode == 3
+    assert "'abc' is not a commit id" in err.decode()

@@ -81,6 +81,7 @@ async def test_a_merged_rollback_pull_request_brings_the_cluster_back(
     [preview] = bot.fake.comments_on(number)  # the preview is the PR's first comment
     assert parse_marker(preview["body"], "plan") == 1
     assert f"ConfigMap {live_env.namespace}/extra" in preview["body"]
+    assert "crosses a schema change" not in preview["body"]
 
     merge = bot.fake.merge_button(number)
     assert bot.fake.git.parents_of(merge) == [bad, head]  # a real merge commit
@@ -159,6 +160,12 @@ async def test_a_rollback_across_a_crd_change_warns(make_bot: BotFactory, tmp_pa
     assert "crosses a schema change" in reply["body"]
     changed = bot.origin.git("diff", "--name-only", new, bot.fake.pulls[number]["head"]["sha"])
     assert changed == "deploy/web.yaml"  # the CRD itself stays as on the default branch
+    assert (await bot.deliver("pull_request", bot.opened_by_bot(number))).status == 202
+    await bot.drain()
+    [preview] = bot.fake.comments_on(number)
+    assert parse_marker(preview["body"], "plan") == 1
+    assert "This rollback crosses a schema change" in preview["body"]
+    assert "crds/a.yaml" in preview["body"]
 
 
 def _crd(version: str) -> str:

@@ -14,7 +14,7 @@ CRD_WARNING = (
     "**Warning: this rollback crosses a schema change.** CustomResourceDefinitions differ "
     "between the two commits ({paths}). Going back does not remove fields or versions the "
     "cluster's CRDs already serve, and custom resources written for the newer schema may "
-    "not apply; check the preview below before merging."
+    "not apply; check the plan before merging."
 )
 
 
@@ -24,6 +24,20 @@ class Introduced:
 
     number: int | None
     url: str | None
+
+
+def crd_note(paths: Sequence[str]) -> str:
+    """The warning as plain text, for the preview's notes (which escape what they show)."""
+    return (
+        "This rollback crosses a schema change: CustomResourceDefinitions differ between "
+        f"the two commits ({', '.join(paths)}). Going back does not remove fields or versions "
+        "the cluster's CRDs already serve, and custom resources written for the newer schema "
+        "may not apply."
+    )
+
+
+def crd_warning(paths: Sequence[str]) -> str:
+    return CRD_WARNING.format(paths=", ".join(code(p) for p in paths))
 
 
 def rollback_title(target: RollbackTarget) -> str:
@@ -39,7 +53,7 @@ def rollback_body(target: RollbackTarget, paths: Sequence[str], crd_paths: Seque
         "",
     ]
     if crd_paths:
-        lines += [CRD_WARNING.format(paths=", ".join(code(p) for p in crd_paths)), ""]
+        lines += [crd_warning(crd_paths), ""]
     lines += ["It undoes:", *[f"- {_undone(r)}" for r in target.undone], ""]
     lines += ["Files restored (everything else stays as on the default branch):"]
     lines += [f"- {code(p)}" for p in paths]

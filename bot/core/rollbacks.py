@@ -12,6 +12,10 @@ _COMMIT_PREFIX = re.compile(r"^[0-9a-f]{7,40}$")
 _CRD_KIND = re.compile(rb"^kind:[ \t]*[\"']?CustomResourceDefinition[\"']?[ \t]*$", re.MULTILINE)
 
 
+_TRAILER = "Gitops-Bot-Rollback"
+_TRAILER_LINE = re.compile(rf"^{_TRAILER}: ([a-z0-9][-a-z0-9_.]*) ([0-9a-f]{{40}})$", re.MULTILINE)
+
+
 class RollbackRefused(ValueError):
     """No rollback can be made; the message says why and what to do instead."""
 
@@ -106,6 +110,17 @@ def changed_paths(
 
 def _below(path: str, roots: Sequence[str]) -> bool:
     return any(root in ("", ".") or path == root or path.startswith(root + "/") for root in roots)
+
+
+def rollback_trailer(environment: str, commit: str) -> str:
+    """The commit-message trailer that marks a rollback commit for the preview."""
+    return f"{_TRAILER}: {environment} {commit}"
+
+
+def read_rollback_trailer(message: bytes) -> tuple[str, str] | None:
+    """(environment, commit) from a rollback commit's message, or None."""
+    found = _TRAILER_LINE.search(message.decode("utf-8", "replace"))
+    return (found.group(1), found.group(2)) if found else None
 
 
 def defines_crds(content: bytes) -> bool:

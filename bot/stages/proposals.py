@@ -20,23 +20,33 @@ from bot.core.promotions import (
 )
 from bot.core.proposaltexts import (
     Introduced,
+    crd_note,
+    crd_warning,
     promotion_body,
     promotion_title,
     rollback_body,
     rollback_title,
 )
-from bot.core.repoconfig import CONFIG_PATH, Environment, RepoConfig, SourceType, parse_config
+from bot.core.repoconfig import (
+    CONFIG_PATH,
+    ConfigError,
+    Environment,
+    RepoConfig,
+    SourceType,
+    parse_config,
+)
 from bot.core.rollbacks import (
-    FileRestore,
     RollbackRefused,
     RollbackTarget,
     changed_paths,
     defines_crds,
+    read_rollback_trailer,
     restored_files,
+    rollback_trailer,
 )
 from bot.events import Repository
 from bot.forges.ports import FileChange, Forge, PullRequest
-from bot.git.repos import GitRepo
+from bot.git.repos import GitError, GitRepo
 
 _REGULAR = frozenset({"100644", "100755"})
 _YAML = (".yaml", ".yml")
@@ -51,6 +61,7 @@ class Proposal:
     body: str
     files: tuple[FileChange, ...]
     warnings: tuple[str, ...] = ()  # said again where the request was made
+    trailer: str = ""  # the commit message's trailer, which the preview reads
 
 
 async def read_config(git: GitRepo, commit: str) -> RepoConfig:
@@ -101,34 +112,56 @@ async def rollback_proposal(
     files = tuple(
         FileChange(r.path, blobs[r.oid] if r.oid else None, r.path not in now) for r in restores
     )
-    crds = await _schema_changes(git, config, head, then_commit, restores, now, blobs)
+    crds = await schema_changes(git, config, roots, head, then_commit)
     body = rollback_body(target, [r.path for r in restores], crds)
     branch = f"gitops-bot-rollback-{target.environment}-{then_commit[:12]}-{suffix}"
-    warnings = (body.split("\n\n")[1],) if crds else ()
-    return Proposal(branch, rollback_title(target), body, files, warnings)
+    warnings = (crd_warning(crds),) if crds else ()
+    trailer = rollback_trailer(target.environment, then_commit)
+    return Proposal(branch, rollback_title(target), body, files, warnings, trailer)
 
 
-async def _schema_changes(
-    git: GitRepo,
-    config: RepoConfig,
-    head: str,
-    then_commit: str,
-    restores: Sequence[FileRestore],
-    now: dict[str, str],
-    blobs: dict[str, bytes],
+async def schema_changes(
+    git: GitRepo, config: RepoConfig, roots: Sequence[str], now_commit: str, then_commit: str
 ) -> list[str]:
-    """The CRD files that differ between the two commits: the repository's `crds:` paths,
-    and the environment's own files that define a CustomResourceDefinition either side."""
-    roots = config.crd_paths
-    shared = changed_paths(
-        await blobs_below(git, head, roots), await blobs_below(git, then_commit, roots), roots
+    """The CRD files that differ between two commits: below the repository's `crds:`
+    paths, and among the environment's own files (`roots`) those that define a
+    CustomResourceDefinition on either side."""
+    shared_roots = config.crd_paths
+    now, then = (
+        await blobs_below(git, now_commit, roots),
+        await blobs_below(git, then_commit, roots),
     )
+    shared = changed_paths(
+        await blobs_below(git, now_commit, shared_roots),
+        await blobs_below(git, then_commit, shared_roots),
+        shared_roots,
+    )
+    differing = restored_files(now, then)
+    oids = {oid for r in differing for oid in (now.get(r.path), r.oid) if oid}
+    blobs = await git.read_blobs(sorted(oids))
     own = [
         r.path
-        for r in restores
+        for r in differing
         if any(defines_crds(blobs[oid]) for oid in (now.get(r.path), r.oid) if oid)
     ]
     return sorted({*shared, *own})
+
+
+async def rollback_notes(git: GitRepo, base: str, head: str) -> tuple[str, ...]:
+    """The preview's warning for a rollback pull request (its commit names the environment
+    and the commit it goes back to) that crosses a CRD change."""
+    found = read_rollback_trailer(await git.git("log", "-1", "--format=%B", head, "--"))
+    if found is None:
+        return ()
+    environment, then_commit = found
+    try:
+        await git.resolve(then_commit)
+        config = await read_config(git, base)
+        roots = sources(environment_named(config, environment))
+    except (GitError, ConfigError, RollbackRefused):
+        return ()  # not a rollback this repository can describe: the plan says the rest
+    crds = await schema_changes(git, config, roots, base, then_commit)
+    return (crd_note(crds),) if crds else ()
 
 
 async def promotion_proposal(
@@ -198,7 +231,8 @@ async def open_proposal(
 ) -> PullRequest:
     """A branch off `head`, the one commit, and the pull request into the default branch."""
     await forge.create_branch(repo, proposal.branch, head)
-    await forge.commit_files(repo, proposal.branch, head, proposal.title, proposal.files)
+    message = f"{proposal.title}\n\n{proposal.trailer}" if proposal.trailer else proposal.title
+    await forge.commit_files(repo, proposal.branch, head, message, proposal.files)
     return await forge.open_pull_request(
         repo, proposal.branch, repo.default_branch, proposal.title, proposal.body
     )

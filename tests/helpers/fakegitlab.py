@@ -25,6 +25,7 @@ from urllib.parse import unquote, urlencode
 import yaml
 from aiohttp import web
 from gitlab.base import RESTManager
+from gitlab.cli import custom_actions
 from gitlab.mixins import (
     CreateMixin,
     DeleteMixin,
@@ -34,7 +35,6 @@ from gitlab.mixins import (
     UpdateMixin,
 )
 from gitlab.types import RequiredOptional
-from gitlab.cli import custom_actions
 from gitlab.v4.objects import (
     CurrentUserManager,
     ProjectBranchManager,

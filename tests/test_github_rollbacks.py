@@ -301,3 +301,38 @@ async def test_the_cli_opens_and_merges_a_break_glass_rollback(
     _, err = await again.communicate()
     assert again.returncode == 3
     assert "'abc' is not a commit id" in err.decode()
+
+
+async def test_a_helm_promotion_carries_the_named_values_keys(
+    make_bot: BotFactory, tmp_path: Path
+) -> None:
+    bot = await make_bot()
+    bot.fake.permissions[ALICE] = "write"
+
+    def helm(name: str) -> dict[str, Any]:
+        source = {"type": "helm", "values": [f"values/{name}.yaml"]}
+        return {"path": "chart", "cluster": "x", "source": source, "image_values": ["image.tag"]}
+
+    config = {"version": 1, "environments": {"staging": helm("staging"), "prod": helm("prod")}}
+    values = "replicas: 2  # two\nimage:\n  repository: r/web\n  tag: {tag}\n"
+    tree: dict[str, str | bytes] = {
+        ".gitops-bot.yaml": json.dumps(config),
+        "chart/Chart.yaml": "apiVersion: v2\nname: web\nversion: 0.1.0\n",
+        "chart/values.yaml": values.format(tag="0.0.1"),
+        "chart/templates/cm.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: web\n"
+        "data:\n  image: {{ .Values.image.repository }}:{{ .Values.image.tag }}\n",
+        "values/staging.yaml": values.format(tag="2.1.0"),
+        "values/prod.yaml": "# prod values\n" + values.format(tag="2.0.0"),
+    }
+    head = bot.origin.commit(tree, "Merge #61")
+    bot.fake.branches["master"] = head
+
+    await _command(bot, 61, "/gitops promote staging prod")
+
+    [number] = bot.fake.opened
+    assert bot.fake.git is not None
+    assert bot.fake.git.changed_lines(bot.fake.pulls[number]["head"]["sha"]) == [
+        "-  tag: 2.0.0",
+        "+  tag: 2.1.0",
+    ]
+    assert "`values/prod.yaml:5`" in bot.fake.pulls[number]["body"]

@@ -194,9 +194,11 @@ def _sites(environment: Environment, path: str, text: str) -> list[ImageSite]:
 
 
 def _values_files(environment: Environment) -> tuple[str, ...]:
+    """A Helm environment's own values files; the chart's values.yaml only when it has none
+    (environments often share a chart, whose defaults are then no one's to promote)."""
     if environment.source.type is not SourceType.HELM:
         return ()
-    return (*environment.source.values, posixpath.join(environment.path, "values.yaml"))
+    return environment.source.values or (posixpath.join(environment.path, "values.yaml"),)
 
 
 async def _image_files(git: GitRepo, commit: str, environment: Environment) -> dict[str, str]:

@@ -74,7 +74,7 @@ async def test_a_merged_rollback_pull_request_brings_the_cluster_back(
     changed = bot.origin.git("diff", "--name-status", bad, head).splitlines()
     assert changed == ["D\tdeploy/extra.yaml", "M\tdeploy/web.yaml"]  # README.md stays "two"
     [reply] = [c for c in bot.fake.comments_on(22) if "opened" in c["body"]]
-    assert f"opened #{number}" in reply["body"]
+    assert f"opened [#{number}]({pull['html_url']}): Roll back prod" in reply["body"]
 
     assert (await bot.deliver("pull_request", bot.opened_by_bot(number))).status == 202
     await bot.drain()

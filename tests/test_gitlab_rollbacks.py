@@ -79,7 +79,7 @@ async def test_a_rollback_note_opens_a_merge_request_with_its_preview(
         "D\tdeploy/production/extra.yaml",
         "M\tdeploy/production/settings.yaml",
     ]  # staging's new image stays
-    assert any(f"opened #{iid}" in n["body"] for n in bot.fake.notes_on(70))
+    assert any(f"opened [#{iid}]({mr['web_url']})" in n["body"] for n in bot.fake.notes_on(70))
 
     assert (await bot.deliver("Merge Request Hook", bot.opened_by_bot(iid))).status == 202
     await bot.drain()
@@ -107,4 +107,4 @@ async def test_a_promote_note_changes_only_the_image_line(
     ]
     assert f"`{WEB}:2.5.0`" in mr["description"]
     [reply] = bot.fake.comments_on_issue(5)  # answered on the issue
-    assert f"opened #{iid}" in reply["body"]
+    assert f"opened [#{iid}](" in reply["body"]

@@ -105,7 +105,8 @@ async def propose(
         return CommandOutcome.DECLINED
     pull = await open_proposal(forge, repo, head, proposal)
     warnings = "".join(f"\n\n{w}" for w in proposal.warnings)
-    text = f"{mention(event.author)} opened #{pull.number}: {escape(proposal.title)}{warnings}"
+    link = f"[#{pull.number}]({pull.url})" if pull.url else f"#{pull.number}"
+    text = f"{mention(event.author)} opened {link}: {escape(proposal.title)}{warnings}"
     await answer(forge, event, text)
     return CommandOutcome.PROPOSED
 

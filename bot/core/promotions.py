@@ -23,7 +23,6 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 MAX_FILE_BYTES = 1_000_000  # larger files are left alone
 _KUSTOMIZATIONS = frozenset({"kustomization.yaml", "kustomization.yml", "Kustomization"})
 _KUSTOMIZE_FIELDS = ("newName", "newTag", "digest")
-_PLAIN_SAFE = re.compile(r"^[A-Za-z0-9][-A-Za-z0-9_./:@+]*$")
 _STR = "tag:yaml.org,2002:str"
 _TEXT_TAGS = frozenset({_STR, "tag:yaml.org,2002:int", "tag:yaml.org,2002:float"})  # 1.2 tags
 _LINE_BREAK = re.compile(r"(\r\n|\r|\n|\x85|\u2028|\u2029)")  # what PyYAML counts as a line
@@ -156,17 +155,22 @@ def scalar_text(value: str, style: str | None) -> str:
     """`value` written as a YAML scalar in `style`, or double-quoted when plain is unsafe."""
     if style == "'":
         return "'" + value.replace("'", "''") + "'"
-    if style is None and _PLAIN_SAFE.match(value) and _reads_as_text(value):
+    if style is None and _reads_back_plain(value):
         return value
     return json.dumps(value)
 
 
-def _reads_as_text(value: str) -> bool:
-    """Whether YAML reads `value`, written plain, as a string (1.30 would be a number)."""
-    resolved: str = yaml.resolver.Resolver().resolve(  # type: ignore[no-untyped-call]
-        ScalarNode, value, (True, False)
-    )
-    return resolved == _STR
+def _reads_back_plain(value: str) -> bool:
+    """Whether `value`, written plain after a key (block or flow), reads back as that same
+    string: not a number like 1.30, not cut at a ` #`, a `: ` or a `,`."""
+    if value != value.strip() or any(c in value for c in "\n,[]{}"):  # flow context too
+        return False
+    try:
+        node = yaml.compose(f"k: {value}", Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return False
+    found = _child(node, "k")
+    return isinstance(found, ScalarNode) and found.tag == _STR and found.value == value
 
 
 def _site(key: str, path: str, node: ScalarNode) -> ImageSite:

@@ -13,6 +13,7 @@ from helpers.livecluster import configmap
 from test_github_rollbacks import _succeeded
 
 from bot.core.markdown import parse_marker
+from bot.events import Repository
 
 CONFIG = json.dumps(
     {
@@ -86,6 +87,16 @@ async def test_a_rollback_note_opens_a_merge_request_with_its_preview(
     [preview] = bot.fake.notes_on(iid)
     assert parse_marker(preview["body"], "plan") == 1
     assert "ConfigMap" in preview["body"] and "extra" in preview["body"]
+
+    repo = Repository("gitlab", PROJECT, bot.clone_url, "main")
+    forge = bot.services.forges.forge_for(repo)  # as `gitops-bot rollback --merge` does
+    merge = await forge.merge_pull_request(repo, iid, "Break-glass rollback of production")
+    assert bot.fake.git.parents_of(merge) == [bad, mr["sha"]]  # a merge commit
+    assert bot.fake.git.message_of(merge) == "Break-glass rollback of production"
+    assert (await bot.deliver("Push Hook", bot.merge(iid, merge))).status == 202
+    await bot.drain()
+    last = (await bot.services.store.audit_records("production"))[-1].entry
+    assert (last.commit, last.pr_number) == (merge, iid)
 
 
 async def test_a_promote_note_changes_only_the_image_line(

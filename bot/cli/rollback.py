@@ -59,12 +59,21 @@ async def _roll_back(args: argparse.Namespace, settings: Settings, repo: Reposit
         for warning in proposal.warnings:
             print(f"gitops-bot: {warning}", file=sys.stderr)
         if args.merge:
-            await _break_glass(forge, repo, pull.number, args.env)
+            return await _break_glass(forge, repo, pull.number, args.env)
     return EXIT_OK
 
 
-async def _break_glass(forge: Forge, repo: Repository, number: int, environment: str) -> None:
+async def _break_glass(forge: Forge, repo: Repository, number: int, environment: str) -> int:
     """Merge now, still through a merge commit: the push it makes applies it as any merge."""
     message = f"Break-glass rollback of {environment} (#{number})"
-    merge = await forge.merge_pull_request(repo, number, message)
+    try:
+        merge = await forge.merge_pull_request(repo, number, message)
+    except ForgeError as exc:
+        print(
+            f"gitops-bot: #{number} is open but could not be merged: {exc}; merge it on the "
+            "forge (with a merge commit)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
     print(f"merged #{number} as {merge}; the bot applies it from the push")
+    return EXIT_OK

@@ -17,7 +17,7 @@ from bot.core.promotions import (
 )
 from bot.core.rollbacks import (
     FileRestore,
-    RollbackRefused,
+    ProposalRefused,
     read_rollback_trailer,
     restored_files,
     rollback_target,
@@ -80,7 +80,7 @@ def test_to_names_an_earlier_applied_commit_by_prefix() -> None:
 def test_what_cannot_be_rolled_back_says_why(
     applies: tuple[tuple[str, str], ...], to: str | None, message: str
 ) -> None:
-    with pytest.raises(RollbackRefused, match=message):
+    with pytest.raises(ProposalRefused, match=message):
         rollback_target(_records(*applies), "prod", REPO, to=to)
 
 

@@ -11,7 +11,7 @@ import time
 from bot.cli.exits import EXIT_FAILED, EXIT_OK, EXIT_USAGE, store_configured
 from bot.config.settings import Settings, load_settings
 from bot.core.repoconfig import ConfigError
-from bot.core.rollbacks import RollbackRefused, rollback_target
+from bot.core.rollbacks import ProposalRefused, rollback_target
 from bot.events import Repository
 from bot.forges.ports import Forge, ForgeError
 from bot.git.repos import GitRepo
@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     repo = Repository(forge, slug, clone, args.branch, args.installation)
     try:
         return asyncio.run(_roll_back(args, settings, repo))
-    except (RollbackRefused, ConfigError, ForgeError) as exc:
+    except (ProposalRefused, ConfigError, ForgeError) as exc:
         print(f"gitops-bot: no rollback was opened: {exc}", file=sys.stderr)
         return EXIT_FAILED
 

@@ -16,8 +16,8 @@ _TRAILER = "Gitops-Bot-Rollback"
 _TRAILER_LINE = re.compile(rf"^{_TRAILER}: ([a-z0-9][-a-z0-9_.]*) ([0-9a-f]{{40}})$", re.MULTILINE)
 
 
-class RollbackRefused(ValueError):
-    """No rollback can be made; the message says why and what to do instead."""
+class ProposalRefused(ValueError):
+    """No rollback (or promotion) pull request can be made; the message says why."""
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ def rollback_target(
     now, or the successful apply `to` names (a commit id or its prefix)."""
     applied = _successes(records, environment, repository)
     if not applied:
-        raise RollbackRefused(
+        raise ProposalRefused(
             f"the ledger holds no successful apply of {environment!r}; there is nothing to go "
             "back to"
         )
@@ -54,7 +54,7 @@ def rollback_target(
     earlier = [r for r in applied[:-1] if r.entry.commit != current.entry.commit]
     target = _named(earlier, current, to) if to else (earlier[-1] if earlier else None)
     if target is None:
-        raise RollbackRefused(
+        raise ProposalRefused(
             f"{environment!r} has run only commit {current.entry.commit[:12]} successfully; "
             "there is no earlier commit to go back to"
         )
@@ -78,18 +78,18 @@ def _successes(
 def _named(earlier: list[AuditRecord], current: AuditRecord, to: str) -> AuditRecord:
     prefix = to.strip().lower()
     if not _COMMIT_PREFIX.match(prefix):
-        raise RollbackRefused(f"{to!r} is not a commit id (7 to 40 hexadecimal digits)")
+        raise ProposalRefused(f"{to!r} is not a commit id (7 to 40 hexadecimal digits)")
     if current.entry.commit.startswith(prefix):
-        raise RollbackRefused(f"the environment already runs {current.entry.commit[:12]}")
+        raise ProposalRefused(f"the environment already runs {current.entry.commit[:12]}")
     found = [r for r in earlier if r.entry.commit.startswith(prefix)]
     if not found:
         known = ", ".join(dict.fromkeys(r.entry.commit[:12] for r in reversed(earlier)))
-        raise RollbackRefused(
+        raise ProposalRefused(
             f"commit {prefix} is not one the environment ran successfully; it can go back to: "
             f"{known or 'none'}"
         )
     if len({r.entry.commit for r in found}) > 1:
-        raise RollbackRefused(f"{prefix} names more than one applied commit; give more digits")
+        raise ProposalRefused(f"{prefix} names more than one applied commit; give more digits")
     return found[-1]
 
 

@@ -36,7 +36,7 @@ from bot.core.repoconfig import (
     parse_config,
 )
 from bot.core.rollbacks import (
-    RollbackRefused,
+    ProposalRefused,
     RollbackTarget,
     changed_paths,
     defines_crds,
@@ -73,7 +73,7 @@ def environment_named(config: RepoConfig, name: str) -> Environment:
     environment = config.environment(name)
     if environment is None:
         names = ", ".join(e.name for e in config.environments) or "none"
-        raise RollbackRefused(f"there is no environment {name!r}; the config has: {names}")
+        raise ProposalRefused(f"there is no environment {name!r}; the config has: {names}")
     return environment
 
 
@@ -104,7 +104,7 @@ async def rollback_proposal(
     now, then = await blobs_below(git, head, roots), await blobs_below(git, then_commit, roots)
     restores = restored_files(now, then)
     if not restores:
-        raise RollbackRefused(
+        raise ProposalRefused(
             f"{target.environment}'s files on the default branch already match "
             f"{then_commit[:12]}; there is nothing to roll back in Git"
         )
@@ -158,7 +158,7 @@ async def rollback_notes(git: GitRepo, base: str, head: str) -> tuple[str, ...]:
         await git.resolve(then_commit)
         config = await read_config(git, base)
         roots = sources(environment_named(config, environment))
-    except (GitError, ConfigError, RollbackRefused):
+    except (GitError, ConfigError, ProposalRefused):
         return ()  # not a rollback this repository can describe: the plan says the rest
     crds = await schema_changes(git, config, roots, base, then_commit)
     return (crd_note(crds),) if crds else ()
@@ -176,7 +176,7 @@ async def promotion_proposal(
     to_sites = [s for p, t in to_texts.items() for s in _sites(to_env, p, t)]
     changes = promotions(from_sites, to_sites)
     if not changes:
-        raise RollbackRefused(f"{target} already runs the images of {source}; nothing to promote")
+        raise ProposalRefused(f"{target} already runs the images of {source}; nothing to promote")
     edited = files_changed(to_texts, changes)
     files = tuple(FileChange(path, text.encode()) for path, (text, _) in edited.items())
     origins = {

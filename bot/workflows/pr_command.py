@@ -6,7 +6,7 @@ from enum import StrEnum
 
 from bot.core.markdown import code, escape, mention
 from bot.core.repoconfig import ConfigError
-from bot.core.rollbacks import RollbackRefused, rollback_target
+from bot.core.rollbacks import ProposalRefused, rollback_target
 from bot.events import CommentCommand, PullRequestChanged
 from bot.forges.ports import Forge
 from bot.git.repos import GitRepo
@@ -99,7 +99,7 @@ async def propose(
     git = await services.mirrors.fetch(repo, [head], await forge.git_auth_header(repo))
     try:
         proposal = await _proposal(services, event, job, forge, git, head)
-    except (RollbackRefused, ConfigError) as exc:
+    except (ProposalRefused, ConfigError) as exc:
         text = f"{mention(event.author)} no pull request was opened: {escape(str(exc))}"
         await answer(forge, event, text)
         return CommandOutcome.DECLINED

@@ -1,4 +1,4 @@
-"""The command line: validate, plan, apply, drift, init, serve, retry, jobs, audit.
+"""The command line: validate, plan, apply, drift, rollback, init, serve, retry, jobs, audit.
 
 Exit codes: 0 success; 1 findings or a plan that blocks the merge (for apply: refused
 because the commit has error findings, nothing applied); 2 wrong usage; 3 the job could
@@ -128,6 +128,29 @@ def _parser() -> argparse.ArgumentParser:
     drift.add_argument("--ref", default="HEAD", help="the default branch's head (default: HEAD)")
     drift.add_argument("--format", choices=["text", "json"], default="text")
     drift.set_defaults(command="drift")
+
+    rollback = commands.add_parser(
+        "rollback", help="open a pull request that rolls an environment back (ledger-driven)"
+    )
+    rollback.add_argument("--env", required=True, help="the environment to roll back")
+    rollback.add_argument(
+        "--to", metavar="COMMIT", help="an earlier applied commit (default: the one before)"
+    )
+    rollback.add_argument(
+        "--merge", action="store_true", help="break-glass: merge it now, through a merge commit"
+    )
+    rollback.add_argument(
+        "--repository",
+        required=True,
+        metavar="FORGE:OWNER/NAME",
+        help="the repository as the server knows it (github:acme/shop, gitlab:group/project)",
+    )
+    rollback.add_argument(
+        "--repo", type=Path, default=Path(), help="a clone holding the branch's head"
+    )
+    rollback.add_argument("--branch", default="main", help="the default branch (default: main)")
+    rollback.add_argument("--installation", type=int, help="GitHub App installation id")
+    rollback.set_defaults(command="rollback")
 
     init = commands.add_parser("init", help="write a starter .gitops-bot.yaml for a repository")
     init.add_argument("--repo", type=Path, default=Path(), help="the working tree to look at")

@@ -12,6 +12,7 @@ GITHUB = "github"
 GITLAB = "gitlab"
 COMMAND_PREFIX = "/gitops"
 _MAX_COMMAND_WORDS = 8
+ISSUE_COMMANDS = frozenset({"rollback", "promote"})  # the commands an issue comment may run
 _WORD = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 
 
@@ -61,6 +62,7 @@ class CommentCommand:
     author: str
     command: str
     args: tuple[str, ...] = ()
+    on_issue: bool = False  # written on an issue, not a pull/merge request
 
 
 Event = PullRequestChanged | PushToDefaultBranch | CommentCommand

@@ -99,6 +99,13 @@ def _exclude_problems(data: dict[str, Any]) -> list[str]:
 
 
 # --- end of exclude:
+# Promotion (bot/core/promotions.py): the values keys of a Helm environment that hold images
+_ENVIRONMENT_KEYS["image_values"] = {
+    "type": "array",
+    "uniqueItems": True,
+    "items": {"type": "string", "pattern": r"^[^.\s]+(\.[^.\s]+)*$"},
+    "description": "helm: dotted keys in the values files whose values /gitops promote carries",
+}
 # Preview-only units from Argo CD Applications and Flux Kustomizations (bot/core/gitopsapps.py)
 _CONTROLLER_KEYS = {
     "argocd": {"type": "boolean", "description": "preview Argo CD Applications"},
@@ -181,6 +188,7 @@ class Environment:
     exclude: tuple[str, ...] = ()  # plain: globs of files below `path` that are not read
     unknown_kinds: Severity = DEFAULT_UNKNOWN_KINDS  # an object with no schema anywhere
     policy_severity: tuple[tuple[str, str], ...] = ()  # (policy id, level); wins over the repo's
+    image_values: tuple[str, ...] = ()  # helm: dotted values keys that promotion carries
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,15 @@ class DeploymentReport:
     description: str
 
 
+@dataclass(frozen=True)
+class FileChange:
+    """One file of a commit the bot makes: its new content, or None to delete it."""
+
+    path: str
+    content: bytes | None
+    new_file: bool = False  # absent at the parent (GitLab names creations apart from updates)
+
+
 class Forge(Protocol):
     """One forge, as seen from one repository's workflows."""
 
@@ -87,8 +96,8 @@ class Forge(Protocol):
         """Make the bot's `kind` comment on PR `number` read `parts`: found by the marker
         of each part AND the bot's own author, edited in place, extra old parts removed."""
 
-    async def reply(self, repo: Repository, number: int, text: str) -> None:
-        """Post a new comment (answers to commands)."""
+    async def reply(self, repo: Repository, number: int, text: str, on_issue: bool = False) -> None:
+        """Post a new comment (answers to commands) on a PR, or on an issue."""
 
     async def report_check(self, repo: Repository, commit: str, report: CheckReport) -> None:
         """Set the `gitops-bot` check run (or commit status) of `commit`."""
@@ -124,6 +133,28 @@ class Forge(Protocol):
 
     async def close_tracking_issue(self, repo: Repository, key: str, comment: str) -> bool:
         """Comment on and close the bot's open issue for `key`; False when none is open."""
+
+    async def create_branch(self, repo: Repository, branch: str, commit: str) -> None:
+        """Make a new branch `branch` at `commit`; ForgeError when it exists already."""
+
+    async def commit_files(
+        self,
+        repo: Repository,
+        branch: str,
+        parent: str,
+        message: str,
+        files: Sequence[FileChange],
+    ) -> str:
+        """Commit `files` on top of `parent` (the head of `branch`) and move the branch
+        there; returns the new commit."""
+
+    async def open_pull_request(
+        self, repo: Repository, head: str, base: str, title: str, body: str
+    ) -> PullRequest:
+        """Open a pull (merge) request from branch `head` into branch `base`."""
+
+    async def merge_pull_request(self, repo: Repository, number: int, message: str) -> str:
+        """Merge PR `number` through a merge commit (never a squash or rebase); returns it."""
 
 
 @dataclass(frozen=True)

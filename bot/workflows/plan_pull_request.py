@@ -16,6 +16,7 @@ from bot.forges.ports import Annotation, CheckReport, CheckState
 from bot.renderers import RenderOptions, render_options
 from bot.stages.live_preview import LivePreviewer
 from bot.stages.plan import plan_change
+from bot.stages.proposals import rollback_notes
 from bot.stages.schema_sources import server_schemas
 from bot.store.ports import Job
 from bot.workflows.context import EventWorkflow, Failure, Services
@@ -59,6 +60,8 @@ async def preview_pull_request(
     )
     if event.from_fork:
         plan = replace(plan, notes=(*plan.notes, FORK_NOTE))
+    rollback = await rollback_notes(mirror, event.base_sha, head)  # a CRD change it crosses
+    plan = replace(plan, notes=(*plan.notes, *rollback))
     if await services.store.is_superseded(job):
         return PlanOutcome.SUPERSEDED
     await forge.upsert_comment(

@@ -1,12 +1,23 @@
-"""Comment commands on pull requests: `/gitops plan` and `/gitops help`, for writers only."""
+"""Comment commands: `/gitops plan`, `help`, `rollback` and `promote`, for writers only."""
 
 from __future__ import annotations
 
 from enum import StrEnum
 
 from bot.core.markdown import code, escape, mention
+from bot.core.repoconfig import ConfigError
+from bot.core.rollbacks import ProposalRefused, rollback_target
 from bot.events import CommentCommand, PullRequestChanged
 from bot.forges.ports import Forge
+from bot.git.repos import GitRepo
+from bot.stages.proposals import (
+    Proposal,
+    environment_named,
+    open_proposal,
+    promotion_proposal,
+    read_config,
+    rollback_proposal,
+)
 from bot.store.ports import Job
 from bot.workflows.context import EventWorkflow, Failure, Services, job_for
 
@@ -16,6 +27,11 @@ USAGE = """\
 **gitops-bot commands** (people with {permission}):
 
 - `/gitops plan` — plan this pull request again and refresh the plan comment and check.
+- `/gitops rollback ENV` — open a pull request that restores ENV's files to the commit it
+  last ran successfully before the current one (`/gitops rollback ENV to COMMIT`: to
+  that earlier applied commit). Also on an issue.
+- `/gitops promote FROM TO` — open a pull request that gives TO the image references of
+  FROM, and changes nothing else. Also on an issue.
 - `/gitops help` — this text.
 
 Merging applies the default branch to every environment with `apply_on_merge`."""
@@ -29,12 +45,14 @@ class CommandOutcome(StrEnum):
     HELP = "help"
     UNKNOWN = "unknown"  # answered with the usage
     REFUSED = "refused"  # the author may not command the bot
+    PROPOSED = "proposed"  # a rollback or promotion pull request was opened
+    DECLINED = "declined"  # a rollback or promotion cannot be made; the reply says why
 
 
 async def run_command(services: Services, event: CommentCommand, job: Job) -> CommandOutcome:
     forge = services.forges.forge_for(event.repo)
     if not await forge.can_write(event.repo, event.author):
-        await forge.reply(event.repo, event.number, refusal(event, forge.command_permission))
+        await answer(forge, event, refusal(event, forge.command_permission))
         return CommandOutcome.REFUSED
     if event.command == "plan" and not event.args:
         pull = await forge.pull_request(event.repo, event.number)
@@ -49,6 +67,8 @@ async def run_command(services: Services, event: CommentCommand, job: Job) -> Co
         )
         await services.store.add_job(job_for(replan))
         return CommandOutcome.PLANNED
+    if proposal_asked(event):
+        return await propose(services, event, job, forge)
     if event.command == "help":
         await forge.reply(event.repo, event.number, f"{mention(event.author)}\n\n{usage(forge)}")
         return CommandOutcome.HELP
@@ -60,6 +80,55 @@ async def run_command(services: Services, event: CommentCommand, job: Job) -> Co
         f"\n\n{usage(forge)}",
     )
     return CommandOutcome.UNKNOWN
+
+
+def proposal_asked(event: CommentCommand) -> bool:
+    """`rollback ENV`, `rollback ENV to COMMIT` or `promote FROM TO`, exactly."""
+    args = event.args
+    if event.command == "rollback":
+        return len(args) == 1 or (len(args) == 3 and args[1] == "to")
+    return event.command == "promote" and len(args) == 2
+
+
+async def propose(
+    services: Services, event: CommentCommand, job: Job, forge: Forge
+) -> CommandOutcome:
+    """Open the rollback or promotion pull request off the default branch's head."""
+    repo = event.repo
+    head = await forge.branch_head(repo, repo.default_branch)
+    git = await services.mirrors.fetch(repo, [head], await forge.git_auth_header(repo))
+    try:
+        proposal = await _proposal(services, event, job, forge, git, head)
+    except (ProposalRefused, ConfigError) as exc:
+        text = f"{mention(event.author)} no pull request was opened: {escape(str(exc))}"
+        await answer(forge, event, text)
+        return CommandOutcome.DECLINED
+    pull = await open_proposal(forge, repo, head, proposal)
+    warnings = "".join(f"\n\n{w}" for w in proposal.warnings)
+    link = f"[#{pull.number}]({pull.url})" if pull.url else f"#{pull.number}"
+    text = f"{mention(event.author)} opened {link}: {escape(proposal.title)}{warnings}"
+    await answer(forge, event, text)
+    return CommandOutcome.PROPOSED
+
+
+async def _proposal(
+    services: Services, event: CommentCommand, job: Job, forge: Forge, git: GitRepo, head: str
+) -> Proposal:
+    suffix, args = str(job.id), event.args
+    if event.command == "promote":
+        return await promotion_proposal(git, head, args[0], args[1], forge, event.repo, suffix)
+    environment_named(await read_config(git, head), args[0])  # a typo is named as such
+    records = await services.store.audit_records(args[0])
+    repository = f"{event.repo.forge}:{event.repo.slug}"
+    target = rollback_target(records, args[0], repository, args[2] if len(args) == 3 else None)
+    commits = [head, target.target.entry.commit]
+    git = await services.mirrors.fetch(event.repo, commits, await forge.git_auth_header(event.repo))
+    return await rollback_proposal(git, head, target, suffix)
+
+
+async def answer(forge: Forge, event: CommentCommand, text: str) -> None:
+    """Reply where the command was written: a pull/merge request, or an issue."""
+    await forge.reply(event.repo, event.number, text, on_issue=event.on_issue)
 
 
 def usage(forge: Forge) -> str:
@@ -86,9 +155,9 @@ class PullRequestCommand(EventWorkflow[CommentCommand]):
     ) -> None:
         if not failure.final:
             return
-        await services.forges.forge_for(work.repo).reply(
-            work.repo,
-            work.number,
+        await answer(
+            services.forges.forge_for(work.repo),
+            work,
             f"{mention(work.author)} {code('/gitops ' + work.command)} could not "
             f"complete: {escape(failure.error)}. Comment the command again to retry.",
         )

@@ -6,6 +6,7 @@ and faults are tests/helpers/fakeforge.py's, shared with the fake GitLab."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime
 import itertools
 import json
@@ -25,6 +26,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
 from helpers.fakeforge import Call, FakeForge, Handler, json_response, single_values
+from helpers.fakegit import ForgeGit, GitRefused
 
 _DOCUMENT_URI = "urn:github-openapi"
 
@@ -42,7 +44,8 @@ class OpenAPIDescription:
     def _routes(self) -> list[tuple[re.Pattern[str], str, int]]:
         routes = []
         for template in self.document["paths"]:
-            pattern = re.sub(r"\\\{(\w+)\\\}", r"(?P<\1>[^/]+)", re.escape(template))
+            segment = _git_ref if "/git/ref" in template else r"(?P<\1>[^/]+)"
+            pattern = re.sub(r"\\\{(\w+)\\\}", segment, re.escape(template))
             routes.append((re.compile(f"^{pattern}$"), template, template.count("{")))
         return sorted(routes, key=lambda route: route[2])  # literal segments win
 
@@ -135,6 +138,13 @@ class OpenAPIDescription:
         return dict(node)
 
 
+def _git_ref(found: re.Match[str]) -> str:
+    """In the Git Data API's ref paths `ref` is `heads/<branch>`, more than one segment (as
+    GitHub's description of the parameter says); every other parameter is one segment."""
+    name = found.group(1)
+    return f"(?P<{name}>.+)" if name == "ref" else f"(?P<{name}>[^/]+)"
+
+
 def _escape(template: str) -> str:
     return template.replace("~", "~0").replace("/", "~1")
 
@@ -170,6 +180,8 @@ class FakeGitHub(FakeForge):
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)  # not pull requests
     branches: dict[str, str] = field(default_factory=dict)  # branch -> head commit
     tokens: dict[str, float] = field(default_factory=dict)  # installation token -> expiry
+    git: ForgeGit | None = None  # the origin repository, for the Git Data API and merges
+    opened: list[int] = field(default_factory=list)  # pull requests the bot opened, in order
     writing: int = 0  # content-creating requests in flight right now
     most_parallel_writes: int = 0
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
@@ -408,6 +420,125 @@ class FakeGitHub(FakeForge):
         issue.update(call.body)
         return 200, issue
 
+    # --- the Git Data API, pull requests and merges, on the real origin repository ----
+
+    def _repo_git(self) -> ForgeGit:
+        assert self.git is not None, "this test's fake GitHub has no repository behind it"
+        return self.git
+
+    def _create_blob(self, call: Call) -> tuple[int, dict[str, Any]]:
+        content = call.body["content"]
+        raw = base64.b64decode(content) if call.body.get("encoding") == "base64" else content
+        sha = self._repo_git().blob(raw if isinstance(raw, bytes) else raw.encode())
+        return 201, {"sha": sha, "url": f"/git/blobs/{sha}"}
+
+    def _get_commit(self, call: Call) -> tuple[int, dict[str, Any]]:
+        git, sha = self._repo_git(), call.params["commit_sha"]
+        if git.ref(sha) is None:
+            return 404, {"message": "Not Found"}
+        return 200, {
+            "sha": sha,
+            "tree": {"sha": git.tree_of(sha)},
+            "parents": [{"sha": p} for p in git.parents_of(sha)],
+            "message": git.message_of(sha),
+        }
+
+    def _create_tree(self, call: Call) -> tuple[int, dict[str, Any]]:
+        git = self._repo_git()
+        entries = []
+        for entry in call.body["tree"]:
+            sha = entry.get("sha")
+            if "content" in entry:
+                sha = git.blob(entry["content"].encode())
+            entries.append((entry["path"], entry["mode"], sha))
+        try:
+            sha = git.tree(call.body.get("base_tree"), entries)
+        except GitRefused as exc:
+            return 422, {"message": f"GitRPC::BadObjectState: {exc}"}
+        return 201, {"sha": sha, "url": f"/git/trees/{sha}", "tree": [], "truncated": False}
+
+    def _create_git_commit(self, call: Call) -> tuple[int, dict[str, Any]]:
+        body = call.body
+        sha = self._repo_git().commit(body["tree"], body.get("parents", []), body["message"])
+        return 201, {"sha": sha, "tree": {"sha": body["tree"]}, "message": body["message"]}
+
+    def _create_ref(self, call: Call) -> tuple[int, dict[str, Any]]:
+        git, ref, sha = self._repo_git(), call.body["ref"], call.body["sha"]
+        if git.ref(ref) is not None or ref.removeprefix("refs/heads/") in self.branches:
+            return 422, {"message": "Reference already exists"}
+        self._move(ref, sha)
+        return 201, {"ref": ref, "object": {"sha": sha, "type": "commit"}}
+
+    def _update_ref(self, call: Call) -> tuple[int, dict[str, Any]]:
+        git, ref, sha = self._repo_git(), "refs/" + call.params["ref"], call.body["sha"]
+        old = git.ref(ref)
+        if old is None:
+            return 422, {"message": "Reference does not exist"}
+        if not call.body.get("force") and not git.is_ancestor(old, sha):
+            return 422, {"message": "Update is not a fast forward"}
+        self._move(ref, sha)
+        return 200, {"ref": ref, "object": {"sha": sha, "type": "commit"}}
+
+    def _move(self, ref: str, sha: str) -> None:
+        self._repo_git().set_ref(ref, sha)
+        if ref.startswith("refs/heads/"):
+            self.branches[ref.removeprefix("refs/heads/")] = sha
+
+    def _head_of(self, branch: str) -> str | None:
+        return self.branches.get(branch) or self._repo_git().ref(f"refs/heads/{branch}")
+
+    def _create_pull(self, call: Call) -> tuple[int, dict[str, Any]]:
+        body, owner, name = call.body, call.params["owner"], call.params["repo"]
+        head, base = self._head_of(body["head"]), self._head_of(body["base"])
+        if head is None or base is None:
+            return 422, {"message": "Validation Failed", "errors": [{"field": "head"}]}
+        number = max([500, *self.issues, *self.pulls]) + 1  # issues and PRs share numbers
+        full_name = f"{owner}/{name}"
+        self.pulls[number] = {
+            "id": next(self._ids),
+            "number": number,
+            "title": body["title"],
+            "body": body.get("body"),
+            "state": "open",
+            "user": _user(self.bot_login, self._kind()),
+            "html_url": f"https://github.com/{full_name}/pull/{number}",
+            "base": {"ref": body["base"], "sha": base, "repo": {"full_name": full_name}},
+            "head": {"ref": body["head"], "sha": head, "repo": {"full_name": full_name}},
+            "merged_at": None,
+            "merge_commit_sha": None,
+        }
+        self.opened.append(number)
+        return 201, self.pulls[number]
+
+    def _merge_pull(self, call: Call) -> tuple[int, dict[str, Any]]:
+        pull = self.pulls.get(int(call.params["pull_number"]))
+        if pull is None:
+            return 404, {"message": "Not Found"}
+        if pull["merged_at"] or call.body.get("merge_method", "merge") != "merge":
+            return 405, {"message": "Pull Request is not mergeable"}
+        try:
+            merge = self.merge_button(pull["number"], call.body.get("commit_title"))
+        except GitRefused:
+            return 405, {"message": "Pull Request is not mergeable"}
+        return 200, {"sha": merge, "merged": True, "message": "Pull Request successfully merged"}
+
+    def merge_button(self, number: int, title: str | None = None) -> str:
+        """Merge PR `number` as GitHub's merge button does: a merge commit on the base branch."""
+        pull = self.pulls[number]
+        base_ref = pull["base"]["ref"]
+        base = self._head_of(base_ref)
+        assert base is not None
+        message = title or f"Merge pull request #{number}"
+        merge = self._repo_git().merge(base, pull["head"]["sha"], message)
+        self._move(f"refs/heads/{base_ref}", merge)
+        merged_at = datetime.datetime.fromtimestamp(self.clock(), datetime.UTC)
+        pull.update(
+            merged_at=merged_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            merge_commit_sha=merge,
+            state="closed",
+        )
+        return merge
+
 
 _HANDLERS: dict[tuple[str, str], Handler] = {
     ("POST", "/app/installations/{installation_id}/access_tokens"): FakeGitHub._new_token,
@@ -437,6 +568,14 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
         "POST",
         "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
     ): FakeGitHub._create_deployment_status,
+    ("POST", "/repos/{owner}/{repo}/git/blobs"): FakeGitHub._create_blob,
+    ("GET", "/repos/{owner}/{repo}/git/commits/{commit_sha}"): FakeGitHub._get_commit,
+    ("POST", "/repos/{owner}/{repo}/git/trees"): FakeGitHub._create_tree,
+    ("POST", "/repos/{owner}/{repo}/git/commits"): FakeGitHub._create_git_commit,
+    ("POST", "/repos/{owner}/{repo}/git/refs"): FakeGitHub._create_ref,
+    ("PATCH", "/repos/{owner}/{repo}/git/refs/{ref}"): FakeGitHub._update_ref,
+    ("POST", "/repos/{owner}/{repo}/pulls"): FakeGitHub._create_pull,
+    ("PUT", "/repos/{owner}/{repo}/pulls/{pull_number}/merge"): FakeGitHub._merge_pull,
 }
 
 

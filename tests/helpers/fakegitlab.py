@@ -12,6 +12,7 @@ Recording and faults are tests/helpers/fakeforge.py's, shared with the fake GitH
 
 from __future__ import annotations
 
+import base64
 import itertools
 import json
 import re
@@ -24,6 +25,7 @@ from urllib.parse import unquote, urlencode
 import yaml
 from aiohttp import web
 from gitlab.base import RESTManager
+from gitlab.cli import custom_actions
 from gitlab.mixins import (
     CreateMixin,
     DeleteMixin,
@@ -35,14 +37,18 @@ from gitlab.mixins import (
 from gitlab.types import RequiredOptional
 from gitlab.v4.objects import (
     CurrentUserManager,
+    ProjectBranchManager,
+    ProjectCommitManager,
     ProjectIssueNoteManager,
     ProjectMergeRequestApprovalManager,
+    ProjectMergeRequestManager,
     ProjectMergeRequestNoteManager,
     UserManager,
 )
 from jsonschema import Draft4Validator
 
 from helpers.fakeforge import Call, FakeForge, Handler, json_response, single_values
+from helpers.fakegit import ForgeGit, GitRefused
 
 API = "/api/v4"
 DESCRIPTION = Path(__file__).parents[1] / "openapi" / "gitlab-openapi-v2-subset.yaml"
@@ -191,8 +197,20 @@ PYTHON_GITLAB_MANAGERS = (
     ProjectMergeRequestApprovalManager,
     CurrentUserManager,
     UserManager,
+    ProjectBranchManager,
+    ProjectCommitManager,
+    ProjectMergeRequestManager,
 )
-SHAPES = [shape for m in PYTHON_GITLAB_MANAGERS for shape in python_gitlab_shapes(m)]
+_MR = API + "/projects/{project_id}/merge_requests/{merge_request_iid}"
+_MERGE_ACTION = custom_actions["ProjectMergeRequest"]["merge"]  # python-gitlab's declaration
+SHAPES = [shape for m in PYTHON_GITLAB_MANAGERS for shape in python_gitlab_shapes(m)] + [
+    Shape(
+        "PUT",
+        _MR + "/merge",
+        attributes=RequiredOptional(_MERGE_ACTION.required, _MERGE_ACTION.optional),
+    )
+]
+_COMMIT_ACTIONS = frozenset({"create", "delete", "move", "update", "chmod"})
 
 
 @dataclass
@@ -212,6 +230,8 @@ class FakeGitLab(FakeForge):
     branches: dict[str, str] = field(default_factory=dict)  # branch -> head commit
     statuses: list[dict[str, Any]] = field(default_factory=list)
     deployments: dict[int, dict[str, Any]] = field(default_factory=dict)
+    git: ForgeGit | None = None  # the origin repository: commits and merges are made there
+    opened: list[int] = field(default_factory=list)  # merge requests the bot opened, in order
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(5001))
 
     # --- set-up by tests ---------------------------------------------------------------
@@ -530,6 +550,114 @@ class FakeGitLab(FakeForge):
         deployment["history"].append(call.body["status"])
         return 200, deployment
 
+    # --- branches, commits, merge requests and merges, on the real origin repository -----
+
+    def _repo_git(self) -> ForgeGit:
+        assert self.git is not None, "this test's fake GitLab has no repository behind it"
+        return self.git
+
+    def _head_of(self, branch: str) -> str | None:
+        return self.branches.get(branch) or self._repo_git().ref(f"refs/heads/{branch}")
+
+    def _move(self, branch: str, sha: str) -> None:
+        self._repo_git().set_ref(f"refs/heads/{branch}", sha)
+        self.branches[branch] = sha
+
+    def _create_branch(self, call: Call) -> tuple[int, dict[str, Any]]:
+        name, ref = call.body["branch"], call.body["ref"]
+        if self._head_of(name) is not None:
+            return 400, {"message": "Branch already exists"}
+        sha = self._head_of(ref) or self._repo_git().ref(ref)
+        if sha is None:
+            return 400, {"message": "Invalid reference name"}
+        self._move(name, sha)
+        return 201, {"name": name, "commit": {"id": sha}, "default": False}
+
+    def _create_commit(self, call: Call) -> tuple[int, dict[str, Any]]:
+        """One commit of the actions on the head of `branch`, refused as GitLab refuses."""
+        git, branch = self._repo_git(), call.body["branch"]
+        parent = self._head_of(branch)
+        if parent is None:
+            return 400, {"message": "You can only create or edit files when you are on a branch"}
+        tree = git.tree_of(parent)
+        try:
+            entries = [self._commit_entry(parent, a) for a in call.body["actions"]]
+            sha = git.commit(git.tree(tree, entries), [parent], call.body["commit_message"])
+        except (GitRefused, ValueError) as exc:
+            return 400, {"message": str(exc)}
+        self._move(branch, sha)
+        return 201, {"id": sha, "short_id": sha[:8], "parent_ids": [parent]}
+
+    def _commit_entry(self, parent: str, action: dict[str, Any]) -> tuple[str, str, str | None]:
+        verb, path = action.get("action"), action.get("file_path")
+        if verb not in _COMMIT_ACTIONS or not isinstance(path, str):
+            self.violations.append(f"commit action {action!r}: no valid action and file_path")
+            raise ValueError("invalid action")
+        exists = self._has_blob(parent, path)
+        if verb == "create" and exists:
+            raise ValueError("A file with this name already exists")
+        if verb in ("update", "delete") and not exists:
+            raise ValueError("A file with this name doesn't exist")
+        if verb == "delete":
+            return path, "100644", None
+        content = str(action.get("content") or "")
+        raw = base64.b64decode(content) if action.get("encoding") == "base64" else content.encode()
+        return path, "100644", self._repo_git().blob(raw)
+
+    def _has_blob(self, commit: str, path: str) -> bool:
+        try:
+            self._repo_git().run("cat-file", "-e", f"{commit}:{path}")
+        except GitRefused:
+            return False
+        return True
+
+    def _create_merge_request(self, call: Call) -> tuple[int, dict[str, Any]]:
+        body = call.body
+        head, base = self._head_of(body["source_branch"]), self._head_of(body["target_branch"])
+        if head is None or base is None:
+            return 400, {"message": "Invalid source or target branch"}
+        iid = max([0, *self.merge_requests]) + 1
+        self.merge_requests[iid] = {
+            "id": 3000 + iid,
+            "iid": iid,
+            "project_id": self.project_id,
+            "source_project_id": self.project_id,
+            "target_project_id": self.project_id,
+            "source_branch": body["source_branch"],
+            "target_branch": body["target_branch"],
+            "title": body["title"],
+            "description": body.get("description"),
+            "state": "opened",
+            "sha": head,
+            "merge_commit_sha": None,
+            "squash_commit_sha": None,
+            "web_url": f"https://gitlab.example.com/{self.project_path}/-/merge_requests/{iid}",
+            "author": self._user(self.bot_username),
+            "diff_refs": {"base_sha": base, "head_sha": head, "start_sha": base},
+        }
+        self.opened.append(iid)
+        return 201, self.merge_requests[iid]
+
+    def _merge(self, call: Call) -> tuple[int, dict[str, Any]]:
+        mr = self.merge_requests.get(int(call.params["merge_request_iid"]))
+        if mr is None:
+            return 404, {"message": "404 Not found"}
+        if mr["state"] != "opened":
+            return 405, {"message": "405 Method Not Allowed"}
+        self.merge_button(mr["iid"], call.body.get("merge_commit_message") if call.body else None)
+        return 200, mr
+
+    def merge_button(self, iid: int, message: str | None = None) -> str:
+        """Merge MR !iid with a merge commit, as GitLab's default merge method does."""
+        mr = self.merge_requests[iid]
+        base = self._head_of(mr["target_branch"])
+        assert base is not None
+        text = message or f"Merge branch '{mr['source_branch']}' into '{mr['target_branch']}'"
+        merge = self._repo_git().merge(base, mr["sha"], text)
+        self._move(mr["target_branch"], merge)
+        mr.update(state="merged", merge_commit_sha=merge)
+        return merge
+
 
 def _environment_id(name: str) -> int:
     return sum(map(ord, name))
@@ -577,4 +705,8 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("GET", API + "/projects/{id}/deployments"): FakeGitLab._list_deployments,
     ("POST", API + "/projects/{id}/deployments"): FakeGitLab._create_deployment,
     ("PUT", API + "/projects/{id}/deployments/{deployment_id}"): FakeGitLab._update_deployment,
+    ("POST", API + "/projects/{project_id}/repository/branches"): FakeGitLab._create_branch,
+    ("POST", API + "/projects/{project_id}/repository/commits"): FakeGitLab._create_commit,
+    ("POST", API + "/projects/{project_id}/merge_requests"): FakeGitLab._create_merge_request,
+    ("PUT", _MR + "/merge"): FakeGitLab._merge,
 }

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.config.secrets import Secret
 from helpers.fakeforge import FakeClock, ForgeBot, assert_no_violations, bot_settings, start_bot
+from helpers.fakegit import ForgeGit
 from helpers.fakegithub import FakeGitHub, OpenAPIDescription
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -173,6 +174,19 @@ class BotHarness(ForgeBot):
         payload["before"], payload["after"] = pull["base"]["sha"], merge_commit
         return payload
 
+    def opened_by_bot(self, number: int) -> dict[str, Any]:
+        """The `pull_request` `opened` delivery GitHub sends for a PR the bot opened."""
+        pull = self.fake.pulls[number]
+        payload = example("pull_request", "opened")
+        self._repository(payload)
+        payload["number"] = number
+        sent = payload["pull_request"]
+        sent.update(number=number, title=pull["title"], body=pull["body"], user=pull["user"])
+        for side in ("base", "head"):
+            sent[side].update(sha=pull[side]["sha"], ref=pull[side]["ref"])
+            sent[side]["repo"]["full_name"] = SLUG
+        return payload
+
     def comment(self, number: int, body: str, login: str) -> dict[str, Any]:
         payload = example("issue_comment", "created")
         self._repository(payload)
@@ -243,6 +257,7 @@ async def make_bot(
             },
         )
         client, sleeps, origin = await start_bot(aiohttp_client, tmp_path, settings, clock, workers)
+        fake.git = ForgeGit(origin.path)
         return BotHarness(client, fake, origin, clock, sleeps, tmp_path / "bot.sqlite3")
 
     yield build

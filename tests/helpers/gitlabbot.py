@@ -25,6 +25,7 @@ from aiohttp import ClientResponse
 
 from bot.config.secrets import Secret
 from helpers.fakeforge import FakeClock, ForgeBot, assert_no_violations, bot_settings, start_bot
+from helpers.fakegit import ForgeGit
 from helpers.fakegitlab import FakeGitLab
 
 PAYLOADS = Path(__file__).parents[1] / "payloads" / "gitlab"
@@ -120,6 +121,14 @@ class GitLabBot(ForgeBot):
         }
         return data
 
+    def opened_by_bot(self, iid: int) -> dict[str, Any]:
+        """The Merge Request Hook GitLab sends when the bot opened MR !iid itself."""
+        kept = self.fake.merge_requests[iid]
+        refs = kept["diff_refs"]
+        data = self.merge_request("open", iid, refs["base_sha"], kept["sha"], author="gitops-bot")
+        self.fake.merge_requests[iid] = kept  # the fake's own record stays as it made it
+        return data
+
     def merge(self, iid: int, merge_commit: str) -> dict[str, Any]:
         """Mark MR !iid merged as `merge_commit`; returns the Push Hook of that merge."""
         mr = self.fake.merge_requests[iid]
@@ -134,11 +143,17 @@ class GitLabBot(ForgeBot):
         return data
 
     def note(self, iid: int, body: str, username: str) -> dict[str, Any]:
-        data = payload("note_merge_request")
+        return self._note("note_merge_request", "merge_request", iid, body, username)
+
+    def issue_note(self, iid: int, body: str, username: str) -> dict[str, Any]:
+        return self._note("note_issue", "issue", iid, body, username)
+
+    def _note(self, example: str, noteable: str, iid: int, body: str, user: str) -> dict[str, Any]:
+        data = payload(example)
         self._project(data)
-        data["user"]["username"] = username
+        data["user"]["username"] = user
         data["object_attributes"]["note"] = body
-        data["merge_request"]["iid"] = iid
+        data[noteable]["iid"] = iid
         return data
 
 
@@ -168,6 +183,7 @@ async def make_gitlab_bot(
             },
         )
         client, sleeps, origin = await start_bot(aiohttp_client, tmp_path, settings, clock, workers)
+        fake.git = ForgeGit(origin.path)
         return GitLabBot(client, fake, origin, clock, sleeps, tmp_path / "bot.sqlite3")
 
     yield build

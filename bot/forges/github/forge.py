@@ -16,7 +16,14 @@ from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker
 from bot.events import Repository
 from bot.forges.github.api import GitHubClient, GitHubError, Lane, Pacing
 from bot.forges.github.auth import AppCredentials, ClientFactory, Credentials, PersonalToken
-from bot.forges.ports import CHECK_NAME, CheckReport, CheckState, DeploymentReport, PullRequest
+from bot.forges.ports import (
+    CHECK_NAME,
+    CheckReport,
+    CheckState,
+    DeploymentReport,
+    FileChange,
+    PullRequest,
+)
 from bot.telemetry.metrics import Metrics
 
 T = TypeVar("T")
@@ -129,7 +136,9 @@ class GitHubForge:
                 old = _repo_url(repo, f"/issues/comments/{comment['id']}")
                 await _call(gh.delete(old), f"DELETE {old}")
 
-    async def reply(self, repo: Repository, number: int, text: str) -> None:
+    async def reply(
+        self, repo: Repository, number: int, text: str, on_issue: bool = False
+    ) -> None:  # issues and pull requests share their comments API on GitHub
         url = _repo_url(repo, f"/issues/{number}/comments")
         await _call((await self._client(repo)).post(url, data={"body": text}), f"POST {url}")
 
@@ -298,6 +307,58 @@ class GitHubForge:
             if mine and "pull_request" not in issue and parse_marker(body, key) == 1:
                 return issue
         return None
+
+    async def create_branch(self, repo: Repository, branch: str, commit: str) -> None:
+        url = _repo_url(repo, "/git/refs")
+        data = {"ref": f"refs/heads/{branch}", "sha": commit}
+        await _call((await self._client(repo)).post(url, data=data), f"POST {url}")
+
+    async def commit_files(
+        self,
+        repo: Repository,
+        branch: str,
+        parent: str,
+        message: str,
+        files: Sequence[FileChange],
+    ) -> str:
+        """Through the Git Data API: blobs, a tree on the parent's, a commit, the ref."""
+        gh = await self._client(repo)
+        parent_url = _repo_url(repo, f"/git/commits/{parent}")
+        base_tree = (await _call(gh.getitem(parent_url), f"GET {parent_url}"))["tree"]["sha"]
+        entries = [await self._tree_entry(gh, repo, change) for change in files]
+        url = _repo_url(repo, "/git/trees")
+        tree = await _call(gh.post(url, data={"base_tree": base_tree, "tree": entries}), url)
+        url = _repo_url(repo, "/git/commits")
+        data = {"message": message, "tree": tree["sha"], "parents": [parent]}
+        commit = str((await _call(gh.post(url, data=data), f"POST {url}"))["sha"])
+        url = _repo_url(repo, f"/git/refs/heads/{quote(branch, safe='/')}")
+        await _call(gh.patch(url, data={"sha": commit}), f"PATCH {url}")
+        return commit
+
+    async def _tree_entry(
+        self, gh: GitHubClient, repo: Repository, change: FileChange
+    ) -> dict[str, Any]:
+        entry = {"path": change.path, "mode": "100644", "type": "blob"}
+        if change.content is None:
+            return {**entry, "sha": None}  # GitHub's way of deleting a path from the tree
+        url = _repo_url(repo, "/git/blobs")
+        data = {"content": base64.b64encode(change.content).decode(), "encoding": "base64"}
+        blob = await _call(gh.post(url, data=data), f"POST {url}")
+        return {**entry, "sha": blob["sha"]}
+
+    async def open_pull_request(
+        self, repo: Repository, head: str, base: str, title: str, body: str
+    ) -> PullRequest:
+        url = _repo_url(repo, "/pulls")
+        data = {"title": title, "head": head, "base": base, "body": body}
+        created = await _call((await self._client(repo)).post(url, data=data), f"POST {url}")
+        return _pull_request(repo, created)
+
+    async def merge_pull_request(self, repo: Repository, number: int, message: str) -> str:
+        url = _repo_url(repo, f"/pulls/{number}/merge")
+        data = {"merge_method": "merge", "commit_title": message}
+        merged = await _call((await self._client(repo)).put(url, data=data), f"PUT {url}")
+        return str(merged["sha"])
 
 
 def _repo_url(repo: Repository, rest: str) -> str:

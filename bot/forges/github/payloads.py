@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.events import (
     GITHUB,
+    ISSUE_COMMANDS,
     CommentCommand,
     Event,
     Parser,
@@ -62,12 +63,13 @@ def _push(payload: Mapping[str, Any]) -> PushToDefaultBranch | None:
 
 def _comment(payload: Mapping[str, Any]) -> CommentCommand | None:
     issue, comment = payload["issue"], payload["comment"]
-    if payload.get("action") != "created" or "pull_request" not in issue:
+    if payload.get("action") != "created":
         return None
     if comment["user"].get("type") == "Bot":
         return None  # bots, the bot itself included, cannot drive the bot
     words = parse_command(str(comment.get("body") or ""))
-    if words is None:
+    on_issue = "pull_request" not in issue
+    if words is None or (on_issue and words[0] not in ISSUE_COMMANDS):
         return None
     return CommentCommand(
         repo=_repository(payload),
@@ -75,6 +77,7 @@ def _comment(payload: Mapping[str, Any]) -> CommentCommand | None:
         author=str(comment["user"]["login"]),
         command=words[0],
         args=words[1:],
+        on_issue=on_issue,
     )
 
 

@@ -19,7 +19,14 @@ from bot.config.settings import Settings
 from bot.core.markdown import GITLAB_NOTE_LIMIT, parse_marker
 from bot.events import Repository
 from bot.forges.gitlab.api import GitLabClients, GitLabError, is_not_found
-from bot.forges.ports import CHECK_NAME, CheckReport, CheckState, DeploymentReport, PullRequest
+from bot.forges.ports import (
+    CHECK_NAME,
+    CheckReport,
+    CheckState,
+    DeploymentReport,
+    FileChange,
+    PullRequest,
+)
 
 DEVELOPER = 30  # GitLab's access level of the Developer role; Maintainer is 40, Owner 50
 _STATUS_DESCRIPTION_LIMIT = 255
@@ -103,9 +110,11 @@ class GitLabForge:
 
         await self._forges.clients.run(f"notes of !{number}", upsert)
 
-    async def reply(self, repo: Repository, number: int, text: str) -> None:
+    async def reply(self, repo: Repository, number: int, text: str, on_issue: bool = False) -> None:
         def create(gl: gitlab.Gitlab) -> None:
-            _merge_request(gl, repo, number).notes.create({"body": text})
+            project = _project(gl, repo)
+            noteable = project.issues if on_issue else project.mergerequests
+            noteable.get(number, lazy=True).notes.create({"body": text})
 
         await self._forges.clients.run(f"POST note on !{number}", create)
 
@@ -247,6 +256,51 @@ class GitLabForge:
 
         return await self._forges.clients.run(f"close tracking issue {key}", close)
 
+    async def create_branch(self, repo: Repository, branch: str, commit: str) -> None:
+        def create(gl: gitlab.Gitlab) -> None:
+            _project(gl, repo).branches.create({"branch": branch, "ref": commit})
+
+        await self._forges.clients.run(f"POST branch {branch}", create)
+
+    async def commit_files(
+        self,
+        repo: Repository,
+        branch: str,
+        parent: str,
+        message: str,
+        files: Sequence[FileChange],
+    ) -> str:
+        """One commit with an action per file (POST /projects/:id/repository/commits)."""
+        data = {"branch": branch, "commit_message": message, "actions": _actions(files)}
+
+        def create(gl: gitlab.Gitlab) -> str:
+            made = _project(gl, repo).commits.create(data)
+            if list(made.parent_ids or ()) != [parent]:  # someone pushed to the branch first
+                raise GitLabError(f"{branch} moved past {parent[:12]}; the commit is not on it")
+            return str(made.id)
+
+        return await self._forges.clients.run(f"POST commit on {branch}", create)
+
+    async def open_pull_request(
+        self, repo: Repository, head: str, base: str, title: str, body: str
+    ) -> PullRequest:
+        data = {"source_branch": head, "target_branch": base, "title": title, "description": body}
+
+        def create(gl: gitlab.Gitlab) -> PullRequest:
+            return _pull_request(_project(gl, repo).mergerequests.create(data).attributes)
+
+        return await self._forges.clients.run(f"POST merge request from {head}", create)
+
+    async def merge_pull_request(self, repo: Repository, number: int, message: str) -> str:
+        def merge(gl: gitlab.Gitlab) -> str:
+            merged = _merge_request(gl, repo, number).merge(merge_commit_message=message)
+            return str(merged.get("merge_commit_sha") or "")
+
+        sha = await self._forges.clients.run(f"PUT merge of !{number}", merge)
+        if not sha:
+            raise GitLabError(f"merge request !{number} was merged without a merge commit")
+        return sha
+
     @staticmethod
     def _tracking_issue(project: Project, key: str, login: str) -> Any:
         """The bot's open issue whose description carries the marker of `key` (in a thread)."""
@@ -280,6 +334,19 @@ def _project(gl: gitlab.Gitlab, repo: Repository) -> Project:
 
 def _merge_request(gl: gitlab.Gitlab, repo: Repository, number: int) -> ProjectMergeRequest:
     return _project(gl, repo).mergerequests.get(number, lazy=True)
+
+
+def _actions(files: Sequence[FileChange]) -> list[dict[str, str]]:
+    actions = []
+    for change in files:
+        if change.content is None:
+            actions.append({"action": "delete", "file_path": change.path})
+            continue
+        content = base64.b64encode(change.content).decode()
+        verb = "create" if change.new_file else "update"
+        action = {"action": verb, "file_path": change.path, "encoding": "base64"}
+        actions.append({**action, "content": content})
+    return actions
 
 
 def _create_status(commit: ProjectCommit, data: dict[str, str]) -> None:

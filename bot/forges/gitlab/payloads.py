@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.events import (
     GITLAB,
+    ISSUE_COMMANDS,
     CommentCommand,
     Event,
     Parser,
@@ -57,19 +58,21 @@ def _gitlab_push(payload: Mapping[str, Any]) -> PushToDefaultBranch | None:
 
 def _note(payload: Mapping[str, Any]) -> CommentCommand | None:
     note = payload["object_attributes"]
-    if note.get("noteable_type") != "MergeRequest" or note.get("system"):
+    on_issue = note.get("noteable_type") == "Issue"
+    if not (on_issue or note.get("noteable_type") == "MergeRequest") or note.get("system"):
         return None
     if note.get("action", "create") != "create":
         return None  # an edited note does not run its command again
     words = parse_command(str(note.get("note") or ""))
-    if words is None:
+    if words is None or (on_issue and words[0] not in ISSUE_COMMANDS):
         return None
     return CommentCommand(
         repo=_gitlab_repository(payload["project"]),
-        number=int(payload["merge_request"]["iid"]),
+        number=int(payload["issue" if on_issue else "merge_request"]["iid"]),
         author=str(payload["user"]["username"]),
         command=words[0],
         args=words[1:],
+        on_issue=on_issue,
     )
 
 

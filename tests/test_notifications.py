@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 from aiohttp import web
 from helpers.githubbot import BotFactory, BotHarness, base_tree, deployment
+from helpers.livecluster import LiveEnv
 from helpers.readmeblocks import readme_block
+from test_drift_bot import _bot as drift_bot
+from test_drift_bot import _check as drift_check
+from test_drift_bot import _edit as drift_edit
+from test_drift_bot import _merge as drift_merge
+from test_drift_bot import _tree as drift_tree
 
 from bot.config.notifications import parse_targets
 from bot.config.settings import SettingsError, load_settings
@@ -258,3 +264,29 @@ def test_slack_text_from_a_repository_cannot_mention_or_link() -> None:
     assert "<!channel>" not in text and "<https://x.test" not in text
     assert "&lt;!channel&gt;" in message["text"] and "␛" in message["text"]
     assert "PR #1" in text and "javascript:" not in text  # only http(s) links are made
+
+
+async def test_drift_notifies_when_found_when_it_changes_and_when_resolved(
+    make_bot: BotFactory, receiver: Receiver, live_env: LiveEnv, tmp_path: Path
+) -> None:
+    events = ["drift-found", "drift-resolved"]
+    bot = await drift_bot(
+        make_bot, tmp_path, live_env.cluster, notifications=_targets(receiver, events=events)
+    )
+    await drift_merge(bot, 41, drift_tree(live_env, "1"))
+    await drift_check(bot)
+    drift_edit(live_env, "9")
+    await drift_check(bot)
+    await drift_check(bot)  # the same drift again: no news
+    drift_edit(live_env, "7")
+    await drift_check(bot)
+    fixed = await drift_merge(bot, 42, drift_tree(live_env, "7"))
+    await drift_check(bot)
+
+    found, changed, resolved = receiver.accepted
+    assert [found["event"], changed["event"], resolved["event"]] == events[:1] * 2 + events[1:]
+    (issue,) = bot.fake.issues.values()
+    assert found["link"] == changed["link"] == issue["html_url"]
+    assert found["changes"] == [f"ConfigMap {live_env.namespace}/web: data.level"]
+    assert found["environment"] == "prod" and resolved["commit"] == fixed
+    assert resolved["summary"] == f"prod matches {fixed[:12]} again"

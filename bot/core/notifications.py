@@ -110,9 +110,12 @@ def drift_found(drift: EnvironmentDrift, repository: str, issue_url: str) -> Not
 
 
 def drift_key(drift: EnvironmentDrift) -> str:
-    """What identifies a drift: the commit, and each drifted object with its fields. A check
-    that finds the same drift again is not news."""
-    objects = sorted(f"{item.change.key}:{','.join(item.fields)}" for item in drift.objects)
+    """What identifies a drift: the commit, and each drifted object with its fields and
+    diff (secret values already masked). A check that finds the same drift again is not
+    news; a field changed by hand once more is."""
+    objects = sorted(
+        f"{item.change.key}:{','.join(item.fields)}:{item.change.diff}" for item in drift.objects
+    )
     lines = [drift.commit, *objects]
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()[:16]
 

@@ -74,11 +74,17 @@ def _targets(receiver: Receiver, kind: str = "webhook", **extra: Any) -> Any:
     return parse_targets([entry])
 
 
-async def _merge(bot: BotHarness, number: int) -> str:
+def _merged(bot: BotHarness, number: int) -> str:
+    """PR `number` merged: its merge commit, not yet delivered."""
     base = bot.origin.commit(base_tree())
     head = bot.origin.commit({**base_tree(), "deploy/staging/cart.yaml": CART})
     bot.pull_request("opened", number, base, head)
-    merge = bot.origin.commit({**base_tree(), "deploy/staging/cart.yaml": CART}, "Merge")
+    return bot.origin.commit({**base_tree(), "deploy/staging/cart.yaml": CART}, "Merge")
+
+
+async def _merge(bot: BotHarness, number: int, merge: str | None = None) -> str:
+    """PR `number` merged, and its push delivered, signed, to the app."""
+    merge = merge or _merged(bot, number)
     response = await bot.deliver("push", bot.merge(number, merge))
     assert response.status == 202
     return merge
@@ -191,6 +197,25 @@ async def test_a_receiver_that_never_answers_does_not_delay_the_apply_report(
     [job] = [j for j in [await bot.services.store.job(n) for n in (2, 3)] if j and j.last_error]
     assert job.state is JobState.READY
     assert job.last_error == "no answer within 1 seconds"
+
+
+async def test_a_merge_that_a_newer_commit_supersedes_notifies_so(
+    make_bot: BotFactory, receiver: Receiver
+) -> None:
+    bot = await make_bot(notifications=_targets(receiver, events=["apply-superseded"]))
+    older = _merged(bot, 38)
+    newer = bot.origin.commit(base_tree(), "a newer merge")
+    store = bot.services.store
+    for env in ("staging", "production"):
+        assert await store.record_applied(f"github:Codertocat/Hello-World:{env}", newer, 10**6)
+    await _merge(bot, 38, older)
+    await bot.drain()
+
+    assert sorted(n["environment"] for n in receiver.accepted) == ["production", "staging"]
+    notification = receiver.accepted[0]
+    assert notification["event"] == "apply-superseded" and notification["commit"] == older
+    assert "a newer commit already runs there" in notification["summary"]
+    assert notification["pull_request"] == 38
 
 
 async def test_a_dead_lettered_job_notifies(make_bot: BotFactory, receiver: Receiver) -> None:

@@ -35,7 +35,7 @@ from bot.core.notifications import (
     superseded,
     webhook_body,
 )
-from bot.events import PushToDefaultBranch, Repository
+from bot.events import CommentCommand, PullRequestChanged, PushToDefaultBranch, Repository
 from bot.forges.ports import PullRequest
 from bot.stages.drift_reports import DriftReport
 from bot.store.ports import Delivery, Job, NewJob, StoreError
@@ -121,24 +121,35 @@ async def notify_drift(
         await queue_notifications(services, found, f"drift:{report.issue_url}:{drift_key(drift)}")
 
 
-async def notify_dead_letter(services: Services, job: Job, error: str, work: Any) -> None:
+async def notify_dead_letter(services: Services, job: Job, error: str, work: object) -> None:
     """A job that failed too often; a notification job's own death is only logged (it
     would notify about itself)."""
     if job.kind == NOTIFY_KIND:
         return
-    repo = getattr(work, "repo", None)
-    number, url = getattr(work, "number", None), getattr(work, "url", "")
+    repo = getattr(work, "repo", None)  # every workflow's work names its repository
+    commit, pull = _commit_and_pull(work)
     dead = DeadJob(
         job.id,
         job.kind,
         job.attempts,
         error,
         repository=_repository(repo) if isinstance(repo, Repository) else "",
-        commit=getattr(work, "commit", None) or getattr(work, "head_sha", None),
-        pull=PullRequestRef(number, url) if isinstance(number, int) else None,
+        commit=commit,
+        pull=pull,
     )
     when = int(services.clock())
     await queue_notifications(services, dead_lettered(dead), f"dead:{job.id}:{when}")
+
+
+def _commit_and_pull(work: object) -> tuple[str | None, PullRequestRef | None]:
+    """What a failed job was about: the merge it applied, the pull request it planned."""
+    if isinstance(work, PushToDefaultBranch):
+        return work.commit, None
+    if isinstance(work, PullRequestChanged):
+        return work.head_sha, PullRequestRef(work.number, work.url)
+    if isinstance(work, CommentCommand):
+        return None, PullRequestRef(work.number, "")
+    return None, None
 
 
 # --- delivering --------------------------------------------------------------------------

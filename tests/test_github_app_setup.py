@@ -15,10 +15,12 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+import pytest
 from helpers.fakeforge import FakeClock, assert_no_violations
 from helpers.fakegithub import FakeGitHub, OpenAPIDescription
 from helpers.readmeblocks import README, readme_block
 
+from bot.cli.github_app import write_private
 from bot.config.settings import load_settings
 from bot.server.app import create_app
 
@@ -188,3 +190,17 @@ def test_the_manifest_asks_for_exactly_what_the_readme_lists() -> None:
     assert re.findall(r"\*([A-Za-z ]+)\*", events.group(1)) == [
         event.replace("_", " ").capitalize() for event in EVENTS
     ]
+
+
+def test_force_replaces_the_file_without_a_moment_of_wider_access(tmp_path: Path) -> None:
+    out = tmp_path / "app.yaml"
+    out.write_text("old: settings\n")
+    out.chmod(0o644)
+
+    write_private(out, "github_app_id: '2'\n", force=True)
+
+    assert out.read_text() == "github_app_id: '2'\n"
+    assert out.stat().st_mode & 0o777 == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["app.yaml"]  # no partial file left
+    with pytest.raises(OSError, match="exists; nothing was written"):
+        write_private(out, "github_app_id: '3'\n", force=False)

@@ -54,6 +54,10 @@ class Outgoing:
     delivery: str
     notification: Notification
 
+    def payload(self) -> str:
+        data = {"target": self.target, "delivery": self.delivery}
+        return json.dumps({**data, "notification": self.notification.to_data()}, sort_keys=True)
+
 
 class NotifyOutcome(StrEnum):
     SENT = "sent"  # the receiver answered 2xx
@@ -68,17 +72,9 @@ async def queue_notifications(services: Services, notification: Notification, ab
         if not target.wants(notification.event):
             continue
         outgoing = Outgoing(target.name, f"notify:{target.name}:{about}", notification)
-        payload = json.dumps(
-            {
-                "target": outgoing.target,
-                "delivery": outgoing.delivery,
-                "notification": notification.to_data(),
-            },
-            sort_keys=True,
-        )
         delivery = Delivery(outgoing.delivery, NOTIFY_KIND, str(notification.event), "queued")
         try:
-            await services.store.record_delivery(delivery, NewJob(NOTIFY_KIND, payload))
+            await services.store.record_delivery(delivery, NewJob(NOTIFY_KIND, outgoing.payload()))
         except StoreError as exc:
             log.warning("notification %s could not be queued: %s", outgoing.delivery, exc)
 
@@ -162,7 +158,8 @@ def request_for(
     if target.kind is TargetKind.SLACK:
         return json.dumps(slack_message(outgoing.notification)).encode(), {}
     body = json.dumps(webhook_body(outgoing.notification, outgoing.delivery)).encode()
-    assert target.secret is not None  # the settings refuse a webhook target without one
+    if target.secret is None:  # the settings file refuses it; settings made in code may not
+        raise ValueError(f"notification target {target.name} has no secret to sign with")
     return body, {
         HEADER + "Event": str(outgoing.notification.event),
         HEADER + "Delivery": outgoing.delivery,

@@ -13,6 +13,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from bot.cli.exits import EXIT_FAILED
 from bot.cli.reports import report_target
@@ -157,6 +158,8 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--force", action="store_true", help="replace an existing config")
     init.set_defaults(command="init")
 
+    _add_github_app(commands)
+
     serve = commands.add_parser("serve", help="the webhook server (settings: GITOPS_BOT_*)")
     serve.set_defaults(command="serve")
     retry = commands.add_parser("retry", help="re-queue a dead-lettered job by its id")
@@ -175,6 +178,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     audit.set_defaults(command="audit")
     return parser
+
+
+def _add_github_app(commands: Any) -> None:
+    github_app = commands.add_parser("github-app", help="set up the bot's GitHub App")
+    actions = github_app.add_subparsers(required=True, metavar="ACTION")
+    create = actions.add_parser(
+        "create", help="create the App from its manifest and write its settings file"
+    )
+    create.add_argument("--url", required=True, help="https://HOST where gitops-bot serve runs")
+    create.add_argument("--org", help="create the App in this organisation")
+    create.add_argument(
+        "--out", type=Path, default=Path("gitops-bot.github-app.yaml"), help="settings file"
+    )
+    create.add_argument("--force", action="store_true", help="replace an existing --out")
+    create.add_argument("--name", default="gitops-bot", help="the App's name on GitHub")
+    create.add_argument(
+        "--github-url", default="https://github.com", help="GitHub Enterprise: https://HOST"
+    )
+    create.add_argument("--api-url", help="default: from --github-url (HOST/api/v3 for GHES)")
+    create.add_argument("--port", type=int, default=0, help="local port (default: any free)")
+    create.set_defaults(command="github_app")
 
 
 def _add_report_option(command: argparse.ArgumentParser, formats: Sequence[str]) -> None:

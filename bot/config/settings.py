@@ -14,6 +14,11 @@ from typing import Any
 import yaml
 
 from bot.config.clusters import ClusterSettings, ClusterSettingsError, parse_clusters
+from bot.config.notifications import (
+    NotificationSettingsError,
+    NotificationTarget,
+    parse_targets,
+)
 from bot.config.secrets import Secret
 from bot.config.watchlist import WatchedRepository, WatchlistError, parse_watchlist
 from bot.core.relaxations import RelaxationLevel, RelaxationRules
@@ -87,6 +92,9 @@ class Settings:
     status_page_trusted_proxies: str | None = None  # addresses or networks, comma-separated
     status_page_user_header: str = "X-Forwarded-User"  # set by that proxy
     status_page_recheck_seconds: int = 3600  # the ledger check starts over after this
+    # Outgoing notifications (README "Notifications"): targets, and one attempt's time limit.
+    notifications: tuple[NotificationTarget, ...] = ()
+    notification_timeout_seconds: int = 10
 
     @property
     def policy_rules(self) -> RelaxationRules:
@@ -154,6 +162,8 @@ def _build(values: dict[str, Any]) -> Settings:
                 converted[name] = parse_clusters(value)
             elif name == "drift_repositories":
                 converted[name] = parse_watchlist(value)
+            elif name == "notifications":
+                converted[name] = parse_targets(value)
             elif "Secret" in kind:
                 converted[name] = _secret(name, value)
             elif kind == "int":
@@ -172,6 +182,8 @@ def _build(values: dict[str, Any]) -> Settings:
             raise SettingsError(f"{PREFIX}CLUSTERS: {exc}") from None
         except WatchlistError as exc:
             raise SettingsError(f"{PREFIX}DRIFT_REPOSITORIES: {exc}") from None
+        except NotificationSettingsError as exc:
+            raise SettingsError(f"{PREFIX}NOTIFICATIONS: {exc}") from None
         except ValueError:
             raise SettingsError(
                 f"{PREFIX}{name.upper()}: {value!r} is not a valid {kind}"
@@ -179,7 +191,9 @@ def _build(values: dict[str, Any]) -> Settings:
     return Settings(**converted)
 
 
-_TIME_LIMITS = frozenset({"http_header_timeout_seconds", "http_body_timeout_seconds"})
+_TIME_LIMITS = frozenset(
+    {"http_header_timeout_seconds", "http_body_timeout_seconds", "notification_timeout_seconds"}
+)
 
 
 def _integer(name: str, value: Any) -> int:

@@ -19,6 +19,7 @@ from bot.events import Repository
 from bot.forges.ports import Forge, ForgeError, Forges
 from bot.forges.registry import Resources, configured_kits
 from bot.git.mirrors import Mirrors
+from bot.notifiers.http import HttpNotifier
 from bot.schemas.catalog import catalog_for
 from bot.server.intake import MAX_BODY_BYTES, Edge
 from bot.server.statuspage import status_page
@@ -114,6 +115,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             clock=options.clock,
             clusters=clusters,
             offload=pool.run,
+            notifier=HttpNotifier(session, settings.notification_timeout_seconds),
         )
         app[SERVICES] = services
         hooks = {kit.name: kit.hooks(settings, options.clock) for kit in kits}

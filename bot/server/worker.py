@@ -15,6 +15,7 @@ from bot.forges.ports import ForgeError
 from bot.store.ports import Job, JobState, Store, StoreError
 from bot.telemetry.logs import Redactor, log_context, secret_values
 from bot.workflows.context import Failure, Services, Workflow
+from bot.workflows.notify import notify_dead_letter
 from bot.workflows.table import WORKFLOWS
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,8 @@ class Worker:
             await workflow.report_failure(self.services, work, Failure(job, error, final))
         except Exception as report_error:  # the forge itself may be what is failing
             log.warning("job %s: could not report the failure: %s", job.id, describe(report_error))
+        if state is JobState.DEAD:
+            await notify_dead_letter(self.services, job, error, work)
         return WorkerResult.DEAD if state is JobState.DEAD else WorkerResult.RETRY
 
 

@@ -3,6 +3,8 @@ page) and one tracking issue."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from bot.core.driftreports import drift_resolved, render_drift
 from bot.core.drifts import DriftState, EnvironmentDrift, issue_title, tracking_key
 from bot.events import Repository
@@ -35,11 +37,19 @@ async def record_in_store(
     await store.record_drift_check(check)
 
 
-async def report_to_forge(forge: Forge, repo: Repository, drift: EnvironmentDrift) -> None:
+@dataclass(frozen=True)
+class DriftReport:
+    """What the report did: the tracking issue it opened or edited, or that it closed one."""
+
+    issue_url: str | None = None
+    resolved: bool = False
+
+
+async def report_to_forge(forge: Forge, repo: Repository, drift: EnvironmentDrift) -> DriftReport:
     """Open or edit the environment's tracking issue; close it once the cluster matches."""
     key = tracking_key(drift.environment)
     if drift.state is DriftState.IN_SYNC:
-        await forge.close_tracking_issue(repo, key, drift_resolved(drift))
-        return
+        closed = await forge.close_tracking_issue(repo, key, drift_resolved(drift))
+        return DriftReport(resolved=closed)
     parts = render_drift(drift, forge.comment_limit, key)
-    await forge.upsert_tracking_issue(repo, key, issue_title(drift), parts)
+    return DriftReport(await forge.upsert_tracking_issue(repo, key, issue_title(drift), parts))

@@ -103,6 +103,8 @@ def secret_values(settings: Settings) -> list[str]:
         if isinstance(value, Secret) and value
     ]
     password = urlsplit(settings.database_url).password
+    for target in settings.notifications:  # a webhook URL is its own credential
+        values += [key.reveal() for key in (target.url, target.secret) if key]
     return values + ([password] if password else [])
 
 

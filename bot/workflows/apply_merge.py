@@ -22,6 +22,7 @@ from bot.stages.schema_sources import server_schemas
 from bot.store.ports import Job
 from bot.telemetry.logs import log_context
 from bot.workflows.context import EventWorkflow, Failure, Services, environment_key, ledger
+from bot.workflows.notify import notify_applied
 
 APPLY_KIND = "apply"
 
@@ -71,6 +72,7 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
             continue
         with log_context(environment=env.name, cluster=env.cluster):
             result = await _apply_locked(services, mirror, merge, env, checks)
+        await notify_applied(services, job, event, pull, env.name, result)
         if result is None:
             continue  # a newer commit is already applied there: audited as superseded
         results.append(result)

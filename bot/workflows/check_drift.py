@@ -22,6 +22,7 @@ from bot.stages.plan import load_checks
 from bot.stages.schema_sources import server_schemas
 from bot.store.ports import Job, NewJob
 from bot.workflows.context import Failure, Services, repository_environment_key
+from bot.workflows.notify import notify_drift
 from bot.workflows.self_heal import TRIGGER, Target, heal
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,8 @@ async def check_drift(services: Services, check: DriftCheck, job: Job) -> DriftO
             continue
         record_metrics(services.metrics, repo, drift, services.clock())
         await record_in_store(services.store, key, drift, services.clock())
-        await report_to_forge(forge, repo, drift)
+        report = await report_to_forge(forge, repo, drift)
+        await notify_drift(services, job, repo, drift, report)
         states.append(drift.state)
     return _summary(states)
 

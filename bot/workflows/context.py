@@ -23,6 +23,7 @@ from bot.events import (
 )
 from bot.forges.ports import Forges
 from bot.git.mirrors import Mirrors
+from bot.notifiers.ports import Notifier
 from bot.renderers import Offload
 from bot.schemas.catalog import catalog_for
 from bot.stages.apply.audited import Ledger
@@ -46,6 +47,7 @@ class Services:
     clock: Callable[[], float] = time.time  # the store's clock: retry times are in it
     clusters: ClusterDirectory | None = None  # None or unknown cluster: a dry apply
     offload: Offload | None = None  # where parsing and checks run (None: a thread here)
+    notifier: Notifier | None = None  # how notification jobs are sent (None: they fail)
 
 
 @dataclass(frozen=True)

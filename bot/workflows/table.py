@@ -8,6 +8,7 @@ from typing import Any
 from bot.workflows.apply_merge import WORKFLOW as APPLY_MERGE
 from bot.workflows.check_drift import WORKFLOW as CHECK_DRIFT
 from bot.workflows.context import Workflow
+from bot.workflows.notify import WORKFLOW as NOTIFY
 from bot.workflows.plan_pull_request import WORKFLOW as PLAN_PULL_REQUEST
 from bot.workflows.pr_command import WORKFLOW as PR_COMMAND
 
@@ -18,5 +19,6 @@ WORKFLOWS: dict[str, Workflow[Any]] = {
         APPLY_MERGE,
         PR_COMMAND,
         CHECK_DRIFT,
+        NOTIFY,
     )
 }

@@ -184,6 +184,10 @@ class FakeGitHub(FakeForge):
     opened: list[int] = field(default_factory=list)  # pull requests the bot opened, in order
     writing: int = 0  # content-creating requests in flight right now
     most_parallel_writes: int = 0
+    # The App manifest flow: code -> the manifest GitHub created an App from, and the key
+    # it hands over once (POST /app-manifests/{code}/conversions).
+    manifest_codes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    manifest_pem: str = ""
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1001))
 
     @property
@@ -251,6 +255,8 @@ class FakeGitHub(FakeForge):
 
     def _authorization_problem(self, call: Call) -> str | None:
         scheme, _, credential = call.credential.partition(" ")
+        if call.path.startswith("/app-manifests/"):
+            return None  # no authentication: the one-time code is the proof
         if call.path == "/app" or call.path.startswith("/app/"):
             return self._jwt_problem(scheme, credential)
         if call.path == "/user" or self.public_key is None:
@@ -411,6 +417,31 @@ class FakeGitHub(FakeForge):
         }
         return 201, self.issues[number]
 
+    def _convert_manifest(self, call: Call) -> tuple[int, dict[str, Any]]:
+        """The App created from a manifest, once per code, with its secrets."""
+        manifest = self.manifest_codes.pop(call.params["code"], None)
+        if manifest is None:
+            return 404, {"message": "Not Found"}
+        slug = manifest["name"].lower().replace(" ", "-")
+        return 201, {
+            "id": int(self.app_id),
+            "slug": slug,
+            "node_id": "MDM6QXBwNDI0Mg==",
+            "owner": _user(self.user_login, "User"),
+            "name": manifest["name"],
+            "description": manifest.get("description", ""),
+            "external_url": manifest["url"],
+            "html_url": f"https://github.com/apps/{slug}",
+            "created_at": "2026-01-01T00:00:00Z",
+            "updated_at": "2026-01-01T00:00:00Z",
+            "permissions": manifest["default_permissions"],
+            "events": manifest["default_events"],
+            "client_id": "Iv1.8a61f9b3a7aba766",
+            "client_secret": "1726be1638095a19edd134c77bde3aa2ece1e5d8",
+            "webhook_secret": "e340154128314309424b7c8e90325147d99fdafa",
+            "pem": self.manifest_pem,
+        }
+
     def _update_issue(self, call: Call) -> tuple[int, dict[str, Any]]:
         issue = self.issues.get(int(call.params["issue_number"]))
         if issue is None:
@@ -541,6 +572,7 @@ class FakeGitHub(FakeForge):
 
 
 _HANDLERS: dict[tuple[str, str], Handler] = {
+    ("POST", "/app-manifests/{code}/conversions"): FakeGitHub._convert_manifest,
     ("POST", "/app/installations/{installation_id}/access_tokens"): FakeGitHub._new_token,
     ("GET", "/app"): FakeGitHub._app,
     ("GET", "/user"): FakeGitHub._user,

@@ -1,0 +1,1 @@
+"""Outgoing notifications: the port and its HTTP adapter."""

@@ -106,6 +106,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             clock=options.clock,
             clusters=clusters,
             offload=pool.run,
+            sleep=options.sleep,
         )
         app[SERVICES] = services
         hooks = {kit.name: kit.hooks(settings, options.clock) for kit in kits}

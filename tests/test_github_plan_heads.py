@@ -8,6 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+from helpers.fakeforge import Call
+from helpers.fakegithub import _HANDLERS, FakeGitHub
 from helpers.githubbot import BotFactory, BotHarness, base_tree, deployment
 
 from bot.stages.merge_preview import POLL_SECONDS
@@ -189,3 +192,32 @@ async def test_a_merge_github_never_computes_in_time_falls_back_visibly(
     assert "conflict" not in body
     assert bot.sleeps == list(POLL_SECONDS)  # bounded, then the head, visibly
     assert not bot.fake.open_check_runs()
+
+
+async def test_a_plan_overtaken_while_it_ran_is_not_posted_and_the_new_head_is_planned(
+    make_bot: BotFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """C is pushed while B's plan runs (and C's delivery never comes): B's plan is dropped,
+    its check concluded as superseded, and C planned in its place."""
+    bot = await make_bot()
+    base, b, c = await _commits(bot)
+    reads = 0
+    route = ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}")
+    answer = _HANDLERS[route]
+
+    def push_c_on_the_third_read(fake: FakeGitHub, call: Call) -> Any:
+        nonlocal reads
+        reads += 1
+        if reads == 3:  # B's plan is made and about to be posted
+            fake.pulls[7]["head"]["sha"] = c
+            fake.pending_test_merge(7)
+        return answer(fake, call)
+
+    monkeypatch.setitem(_HANDLERS, route, push_c_on_the_third_read)
+    await bot.deliver("pull_request", bot.pull_request("synchronize", 7, base, b))
+    assert await bot.drain() == 2
+
+    assert "shop" in _plan_comment(bot, 7)
+    assert not bot.fake.open_check_runs()
+    conclusions = {r["head_sha"]: r["conclusion"] for r in bot.fake.check_runs.values()}
+    assert conclusions == {b: "neutral", c: "success"}

@@ -211,27 +211,19 @@ class GitHubForge:
         report: CheckReport,
         seen: CheckSeen | None,
     ) -> None:
-        pending = report.state is CheckState.PENDING
-        fingerprint = report_fingerprint(report)
+        """Make the run read `report` with the fewest writes (`check_write` decides)."""
+        pending, fingerprint = report.state is CheckState.PENDING, report_fingerprint(report)
         write = check_write(seen, pending, fingerprint)
         if write is CheckWrite.NONE:
             return
-        batches = _batches(report.annotations) or [()]
         output = {"title": report.title, "summary": report.summary[:_SUMMARY_LIMIT]}
-        body: dict[str, Any] = {
-            "external_id": fingerprint,
-            "output": {**output, "annotations": list(batches[0])},
-        }
-        if pending:
-            body["status"] = "in_progress"
-        else:
-            body["conclusion"] = str(report.state)
+        batches = _batches(report.annotations) or [()]
+        body = {**_run_state(report), "external_id": fingerprint}
+        body["output"] = {**output, "annotations": list(batches[0])}
         if write is CheckWrite.CREATE:
             url = _repo_url(repo, "/check-runs")
-            created = await _call(
-                gh.post(url, data={"name": CHECK_NAME, "head_sha": commit, **body}), f"POST {url}"
-            )
-            run_id = int(created["id"])
+            data = {"name": CHECK_NAME, "head_sha": commit, **body}
+            run_id = int((await _call(gh.post(url, data=data), f"POST {url}"))["id"])
         else:
             run_id = self._check_runs[(repo.slug, commit)][0]
             await self._patch_check(gh, repo, run_id, body)
@@ -441,6 +433,12 @@ def _batches(items: Sequence[Any]) -> list[tuple[dict[str, Any], ...]]:
     ]
     size = ANNOTATIONS_PER_REQUEST
     return [tuple(annotations[i : i + size]) for i in range(0, len(annotations), size)]
+
+
+def _run_state(report: CheckReport) -> dict[str, Any]:
+    if report.state is CheckState.PENDING:
+        return {"status": "in_progress"}
+    return {"conclusion": str(report.state)}
 
 
 def report_fingerprint(report: CheckReport) -> str:

@@ -113,7 +113,8 @@ async def overtaken(services: Services, forge: Forge, event: PullRequestChanged,
             event.repo, event.head_sha, superseded_check(event.head_sha, now.head_sha)
         )
         if not await services.store.is_superseded(job):
-            await services.store.add_job(job_for(current_event(event, now)))
+            newer = replace(current_event(event, now), replaced_head=event.head_sha)
+            await services.store.add_job(job_for(newer))
         return True
     return await services.store.is_superseded(job)
 

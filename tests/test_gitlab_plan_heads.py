@@ -36,7 +36,7 @@ async def test_a_late_hook_of_an_older_head_keeps_the_newer_plan(
     make_gitlab_bot: GitLabBotFactory,
 ) -> None:
     bot = await make_gitlab_bot()
-    b, c, current, late = await _late_and_current(bot)
+    _, c, current, late = await _late_and_current(bot)
 
     await bot.deliver(HOOK, current)
     await bot.drain()
@@ -55,7 +55,7 @@ async def test_an_older_head_queued_after_the_newer_one_plans_the_newer(
     make_gitlab_bot: GitLabBotFactory,
 ) -> None:
     bot = await make_gitlab_bot()
-    b, c, current, late = await _late_and_current(bot)
+    _, c, current, late = await _late_and_current(bot)
 
     await bot.deliver(HOOK, current)
     await bot.deliver(HOOK, late)

@@ -42,6 +42,7 @@ class PullRequestChanged:
     author: str
     from_fork: bool
     url: str = ""
+    replaced_head: str = ""  # the head this push replaced, when the forge names it
 
 
 @dataclass(frozen=True)

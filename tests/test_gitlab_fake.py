@@ -100,9 +100,11 @@ async def test_a_status_already_in_its_state_is_not_an_error(
     repo = Repository(GITLAB, PROJECT, bot.clone_url, "main")
     forge = bot.services.forges.forge_for(repo)
     pending = CheckReport(CheckState.PENDING, "Planning", "")
+    retrying = CheckReport(CheckState.PENDING, "Could not complete yet, will retry", "")
 
     await forge.report_check(repo, "b" * 40, pending)
-    await forge.report_check(repo, "b" * 40, pending)  # GitLab answers 400 to this one
+    await forge.report_check(repo, "b" * 40, retrying)  # GitLab answers 400 to this one
+    await forge.report_check(repo, "b" * 40, pending)  # reads the same already: not sent
 
     [status] = bot.fake.statuses
     assert status["history"] == ["pending"]

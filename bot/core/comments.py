@@ -270,9 +270,14 @@ def _relaxation_line(relaxation: Relaxation, environment: str | None) -> str:
 
 
 def _ordered(findings: Iterable[Finding]) -> list[Finding]:
-    return sorted(
-        findings, key=lambda f: (f.severity is not Severity.ERROR, f.path or "", f.line or 0)
-    )
+    """Errors first, then by place; a total order, so findings that arrive in another
+    order (a cluster's conflict causes, say) still make the same comment."""
+    return sorted(findings, key=_finding_order)
+
+
+def _finding_order(f: Finding) -> tuple[bool, str, int, str, str, str, str]:
+    place = (f.path or "", f.line or 0)
+    return (f.severity is not Severity.ERROR, *place, f.rule, f.subject or "", f.field, f.message)
 
 
 def _count_words(findings: tuple[Finding, ...]) -> str:

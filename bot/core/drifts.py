@@ -89,12 +89,14 @@ def drift_of(
         found += drifted
         ignored += skipped
     found += (DriftedObject(c) for c in leftovers if c.action is Action.PRUNE)
+    # Sorted: observations come in whatever order the cluster listed them, and the same
+    # drift must make the same tracking issue, or it is edited at every check.
     return replace(
         base,
         objects=tuple(sorted(found, key=lambda d: d.change.key)),
         checked=checked,
-        ignored=tuple(ignored),
-        unknown=tuple(unknown),
+        ignored=tuple(sorted(ignored)),
+        unknown=tuple(sorted(unknown)),
     )
 
 
@@ -116,7 +118,7 @@ def _compare(
         wanted = _stripped(seen, paths, secret_key)
         fields = tuple(changed_fields(normalise(live, secret_key), wanted))
     managers = seen.problem.conflicts if seen.problem is not None else ()
-    managers = tuple(m for m in managers if not _on_ignored_field(m, paths))
+    managers = tuple(sorted(m for m in managers if not _on_ignored_field(m, paths)))
     return [DriftedObject(change, fields, origin_in_cluster(seen.live), managers)], skipped
 
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.config.secrets import Secret
+from bot.core.mergepreviews import Mergeability
 from bot.events import Event, Repository
 
 CHECK_NAME = "gitops-bot"
@@ -34,12 +35,17 @@ class PullRequest:
     from_fork: bool
     merged: bool = False
     merge_commit: str | None = None
+    # Whether the forge has a merge result of the open PR, and the git ref that holds it
+    # (GitHub's test merge commit at refs/pull/N/merge, GitLab's refs/merge-requests/N/merge).
+    mergeability: Mergeability = Mergeability.UNKNOWN
+    merge_ref: str | None = None
 
 
 class CheckState(StrEnum):
     PENDING = "pending"
     SUCCESS = "success"
     FAILURE = "failure"
+    NEUTRAL = "neutral"  # concluded without a verdict: superseded by a newer head
 
 
 @dataclass(frozen=True)
@@ -100,7 +106,16 @@ class Forge(Protocol):
         """Post a new comment (answers to commands) on a PR, or on an issue."""
 
     async def report_check(self, repo: Repository, commit: str, report: CheckReport) -> None:
-        """Set the `gitops-bot` check run (or commit status) of `commit`."""
+        """Make the `gitops-bot` check run (or commit status) of `commit` read `report`;
+        nothing is written when it already does."""
+
+    async def open_check(self, repo: Repository, commit: str, report: CheckReport) -> None:
+        """Open a pending check on `commit` unless it has one of the bot's already: a
+        re-plan leaves the last result in place until its own is ready."""
+
+    async def conclude_open_check(self, repo: Repository, commit: str, report: CheckReport) -> bool:
+        """Conclude the bot's checks of `commit` that are still pending with `report`
+        (a head that is no longer the PR's); False when none was pending."""
 
     async def pull_request(self, repo: Repository, number: int) -> PullRequest: ...
 

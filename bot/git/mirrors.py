@@ -74,23 +74,35 @@ class Mirrors:
             await run_git(path, ["config", "gc.auto", "0"])
         return GitRepo(path)
 
-    async def _fetch(
-        self, path: Path, url: str, commits: list[str], auth: Secret | None, slug: str
-    ) -> None:
+    async def ref_target(
+        self, repo: Repository, ref: str, auth_header: Secret | None
+    ) -> str | None:
+        """The commit `ref` points at in `repo` now (a forge's merge ref), or None when
+        the forge has no such ref."""
+        url = self._checked_url(repo.clone_url)
+        args = [*self._hardening(), "ls-remote", "--end-of-options", url, ref]
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            out = await run_git(self.root, args, env=_auth_env(auth_header))
+        except GitError as exc:
+            raise MirrorError(f"cannot read {ref} of {repo.slug}: {exc}") from exc
+        for line in out.decode().splitlines():
+            commit, _, name = line.partition("\t")
+            if name == ref:
+                return commit
+        return None
+
+    def _hardening(self) -> list[str]:
         protocols = ["-c", "protocol.allow=never", "-c", "protocol.https.allow=always"]
         if self._allow_file:
             protocols += ["-c", "protocol.file.allow=always"]
-        env = {"GIT_PROTOCOL_FROM_USER": "0"}
-        if auth:
-            env |= {
-                "GIT_CONFIG_COUNT": "1",
-                "GIT_CONFIG_KEY_0": "http.extraHeader",
-                "GIT_CONFIG_VALUE_0": auth.reveal(),
-            }
+        return [*protocols, "-c", "credential.helper="]
+
+    async def _fetch(
+        self, path: Path, url: str, commits: list[str], auth: Secret | None, slug: str
+    ) -> None:
         args = [
-            *protocols,
-            "-c",
-            "credential.helper=",
+            *self._hardening(),
             "-c",
             "fetch.recurseSubmodules=false",
             "fetch",
@@ -103,9 +115,27 @@ class Mirrors:
             *commits,
         ]
         try:
-            await run_git(path, args, env=env)
+            await run_git(path, args, env=_auth_env(auth))
         except GitError as exc:
             raise MirrorError(f"cannot fetch {len(commits)} commit(s) of {slug}: {exc}") from exc
+
+
+def _auth_env(auth: Secret | None) -> dict[str, str]:
+    """The credential as an http.extraHeader in the environment of one git command."""
+    env = {"GIT_PROTOCOL_FROM_USER": "0"}
+    if auth:
+        env |= {
+            "GIT_CONFIG_COUNT": "1",
+            "GIT_CONFIG_KEY_0": "http.extraHeader",
+            "GIT_CONFIG_VALUE_0": auth.reveal(),
+        }
+    return env
+
+
+async def parents(repo: GitRepo, commit: str) -> tuple[str, ...]:
+    """The parents of `commit` (present in the mirror), first parent first."""
+    out = await repo.git("rev-list", "--parents", "-n", "1", commit)
+    return tuple(out.decode().split()[1:])
 
 
 async def _has_commit(repo: GitRepo, commit: str) -> bool:

@@ -116,6 +116,7 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
             clusters=clusters,
             offload=pool.run,
             notifier=HttpNotifier(session, settings.notification_timeout_seconds),
+            sleep=options.sleep,
         )
         app[SERVICES] = services
         hooks = {kit.name: kit.hooks(settings, options.clock) for kit in kits}

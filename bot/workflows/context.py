@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
@@ -48,6 +49,7 @@ class Services:
     clusters: ClusterDirectory | None = None  # None or unknown cluster: a dry apply
     offload: Offload | None = None  # where parsing and checks run (None: a thread here)
     notifier: Notifier | None = None  # how notification jobs are sent (None: they fail)
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # waits on the store's clock
 
 
 @dataclass(frozen=True)

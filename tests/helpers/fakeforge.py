@@ -63,6 +63,7 @@ class FakeForge:
     calls: list[Call] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)  # requests the forge would refuse
     faults: list[Fault] = field(default_factory=list)
+    origin: Path | None = None  # the repository the forge serves (its merge refs are made there)
 
     # --- set-up and checks by tests ----------------------------------------------------
 
@@ -79,6 +80,10 @@ class FakeForge:
         self.faults.append(
             Fault(method, re.compile(path), status, dict(headers or {}), message, times)
         )
+
+    def edits(self) -> list[Call]:
+        """Every request that changed something the forge shows (all but reads)."""
+        return [c for c in self.calls if c.method != "GET" and "access_tokens" not in c.path]
 
     def calls_to(self, method: str, pattern: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and re.search(pattern, c.path)]

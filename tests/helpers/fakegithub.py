@@ -27,6 +27,7 @@ from referencing.jsonschema import DRAFT4
 
 from helpers.fakeforge import Call, FakeForge, Handler, json_response, single_values
 from helpers.fakegit import ForgeGit, GitRefused
+from helpers.testmerges import make_merge_ref
 
 _DOCUMENT_URI = "urn:github-openapi"
 
@@ -325,9 +326,11 @@ class FakeGitHub(FakeForge):
         output = call.body.get("output", {})
         self.check_runs[run_id] = {
             "id": run_id,
+            "status": "queued",
             **call.body,
             "annotations": list(output.get("annotations", [])),
         }
+        _complete(self.check_runs[run_id])
         return 201, {"id": run_id, "name": call.body["name"], "head_sha": call.body["head_sha"]}
 
     def _update_check_run(self, call: Call) -> tuple[int, dict[str, Any]]:
@@ -336,7 +339,27 @@ class FakeGitHub(FakeForge):
         run.update({k: v for k, v in call.body.items() if k != "output"})
         run["output"] = output
         run["annotations"] += output.get("annotations", [])
+        _complete(run)
         return 200, {"id": run["id"], "name": run["name"]}
+
+    def _list_check_runs(self, call: Call) -> dict[str, Any]:
+        """A commit's check runs, newest first, filtered by name and status."""
+        name, status = call.query.get("check_name"), call.query.get("status")
+        runs = [
+            {**run, "app": {"id": int(self.app_id), "slug": self.app_slug}}
+            for run in sorted(self.check_runs.values(), key=lambda r: -r["id"])
+            if run["head_sha"] == call.params["ref"]
+            and name in (None, run["name"])
+            and status in (None, run["status"])
+        ]
+        return {"total_count": len(runs), "check_runs": runs}
+
+    def _list_statuses(self, call: Call) -> list[dict[str, Any]]:
+        """A commit's statuses, newest first, as GitHub lists them."""
+        return [s for s in reversed(self.statuses) if s["sha"] == call.params["ref"]]
+
+    def open_check_runs(self) -> list[dict[str, Any]]:
+        return [run for run in self.check_runs.values() if run["status"] != "completed"]
 
     def _create_status(self, call: Call) -> tuple[int, dict[str, Any]]:
         self.statuses.append({"sha": call.params["sha"], **call.body})
@@ -344,11 +367,38 @@ class FakeGitHub(FakeForge):
 
     def _pull(self, call: Call) -> tuple[int, Any]:
         pull = self.pulls.get(int(call.params["pull_number"]))
-        return (200, pull) if pull else (404, {"message": "Not Found"})
+        if pull is None:
+            return 404, {"message": "Not Found"}
+        answer = _public(pull)
+        self._test_merge(pull)
+        return 200, answer
+
+    def _test_merge(self, pull: dict[str, Any]) -> None:
+        """What GitHub does on a read of an open pull request whose test merge is not of
+        its current head and base branch: `mergeable: null` in this answer, the merge made
+        (by git, at refs/pull/N/merge) in the background, and shown from the next read on."""
+        base = self.branches.get(pull["base"]["ref"], pull["base"]["sha"])
+        wanted = (base, pull["head"]["sha"])
+        if self.origin is None or pull.get("merged_at") or pull.get("_tested") == wanted:
+            return
+        ref = f"refs/pull/{pull['number']}/merge"
+        commit = make_merge_ref(self.origin, ref, *wanted)
+        pull.update(_tested=wanted, mergeable=commit is not None)
+        if commit is not None:
+            pull["merge_commit_sha"] = commit
+
+    def compute_test_merge(self, number: int) -> None:
+        """The test merge made already, as when GitHub finished before the bot asked."""
+        self._test_merge(self.pulls[number])
+
+    def pending_test_merge(self, number: int) -> None:
+        """The pull request as GitHub has it right after `opened`: nothing computed yet."""
+        self.pulls[number].update(mergeable=None, merge_commit_sha=None, _tested=None)
 
     def _pulls_for_commit(self, call: Call) -> list[dict[str, Any]]:
         sha = call.params["commit_sha"]
-        return [p for p in self.pulls.values() if sha in (p["merge_commit_sha"], p["head"]["sha"])]
+        found = [p for p in self.pulls.values() if sha in (p["merge_commit_sha"], p["head"]["sha"])]
+        return [_public(p) for p in found]
 
     def _reviews(self, call: Call) -> list[dict[str, Any]]:
         return self.reviews.get(int(call.params["pull_number"]), [])
@@ -587,6 +637,8 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("POST", "/repos/{owner}/{repo}/check-runs"): FakeGitHub._create_check_run,
     ("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}"): FakeGitHub._update_check_run,
     ("POST", "/repos/{owner}/{repo}/statuses/{sha}"): FakeGitHub._create_status,
+    ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs"): FakeGitHub._list_check_runs,
+    ("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses"): FakeGitHub._list_statuses,
     ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"): FakeGitHub._pull,
     ("GET", "/repos/{owner}/{repo}/commits/{commit_sha}/pulls"): FakeGitHub._pulls_for_commit,
     ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"): FakeGitHub._reviews,
@@ -611,9 +663,16 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
 }
 
 
+def _complete(run: dict[str, Any]) -> None:
+    """A run given a conclusion is completed, as on GitHub."""
+    if run.get("conclusion"):
+        run["status"] = "completed"
+
+
 def _user(login: str, kind: str) -> dict[str, Any]:
     return {"login": login, "id": abs(hash(login)) % 10**8, "type": kind}
 
 
-def _public(comment: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in comment.items() if k != "issue"}
+def _public(item: dict[str, Any]) -> dict[str, Any]:
+    """What GitHub shows of an item: none of the fake's own bookkeeping."""
+    return {k: v for k, v in item.items() if k != "issue" and not k.startswith("_")}

@@ -39,6 +39,7 @@ from gitlab.v4.objects import (
     CurrentUserManager,
     ProjectBranchManager,
     ProjectCommitManager,
+    ProjectCommitStatusManager,
     ProjectIssueNoteManager,
     ProjectMergeRequestApprovalManager,
     ProjectMergeRequestManager,
@@ -49,6 +50,7 @@ from jsonschema import Draft4Validator
 
 from helpers.fakeforge import Call, FakeForge, Handler, json_response, single_values
 from helpers.fakegit import ForgeGit, GitRefused
+from helpers.testmerges import make_merge_ref
 
 API = "/api/v4"
 DESCRIPTION = Path(__file__).parents[1] / "openapi" / "gitlab-openapi-v2-subset.yaml"
@@ -194,6 +196,7 @@ def python_gitlab_shapes(manager: type[RESTManager[Any]]) -> Iterator[Shape]:
 PYTHON_GITLAB_MANAGERS = (
     ProjectMergeRequestNoteManager,
     ProjectIssueNoteManager,
+    ProjectCommitStatusManager,
     ProjectMergeRequestApprovalManager,
     CurrentUserManager,
     UserManager,
@@ -381,7 +384,37 @@ class FakeGitLab(FakeForge):
 
     def _merge_request(self, call: Call) -> tuple[int, Any]:
         mr = self.merge_requests.get(int(call.params["merge_request_iid"]))
-        return (200, mr) if mr else (404, {"message": "404 Not found"})
+        if mr is None:
+            return 404, {"message": "404 Not found"}
+        answer = {k: v for k, v in mr.items() if not k.startswith("_")}
+        self._check_mergeability(mr)
+        return 200, answer
+
+    def _check_mergeability(self, mr: dict[str, Any]) -> None:
+        """What GitLab does on a read of an open merge request it has not checked for its
+        current head and target branch: `checking` in this answer, the merge made (by git,
+        at refs/merge-requests/N/merge) in the background, shown from the next read on."""
+        target = self.branches.get(mr.get("target_branch", "main"), mr["diff_refs"]["base_sha"])
+        wanted = (target, mr["sha"])
+        if self.origin is None or mr["state"] != "opened" or mr.get("_checked") == wanted:
+            return
+        ref = f"refs/merge-requests/{mr['iid']}/merge"
+        conflict = make_merge_ref(self.origin, ref, *wanted) is None
+        mr.update(
+            _checked=wanted,
+            has_conflicts=conflict,
+            merge_status="cannot_be_merged" if conflict else "can_be_merged",
+            detailed_merge_status="conflict" if conflict else "mergeable",
+        )
+
+    def checking(self, iid: int) -> None:
+        """The merge request as GitLab has it right after a push: not checked yet."""
+        self.merge_requests[iid].update(
+            _checked=None,
+            has_conflicts=False,
+            merge_status="checking",
+            detailed_merge_status="checking",
+        )
 
     def _commit_merge_requests(self, call: Call) -> list[dict[str, Any]]:
         sha = call.params["sha"]
@@ -508,6 +541,15 @@ class FakeGitLab(FakeForge):
         )
         open_status["history"].append(state)
         return 201, {k: v for k, v in open_status.items() if k != "history"}
+
+    def _list_statuses(self, call: Call) -> list[dict[str, Any]]:
+        sha = call.params["commit_id"]
+        return [
+            {k: v for k, v in s.items() if k != "history"} for s in self.statuses if s["sha"] == sha
+        ]
+
+    def open_statuses(self) -> list[dict[str, Any]]:
+        return [s for s in self.statuses if s["status"] in ("pending", "running")]
 
     def _fork_heads(self) -> set[str]:
         return {
@@ -702,6 +744,10 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("POST", API + "/projects/{id}/issues"): FakeGitLab._create_issue,
     ("PUT", API + "/projects/{id}/issues/{issue_iid}"): FakeGitLab._update_issue,
     ("POST", API + "/projects/{id}/statuses/{sha}"): FakeGitLab._create_status,
+    (
+        "GET",
+        API + "/projects/{project_id}/repository/commits/{commit_id}/statuses",
+    ): FakeGitLab._list_statuses,
     ("GET", API + "/projects/{id}/deployments"): FakeGitLab._list_deployments,
     ("POST", API + "/projects/{id}/deployments"): FakeGitLab._create_deployment,
     ("PUT", API + "/projects/{id}/deployments/{deployment_id}"): FakeGitLab._update_deployment,

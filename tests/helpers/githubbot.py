@@ -152,10 +152,19 @@ class BotHarness(ForgeBot):
         payload["installation"] = {"id": INSTALLATION, "node_id": "MDIzOkludGVncmF0aW9uMQ=="}
 
     def pull_request(
-        self, action: str, number: int, base: str, head: str, fork: bool = False
+        self,
+        action: str,
+        number: int,
+        base: str,
+        head: str,
+        fork: bool = False,
+        before: str | None = None,
     ) -> dict[str, Any]:
-        """A real pull_request example, pointed at our origin and commits; the fake knows it."""
+        """A real pull_request example, pointed at our origin and commits (`before`: the
+        head a synchronize replaced); the fake knows it."""
         payload = example("pull_request", action)
+        if before is not None:
+            payload["before"] = before
         self._repository(payload)
         pull = payload["pull_request"]
         payload["number"] = pull["number"] = number
@@ -163,6 +172,7 @@ class BotHarness(ForgeBot):
         pull["base"]["repo"]["full_name"] = SLUG
         pull["head"]["repo"]["full_name"] = "Forker/Hello-World" if fork else SLUG
         self.fake.pulls[number] = {**pull, "merged_at": None, "merge_commit_sha": None}
+        self.fake.pending_test_merge(number)
         return payload
 
     def merge(self, number: int, merge_commit: str) -> dict[str, Any]:
@@ -258,6 +268,7 @@ async def make_bot(
         )
         client, sleeps, origin = await start_bot(aiohttp_client, tmp_path, settings, clock, workers)
         fake.git = ForgeGit(origin.path)
+        fake.origin = origin.path
         return BotHarness(client, fake, origin, clock, sleeps, tmp_path / "bot.sqlite3")
 
     yield build

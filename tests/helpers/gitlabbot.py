@@ -119,6 +119,7 @@ class GitLabBot(ForgeBot):
             "author": {"id": 7, "username": author},
             "diff_refs": {"base_sha": base, "head_sha": head, "start_sha": base},
         }
+        self.fake.checking(iid)
         return data
 
     def opened_by_bot(self, iid: int) -> dict[str, Any]:
@@ -184,6 +185,7 @@ async def make_gitlab_bot(
         )
         client, sleeps, origin = await start_bot(aiohttp_client, tmp_path, settings, clock, workers)
         fake.git = ForgeGit(origin.path)
+        fake.origin = origin.path
         return GitLabBot(client, fake, origin, clock, sleeps, tmp_path / "bot.sqlite3")
 
     yield build

@@ -26,6 +26,7 @@ class GitHubAuthError(ForgeError):
 
 class Credentials(Protocol):
     is_app: bool
+    app_id: str | None  # the App's id (its check runs carry it); None for a token
 
     async def token(self, installation: int | None) -> Secret:
         """A token for API calls and git fetches in the installation's repositories."""
@@ -38,6 +39,7 @@ class PersonalToken:
     """A personal access token (or a fine-grained token): no check runs, commit statuses."""
 
     is_app = False
+    app_id: str | None = None
 
     def __init__(self, token: Secret, clients: ClientFactory, login: str | None = None) -> None:
         self._token, self._clients, self._login = token, clients, login
@@ -72,6 +74,7 @@ class AppCredentials:
         login: str | None = None,
     ) -> None:
         self._app_id, self._key, self._clients, self._clock = app_id, private_key, clients, clock
+        self.app_id: str | None = app_id
         self._login = login
         self._cache: dict[int, _Cached] = {}
         self._locks: dict[int, asyncio.Lock] = {}

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
+import hashlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -12,7 +15,9 @@ import gidgethub
 
 from bot.config.secrets import Secret
 from bot.config.settings import Settings, SettingsError
+from bot.core.checkwrites import CheckSeen, CheckWrite, check_write
 from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker
+from bot.core.mergepreviews import Mergeability
 from bot.events import Repository
 from bot.forges.github.api import GitHubClient, GitHubError, Lane, Pacing
 from bot.forges.github.auth import AppCredentials, ClientFactory, Credentials, PersonalToken
@@ -31,6 +36,15 @@ ANNOTATIONS_PER_REQUEST = 50  # GitHub's limit for one check-run create or updat
 _STATUS_DESCRIPTION_LIMIT = 140
 _SUMMARY_LIMIT = 60_000
 _WRITE_ROLES = frozenset({"admin", "maintain", "write"})
+# `mergeable: null` means GitHub is still computing the test merge in the background.
+_MERGEABILITY = {True: Mergeability.MERGEABLE, False: Mergeability.CONFLICT}
+# A commit status has no "neutral": a superseded head's status passes, and says why.
+_STATUS_STATES = {
+    CheckState.PENDING: "pending",
+    CheckState.SUCCESS: "success",
+    CheckState.FAILURE: "failure",
+    CheckState.NEUTRAL: "success",
+}
 
 
 class GitHubForges:
@@ -94,7 +108,8 @@ class GitHubForge:
 
     def __init__(self, forges: GitHubForges) -> None:
         self._forges = forges
-        self._check_runs: dict[tuple[str, str], int] = {}
+        # (repository, commit) -> the newest gitops-bot run: its id, and what it reads
+        self._check_runs: dict[tuple[str, str], tuple[int, CheckSeen]] = {}
 
     async def _client(self, repo: Repository) -> GitHubClient:
         token = await self._forges.credentials.token(repo.installation)
@@ -145,25 +160,83 @@ class GitHubForge:
     async def report_check(self, repo: Repository, commit: str, report: CheckReport) -> None:
         gh = await self._client(repo)
         if not self._forges.credentials.is_app:
-            await self._commit_status(gh, repo, commit, report)
+            await self._commit_status(gh, repo, commit, report, only_if_absent=False)
             return
-        batches = _batches(report.annotations) or [()]
+        seen = await self._newest_run(gh, repo, commit)
+        await self._write_run(gh, repo, commit, report, seen)
+
+    async def open_check(self, repo: Repository, commit: str, report: CheckReport) -> None:
+        gh = await self._client(repo)
+        if not self._forges.credentials.is_app:
+            await self._commit_status(gh, repo, commit, report, only_if_absent=True)
+        elif await self._newest_run(gh, repo, commit) is None:
+            await self._write_run(gh, repo, commit, report, None)
+
+    async def conclude_open_check(self, repo: Repository, commit: str, report: CheckReport) -> bool:
+        gh = await self._client(repo)
+        if not self._forges.credentials.is_app:
+            newest = await self._newest_status(gh, repo, commit)
+            if newest is None or newest.get("state") != "pending":
+                return False
+            await self._commit_status(gh, repo, commit, report, only_if_absent=False)
+            return True
+        runs = [r for r in await self._runs(gh, repo, commit) if r.get("status") != "completed"]
+        for run in runs:
+            self._check_runs[(repo.slug, commit)] = (int(run["id"]), CheckSeen(True, ""))
+            await self._write_run(gh, repo, commit, report, CheckSeen(True, ""))
+        return bool(runs)
+
+    async def _newest_run(
+        self, gh: GitHubClient, repo: Repository, commit: str
+    ) -> CheckSeen | None:
+        """The newest `gitops-bot` run of `commit`: remembered from this forge's own
+        writes, else asked for (`external_id` holds the fingerprint of what it reads)."""
+        known = self._check_runs.get((repo.slug, commit))
+        if known is not None:
+            return known[1]
+        runs = await self._runs(gh, repo, commit)
+        if not runs:
+            return None
+        newest = max(runs, key=lambda run: int(run["id"]))
+        seen = CheckSeen(newest.get("status") != "completed", str(newest.get("external_id") or ""))
+        self._check_runs[(repo.slug, commit)] = (int(newest["id"]), seen)
+        return seen
+
+    async def _runs(self, gh: GitHubClient, repo: Repository, commit: str) -> list[dict[str, Any]]:
+        """The bot's `gitops-bot` check runs of `commit` (runs of other apps left out)."""
+        url = _repo_url(
+            repo, f"/commits/{commit}/check-runs?check_name={CHECK_NAME}&filter=all&per_page=100"
+        )
+        found = await _call(gh.getitem(url), f"GET {url}")
+        app_id = self._forges.credentials.app_id
+        runs = found.get("check_runs") or [] if isinstance(found, dict) else []
+        return [r for r in runs if app_id is None or str((r.get("app") or {}).get("id")) == app_id]
+
+    async def _write_run(
+        self,
+        gh: GitHubClient,
+        repo: Repository,
+        commit: str,
+        report: CheckReport,
+        seen: CheckSeen | None,
+    ) -> None:
+        """Make the run read `report` with the fewest writes (`check_write` decides)."""
+        pending, fingerprint = report.state is CheckState.PENDING, report_fingerprint(report)
+        write = check_write(seen, pending, fingerprint)
+        if write is CheckWrite.NONE:
+            return
         output = {"title": report.title, "summary": report.summary[:_SUMMARY_LIMIT]}
-        body: dict[str, Any] = {"output": {**output, "annotations": list(batches[0])}}
-        if report.state is CheckState.PENDING:
-            body["status"] = "in_progress"
-        else:
-            body["conclusion"] = str(report.state)
-        run_id = self._check_runs.get((repo.slug, commit))
-        if run_id is None or report.state is CheckState.PENDING:
+        batches = _batches(report.annotations) or [()]
+        body = {**_run_state(report), "external_id": fingerprint}
+        body["output"] = {**output, "annotations": list(batches[0])}
+        if write is CheckWrite.CREATE:
             url = _repo_url(repo, "/check-runs")
-            created = await _call(
-                gh.post(url, data={"name": CHECK_NAME, "head_sha": commit, **body}), f"POST {url}"
-            )
-            run_id = int(created["id"])
-            self._check_runs[(repo.slug, commit)] = run_id
+            data = {"name": CHECK_NAME, "head_sha": commit, **body}
+            run_id = int((await _call(gh.post(url, data=data), f"POST {url}"))["id"])
         else:
+            run_id = self._check_runs[(repo.slug, commit)][0]
             await self._patch_check(gh, repo, run_id, body)
+        self._check_runs[(repo.slug, commit)] = (run_id, CheckSeen(pending, fingerprint))
         for batch in batches[1:]:  # later batches add their annotations to the same run
             await self._patch_check(
                 gh, repo, run_id, {"output": {**output, "annotations": list(batch)}}
@@ -176,15 +249,34 @@ class GitHubForge:
         await _call(gh.patch(url, data=body), f"PATCH {url}")
 
     async def _commit_status(
-        self, gh: GitHubClient, repo: Repository, commit: str, report: CheckReport
+        self,
+        gh: GitHubClient,
+        repo: Repository,
+        commit: str,
+        report: CheckReport,
+        only_if_absent: bool,
     ) -> None:
-        url = _repo_url(repo, f"/statuses/{commit}")
+        """A commit status (a token has no check runs); none is added when the newest one
+        already reads the same, or (`only_if_absent`) when there is one at all."""
         data = {
-            "state": str(report.state),
+            "state": _STATUS_STATES[report.state],
             "context": CHECK_NAME,
             "description": _short(report.title, _STATUS_DESCRIPTION_LIMIT),
         }
+        newest = await self._newest_status(gh, repo, commit)
+        if newest is not None and (only_if_absent or _status_reads(newest, data)):
+            return
+        url = _repo_url(repo, f"/statuses/{commit}")
         await _call(gh.post(url, data=data), f"POST {url}")
+
+    async def _newest_status(
+        self, gh: GitHubClient, repo: Repository, commit: str
+    ) -> dict[str, Any] | None:
+        url = _repo_url(repo, f"/commits/{commit}/statuses?per_page=100")
+        found = await _call(gh.getitem(url), f"GET {url}")
+        statuses = found if isinstance(found, list) else []
+        mine = [s for s in statuses if s.get("context") == CHECK_NAME]
+        return mine[0] if mine else None  # GitHub lists the newest first
 
     async def pull_request(self, repo: Repository, number: int) -> PullRequest:
         url = _repo_url(repo, f"/pulls/{number}")
@@ -377,7 +469,15 @@ def _pull_request(repo: Repository, data: dict[str, Any]) -> PullRequest:
         from_fork=head_repo.get("full_name") != repo.slug,
         merged=bool(data.get("merged_at")),
         merge_commit=data.get("merge_commit_sha"),
+        mergeability=_mergeability(data.get("mergeable")),
+        merge_ref=f"refs/pull/{int(data['number'])}/merge",
     )
+
+
+def _mergeability(mergeable: object) -> Mergeability:
+    if mergeable is None:
+        return Mergeability.UNKNOWN
+    return _MERGEABILITY[bool(mergeable)]
 
 
 def _batches(items: Sequence[Any]) -> list[tuple[dict[str, Any], ...]]:
@@ -394,6 +494,23 @@ def _batches(items: Sequence[Any]) -> list[tuple[dict[str, Any], ...]]:
     ]
     size = ANNOTATIONS_PER_REQUEST
     return [tuple(annotations[i : i + size]) for i in range(0, len(annotations), size)]
+
+
+def _run_state(report: CheckReport) -> dict[str, Any]:
+    if report.state is CheckState.PENDING:
+        return {"status": "in_progress"}
+    return {"conclusion": str(report.state)}
+
+
+def report_fingerprint(report: CheckReport) -> str:
+    """What a check run reads, as a digest kept in its `external_id`: a re-plan that
+    comes to the same report finds it there and writes nothing."""
+    data = json.dumps(dataclasses.asdict(report), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def _status_reads(status: dict[str, Any], data: dict[str, str]) -> bool:
+    return (status.get("state"), status.get("description")) == (data["state"], data["description"])
 
 
 def _short(text: str, limit: int) -> str:

@@ -48,6 +48,7 @@ def _pull_request(payload: Mapping[str, Any]) -> PullRequestChanged | None:
         author=str(pull["user"]["login"]),
         from_fork=head_repo.get("full_name") != repo.slug,
         url=str(pull.get("html_url", "")),
+        replaced_head=commit_id(payload["before"]) if payload.get("before") else "",
     )
 
 

@@ -17,6 +17,7 @@ from gitlab.v4.objects import Project, ProjectCommit, ProjectMergeRequest
 from bot.config.secrets import Secret
 from bot.config.settings import Settings
 from bot.core.markdown import GITLAB_NOTE_LIMIT, parse_marker
+from bot.core.mergepreviews import Mergeability
 from bot.events import Repository
 from bot.forges.gitlab.api import GitLabClients, GitLabError, is_not_found
 from bot.forges.ports import (
@@ -35,7 +36,22 @@ _COMMIT_STATES = {
     CheckState.PENDING: "pending",
     CheckState.SUCCESS: "success",
     CheckState.FAILURE: "failed",
+    # A superseded head's plan was not run to the end. Of the states GitLab takes,
+    # "skipped" is the one a project can count as passing ("skipped pipelines are
+    # considered successful"); "canceled" would always block, "success" would claim a plan.
+    CheckState.NEUTRAL: "skipped",
 }
+_OPEN_STATES = frozenset({"pending", "running"})
+_NOT_CHECKED = frozenset(
+    {
+        None,
+        "unchecked",
+        "checking",
+        "preparing",
+        "cannot_be_merged_recheck",
+        "cannot_be_merged_rechecking",
+    }
+)
 _DEPLOYMENT_STATES = {
     "in_progress": "running",
     "success": "success",
@@ -119,21 +135,37 @@ class GitLabForge:
         await self._forges.clients.run(f"POST note on !{number}", create)
 
     async def report_check(self, repo: Repository, commit: str, report: CheckReport) -> None:
-        state = _COMMIT_STATES[report.state]
+        await self._set_status(repo, commit, report, only_if_absent=False)
+
+    async def open_check(self, repo: Repository, commit: str, report: CheckReport) -> None:
+        await self._set_status(repo, commit, report, only_if_absent=True)
+
+    async def conclude_open_check(self, repo: Repository, commit: str, report: CheckReport) -> bool:
+        def conclude(gl: gitlab.Gitlab) -> bool:
+            commit_api = _project(gl, repo).commits.get(commit, lazy=True)
+            newest = _newest_status(commit_api)
+            if newest is None or newest.status not in _OPEN_STATES:
+                return False
+            _post_status(commit_api, _status_data(report))
+            return True
+
+        return await self._forges.clients.run(f"conclude status of {commit[:12]}", conclude)
+
+    async def _set_status(
+        self, repo: Repository, commit: str, report: CheckReport, only_if_absent: bool
+    ) -> None:
+        """Post the status unless the newest one already reads the same, or (with
+        `only_if_absent`) unless there is one at all."""
+        data = _status_data(report)
 
         def post(gl: gitlab.Gitlab) -> None:
             commit_api = _project(gl, repo).commits.get(commit, lazy=True)
-            data = {"state": state, "name": CHECK_NAME, "description": _short(report.title)}
-            try:
-                _create_status(commit_api, data)
-            except gitlab.exceptions.GitlabCreateError as exc:
-                # A fork's commit is on no branch of this project: GitLab then needs a ref.
-                ref = _merge_request_ref(commit_api) if _needs_ref(exc) else None
-                if ref is None:
-                    raise
-                _create_status(commit_api, {**data, "ref": ref})
+            newest = _newest_status(commit_api)
+            if newest is not None and (only_if_absent or _status_reads(newest, data)):
+                return
+            _post_status(commit_api, data)
 
-        await self._forges.clients.run(f"POST status {state} for {commit[:12]}", post)
+        await self._forges.clients.run(f"POST status {data['state']} for {commit[:12]}", post)
 
     async def pull_request(self, repo: Repository, number: int) -> PullRequest:
         def get(gl: gitlab.Gitlab) -> PullRequest:
@@ -349,6 +381,31 @@ def _actions(files: Sequence[FileChange]) -> list[dict[str, str]]:
     return actions
 
 
+def _status_data(report: CheckReport) -> dict[str, str]:
+    state = _COMMIT_STATES[report.state]
+    return {"state": state, "name": CHECK_NAME, "description": _short(report.title)}
+
+
+def _newest_status(commit: ProjectCommit) -> Any:
+    mine = [s for s in commit.statuses.list(get_all=True) if s.name == CHECK_NAME]
+    return max(mine, key=lambda status: int(status.id)) if mine else None
+
+
+def _status_reads(status: Any, data: dict[str, str]) -> bool:
+    return (status.status, status.description or "") == (data["state"], data["description"])
+
+
+def _post_status(commit: ProjectCommit, data: dict[str, str]) -> None:
+    try:
+        _create_status(commit, data)
+    except gitlab.exceptions.GitlabCreateError as exc:
+        # A fork's commit is on no branch of this project: GitLab then needs a ref.
+        ref = _merge_request_ref(commit) if _needs_ref(exc) else None
+        if ref is None:
+            raise
+        _create_status(commit, {**data, "ref": ref})
+
+
 def _create_status(commit: ProjectCommit, data: dict[str, str]) -> None:
     try:
         commit.statuses.create(data)
@@ -390,7 +447,19 @@ def _pull_request(data: dict[str, Any]) -> PullRequest:
         from_fork=data.get("source_project_id") != data.get("target_project_id"),
         merged=data.get("state") == "merged",
         merge_commit=data.get("merge_commit_sha") or data.get("squash_commit_sha"),
+        mergeability=_mergeability(data),
+        merge_ref=f"refs/merge-requests/{int(data['iid'])}/merge",
     )
+
+
+def _mergeability(data: dict[str, Any]) -> Mergeability:
+    """GitLab checks mergeability in the background: `detailed_merge_status` (or the older
+    `merge_status`) says when it has not yet; `has_conflicts` says whether the merge ref
+    can be made at all."""
+    if data.get("has_conflicts") or data.get("detailed_merge_status") == "conflict":
+        return Mergeability.CONFLICT
+    status = data.get("detailed_merge_status") or data.get("merge_status")
+    return Mergeability.UNKNOWN if status in _NOT_CHECKED else Mergeability.MERGEABLE
 
 
 def _short(text: str) -> str:

@@ -45,6 +45,7 @@ def _merge_request(payload: Mapping[str, Any]) -> PullRequestChanged | None:
         author=str(payload["user"]["username"]),
         from_fork=int(mr["source_project_id"]) != int(mr["target_project_id"]),
         url=str(mr.get("url") or ""),
+        replaced_head=commit_id(mr["oldrev"]) if mr.get("oldrev") else "",
     )
 
 

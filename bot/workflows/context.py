@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -46,6 +46,9 @@ class Services:
     clock: Callable[[], float] = time.time  # the store's clock: retry times are in it
     clusters: ClusterDirectory | None = None  # None or unknown cluster: a dry apply
     offload: Offload | None = None  # where parsing and checks run (None: a thread here)
+    # Catch-up, in this process: "forge:slug" -> the branch head last caught up on, so an
+    # idle repository costs one conditional request an interval and nothing more.
+    caught_up: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -106,10 +109,15 @@ def job_for(event: Event) -> NewJob:
     if isinstance(event, PullRequestChanged):
         return NewJob("plan", payload, f"plan:{where}#{event.number}")
     if isinstance(event, PushToDefaultBranch):
-        return NewJob("apply", payload, f"apply:{where}", supersedes=False)
+        return NewJob("apply", payload, apply_queue(event.repo), supersedes=False)
     if isinstance(event, CommentCommand):
         return NewJob("command", payload)
     raise TypeError(f"no job for {type(event).__name__}")
+
+
+def apply_queue(repo: Repository) -> str:
+    """The coalescing key of a repository's applies: they run one at a time, in order."""
+    return "apply:" + mask_credentials(f"{repo.forge}:{repo.slug}")
 
 
 def environment_key(event: Event, environment: str) -> str:

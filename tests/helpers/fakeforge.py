@@ -215,13 +215,16 @@ class ForgeBot:
 
 
 def bot_settings(tmp_path: Path, **settings: Any) -> Settings:
-    """A SQLite store and data under `tmp_path`, file:// origins, three tries per job;
-    the forge's own settings (and a test's overrides) on top."""
+    """A SQLite store and data under `tmp_path`, file:// origins, three tries per job, no
+    catch-up timer; the forge's own settings (and a test's overrides) on top."""
     defaults = {
         "database_url": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
         "data_dir": tmp_path / "data",
         "git_allow_file_remotes": True,
         "job_max_attempts": 3,
+        # Tests count the jobs of their own deliveries: no catch-up scans at start-up
+        # unless a test asks for them (tests/test_catch_up.py).
+        "catch_up_interval_seconds": 0,
     }
     return Settings(**{**defaults, **settings})
 

@@ -18,8 +18,10 @@ from helpers.gitlabbot import PROJECT, GitLabBotFactory
 from helpers.gitrepos import Repo
 from helpers.livecluster import LiveEnv, configmap
 
+from bot.config.settings import load_settings
 from bot.core.catchup import EnvironmentState, missed_environments
 from bot.core.markdown import parse_marker
+from bot.events import Repository
 from bot.server.app import SERVICES
 from bot.server.timers import queue_catch_up, start_catch_up_timer
 from bot.store.ports import JobState
@@ -222,8 +224,40 @@ async def _has_catch_up(services: Services) -> bool:
     return bool(await _catch_up_records(services)) and await _idle(services)
 
 
-def _repo(fake: Any, slug: str) -> Any:
-    from bot.events import Repository
-
+def _repo(fake: Any, slug: str) -> Repository:
     data = fake.repositories[slug]
     return Repository("github", slug, data["clone_url"], "main", fake.installation)
+
+
+async def test_with_a_token_every_visible_repository_is_caught_up_once(
+    make_bot: BotFactory,
+) -> None:
+    """A token lists what it can see (GET /user/repos); a dry apply (no cluster
+    configured) records no applied commit, and its ledger record keeps it from being
+    applied again at the next interval."""
+    bot = await make_bot(mode="token", catch_up_interval_seconds=INTERVAL)
+    bot.fake.add_repository(SLUG, bot.origin.path)
+    config = "version: 1\nenvironments:\n  prod: {path: deploy, cluster: elsewhere}\n"
+    merge = bot.origin.commit({".gitops-bot.yaml": config, "deploy/a.yaml": configmap("a")})
+    bot.pull_request("opened", 5, merge, merge)
+    bot.merge(5, merge)
+
+    for _ in range(2):
+        assert await queue_catch_up(bot.services, "the-timer") == 1
+        await bot.drain()
+        bot.clock.advance(INTERVAL + 1)
+        bot.services.caught_up.clear()  # as after a restart: the store alone decides
+
+    [record] = await _catch_up_records(bot.services)
+    assert (record.commit, record.result, record.pr_number) == (merge, "dry-run", 5)
+    assert bot.fake.calls_to("GET", r"^/user/repos$")
+    [comment] = bot.fake.comments_on(5)
+    assert parse_marker(comment["body"], "apply") == 1
+
+
+def test_the_interval_and_discovery_are_settings() -> None:
+    settings = load_settings(
+        {"GITOPS_BOT_CATCH_UP_INTERVAL_SECONDS": "0", "GITOPS_BOT_CATCH_UP_DISCOVER": "no"}
+    )
+    assert (settings.catch_up_interval_seconds, settings.catch_up_discover) == (0, False)
+    assert load_settings({}).catch_up_interval_seconds == 600

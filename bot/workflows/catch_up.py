@@ -29,7 +29,7 @@ from bot.forges.ports import Forge
 from bot.stages.catchup import config_at, environment_states
 from bot.store.ports import Job, NewJob
 from bot.workflows.apply_merge import ApplyOutcome, apply_merge
-from bot.workflows.context import Failure, Services, apply_queue
+from bot.workflows.context import Failure, Services, apply_queue, repository_environment_key
 
 log = logging.getLogger(__name__)
 SCAN_KIND = "catch-up-scan"
@@ -99,7 +99,8 @@ async def _catch_up_at(
     except ConfigError as exc:  # the merge's own push (or plan) reported it already
         log.warning("catch-up of %s: %s cannot be used: %s", repo.slug, head[:12], exc)
         return CatchUpOutcome.REFUSED
-    states = await environment_states(services.store, repo, config, head)
+    key = repository_environment_key
+    states = await environment_states(services.store, repo, config, head, key)
     missed = missed_environments(head, states)
     if not missed:
         return CatchUpOutcome.UP_TO_DATE

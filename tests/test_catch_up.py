@@ -23,7 +23,7 @@ from bot.core.catchup import EnvironmentState, missed_environments
 from bot.core.markdown import parse_marker
 from bot.events import Repository
 from bot.server.app import SERVICES
-from bot.server.timers import queue_catch_up, start_catch_up_timer
+from bot.server.timers import CATCH_UP_LEASE, queue_catch_up, start_catch_up_timer
 from bot.store.ports import JobState
 from bot.workflows.context import Services
 
@@ -261,3 +261,20 @@ def test_the_interval_and_discovery_are_settings() -> None:
     )
     assert (settings.catch_up_interval_seconds, settings.catch_up_discover) == (0, False)
     assert load_settings({}).catch_up_interval_seconds == 600
+
+
+async def test_the_timer_scans_at_once_and_a_stopped_replica_leaves_the_lease(
+    make_bot: BotFactory,
+) -> None:
+    bot = await make_bot(catch_up_interval_seconds=INTERVAL)
+    store = bot.services.store
+    [timer] = start_catch_up_timer(bot.services, asyncio.Event())
+
+    async def queued() -> bool:
+        return (await store.job_counts())[JobState.READY] == 1
+
+    await _until(queued, "the first scan was queued")
+    assert not await store.lock_environment(CATCH_UP_LEASE, "another-replica", INTERVAL)
+    timer.cancel()
+    await asyncio.gather(timer, return_exceptions=True)
+    assert await store.lock_environment(CATCH_UP_LEASE, "another-replica", INTERVAL)

@@ -51,8 +51,15 @@ def start_catch_up_timer(services: Services, wakeup: asyncio.Event) -> list[asyn
     if interval <= 0:
         return []
     holder = f"{socket.gethostname()}-{uuid.uuid4().hex[:8]}-catch-up-timer"
-    loop = _every(interval, lambda: queue_catch_up(services, holder), wakeup, "catch-up scan")
-    return [asyncio.create_task(loop)]
+    return [asyncio.create_task(_catch_up_loop(services, holder, wakeup))]
+
+
+async def _catch_up_loop(services: Services, holder: str, wakeup: asyncio.Event) -> None:
+    interval = services.settings.catch_up_interval_seconds
+    try:
+        await _every(interval, lambda: queue_catch_up(services, holder), wakeup, "catch-up scan")
+    finally:  # a replica started next scans at once instead of waiting out this lease
+        await services.store.unlock_environment(CATCH_UP_LEASE, holder)
 
 
 def start_drift_timer(services: Services, wakeup: asyncio.Event) -> list[asyncio.Task[None]]:

@@ -54,7 +54,8 @@ class GitLabForges:
         return GitLabForge(self)
 
     async def served_repositories(self) -> tuple[Repository, ...]:
-        """The projects the token's user is a member of, archived ones left out."""
+        """The projects the token's user is a member of; archived and empty ones (no
+        branch to catch up on) left out."""
 
         def listing(gl: gitlab.Gitlab) -> tuple[Repository, ...]:
             found: list[Repository] = []
@@ -62,7 +63,7 @@ class GitLabForges:
             while page is not None:
                 query = {**PROJECT_LISTING, "page": page}
                 projects, page = self.conditional.read(gl, "/projects", query)
-                found += [_repository(p) for p in projects]
+                found += [_repository(p) for p in projects if not p.get("empty_repo")]
             return tuple(found)
 
         return await self.clients.run("GET /projects", listing)

@@ -230,13 +230,14 @@ def _repo(fake: Any, slug: str) -> Repository:
 
 
 async def test_with_a_token_every_visible_repository_is_caught_up_once(
-    make_bot: BotFactory,
+    make_bot: BotFactory, tmp_path: Path
 ) -> None:
     """A token lists what it can see (GET /user/repos); a dry apply (no cluster
     configured) records no applied commit, and its ledger record keeps it from being
-    applied again at the next interval."""
+    applied again at the next interval. An empty repository (no branch) is skipped."""
     bot = await make_bot(mode="token", catch_up_interval_seconds=INTERVAL)
     bot.fake.add_repository(SLUG, bot.origin.path)
+    bot.fake.add_repository("Codertocat/empty", Repo(tmp_path / "empty").path)  # no branch
     config = "version: 1\nenvironments:\n  prod: {path: deploy, cluster: elsewhere}\n"
     merge = bot.origin.commit({".gitops-bot.yaml": config, "deploy/a.yaml": configmap("a")})
     bot.pull_request("opened", 5, merge, merge)
@@ -251,6 +252,9 @@ async def test_with_a_token_every_visible_repository_is_caught_up_once(
     [record] = await _catch_up_records(bot.services)
     assert (record.commit, record.result, record.pr_number) == (merge, "dry-run", 5)
     assert bot.fake.calls_to("GET", r"^/user/repos$")
+    assert bot.fake.calls_to("GET", r"^/repos/Codertocat/empty/branches/main$")
+    counts = await bot.services.store.job_counts()
+    assert counts[JobState.READY] == counts[JobState.DEAD] == 0  # the empty one: no retries
     [comment] = bot.fake.comments_on(5)
     assert parse_marker(comment["body"], "apply") == 1
 

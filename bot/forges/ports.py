@@ -24,6 +24,10 @@ class ForgeError(RuntimeError):
         self.retry_in = retry_in
 
 
+class BranchMissing(ForgeError):
+    """The branch does not exist (an empty repository has no default branch yet)."""
+
+
 @dataclass(frozen=True)
 class PullRequest:
     number: int
@@ -114,7 +118,8 @@ class Forge(Protocol):
 
     async def branch_head(self, repo: Repository, branch: str) -> str:
         """The commit `branch` points at now (drift checks compare with the default branch).
-        A conditional request: while the branch stays put the forge answers 304 Not Modified."""
+        A conditional request: while the branch stays put the forge answers 304 Not Modified.
+        BranchMissing when there is no such branch."""
 
     async def has_file(self, repo: Repository, commit: str, path: str) -> bool:
         """Whether `path` exists at `commit` (catch-up skips repositories without a config)."""

@@ -25,7 +25,7 @@ from bot.core.audit import Trigger
 from bot.core.catchup import missed_environments
 from bot.core.repoconfig import CONFIG_PATH, ConfigError
 from bot.events import PushToDefaultBranch, Repository
-from bot.forges.ports import Forge
+from bot.forges.ports import BranchMissing, Forge
 from bot.stages.catchup import config_at, environment_states
 from bot.store.ports import Job, NewJob
 from bot.workflows.apply_merge import ApplyOutcome, apply_merge
@@ -54,7 +54,7 @@ class ScanOutcome(StrEnum):
 
 class CatchUpOutcome(StrEnum):
     UNCHANGED = "unchanged"  # the head this process last caught up on: nothing asked
-    NOT_SERVED = "not-served"  # no .gitops-bot.yaml at the head
+    NOT_SERVED = "not-served"  # no .gitops-bot.yaml at the head, or no branch at all
     REFUSED = "refused"  # the head's .gitops-bot.yaml cannot be used
     UP_TO_DATE = "up-to-date"  # every apply-on-merge environment saw the head
     APPLIED = "applied"  # missed environments applied (or superseded)
@@ -79,7 +79,10 @@ async def scan(services: Services) -> ScanOutcome:
 async def catch_up(services: Services, repo: Repository, job: Job) -> CatchUpOutcome:
     """Apply the default branch's head where a lost webhook left it unapplied."""
     forge = services.forges.forge_for(repo)
-    head = await forge.branch_head(repo, repo.default_branch)  # 304 while it stays put
+    try:
+        head = await forge.branch_head(repo, repo.default_branch)  # 304 while it stays put
+    except BranchMissing:  # an empty repository: nothing was ever merged
+        return CatchUpOutcome.NOT_SERVED
     where = f"{repo.forge}:{repo.slug}"
     if services.caught_up.get(where) == head:
         return CatchUpOutcome.UNCHANGED

@@ -21,7 +21,14 @@ from bot.forges.github.listing import (
     installation_repositories,
     token_repositories,
 )
-from bot.forges.ports import CHECK_NAME, CheckReport, CheckState, DeploymentReport, PullRequest
+from bot.forges.ports import (
+    CHECK_NAME,
+    BranchMissing,
+    CheckReport,
+    CheckState,
+    DeploymentReport,
+    PullRequest,
+)
 from bot.telemetry.metrics import Metrics
 
 T = TypeVar("T")
@@ -280,7 +287,14 @@ class GitHubForge:
 
     async def branch_head(self, repo: Repository, branch: str) -> str:
         url = _repo_url(repo, f"/branches/{quote(branch, safe='')}")
-        data = await _call((await self._client(repo, conditional=True)).getitem(url), f"GET {url}")
+        try:
+            data = await (await self._client(repo, conditional=True)).getitem(url)
+        except gidgethub.BadRequest as exc:
+            if int(exc.status_code) == 404:
+                raise BranchMissing(f"{repo.slug} has no branch {branch!r}") from exc
+            raise _error(exc, f"GET {url}") from exc
+        except gidgethub.GitHubException as exc:
+            raise _error(exc, f"GET {url}") from exc
         return str(data["commit"]["sha"])
 
     async def has_file(self, repo: Repository, commit: str, path: str) -> bool:

@@ -20,7 +20,14 @@ from bot.core.markdown import GITLAB_NOTE_LIMIT, parse_marker
 from bot.events import GITLAB, Repository
 from bot.forges.gitlab.api import GitLabClients, GitLabError, is_not_found
 from bot.forges.gitlab.conditional import ConditionalReads
-from bot.forges.ports import CHECK_NAME, CheckReport, CheckState, DeploymentReport, PullRequest
+from bot.forges.ports import (
+    CHECK_NAME,
+    BranchMissing,
+    CheckReport,
+    CheckState,
+    DeploymentReport,
+    PullRequest,
+)
 
 DEVELOPER = 30  # GitLab's access level of the Developer role; Maintainer is 40, Owner 50
 PROJECT_LISTING = {"membership": "true", "archived": "false", "per_page": "100"}
@@ -230,7 +237,12 @@ class GitLabForge:
         path = f"/projects/{quote(repo.slug, safe='')}/repository/branches/{quote(branch, safe='')}"
 
         def get(gl: gitlab.Gitlab) -> str:
-            data, _ = self._forges.conditional.read(gl, path, {})
+            try:
+                data, _ = self._forges.conditional.read(gl, path, {})
+            except gitlab.exceptions.GitlabHttpError as exc:
+                if is_not_found(exc):
+                    raise BranchMissing(f"{repo.slug} has no branch {branch!r}") from exc
+                raise
             return str(data["commit"]["id"])
 
         return await self._forges.clients.run(f"GET branch {branch}", get)

@@ -282,3 +282,21 @@ async def test_the_timer_scans_at_once_and_a_stopped_replica_leaves_the_lease(
     timer.cancel()
     await asyncio.gather(timer, return_exceptions=True)
     assert await store.lock_environment(CATCH_UP_LEASE, "another-replica", INTERVAL)
+
+
+async def test_a_missed_merge_with_an_unusable_config_is_refused_on_its_pull_request(
+    make_bot: BotFactory,
+) -> None:
+    bot = await make_bot(catch_up_interval_seconds=INTERVAL)
+    bot.fake.add_repository(SLUG, bot.origin.path)
+    merge = bot.origin.commit({".gitops-bot.yaml": "version: 1\nenvironments: [oops]\n"})
+    bot.pull_request("opened", 7, merge, merge)
+    bot.merge(7, merge)
+
+    assert await queue_catch_up(bot.services, "the-timer") == 1
+    await bot.drain()
+
+    [comment] = bot.fake.comments_on(7)
+    assert "not applied" in comment["body"] and merge[:12] in comment["body"]
+    assert not await bot.services.store.audit_records()
+    assert not bot.fake.deployments

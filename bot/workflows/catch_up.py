@@ -97,10 +97,12 @@ async def _catch_up_at(
     if not await forge.has_file(repo, head, CONFIG_PATH):
         return CatchUpOutcome.NOT_SERVED
     mirror = await services.mirrors.fetch(repo, (head,), await forge.git_auth_header(repo))
+    push = PushToDefaultBranch(repo, head, pusher="")  # who pushed is not known
     try:
         config = await config_at(mirror, head)
-    except ConfigError as exc:  # the merge's own push (or plan) reported it already
+    except ConfigError as exc:  # the merged PR learns why nothing is applied, as on a push
         log.warning("catch-up of %s: %s cannot be used: %s", repo.slug, head[:12], exc)
+        await apply_merge(services, push, job, Trigger.CATCH_UP, frozenset())
         return CatchUpOutcome.REFUSED
     key = repository_environment_key
     states = await environment_states(services.store, repo, config, head, key)
@@ -108,7 +110,6 @@ async def _catch_up_at(
     if not missed:
         return CatchUpOutcome.UP_TO_DATE
     log.info("catch-up of %s: %s was never applied to %s", repo.slug, head[:12], missed)
-    push = PushToDefaultBranch(repo, head, pusher="")  # who pushed is not known
     applied = await apply_merge(services, push, job, Trigger.CATCH_UP, frozenset(missed))
     return {
         ApplyOutcome.APPLIED: CatchUpOutcome.APPLIED,

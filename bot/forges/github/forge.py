@@ -291,7 +291,7 @@ class GitHubForge:
             data = await (await self._client(repo, conditional=True)).getitem(url)
         except gidgethub.BadRequest as exc:
             if int(exc.status_code) == 404:
-                raise BranchMissing(f"{repo.slug} has no branch {branch!r}") from exc
+                raise BranchMissing(str(_error(exc, f"GET {url}"))) from exc
             raise _error(exc, f"GET {url}") from exc
         except gidgethub.GitHubException as exc:
             raise _error(exc, f"GET {url}") from exc

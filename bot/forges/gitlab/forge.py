@@ -18,7 +18,7 @@ from bot.config.secrets import Secret
 from bot.config.settings import Settings
 from bot.core.markdown import GITLAB_NOTE_LIMIT, parse_marker
 from bot.events import GITLAB, Repository
-from bot.forges.gitlab.api import GitLabClients, GitLabError, is_not_found
+from bot.forges.gitlab.api import GitLabClients, GitLabError, describe, is_not_found
 from bot.forges.gitlab.conditional import ConditionalReads
 from bot.forges.ports import (
     CHECK_NAME,
@@ -241,7 +241,8 @@ class GitLabForge:
                 data, _ = self._forges.conditional.read(gl, path, {})
             except gitlab.exceptions.GitlabHttpError as exc:
                 if is_not_found(exc):
-                    raise BranchMissing(f"{repo.slug} has no branch {branch!r}") from exc
+                    what = f"GitLab API GET branch {branch} failed: {describe(exc)}"
+                    raise BranchMissing(what) from exc
                 raise
             return str(data["commit"]["id"])
 

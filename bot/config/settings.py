@@ -74,6 +74,10 @@ class Settings:
     # Drift checks (workflows/check_drift): which repositories, how often; see README "Drift".
     drift_repositories: tuple[WatchedRepository, ...] = ()
     drift_interval_seconds: int = 600
+    # Catch-up (workflows/catch_up): apply merges whose webhook never arrived; see README
+    # "Catch-up". 0 turns it off. Discovery lists every repository the App or token sees.
+    catch_up_interval_seconds: int = 600
+    catch_up_discover: bool = True
     # Custom resources (README "Custom resources"): the organisation's folder of JSON
     # schemas ({group}/{kind}_{version}.json), and how long a cluster's CRDs are kept.
     schema_folder: Path | None = None

@@ -58,6 +58,7 @@ class Trigger(StrEnum):
     MERGE = "merge"
     SELF_HEAL = "self-heal"
     BREAK_GLASS = "break-glass"
+    CATCH_UP = "catch-up"  # a merge whose webhook never arrived, found by the catch-up loop
 
 
 class Result(StrEnum):

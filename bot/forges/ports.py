@@ -25,6 +25,10 @@ class ForgeError(RuntimeError):
         self.retry_in = retry_in
 
 
+class BranchMissing(ForgeError):
+    """The branch does not exist (an empty repository has no default branch yet)."""
+
+
 @dataclass(frozen=True)
 class PullRequest:
     number: int
@@ -137,7 +141,12 @@ class Forge(Protocol):
         """The HTTP header that lets git fetch the repository, or None for public access."""
 
     async def branch_head(self, repo: Repository, branch: str) -> str:
-        """The commit `branch` points at now (drift checks compare with the default branch)."""
+        """The commit `branch` points at now (drift checks compare with the default branch).
+        A conditional request: while the branch stays put the forge answers 304 Not Modified.
+        BranchMissing when there is no such branch."""
+
+    async def has_file(self, repo: Repository, commit: str, path: str) -> bool:
+        """Whether `path` exists at `commit` (catch-up skips repositories without a config)."""
 
     async def upsert_tracking_issue(
         self, repo: Repository, key: str, title: str, parts: Sequence[str]
@@ -207,3 +216,7 @@ class Forges(Protocol):
     """Hands out the Forge for a repository (its installation, token, API endpoint)."""
 
     def forge_for(self, repo: Repository) -> Forge: ...
+
+    async def served_repositories(self) -> tuple[Repository, ...]:
+        """Every repository the bot's credentials can see (App installations, token), asked
+        with conditional requests so an unchanged listing costs no rate limit."""

@@ -23,7 +23,7 @@ from bot.notifiers.http import HttpNotifier
 from bot.schemas.catalog import catalog_for
 from bot.server.intake import MAX_BODY_BYTES, Edge
 from bot.server.statuspage import status_page
-from bot.server.timers import start_drift_timer
+from bot.server.timers import start_catch_up_timer, start_drift_timer
 from bot.server.worker import Worker, wind_down
 from bot.stages.checkpool import CheckPool
 from bot.stages.plan import CatalogFactory
@@ -124,7 +124,10 @@ async def _resources(app: web.Application) -> AsyncIterator[None]:
         app[EDGE] = Edge(store, app[METRICS], app[WAKEUP], hooks, body_timeout)
         app[WORKERS] = _start_workers(services, app[WAKEUP], app[DRAINING], options)
         # The drift loop queues jobs for the workers; no loop where no worker runs.
-        timers = start_drift_timer(services, app[WAKEUP]) if options.run_workers else []
+        timers = []
+        if options.run_workers:
+            timers += start_drift_timer(services, app[WAKEUP])
+            timers += start_catch_up_timer(services, app[WAKEUP])  # its first scan: now
         if options.run_workers:  # the first plan should not wait for the processes
             timers.append(asyncio.create_task(pool.warm()))
         try:
@@ -176,6 +179,13 @@ class _ForgesByName:
         if forges is None:
             raise ForgeError(f"this bot is not set up for {repo.forge} (job for {repo.slug})")
         return forges.forge_for(repo)
+
+    async def served_repositories(self) -> tuple[Repository, ...]:
+        """Every configured forge's repositories, forge by forge in the order of the kits."""
+        found: list[Repository] = []
+        for forges in self._forges.values():
+            found += await forges.served_repositories()
+        return tuple(found)
 
 
 def _webhook(forge: str) -> Callable[[web.Request], Awaitable[web.Response]]:

@@ -35,6 +35,7 @@ class Merge:
     job: Job
     pull: PullRequest | None
     approvers: tuple[str, ...]
+    trigger: Trigger = Trigger.MERGE  # CATCH_UP when the push never arrived as a webhook
 
 
 class ApplyOutcome(StrEnum):
@@ -43,8 +44,15 @@ class ApplyOutcome(StrEnum):
     REFUSED = "refused"  # the commit's .gitops-bot.yaml cannot be used: nothing applied
 
 
-async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) -> ApplyOutcome:
-    """Apply every apply-on-merge environment at the merge commit; report on the merged PR."""
+async def apply_merge(
+    services: Services,
+    event: PushToDefaultBranch,
+    job: Job,
+    trigger: Trigger = Trigger.MERGE,
+    only: frozenset[str] | None = None,
+) -> ApplyOutcome:
+    """Apply every apply-on-merge environment at the merge commit (those named in `only`,
+    when given); report on the merged PR."""
     forge = services.forges.forge_for(event.repo)
     auth = await forge.git_auth_header(event.repo)
     mirror = await services.mirrors.fetch(event.repo, (event.commit,), auth)
@@ -65,10 +73,10 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
             )
         return ApplyOutcome.REFUSED
     approvers = await forge.approvers(event.repo, pull.number) if pull else ()
-    merge = Merge(event, job, pull, approvers)
+    merge = Merge(event, job, pull, approvers, trigger)
     results = []
     for env in checks.config.environments:
-        if not env.apply_on_merge:
+        if not env.apply_on_merge or (only is not None and env.name not in only):
             continue
         with log_context(environment=env.name, cluster=env.cluster):
             result = await _apply_locked(services, mirror, merge, env, checks)
@@ -115,9 +123,9 @@ def authority(merge: Merge) -> Authority:
     """A merge's apply is on the merged PR's author's authority, else the pusher's."""
     pull = merge.pull
     return Authority(
-        Trigger.MERGE,
+        merge.trigger,
         repository=f"{merge.event.repo.forge}:{merge.event.repo.slug}",
-        author=pull.author if pull else merge.event.pusher,
+        author=pull.author if pull else merge.event.pusher or None,
         pr_number=pull.number if pull else None,
         pr_url=pull.url if pull else None,
         approvers=merge.approvers,

@@ -6,7 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -50,6 +50,9 @@ class Services:
     offload: Offload | None = None  # where parsing and checks run (None: a thread here)
     notifier: Notifier | None = None  # how notification jobs are sent (None: they fail)
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep  # waits on the store's clock
+    # Catch-up, in this process: "forge:slug" -> the branch head last caught up on, so an
+    # idle repository costs one conditional request an interval and nothing more.
+    caught_up: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -110,10 +113,15 @@ def job_for(event: Event) -> NewJob:
     if isinstance(event, PullRequestChanged):
         return NewJob("plan", payload, f"plan:{where}#{event.number}")
     if isinstance(event, PushToDefaultBranch):
-        return NewJob("apply", payload, f"apply:{where}", supersedes=False)
+        return NewJob("apply", payload, apply_queue(event.repo), supersedes=False)
     if isinstance(event, CommentCommand):
         return NewJob("command", payload)
     raise TypeError(f"no job for {type(event).__name__}")
+
+
+def apply_queue(repo: Repository) -> str:
+    """The coalescing key of a repository's applies: they run one at a time, in order."""
+    return "apply:" + mask_credentials(f"{repo.forge}:{repo.slug}")
 
 
 def environment_key(event: Event, environment: str) -> str:

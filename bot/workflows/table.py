@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 from bot.workflows.apply_merge import WORKFLOW as APPLY_MERGE
+from bot.workflows.catch_up import SCAN_WORKFLOW as CATCH_UP_SCAN
+from bot.workflows.catch_up import WORKFLOW as CATCH_UP
 from bot.workflows.check_drift import WORKFLOW as CHECK_DRIFT
 from bot.workflows.context import Workflow
 from bot.workflows.notify import WORKFLOW as NOTIFY
@@ -20,5 +22,7 @@ WORKFLOWS: dict[str, Workflow[Any]] = {
         PR_COMMAND,
         CHECK_DRIFT,
         NOTIFY,
+        CATCH_UP_SCAN,
+        CATCH_UP,
     )
 }

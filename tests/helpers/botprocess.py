@@ -49,6 +49,9 @@ def bot_environment(
         "GITHUB_TOKEN": token,
         "GITHUB_WEBHOOK_SECRET": SECRET,
         "GIT_ALLOW_FILE_REMOTES": "true",
+        # These scenarios count the jobs of their own deliveries: no catch-up scans
+        # (tests/test_catch_up.py has those), unless a test asks for them.
+        "CATCH_UP_INTERVAL_SECONDS": "0",
         **settings,
     }
     return {**keep, **{f"GITOPS_BOT_{k.upper()}": v for k, v in values.items()}}

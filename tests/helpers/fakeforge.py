@@ -8,7 +8,10 @@ build the bot against them.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
+import subprocess
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,6 +41,7 @@ class Call:
     body: Any
     credential: str  # the Authorization header (GitHub), the PRIVATE-TOKEN one (GitLab)
     params: dict[str, str] = field(default_factory=dict)  # the path template's values
+    if_none_match: str = ""  # the ETag of a conditional request
 
     def __str__(self) -> str:
         return f"{self.method} {self.path}"
@@ -64,6 +68,7 @@ class FakeForge:
     violations: list[str] = field(default_factory=list)  # requests the forge would refuse
     faults: list[Fault] = field(default_factory=list)
     origin: Path | None = None  # the repository the forge serves (its merge refs are made there)
+    not_modified: list[Call] = field(default_factory=list)  # conditional requests answered 304
 
     # --- set-up and checks by tests ----------------------------------------------------
 
@@ -124,6 +129,39 @@ class FakeForge:
         result = handler(self, call)
         return result if isinstance(result, tuple) else (200, result)
 
+    def conditional(
+        self, call: Call, data: Any, status: int, headers: Mapping[str, str] | None = None
+    ) -> web.Response:
+        """A GET's answer carries an ETag of its content, as both forges send; a request
+        whose If-None-Match names the current one is answered 304 Not Modified, no body."""
+        if call.method != "GET" or status != 200:
+            return json_response(data, status, headers)
+        etag = '"' + hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest() + '"'
+        tagged = {**(headers or {}), "ETag": etag}
+        if call.if_none_match == etag:
+            self.not_modified.append(call)
+            return web.Response(status=304, headers=tagged)
+        return json_response(data, status, tagged)
+
+
+def git_head(origin: Path, branch: str) -> str | None:
+    """The commit `branch` points at in a real repository, None when there is no branch."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--verify", "--quiet", f"refs/heads/{branch}"],
+        cwd=origin,
+        capture_output=True,
+        text=True,
+    )
+    return done.stdout.strip() if done.returncode == 0 else None
+
+
+def git_has_file(origin: Path, commit: str, path: str) -> bool:
+    """Whether `path` exists at `commit` in a real repository."""
+    done = subprocess.run(
+        ["git", "cat-file", "-e", f"{commit}:{path}"], cwd=origin, capture_output=True
+    )
+    return done.returncode == 0
+
 
 def single_values(query: MultiMapping[str]) -> dict[str, str]:
     return {key: query[key] for key in query}
@@ -182,13 +220,16 @@ class ForgeBot:
 
 
 def bot_settings(tmp_path: Path, **settings: Any) -> Settings:
-    """A SQLite store and data under `tmp_path`, file:// origins, three tries per job;
-    the forge's own settings (and a test's overrides) on top."""
+    """A SQLite store and data under `tmp_path`, file:// origins, three tries per job, no
+    catch-up timer; the forge's own settings (and a test's overrides) on top."""
     defaults = {
         "database_url": f"sqlite:///{tmp_path / 'bot.sqlite3'}",
         "data_dir": tmp_path / "data",
         "git_allow_file_remotes": True,
         "job_max_attempts": 3,
+        # Tests count the jobs of their own deliveries: no catch-up scans at start-up
+        # unless a test asks for them (tests/test_catch_up.py).
+        "catch_up_interval_seconds": 0,
     }
     return Settings(**{**defaults, **settings})
 

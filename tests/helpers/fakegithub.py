@@ -25,7 +25,15 @@ from openapi_schema_validator import OAS30Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from helpers.fakeforge import Call, FakeForge, Handler, json_response, single_values
+from helpers.fakeforge import (
+    Call,
+    FakeForge,
+    Handler,
+    git_has_file,
+    git_head,
+    json_response,
+    single_values,
+)
 from helpers.fakegit import ForgeGit, GitRefused
 from helpers.testmerges import make_merge_ref
 
@@ -183,6 +191,11 @@ class FakeGitHub(FakeForge):
     tokens: dict[str, float] = field(default_factory=dict)  # installation token -> expiry
     git: ForgeGit | None = None  # the origin repository, for the Git Data API and merges
     opened: list[int] = field(default_factory=list)  # pull requests the bot opened, in order
+    # Repositories the installation (or the token) sees, by full name; a real git
+    # repository behind one answers its branches and files from git.
+    repositories: dict[str, dict[str, Any]] = field(default_factory=dict)
+    installation: int = 7788  # the one installation GET /app/installations lists
+    origins: dict[str, Path] = field(default_factory=dict)
     writing: int = 0  # content-creating requests in flight right now
     most_parallel_writes: int = 0
     # The App manifest flow: code -> the manifest GitHub created an App from, and the key
@@ -226,6 +239,7 @@ class FakeGitHub(FakeForge):
             query,
             json.loads(body) if body else None,
             request.headers.get("Authorization", ""),
+            if_none_match=request.headers.get("If-None-Match", ""),
         )
         self.calls.append(call)
         if request.method == "GET":
@@ -252,7 +266,7 @@ class FakeGitHub(FakeForge):
             return json_response({"message": fault.message}, fault.status, fault.headers)
         template, params = self.description.operation(call.method, call.path) or ("", {})
         status, data = self._dispatch(_HANDLERS, template, replace(call, params=params))
-        return json_response(data, status, self._rate_headers())
+        return self.conditional(call, data, status, self._rate_headers())
 
     def _authorization_problem(self, call: Call) -> str | None:
         scheme, _, credential = call.credential.partition(" ")
@@ -436,8 +450,44 @@ class FakeGitHub(FakeForge):
     def _kind(self) -> str:
         return "Bot" if self.public_key else "User"
 
+    def add_repository(self, slug: str, origin: Path, default_branch: str = "main") -> None:
+        """A repository the bot can see, served from the real git repository `origin`."""
+        self.origins[slug] = origin
+        self.repositories[slug] = {
+            "id": next(self._ids),
+            "name": slug.partition("/")[2],
+            "full_name": slug,
+            "owner": _user(slug.partition("/")[0], "Organization"),
+            "private": True,
+            "archived": False,
+            "clone_url": origin.as_uri(),
+            "default_branch": default_branch,
+        }
+
+    def _installations(self, call: Call) -> list[dict[str, Any]]:
+        account = _user("Codertocat", "Organization")
+        return [{"id": self.installation, "account": account, "app_id": int(self.app_id)}]
+
+    def _installation_repositories(self, call: Call) -> dict[str, Any]:
+        repositories = list(self.repositories.values())
+        return {"total_count": len(repositories), "repositories": repositories}
+
+    def _user_repositories(self, call: Call) -> list[dict[str, Any]]:
+        return list(self.repositories.values())
+
+    def _contents(self, call: Call) -> tuple[int, dict[str, Any]]:
+        origin = self.origins.get(f"{call.params['owner']}/{call.params['repo']}")
+        ref, path = call.query.get("ref", "HEAD"), call.params["path"]
+        if origin is None or not git_has_file(origin, ref, path):
+            return 404, {"message": "Not Found"}
+        return 200, {"type": "file", "name": path.rsplit("/", 1)[-1], "path": path}
+
     def _branch(self, call: Call) -> tuple[int, dict[str, Any]]:
-        sha = self.branches.get(call.params["branch"])
+        origin = self.origins.get(f"{call.params['owner']}/{call.params['repo']}")
+        if origin is not None:
+            sha = git_head(origin, call.params["branch"])
+        else:
+            sha = self.branches.get(call.params["branch"])
         if sha is None:
             return 404, {"message": "Branch not found"}
         return 200, {"name": call.params["branch"], "commit": {"sha": sha}, "protected": False}
@@ -631,6 +681,10 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}"): FakeGitHub._edit_comment,
     ("DELETE", "/repos/{owner}/{repo}/issues/comments/{comment_id}"): FakeGitHub._delete_comment,
     ("GET", "/repos/{owner}/{repo}/branches/{branch}"): FakeGitHub._branch,
+    ("GET", "/repos/{owner}/{repo}/contents/{path}"): FakeGitHub._contents,
+    ("GET", "/app/installations"): FakeGitHub._installations,
+    ("GET", "/installation/repositories"): FakeGitHub._installation_repositories,
+    ("GET", "/user/repos"): FakeGitHub._user_repositories,
     ("GET", "/repos/{owner}/{repo}/issues"): FakeGitHub._list_issues,
     ("POST", "/repos/{owner}/{repo}/issues"): FakeGitHub._create_issue,
     ("PATCH", "/repos/{owner}/{repo}/issues/{issue_number}"): FakeGitHub._update_issue,

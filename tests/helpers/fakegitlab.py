@@ -13,6 +13,7 @@ Recording and faults are tests/helpers/fakeforge.py's, shared with the fake GitH
 from __future__ import annotations
 
 import base64
+import inspect
 import itertools
 import json
 import re
@@ -40,7 +41,9 @@ from gitlab.v4.objects import (
     ProjectBranchManager,
     ProjectCommitManager,
     ProjectCommitStatusManager,
+    ProjectFileManager,
     ProjectIssueNoteManager,
+    ProjectManager,
     ProjectMergeRequestApprovalManager,
     ProjectMergeRequestManager,
     ProjectMergeRequestNoteManager,
@@ -48,7 +51,15 @@ from gitlab.v4.objects import (
 )
 from jsonschema import Draft4Validator
 
-from helpers.fakeforge import Call, FakeForge, Handler, json_response, single_values
+from helpers.fakeforge import (
+    Call,
+    FakeForge,
+    Handler,
+    git_has_file,
+    git_head,
+    json_response,
+    single_values,
+)
 from helpers.fakegit import ForgeGit, GitRefused
 from helpers.testmerges import make_merge_ref
 
@@ -194,6 +205,7 @@ def python_gitlab_shapes(manager: type[RESTManager[Any]]) -> Iterator[Shape]:
 
 
 PYTHON_GITLAB_MANAGERS = (
+    ProjectManager,
     ProjectMergeRequestNoteManager,
     ProjectIssueNoteManager,
     ProjectCommitStatusManager,
@@ -214,6 +226,22 @@ SHAPES = [shape for m in PYTHON_GITLAB_MANAGERS for shape in python_gitlab_shape
     )
 ]
 _COMMIT_ACTIONS = frozenset({"create", "delete", "move", "update", "chmod"})
+_FILE = API + ProjectFileManager._path + "/{item_id}"  # type: ignore[operator]
+
+
+def file_head_shape() -> Shape:
+    """HEAD of a repository file: python-gitlab's `files.head(file_path, ref)` sends each
+    argument after the path as a query parameter (the manager declares no list filters)."""
+    arguments = inspect.signature(ProjectFileManager.head).parameters
+    query = {
+        n
+        for n, p in arguments.items()
+        if n not in ("self", "file_path") and p.kind == p.POSITIONAL_OR_KEYWORD
+    }
+    return Shape("HEAD", _FILE, frozenset(query))
+
+
+SHAPES.append(file_head_shape())
 
 
 @dataclass
@@ -235,6 +263,10 @@ class FakeGitLab(FakeForge):
     deployments: dict[int, dict[str, Any]] = field(default_factory=dict)
     git: ForgeGit | None = None  # the origin repository: commits and merges are made there
     opened: list[int] = field(default_factory=list)  # merge requests the bot opened, in order
+    # Projects the token's user is a member of, by path; a real git repository behind one
+    # answers its branches and files from git.
+    projects: dict[str, dict[str, Any]] = field(default_factory=dict)
+    origins: dict[str, Path] = field(default_factory=dict)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(5001))
 
     # --- set-up by tests ---------------------------------------------------------------
@@ -309,6 +341,7 @@ class FakeGitLab(FakeForge):
             json.loads(body) if body else None,
             request.headers.get("PRIVATE-TOKEN", ""),
             params,
+            request.headers.get("If-None-Match", ""),
         )
         self.calls.append(call)
         if problems:
@@ -317,15 +350,19 @@ class FakeGitLab(FakeForge):
         if call.credential != self.token:
             return json_response({"message": "401 Unauthorized"}, 401)
         project = params.get("id") or params.get("project_id")
-        if project is not None and project not in (self.project_path, str(self.project_id)):
+        if project is not None and project not in self._known_projects():
             return json_response({"message": "404 Project Not Found"}, 404)
         fault = self._fault(call)
         if fault is not None:
             return json_response({"message": fault.message}, fault.status, fault.headers)
         status, data = self._dispatch(_HANDLERS, template, call)
         if isinstance(data, list):
-            return self._paginated(request, data)
-        return json_response(data, status)
+            return self._paginated(request, call, data)
+        return self.conditional(call, data, status)
+
+    def _known_projects(self) -> set[str]:
+        listed = {str(p["id"]) for p in self.projects.values()}
+        return {self.project_path, str(self.project_id), *self.projects, *listed}
 
     def _check(
         self, method: str, raw_path: str, query: dict[str, str], body: bytes
@@ -346,7 +383,7 @@ class FakeGitLab(FakeForge):
             [f"{method} {raw_path}: neither GitLab's description nor python-gitlab has it"],
         )
 
-    def _paginated(self, request: web.Request, items: list[Any]) -> web.Response:
+    def _paginated(self, request: web.Request, call: Call, items: list[Any]) -> web.Response:
         page = int(request.query.get("page", "1"))
         per_page = int(request.query.get("per_page", "20"))
         chunk = items[(page - 1) * per_page : page * per_page]
@@ -357,7 +394,7 @@ class FakeGitLab(FakeForge):
             raw_path = request.raw_path.split("?", 1)[0]  # the project path stays encoded
             next_url = f"{request.scheme}://{request.host}{raw_path}?{urlencode(next_query)}"
             headers["Link"] = f'<{next_url}>; rel="next"'
-        return web.json_response(chunk, headers=headers)
+        return self.conditional(call, chunk, 200, headers)
 
     # --- answers, keyed by operation ----------------------------------------------------
 
@@ -465,11 +502,38 @@ class FakeGitLab(FakeForge):
         noteable = _noteable(call)
         return note if note and (note["noteable_iid"], note["noteable_type"]) == noteable else None
 
+    def add_project(self, path: str, origin: Path, default_branch: str = "main") -> None:
+        """A project the bot's user is a member of, served from the real git repository."""
+        project_id = self.project_id if path == self.project_path else next(self._ids)
+        self.origins[path] = origin
+        self.projects[path] = {
+            "id": project_id,
+            "path_with_namespace": path,
+            "http_url_to_repo": origin.as_uri(),
+            "default_branch": default_branch,
+            "archived": False,
+        }
+
+    def _origin(self, call: Call) -> Path | None:
+        project = call.params.get("id") or call.params.get("project_id") or ""
+        by_id = {str(p["id"]): path for path, p in self.projects.items()}
+        return self.origins.get(by_id.get(project, project))
+
+    def _list_projects(self, call: Call) -> list[dict[str, Any]]:
+        return sorted(self.projects.values(), key=lambda p: int(p["id"]))
+
+    def _file_head(self, call: Call) -> tuple[int, Any]:
+        origin = self._origin(call)
+        if origin is None or not git_has_file(origin, call.query["ref"], call.params["item_id"]):
+            return 404, {"message": "404 File Not Found"}
+        return 200, None
+
     def _branch(self, call: Call) -> tuple[int, dict[str, Any]]:
-        name = call.params["branch"]
-        if name not in self.branches:
+        name, origin = call.params["branch"], self._origin(call)
+        head = git_head(origin, name) if origin is not None else self.branches.get(name)
+        if head is None:
             return 404, {"message": "404 Branch Not Found"}
-        commit = {"id": self.branches[name], "short_id": self.branches[name][:8]}
+        commit = {"id": head, "short_id": head[:8]}
         return 200, {"name": name, "commit": commit, "default": name == "main"}
 
     def _list_issues(self, call: Call) -> list[dict[str, Any]]:
@@ -740,6 +804,8 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("PUT", _ISSUE_NOTES + "/{item_id}"): FakeGitLab._update_note,
     ("DELETE", _ISSUE_NOTES + "/{item_id}"): FakeGitLab._delete_note,
     ("GET", _BRANCH): FakeGitLab._branch,
+    ("GET", API + "/projects"): FakeGitLab._list_projects,
+    ("HEAD", _FILE): FakeGitLab._file_head,
     ("GET", API + "/projects/{id}/issues"): FakeGitLab._list_issues,
     ("POST", API + "/projects/{id}/issues"): FakeGitLab._create_issue,
     ("PUT", API + "/projects/{id}/issues/{issue_iid}"): FakeGitLab._update_issue,

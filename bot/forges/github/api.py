@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,6 +42,9 @@ class Lane:
     writes: asyncio.Lock = field(default_factory=asyncio.Lock)
     paused_until: float = 0.0
     secondary_hits: int = 0
+    # gidgethub's cache of conditional GETs: URL -> (ETag, Last-Modified, data, next page).
+    # Only the requests catch-up repeats go through it (branch heads, repository listings).
+    etags: dict[str, Any] = field(default_factory=dict)
 
 
 def rate_limit_wait(
@@ -73,8 +76,9 @@ class GitHubClient(gidgethub.aiohttp.GitHubAPI):
         pacing: Pacing,
         metrics: Metrics,
         installation: str,
+        cache: MutableMapping[str, Any] | None = None,
     ) -> None:
-        super().__init__(session, "gitops-bot", oauth_token=token, base_url=base_url)
+        super().__init__(session, "gitops-bot", oauth_token=token, base_url=base_url, cache=cache)
         self._lane, self._pacing, self._metrics = lane, pacing, metrics
         self._installation = installation
 

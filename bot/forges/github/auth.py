@@ -79,6 +79,10 @@ class AppCredentials:
         self._cache: dict[int, _Cached] = {}
         self._locks: dict[int, asyncio.Lock] = {}
 
+    def app_jwt(self) -> str:
+        """A fresh JWT of the App itself (listing its installations)."""
+        return self._jwt()
+
     def _jwt(self) -> str:
         try:
             return gidgethub.apps.get_jwt(app_id=self._app_id, private_key=self._key.reveal())

@@ -21,8 +21,14 @@ from bot.core.mergepreviews import Mergeability
 from bot.events import Repository
 from bot.forges.github.api import GitHubClient, GitHubError, Lane, Pacing
 from bot.forges.github.auth import AppCredentials, ClientFactory, Credentials, PersonalToken
+from bot.forges.github.listing import (
+    installation_ids,
+    installation_repositories,
+    token_repositories,
+)
 from bot.forges.ports import (
     CHECK_NAME,
+    BranchMissing,
     CheckReport,
     CheckState,
     DeploymentReport,
@@ -62,19 +68,40 @@ class GitHubForges:
         self._lanes: dict[str, Lane] = {}
         self.credentials = _credentials(settings, self.client, self.pacing)
 
-    def client(self, token: Secret | None, lane: str) -> GitHubClient:
+    def client(self, token: Secret | None, lane: str, conditional: bool = False) -> GitHubClient:
+        """A client in the lane; a `conditional` one sends the ETags the lane remembers.
+        The cache lives in memory, per replica: an ETag fingerprints the content, so one a
+        replica remembers still gets a 304 while nothing changed, and after a restart one
+        full request per listing and branch refills it. Kept in the store it would cost a
+        write per request and a schema change, to save that one request."""
+        shared = self._lanes.setdefault(lane, Lane())
         return GitHubClient(
             self.session,
             token=token.reveal() if token else None,
             base_url=self.base_url,
-            lane=self._lanes.setdefault(lane, Lane()),
+            lane=shared,
             pacing=self.pacing,
             metrics=self.metrics,
             installation=lane,
+            cache=shared.etags if conditional else None,
         )
 
     def forge_for(self, repo: Repository) -> GitHubForge:
         return GitHubForge(self)
+
+    async def served_repositories(self) -> tuple[Repository, ...]:
+        """Every repository of every installation of the App, or that the token can see."""
+        credentials = self.credentials
+        if not isinstance(credentials, AppCredentials):
+            token = await credentials.token(None)
+            return tuple(await token_repositories(self.client(token, "token", True)))
+        found: list[Repository] = []
+        app = self.client(None, "app", conditional=True)
+        for installation in await installation_ids(app, credentials.app_jwt()):
+            token = await credentials.token(installation)
+            client = self.client(token, str(installation), conditional=True)
+            found += await installation_repositories(client, installation)
+        return tuple(found)
 
 
 def check_github_settings(settings: Settings) -> None:
@@ -111,9 +138,9 @@ class GitHubForge:
         # (repository, commit) -> the newest gitops-bot run: its id, and what it reads
         self._check_runs: dict[tuple[str, str], tuple[int, CheckSeen]] = {}
 
-    async def _client(self, repo: Repository) -> GitHubClient:
+    async def _client(self, repo: Repository, conditional: bool = False) -> GitHubClient:
         token = await self._forges.credentials.token(repo.installation)
-        return self._forges.client(token, str(repo.installation or "token"))
+        return self._forges.client(token, str(repo.installation or "token"), conditional)
 
     async def upsert_comment(
         self, repo: Repository, number: int, kind: str, parts: Sequence[str]
@@ -355,8 +382,27 @@ class GitHubForge:
 
     async def branch_head(self, repo: Repository, branch: str) -> str:
         url = _repo_url(repo, f"/branches/{quote(branch, safe='')}")
-        data = await _call((await self._client(repo)).getitem(url), f"GET {url}")
+        try:
+            data = await (await self._client(repo, conditional=True)).getitem(url)
+        except gidgethub.BadRequest as exc:
+            if int(exc.status_code) == 404:
+                raise BranchMissing(str(_error(exc, f"GET {url}"))) from exc
+            raise _error(exc, f"GET {url}") from exc
+        except gidgethub.GitHubException as exc:
+            raise _error(exc, f"GET {url}") from exc
         return str(data["commit"]["sha"])
+
+    async def has_file(self, repo: Repository, commit: str, path: str) -> bool:
+        url = _repo_url(repo, f"/contents/{quote(path)}?ref={commit}")
+        try:
+            await (await self._client(repo)).getitem(url)
+        except gidgethub.BadRequest as exc:
+            if int(exc.status_code) == 404:
+                return False
+            raise _error(exc, f"GET {url}") from exc
+        except gidgethub.GitHubException as exc:
+            raise _error(exc, f"GET {url}") from exc
+        return True
 
     async def upsert_tracking_issue(
         self, repo: Repository, key: str, title: str, parts: Sequence[str]

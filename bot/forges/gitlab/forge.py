@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Sequence
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import gitlab
 from gitlab.v4.objects import Project, ProjectCommit, ProjectMergeRequest
@@ -18,10 +18,12 @@ from bot.config.secrets import Secret
 from bot.config.settings import Settings
 from bot.core.markdown import GITLAB_NOTE_LIMIT, parse_marker
 from bot.core.mergepreviews import Mergeability
-from bot.events import Repository
-from bot.forges.gitlab.api import GitLabClients, GitLabError, is_not_found
+from bot.events import GITLAB, Repository
+from bot.forges.gitlab.api import GitLabClients, GitLabError, describe, is_not_found
+from bot.forges.gitlab.conditional import ConditionalReads
 from bot.forges.ports import (
     CHECK_NAME,
+    BranchMissing,
     CheckReport,
     CheckState,
     DeploymentReport,
@@ -30,6 +32,7 @@ from bot.forges.ports import (
 )
 
 DEVELOPER = 30  # GitLab's access level of the Developer role; Maintainer is 40, Owner 50
+PROJECT_LISTING = {"membership": "true", "archived": "false", "per_page": "100"}
 _STATUS_DESCRIPTION_LIMIT = 255
 DIFF_RETRY_SECONDS = 30.0
 _COMMIT_STATES = {
@@ -69,9 +72,25 @@ class GitLabForges:
         self._token = settings.gitlab_token
         self._host = urlsplit(settings.gitlab_url).hostname
         self._username = settings.gitlab_bot_username
+        self.conditional = ConditionalReads()
 
     def forge_for(self, repo: Repository) -> GitLabForge:
         return GitLabForge(self)
+
+    async def served_repositories(self) -> tuple[Repository, ...]:
+        """The projects the token's user is a member of; archived and empty ones (no
+        branch to catch up on) left out."""
+
+        def listing(gl: gitlab.Gitlab) -> tuple[Repository, ...]:
+            found: list[Repository] = []
+            page: str | None = "1"
+            while page is not None:
+                query = {**PROJECT_LISTING, "page": page}
+                projects, page = self.conditional.read(gl, "/projects", query)
+                found += [_repository(p) for p in projects if not p.get("empty_repo")]
+            return tuple(found)
+
+        return await self.clients.run("GET /projects", listing)
 
     async def username(self) -> str:
         """The bot's own username, to tell its notes from everyone else's."""
@@ -250,10 +269,31 @@ class GitLabForge:
         return self._forges.git_header(repo)
 
     async def branch_head(self, repo: Repository, branch: str) -> str:
+        path = f"/projects/{quote(repo.slug, safe='')}/repository/branches/{quote(branch, safe='')}"
+
         def get(gl: gitlab.Gitlab) -> str:
-            return str(_project(gl, repo).branches.get(branch).commit["id"])
+            try:
+                data, _ = self._forges.conditional.read(gl, path, {})
+            except gitlab.exceptions.GitlabHttpError as exc:
+                if is_not_found(exc):
+                    what = f"GitLab API GET branch {branch} failed: {describe(exc)}"
+                    raise BranchMissing(what) from exc
+                raise
+            return str(data["commit"]["id"])
 
         return await self._forges.clients.run(f"GET branch {branch}", get)
+
+    async def has_file(self, repo: Repository, commit: str, path: str) -> bool:
+        def head(gl: gitlab.Gitlab) -> bool:
+            try:
+                _project(gl, repo).files.head(path, ref=commit)
+            except gitlab.exceptions.GitlabHeadError as exc:
+                if is_not_found(exc):
+                    return False
+                raise
+            return True
+
+        return await self._forges.clients.run(f"HEAD {path} at {commit[:12]}", head)
 
     async def upsert_tracking_issue(
         self, repo: Repository, key: str, title: str, parts: Sequence[str]
@@ -358,6 +398,15 @@ class GitLabForge:
         for number, note in mine.items():
             if number > len(parts):  # the drift got shorter: drop parts that no longer exist
                 notes.delete(note.id)
+
+
+def _repository(project: dict[str, Any]) -> Repository:
+    return Repository(
+        GITLAB,
+        str(project["path_with_namespace"]),
+        str(project["http_url_to_repo"]),
+        str(project.get("default_branch") or "main"),
+    )
 
 
 def _project(gl: gitlab.Gitlab, repo: Repository) -> Project:

@@ -17,6 +17,7 @@ from bot.forges.ports import DeploymentReport, DeploymentState, Forge, PullReque
 from bot.git.repos import GitRepo
 from bot.renderers import render_options
 from bot.stages.apply.audited import AuditedApply, apply_audited, runs_newer
+from bot.stages.approvals import Approvals, read_approvals
 from bot.stages.plan import CONTROLLED, Checks, load_checks
 from bot.stages.schema_sources import server_schemas
 from bot.store.ports import Job
@@ -33,7 +34,7 @@ class Merge:
     event: PushToDefaultBranch
     job: Job
     pull: PullRequest | None
-    approvers: tuple[str, ...]
+    approvals: Approvals
 
 
 class ApplyOutcome(StrEnum):
@@ -63,8 +64,7 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
                 event.repo, pull.number, APPLY_KIND, (config_refusal(event, str(exc)),)
             )
         return ApplyOutcome.REFUSED
-    approvers = await forge.approvers(event.repo, pull.number) if pull else ()
-    merge = Merge(event, job, pull, approvers)
+    merge = Merge(event, job, pull, await read_approvals(forge, event.repo, pull))
     results = []
     for env in checks.config.environments:
         if not env.apply_on_merge:
@@ -72,7 +72,7 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
         with log_context(environment=env.name, cluster=env.cluster):
             result = await _apply_locked(services, mirror, merge, env, checks)
         if result is None:
-            continue  # a newer commit is already applied there: audited as superseded
+            continue  # superseded by a newer commit (audited), or another delivery's to apply
         results.append(result)
         await forge.record_deployment(event.repo, event.commit, deployment_report(result))
         services.metrics.applies.labels(_result(result)).inc()
@@ -85,7 +85,8 @@ async def apply_merge(services: Services, event: PushToDefaultBranch, job: Job) 
 async def _apply_locked(
     services: Services, mirror: GitRepo, merge: Merge, env: Environment, checks: Checks
 ) -> ApplyResult | None:
-    """Apply one environment through the one audited apply; None when superseded."""
+    """Apply one environment through the one audited apply; None when superseded or when
+    another delivery of this merge has it (the store's claim on environment and commit)."""
     event, job = merge.event, merge.job
     key = environment_key(event, env.name)
     apply = AuditedApply(
@@ -118,7 +119,8 @@ def authority(merge: Merge) -> Authority:
         author=pull.author if pull else merge.event.pusher,
         pr_number=pull.number if pull else None,
         pr_url=pull.url if pull else None,
-        approvers=merge.approvers,
+        approvers=merge.approvals.approvers,
+        approvals_unknown=merge.approvals.unknown,
     )
 
 

@@ -13,7 +13,12 @@ import sys
 from dataclasses import dataclass
 from functools import partial
 
-from bot.cli.breakglass import NO_REPOSITORY, fetch_from_origin, server_repository
+from bot.cli.breakglass import (
+    NO_REPOSITORY,
+    UnknownApplied,
+    fetch_from_origin,
+    server_repository,
+)
 from bot.cli.exits import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, store_configured
 from bot.clusters.directory import ClusterDirectory
 from bot.config.settings import Settings, load_settings
@@ -61,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     except EnvironmentLockLost as exc:
         print(f"gitops-bot: {exc}; nothing was recorded, run it again", file=sys.stderr)
+        return EXIT_FAILED
+    except UnknownApplied as exc:
+        print(f"gitops-bot: {exc}; nothing was applied", file=sys.stderr)
         return EXIT_FAILED
     if isinstance(result, int):
         return result

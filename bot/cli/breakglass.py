@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 from bot.config.settings import Settings
 from bot.core.envkeys import parse_repository, repository_from_remote
 from bot.forges.registry import KITS
-from bot.git.mirrors import MirrorError
 from bot.git.repos import GitError, GitRepo
 
 NO_REPOSITORY = (
@@ -46,13 +45,23 @@ def forge_hosts(settings: Settings) -> dict[str, str]:
     return hosts
 
 
+class UnknownApplied(RuntimeError):
+    """The environment runs a commit the checkout lacks: whether `--ref` is older than it
+    cannot be told, so nothing is applied."""
+
+
 async def fetch_from_origin(repo: GitRepo, commit: str) -> None:
     """Bring `commit` (what the environment runs) into the checkout for the ordering
-    check; MirrorError when neither the checkout nor its origin has it."""
+    check. Unlike the server (whose mirror follows the forge), an operator's clone may be
+    stale: when neither it nor its origin has the commit, UnknownApplied."""
     try:
         await repo.git("cat-file", "-e", f"{commit}^{{commit}}")
     except GitError:
         try:
             await repo.git("fetch", "--quiet", "origin", commit)
-        except GitError as exc:
-            raise MirrorError(f"commit {commit[:12]} is not in {repo.path}: {exc}") from exc
+        except GitError:
+            raise UnknownApplied(
+                f"the environment runs {commit[:12]}, which {repo.path} does not have and "
+                "could not fetch from its origin, so whether the ref is older cannot be "
+                "told; fetch it (git fetch) and run again, or pass --allow-older"
+            ) from None

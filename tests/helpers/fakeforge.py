@@ -8,6 +8,7 @@ build the bot against them.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -63,6 +64,7 @@ class FakeForge:
     calls: list[Call] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)  # requests the forge would refuse
     faults: list[Fault] = field(default_factory=list)
+    slow: list[tuple[str, re.Pattern[str], float]] = field(default_factory=list)
 
     # --- set-up and checks by tests ----------------------------------------------------
 
@@ -79,6 +81,16 @@ class FakeForge:
         self.faults.append(
             Fault(method, re.compile(path), status, dict(headers or {}), message, times)
         )
+
+    def answer_slowly(self, method: str, path: str, seconds: float) -> None:
+        """Answer requests of `method` on a path matching `path` after `seconds`, as a
+        forge under load does (the bot's job then runs that much longer)."""
+        self.slow.append((method, re.compile(path), seconds))
+
+    async def _delay(self, call: Call) -> None:
+        for method, path, seconds in self.slow:
+            if method == call.method and path.search(call.path):
+                await asyncio.sleep(seconds)
 
     def calls_to(self, method: str, pattern: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and re.search(pattern, c.path)]

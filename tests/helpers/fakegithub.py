@@ -211,6 +211,7 @@ class FakeGitHub(FakeForge):
             request.headers.get("Authorization", ""),
         )
         self.calls.append(call)
+        await self._delay(call)
         if request.method == "GET":
             return self._answer(request, call, body)
         self.writing += 1

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from helpers.storetools import execute_sql
+from helpers.storetools import database_for, execute_sql
 
 from bot.stages.apply.audited import EnvironmentBusy, EnvironmentLockLost, Ledger, while_locked
 from bot.store.backends import store_for_url
@@ -22,9 +22,7 @@ GUARD_SECONDS = 60  # stops a hang; never a claim about speed
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    return str(request.getfixturevalue("postgres_url"))
+    return database_for(request, tmp_path)
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from helpers.githubbot import SLUG, BotFactory, BotHarness, base_tree, deployment
 from helpers.gitlabbot import PROJECT, GitLabBot, GitLabBotFactory
+from helpers.storetools import database_for
 
 from bot.core.audit import AuditRecord, verify
 from bot.store.ports import JobState
@@ -25,9 +26,7 @@ def _tree(image: str) -> dict[str, str | bytes]:
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'bot.sqlite3'}"
-    return str(request.getfixturevalue("postgres_url"))
+    return database_for(request, tmp_path, "bot.sqlite3")
 
 
 def _github_merged(bot: BotHarness, number: int, image: str) -> str:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers.githubbot import FakeClock
-from helpers.storetools import execute_sql, let_time_pass
+from helpers.storetools import database_for, execute_sql, let_time_pass
 
 from bot.core.audit import AuditEntry, verify
 from bot.store.backends import store_for_url
@@ -27,9 +27,7 @@ OpenStore = Callable[[], Awaitable[Store]]
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    return str(request.getfixturevalue("postgres_url"))
+    return database_for(request, tmp_path)
 
 
 @pytest.fixture

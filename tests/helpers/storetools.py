@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -54,3 +55,11 @@ def let_time_pass(url: str, clock: Any, seconds: float) -> None:
         "UPDATE environment_locks SET expires_at = expires_at - %s",
     ):
         execute_sql(url, sql, (seconds,) * sql.count("%s"))
+
+
+def database_for(request: Any, tmp_path: Path, name: str = "store.sqlite3") -> str:
+    """The database URL a test parametrized over ["sqlite", "postgres"] runs on: a SQLite
+    file under `tmp_path`, or a fresh database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / name}"
+    return str(request.getfixturevalue("postgres_url"))

@@ -118,7 +118,13 @@ def _parser() -> argparse.ArgumentParser:
         "--repository",
         metavar="FORGE:OWNER/NAME",
         help="the repository as the server knows it (github:acme/shop), so the apply takes "
-        "the server's lock on the environment; default: this checkout's path",
+        "the server's lock and ordering on the environment; default: the forge repository "
+        "the checkout's `origin` remote points at",
+    )
+    apply.add_argument(
+        "--allow-older",
+        action="store_true",
+        help="apply even when the environment runs a newer commit (a rollback on purpose)",
     )
     apply.add_argument("--format", choices=["text", "json"], default="text")
     apply.set_defaults(command="apply")

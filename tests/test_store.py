@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from helpers.githubbot import FakeClock
-from helpers.storetools import execute_sql
+from helpers.storetools import database_for, execute_sql, let_time_pass
 
 from bot.core.audit import AuditEntry, verify
 from bot.store.backends import store_for_url
@@ -26,9 +27,7 @@ OpenStore = Callable[[], Awaitable[Store]]
 
 @pytest.fixture(params=["sqlite", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.sqlite3'}"
-    return str(request.getfixturevalue("postgres_url"))
+    return database_for(request, tmp_path)
 
 
 @pytest.fixture
@@ -124,13 +123,15 @@ async def test_replicas_starting_together_migrate_once(
     assert [row[0] for row in rows] == [version for version, _, _ in MIGRATIONS]
 
 
-async def test_a_lease_expires_and_the_job_is_taken_over(store: Store, clock: FakeClock) -> None:
+async def test_a_lease_expires_and_the_job_is_taken_over(
+    store: Store, clock: FakeClock, store_url: str
+) -> None:
     await store.add_job(_job())
     first = await store.claim_job("a", 60)
     assert first is not None and first.attempts == 1
     assert await store.claim_job("b", 60) is None
 
-    clock.advance(61)
+    let_time_pass(store_url, clock, 61)
     second = await store.claim_job("b", 60)
     assert second is not None and (second.id, second.attempts) == (first.id, 2)
     await store.complete_job(first)  # the old holder's word no longer counts
@@ -140,17 +141,17 @@ async def test_a_lease_expires_and_the_job_is_taken_over(store: Store, clock: Fa
 
 
 async def test_a_renewed_lease_keeps_the_job_until_it_is_taken_over(
-    store: Store, clock: FakeClock
+    store: Store, clock: FakeClock, store_url: str
 ) -> None:
     await store.add_job(_job())
     job = await store.claim_job("a", 60)
     assert job is not None
-    clock.advance(50)
+    let_time_pass(store_url, clock, 50)
     assert await store.renew_lease(job, 60)
-    clock.advance(50)  # 100 s after the claim, 50 s after the renewal
+    let_time_pass(store_url, clock, 50)  # 100 s after the claim, 50 s after the renewal
     assert await store.claim_job("b", 60) is None
 
-    clock.advance(11)
+    let_time_pass(store_url, clock, 11)
     taken = await store.claim_job("b", 60)
     assert taken is not None and taken.id == job.id
     assert not await store.renew_lease(job, 60)  # the first holder lost it
@@ -194,27 +195,27 @@ async def test_jobs_with_one_key_run_one_at_a_time(store: Store) -> None:
 
 
 async def test_an_abandoned_job_runs_before_the_next_one_of_its_key(
-    store: Store, clock: FakeClock
+    store: Store, clock: FakeClock, store_url: str
 ) -> None:
     await store.add_job(_job(payload="first"))
     assert await store.claim_job("gone", 60) is not None  # its worker dies
     await store.add_job(_job(payload="second"))
 
-    clock.advance(61)
+    let_time_pass(store_url, clock, 61)
     resumed = await store.claim_job("b", 60)
     assert resumed is not None and resumed.payload == "first"
     assert await store.claim_job("c", 60) is None
 
 
 async def test_failures_retry_at_the_given_time_then_dead_letter(
-    store: Store, clock: FakeClock
+    store: Store, clock: FakeClock, store_url: str
 ) -> None:
     job_id = await store.add_job(_job(None))
     job = await store.claim_job("w", 60)
     assert job is not None
-    assert await store.fail_job(job, "GitHub said 502", clock() + 30) is JobState.READY
+    assert await store.fail_job(job, "GitHub said 502", await store.now() + 30) is JobState.READY
     assert await store.claim_job("w", 60) is None
-    clock.advance(30)
+    let_time_pass(store_url, clock, 30)
     job = await store.claim_job("w", 60)
     assert job is not None and job.attempts == 2
 
@@ -231,14 +232,16 @@ async def test_failures_retry_at_the_given_time_then_dead_letter(
     assert await store.dead_jobs() == []
 
 
-async def test_an_environment_lock_has_one_holder(store: Store, clock: FakeClock) -> None:
+async def test_an_environment_lock_has_one_holder(
+    store: Store, clock: FakeClock, store_url: str
+) -> None:
     assert await store.lock_environment("staging", "a", 60)
     assert not await store.lock_environment("staging", "b", 60)
     assert await store.lock_environment("staging", "a", 60)  # renewal
     await store.unlock_environment("staging", "b")  # not b's to release
     assert not await store.lock_environment("staging", "b", 60)
 
-    clock.advance(61)
+    let_time_pass(store_url, clock, 61)
     assert await store.lock_environment("staging", "b", 60)  # expired: taken over
     await store.unlock_environment("staging", "b")
     assert await store.lock_environment("staging", "a", 60)
@@ -256,6 +259,7 @@ async def test_the_applied_commit_only_moves_forward(store: Store) -> None:
 async def test_the_audit_ledger_is_one_chain_in_order(store: Store, clock: FakeClock) -> None:
     first = await store.add_audit(_entry("staging"))
     clock.advance(3600)
+    cut = await store.now()  # the store's time: on PostgreSQL the server's, which moved on
     second = await store.add_audit(_entry("production", result="superseded", objects=()))
 
     records = await store.audit_records()
@@ -268,8 +272,8 @@ async def test_the_audit_ledger_is_one_chain_in_order(store: Store, clock: FakeC
     assert records[0].entry == _entry("staging")  # read back exactly as written
     assert verify(records) is None
     assert await store.audit_records("production") == [second]
-    assert await store.audit_records(since=clock() - 1) == [second]
-    assert await store.audit_records("staging", since=clock() - 1) == []
+    assert await store.audit_records(since=cut) == [second]
+    assert await store.audit_records("staging", since=cut) == []
 
 
 async def test_an_audit_key_is_recorded_once(store: Store) -> None:
@@ -353,7 +357,7 @@ async def test_replicas_claim_each_job_once_and_one_per_key_at_a_time(
 
 
 async def test_replicas_taking_over_abandoned_jobs_start_one_per_key(
-    open_store: OpenStore, clock: FakeClock
+    open_store: OpenStore, clock: FakeClock, store_url: str
 ) -> None:
     replicas = [await open_store() for _ in range(4)]
     keys = [f"apply:github:o/r{n}" for n in range(12)]
@@ -361,7 +365,7 @@ async def test_replicas_taking_over_abandoned_jobs_start_one_per_key(
         await replicas[0].add_job(_job(key, "abandoned"))
         assert await replicas[0].claim_job("dead-worker", 60) is not None
         await replicas[0].add_job(_job(key, "next"))
-    clock.advance(61)
+    let_time_pass(store_url, clock, 61)
 
     claimed = await asyncio.gather(
         *(replicas[n % 4].claim_job(f"w{n}", 60) for n in range(len(keys) * 2))
@@ -398,6 +402,45 @@ async def test_replicas_never_hold_an_environment_lock_together(open_store: Open
 
     await asyncio.gather(*(contend(s, f"replica-{n}") for n, s in enumerate(replicas)))
     assert most == 1 and turns > 0
+
+
+async def test_a_merge_is_claimed_once_per_environment(open_store: OpenStore) -> None:
+    replicas = [await open_store() for _ in range(4)]
+    claims = await asyncio.gather(
+        *(s.claim_merge("github:o/r:staging", "c1", f"job-{n}") for n, s in enumerate(replicas))
+    )
+    assert len(set(claims)) == 1  # every replica learns the one claimant
+    holder = claims[0]
+    assert await replicas[0].claim_merge("github:o/r:staging", "c1", holder) == holder  # re-run
+    assert await replicas[1].claim_merge("github:o/r:staging", "c1", "job-9") == holder
+    assert await replicas[1].claim_merge("github:o/r:production", "c1", "job-9") == "job-9"
+    assert await replicas[2].claim_merge("github:o/r:staging", "c2", "job-9") == "job-9"
+
+
+async def test_on_postgres_a_replica_clock_ahead_takes_over_no_live_lease(
+    postgres_url: str,
+) -> None:
+    """Leases and locks are the database server's time: a replica whose own clock runs an
+    hour ahead sees the others' leases and locks as the server does, live."""
+    honest, ahead = (store_for_url(postgres_url, clock) for clock in (time.time, _ahead(3600)))
+    await honest.open()
+    await ahead.open()
+    try:
+        await honest.add_job(_job(None))
+        job = await honest.claim_job("honest", 60)
+        assert job is not None
+        assert await ahead.claim_job("ahead", 60) is None
+        assert await honest.renew_lease(job, 60)
+        assert await honest.lock_environment("github:o/r:staging", "honest", 60)
+        assert not await ahead.lock_environment("github:o/r:staging", "ahead", 60)
+        assert abs(await ahead.now() - await honest.now()) < 3600  # one clock, the server's
+    finally:
+        await honest.close()
+        await ahead.close()
+
+
+def _ahead(seconds: float) -> Callable[[], float]:
+    return lambda: time.time() + seconds
 
 
 def test_database_urls_name_a_backend(tmp_path: Path) -> None:

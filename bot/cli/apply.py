@@ -1,4 +1,5 @@
-"""`gitops-bot apply`: break-glass, one environment at one ref, now, audited."""
+"""`gitops-bot apply`: break-glass, one environment at one ref, now, through the server's
+one audited apply (its lock, environment key, ordering check, applied commit, ledger)."""
 
 from __future__ import annotations
 
@@ -9,19 +10,35 @@ import json
 import os
 import socket
 import sys
-import time
+from dataclasses import dataclass
+from functools import partial
 
+from bot.cli.breakglass import (
+    NO_REPOSITORY,
+    UnknownApplied,
+    fetch_from_origin,
+    server_repository,
+)
 from bot.cli.exits import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE, store_configured
 from bot.clusters.directory import ClusterDirectory
 from bot.config.settings import Settings, load_settings
 from bot.core.applies import ApplyResult
 from bot.core.audit import Authority, Trigger
+from bot.core.envkeys import environment_key
 from bot.core.repoconfig import ConfigError, Environment
 from bot.core.reports import apply_as_data, apply_as_text
 from bot.git.repos import GitRepo
 from bot.renderers import render_options
 from bot.schemas.catalog import catalog_for
-from bot.stages.apply.audited import AuditedApply, EnvironmentBusy, Ledger, apply_audited
+from bot.stages.apply.audited import (
+    AuditedApply,
+    EnvironmentBusy,
+    EnvironmentLockLost,
+    Ledger,
+    Skipped,
+    apply_audited,
+    runs_newer,
+)
 from bot.stages.apply.deploy import FINDINGS_REFUSAL, DeployContext, deploy_environment
 from bot.stages.checkpool import CheckPool
 from bot.stages.plan import Checks, load_checks
@@ -31,12 +48,28 @@ from bot.store.operations import using
 from bot.store.ports import Store
 
 
+@dataclass(frozen=True)
+class Found:
+    """The environment to apply, at the commit `--ref` names, with that commit's checks."""
+
+    repo: GitRepo
+    commit: str
+    environment: Environment
+    checks: Checks
+
+
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(os.environ)
     try:
         result = asyncio.run(_apply_now(args, settings))
     except EnvironmentBusy as exc:
         print(f"gitops-bot: {exc}; nothing was applied, try again shortly", file=sys.stderr)
+        return EXIT_FAILED
+    except EnvironmentLockLost as exc:
+        print(f"gitops-bot: {exc}; nothing was recorded, run it again", file=sys.stderr)
+        return EXIT_FAILED
+    except UnknownApplied as exc:
+        print(f"gitops-bot: {exc}; nothing was applied", file=sys.stderr)
         return EXIT_FAILED
     if isinstance(result, int):
         return result
@@ -55,12 +88,30 @@ async def _apply_now(args: argparse.Namespace, settings: Settings) -> ApplyResul
         ClusterDirectory(settings.clusters) as clusters,
         CheckPool(1, settings.check_timeout_seconds) as pool,
     ):
-        return await _apply_through(args, settings, clusters, pool)
+        found = await _find(args, settings, clusters, pool)
+        if isinstance(found, int):
+            return found
+        if not store_configured(settings):  # no ledger here: nothing to lock or record
+            context = DeployContext(found.commit)
+            return await deploy_environment(
+                found.repo, found.environment, found.checks, context, clusters=clusters
+            )
+        try:
+            repository = await server_repository(args, settings, found.repo)
+        except ValueError as exc:
+            print(f"gitops-bot: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if repository is None:
+            print("gitops-bot: " + NO_REPOSITORY.format(path=args.repo), file=sys.stderr)
+            return EXIT_USAGE
+        work = partial(_audited, clusters=clusters, settings=settings, args=args, found=found)
+        return await using(store_for_url(settings.database_url), partial(work, repository))
 
 
-async def _apply_through(
+async def _find(
     args: argparse.Namespace, settings: Settings, clusters: ClusterDirectory, pool: CheckPool
-) -> ApplyResult | int:
+) -> Found | int:
+    """The environment at `--ref`; an exit code (the cause on stderr) when there is none."""
     repo = GitRepo(args.repo)
     commit = await repo.resolve(args.ref)
     try:
@@ -84,40 +135,57 @@ async def _apply_through(
             file=sys.stderr,
         )
         return EXIT_FAILED
-    if not store_configured(settings):  # no ledger here: nothing to lock or record
-        context = DeployContext(commit)
-        return await deploy_environment(repo, environment, checks, context, clusters=clusters)
-    store = store_for_url(settings.database_url)
-    audited = _break_glass(args, repo, commit, environment, checks)
-    return await using(store, lambda s: _audited(s, clusters, settings, audited))
+    return Found(repo, commit, environment, checks)
 
 
-def _break_glass(
-    args: argparse.Namespace, repo: GitRepo, commit: str, environment: Environment, checks: Checks
-) -> AuditedApply:
-    """Under the operator's name, and the environment's lock: the server's own when
-    --repository names the repository as the server knows it."""
+def _break_glass(repository: str, found: Found) -> AuditedApply:
+    """Under the operator's name, and the environment's key as the server names it: the
+    same lock, applied commit and merge ordering as the server's applies."""
     operator = getpass.getuser()
-    repository = args.repository or f"local:{args.repo.resolve()}"
     return AuditedApply(
-        repo,
-        commit,
-        environment,
-        checks,
+        found.repo,
+        found.commit,
+        found.environment,
+        found.checks,
         Authority(Trigger.BREAK_GLASS, repository=repository, author=operator),
-        key=f"{repository}:{environment.name}",
+        key=environment_key(repository, found.environment.name),
         holder=f"break-glass:{operator}@{socket.gethostname()}",
+        record_in_place=True,
     )
 
 
 async def _audited(
-    store: Store, clusters: ClusterDirectory, settings: Settings, apply: AuditedApply
-) -> ApplyResult:
-    """A break-glass apply may go back to an older commit on purpose (a rollback), so it
-    has no ordering check; it is in the ledger like every other apply."""
-    ledger = Ledger(store, clusters, time.time, settings.job_lease_seconds)
-    applied = await apply_audited(ledger, apply, newer=None)
-    assert applied is not None  # only an ordering check can skip an apply
+    repository: str,
+    store: Store,
+    *,
+    clusters: ClusterDirectory,
+    settings: Settings,
+    args: argparse.Namespace,
+    found: Found,
+) -> ApplyResult | int:
+    """Through the one audited apply. Going back to an older commit than the environment
+    runs is refused (and audited as superseded) unless --allow-older says it is meant."""
+    apply = _break_glass(repository, found)
+    ledger = Ledger(store, clusters, settings.job_lease_seconds)
+    fetch = partial(fetch_from_origin, found.repo)
+    newer = (
+        None if args.allow_older else partial(runs_newer, store, apply.key, found.repo, fetch=fetch)
+    )
+    applied = await apply_audited(ledger, apply, newer)
+    if isinstance(applied, Skipped):  # break-glass claims no merge: a newer commit runs
+        return await _refused_older(store, apply)
     sequence = applied.record.sequence
     print(f"recorded as audit record {sequence} (break-glass)", file=sys.stderr)
     return applied.result
+
+
+async def _refused_older(store: Store, apply: AuditedApply) -> int:
+    last = await store.last_applied(apply.key)
+    running = last.commit[:12] if last else "a newer commit"
+    print(
+        f"gitops-bot: {apply.environment.name} runs {running}, which already contains "
+        f"{apply.commit[:12]}; nothing was applied (audited as superseded). To go back on "
+        "purpose, run it again with --allow-older",
+        file=sys.stderr,
+    )
+    return EXIT_FAILED

@@ -33,6 +33,7 @@ class AuditEntry:
     objects: tuple[Mapping[str, str], ...] = ()  # object, action, outcome, digest
     message: str | None = None
     repository: str | None = None  # "forge:owner/name": environment names repeat across repos
+    approvals_unknown: str | None = None  # why the approvers could not be read, if so
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,7 @@ class Authority:
     pr_number: int | None = None
     pr_url: str | None = None
     approvers: tuple[str, ...] = ()
+    approvals_unknown: str | None = None  # why the approvers could not be read: not "none"
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,15 @@ def entry_for(result: ApplyResult, authority: Authority, span: Span) -> AuditEnt
         objects=objects,
         message=result.failure,
         repository=authority.repository,
+        approvals_unknown=authority.approvals_unknown,
     )
+
+
+def applies_once_per_commit(trigger: str) -> bool:
+    """Whether the apply brings a merge to its environments (a merge, or a merge caught
+    up with): that happens once per environment and commit, whatever the number of
+    deliveries. Self-heal and break-glass apply a commit again on purpose."""
+    return trigger not in (Trigger.SELF_HEAL, Trigger.BREAK_GLASS)
 
 
 def superseded_entry(entry: AuditEntry) -> AuditEntry:
@@ -164,6 +174,8 @@ def verify(records: Iterable[AuditRecord]) -> ChainProblem | None:
 
 def entry_as_data(entry: AuditEntry) -> dict[str, Any]:
     data = asdict(entry)
+    if entry.approvals_unknown is None:  # absent, as in the records written before it existed
+        del data["approvals_unknown"]
     data["approvers"] = list(entry.approvers)
     data["objects"] = [dict(o) for o in entry.objects]
     return data
@@ -197,6 +209,8 @@ def record_as_text(record: AuditRecord) -> str:
         who += f" by {e.author}"
     if e.approvers:
         who += f", approved by {', '.join(e.approvers)}"
+    if e.approvals_unknown:
+        who += f", approvals unknown ({e.approvals_unknown})"
     where = f"{e.repository} " if e.repository else ""
     lines = [
         f"#{record.sequence} {e.started_at} {where}{e.environment} (cluster {e.cluster}) "

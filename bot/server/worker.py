@@ -100,7 +100,8 @@ class Worker:
         completed meanwhile stays completed: the store only changes a running job."""
         reason = f"released by {self.name} at shutdown before it finished; it runs again"
         try:
-            await self.services.store.fail_job(job, reason, self.services.clock())
+            store = self.services.store
+            await store.fail_job(job, reason, await store.now())
         except StoreError as exc:  # the lease still runs out: another worker takes over
             log.warning("job %s: could not release it: %s", job.id, exc)
             return
@@ -136,7 +137,8 @@ class Worker:
             await store.complete_job(job, JobState.SUPERSEDED)
             return WorkerResult.SUPERSEDED
         final = job.attempts >= self.services.settings.job_max_attempts
-        retry_at = None if final else self.services.clock() + backoff(job.attempts, exc)
+        # The store's time, not this host's: on PostgreSQL every replica reads the same one.
+        retry_at = None if final else await store.now() + backoff(job.attempts, exc)
         state = await store.fail_job(job, error, retry_at)
         try:
             await workflow.report_failure(self.services, work, Failure(job, error, final))

@@ -7,6 +7,9 @@ the self-numbering key, written here as `{serial}` and filled in per backend
 The audit ledger is a hash chain of bot.core.audit entries: `entry` is the entry's
 canonical JSON; environment and commit are copied out for queries and are part of what
 `audit --verify` checks.
+
+`merge_claims` holds, per environment and merge commit, the one job that applies it: a
+second delivery of the same merge finds the claim under the environment's lock and stops.
 """
 
 from __future__ import annotations
@@ -82,6 +85,19 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         CREATE INDEX drift_checks_by_time ON drift_checks (checked_at);
         CREATE INDEX audit_ledger_by_commit ON audit_ledger (environment, commit_sha, sequence);
         CREATE INDEX applied_commits_by_time ON applied_commits (applied_at);
+        """,
+    ),
+    (
+        3,
+        "one apply of a merge commit per environment",
+        """
+        CREATE TABLE merge_claims (
+            environment TEXT NOT NULL,
+            commit_sha TEXT NOT NULL,
+            claimant TEXT NOT NULL,
+            claimed_at DOUBLE PRECISION NOT NULL,
+            PRIMARY KEY (environment, commit_sha)
+        );
         """,
     ),
 )

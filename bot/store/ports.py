@@ -14,6 +14,11 @@ tests/test_store.py pins them down and runs against each backend):
 - A running job's holder may renew its lease; a job taken over cannot be renewed.
 - An environment lock has one holder until it expires or is released.
 - The last applied commit of an environment only moves forward (by job position).
+- A merge commit is claimed for one claimant per environment: the first claim holds,
+  every later one (another delivery of the same merge) learns who holds it.
+- "Now" (leases, lock expiry, retry times, ledger times) is the store's time: the local
+  clock for SQLite, which one host serves; the database server's for PostgreSQL, so a
+  replica whose clock is off can neither take over a live lease nor keep a dead one.
 - The audit ledger is one hash chain (bot.core.audit): appends are serialized, so
   replicas writing at once still build one unbroken chain; an append with a key that
   is already in the ledger returns the record written first (a job re-run after a
@@ -119,6 +124,13 @@ class Connection(Protocol):
         """Raise StoreError when the store cannot serve requests."""
 
 
+class StoreClock(Protocol):
+    """The time every stored moment is measured in (see the module's docstring)."""
+
+    async def now(self) -> float:
+        """Seconds since the epoch, as the store counts them."""
+
+
 class Intake(Protocol):
     """Webhook deliveries, stored with the job they ask for in one step."""
 
@@ -170,6 +182,10 @@ class EnvironmentLocks(Protocol):
     async def record_applied(self, environment: str, commit: str, position: int) -> bool:
         """Move the environment to `commit`; False when a later position is recorded."""
 
+    async def claim_merge(self, environment: str, commit: str, claimant: str) -> str:
+        """Claim the one apply of merge `commit` to the environment for `claimant`; the
+        claimant holding it: `claimant`, or whoever claimed it first."""
+
 
 class AuditLedger(Protocol):
     """The append-only, hash-chained audit ledger."""
@@ -218,12 +234,13 @@ class StatusReads(Protocol):
         """The dead-letter list, newest first."""
 
 
-class ApplyRecords(EnvironmentLocks, AuditLedger, Protocol):
+class ApplyRecords(StoreClock, EnvironmentLocks, AuditLedger, Protocol):
     """What an audited apply writes: the lock, the applied commit, the ledger record."""
 
 
 class Store(
     Connection,
+    StoreClock,
     Intake,
     JobQueue,
     EnvironmentLocks,

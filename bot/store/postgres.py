@@ -4,12 +4,15 @@ Same semantics as the SQLite reference. Where SQLite has one writer at a time, h
 concurrency is handled explicitly: jobs are claimed with `FOR UPDATE SKIP LOCKED`, a
 coalescing key is decided under a transaction-scoped advisory lock, ledger appends and
 migrations take advisory locks of their own.
+
+Every moment stored (leases, lock expiry, retry and ledger times) is the database
+server's `clock_timestamp()`, read in the transaction that uses it: replicas on hosts
+whose clocks disagree still agree on whether a lease has run out.
 """
 
 from __future__ import annotations
 
 import hashlib
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -31,6 +34,7 @@ from bot.store.ports import (
 )
 from bot.store.statements import (
     CLAIM_JOB,
+    CLAIM_MERGE,
     COMPLETE_JOB,
     FAIL_JOB,
     INSERT_AUDIT,
@@ -38,6 +42,7 @@ from bot.store.statements import (
     IS_SUPERSEDED,
     JOB_COUNTS,
     LAST_APPLIED,
+    MERGE_CLAIMANT,
     PING,
     RECORD_APPLIED,
     RECORD_DRIFT_CHECK,
@@ -57,6 +62,7 @@ _JOB_COLUMNS = "id, kind, payload, coalesce_key, attempts, holder, state, last_e
 # Advisory lock ids of this bot (two 32-bit keys: the bot's, then the purpose).
 _BOT = 0x6B6F7073  # arbitrary ("kops"): keeps these ids apart from other applications' locks
 _MIGRATIONS, _LEDGER = 1, 2
+_NOW = "SELECT extract(epoch FROM clock_timestamp())::double precision"
 _CANDIDATES = 8  # jobs looked at per claim; the rest wait for the next one
 # One candidate at a time, so a claim holds row locks only on jobs it looked at.
 _CLAIMABLE = """
@@ -90,13 +96,11 @@ class PostgresStore(StatusQueries):
     def __init__(
         self,
         url: str,
-        clock: Callable[[], float] = time.time,
         max_connections: int = 10,
         open_timeout: float = 30.0,
     ) -> None:
         self._url = url
         self._open_timeout = open_timeout
-        self._clock = clock
         self._max_connections = max_connections
         self._pool: AsyncConnectionPool | None = None
         self._where = _server_of(url)
@@ -132,7 +136,7 @@ class PostgresStore(StatusQueries):
             ) from exc
         self._pool = pool
         async with self._transaction() as conn:
-            await _migrate(conn, self._clock())
+            await _migrate(conn, await _now(conn))
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -143,9 +147,13 @@ class PostgresStore(StatusQueries):
         async with self._transaction() as conn:
             await conn.execute(postgres(PING))
 
-    async def record_delivery(self, delivery: Delivery, job: NewJob | None) -> bool:
-        now = self._clock()
+    async def now(self) -> float:
         async with self._transaction() as conn:
+            return await _now(conn)
+
+    async def record_delivery(self, delivery: Delivery, job: NewJob | None) -> bool:
+        async with self._transaction() as conn:
+            now = await _now(conn)
             cursor = await conn.execute(
                 postgres(INSERT_DELIVERY),
                 (delivery.id, delivery.forge, delivery.event, delivery.outcome, now),
@@ -155,14 +163,13 @@ class PostgresStore(StatusQueries):
             return bool(cursor.rowcount)
 
     async def add_job(self, job: NewJob) -> int:
-        now = self._clock()
         async with self._transaction() as conn:
-            return await _insert_job(conn, job, now, None)
+            return await _insert_job(conn, job, await _now(conn), None)
 
     async def claim_job(self, holder: str, lease_seconds: float) -> Job | None:
-        now = self._clock()
         passed: list[int] = []
         async with self._transaction() as conn:
+            now = await _now(conn)
             while len(passed) < _CANDIDATES:
                 cursor = await conn.execute(_CLAIMABLE, {"now": now, "passed": passed})
                 row = await cursor.fetchone()
@@ -179,29 +186,31 @@ class PostgresStore(StatusQueries):
         return None
 
     async def renew_lease(self, job: Job, lease_seconds: float) -> bool:
-        return await self._update_job(
+        return await self._write(
             postgres(RENEW_LEASE),
-            (self._clock() + lease_seconds, job.id, job.holder),
+            lambda now: (now + lease_seconds, job.id, job.holder),
         )
 
     async def complete_job(self, job: Job, state: JobState = JobState.DONE) -> None:
-        await self._update_job(
+        await self._write(
             postgres(COMPLETE_JOB),
-            (str(state), self._clock(), job.id, job.holder),
+            lambda now: (str(state), now, job.id, job.holder),
         )
 
     async def fail_job(self, job: Job, error: str, retry_at: float | None) -> JobState:
         state = JobState.READY if retry_at is not None else JobState.DEAD
-        finished = None if retry_at is not None else self._clock()
-        await self._update_job(
-            postgres(FAIL_JOB),
-            (str(state), retry_at, error[:2000], finished, job.id, job.holder),
-        )
+
+        def values(now: float) -> tuple[Any, ...]:
+            finished = None if retry_at is not None else now
+            return (str(state), retry_at, error[:2000], finished, job.id, job.holder)
+
+        await self._write(postgres(FAIL_JOB), values)
         return state
 
-    async def _update_job(self, sql: str, values: tuple[Any, ...]) -> bool:
+    async def _write(self, sql: str, values: Callable[[float], tuple[Any, ...]]) -> bool:
+        """Run `sql` with the values made from the database's time now."""
         async with self._transaction() as conn:
-            return bool((await conn.execute(sql, values)).rowcount)
+            return bool((await conn.execute(sql, values(await _now(conn)))).rowcount)
 
     async def is_superseded(self, job: Job) -> bool:
         if job.coalesce_key is None:
@@ -214,9 +223,9 @@ class PostgresStore(StatusQueries):
             return await cursor.fetchone() is not None
 
     async def requeue(self, job_id: int) -> bool:
-        return await self._update_job(
+        return await self._write(
             postgres(REQUEUE_DEAD_JOB),
-            (self._clock(), job_id),
+            lambda now: (now, job_id),
         )
 
     async def job_counts(self) -> dict[JobState, int]:
@@ -239,13 +248,10 @@ class PostgresStore(StatusQueries):
             return [_job_from_row(row) for row in await cursor.fetchall()]
 
     async def lock_environment(self, environment: str, holder: str, seconds: float) -> bool:
-        now = self._clock()
-        async with self._transaction() as conn:
-            cursor = await conn.execute(
-                postgres(TAKE_LOCK),
-                (environment, holder, now + seconds, now),
-            )
-            return bool(cursor.rowcount)
+        return await self._write(
+            postgres(TAKE_LOCK),
+            lambda now: (environment, holder, now + seconds, now),
+        )
 
     async def unlock_environment(self, environment: str, holder: str) -> None:
         async with self._transaction() as conn:
@@ -264,17 +270,22 @@ class PostgresStore(StatusQueries):
         return AppliedCommit(*row) if row else None
 
     async def record_applied(self, environment: str, commit: str, position: int) -> bool:
-        now = self._clock()
+        return await self._write(
+            postgres(RECORD_APPLIED),
+            lambda now: (environment, commit, position, now),
+        )
+
+    async def claim_merge(self, environment: str, commit: str, claimant: str) -> str:
         async with self._transaction() as conn:
-            cursor = await conn.execute(
-                postgres(RECORD_APPLIED),
-                (environment, commit, position, now),
-            )
-            return bool(cursor.rowcount)
+            values = (environment, commit, claimant, await _now(conn))
+            await conn.execute(postgres(CLAIM_MERGE), values)
+            cursor = await conn.execute(postgres(MERGE_CLAIMANT), (environment, commit))
+            row = await cursor.fetchone()
+        return str(row[0]) if row else claimant
 
     async def add_audit(self, entry: AuditEntry, key: str | None = None) -> AuditRecord:
-        now = self._clock()
         async with self._transaction() as conn:
+            now = await _now(conn)
             # One appender at a time across every replica, until this transaction ends.
             await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_BOT, _LEDGER))
             if key is not None:
@@ -327,6 +338,15 @@ class PostgresStore(StatusQueries):
         async with self._transaction() as conn:
             cursor = await conn.execute(postgres(sql), values)
             return list(await cursor.fetchall())
+
+
+async def _now(conn: psycopg.AsyncConnection[Any]) -> float:
+    """The database server's time: the one clock every replica reads alike."""
+    cursor = await conn.execute(_NOW)
+    row = await cursor.fetchone()
+    if row is None:
+        raise StoreError("the PostgreSQL store did not say what time it is")
+    return float(row[0])
 
 
 async def _migrate(conn: psycopg.AsyncConnection[Any], now: float) -> None:

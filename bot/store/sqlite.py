@@ -27,6 +27,7 @@ from bot.store.ports import (
 )
 from bot.store.statements import (
     CLAIM_JOB,
+    CLAIM_MERGE,
     COMPLETE_JOB,
     FAIL_JOB,
     INSERT_AUDIT,
@@ -34,6 +35,7 @@ from bot.store.statements import (
     IS_SUPERSEDED,
     JOB_COUNTS,
     LAST_APPLIED,
+    MERGE_CLAIMANT,
     PING,
     RECORD_APPLIED,
     RECORD_DRIFT_CHECK,
@@ -171,6 +173,11 @@ class SQLiteStore(StatusQueries):
 
     async def ping(self) -> None:
         await self._run(lambda db: db.execute(PING).fetchone())
+
+    async def now(self) -> float:
+        """The local clock: one host serves a SQLite file (its replicas share the host's
+        disk, so they share its clock too), and tests can move it."""
+        return self._clock()
 
     async def record_delivery(self, delivery: Delivery, job: NewJob | None) -> bool:
         now = self._clock()
@@ -329,6 +336,15 @@ class SQLiteStore(StatusQueries):
             )
 
         return await self._write(write)
+
+    async def claim_merge(self, environment: str, commit: str, claimant: str) -> str:
+        now = self._clock()
+
+        def claim(db: sqlite3.Connection) -> str:
+            db.execute(CLAIM_MERGE, (environment, commit, claimant, now))
+            return str(db.execute(MERGE_CLAIMANT, (environment, commit)).fetchone()[0])
+
+        return await self._write(claim)
 
     async def add_audit(self, entry: AuditEntry, key: str | None = None) -> AuditRecord:
         now = self._clock()

@@ -49,6 +49,11 @@ RECORD_APPLIED = (
     "position = excluded.position, applied_at = excluded.applied_at WHERE "
     "applied_commits.position <= excluded.position"
 )
+CLAIM_MERGE = (
+    "INSERT INTO merge_claims (environment, commit_sha, claimant, claimed_at) VALUES (?, ?, ?, "
+    "?) ON CONFLICT (environment, commit_sha) DO NOTHING"
+)
+MERGE_CLAIMANT = "SELECT claimant FROM merge_claims WHERE environment = ? AND commit_sha = ?"
 INSERT_AUDIT = (
     "INSERT INTO audit_ledger (sequence, environment, commit_sha, entry, previous_hash, hash, "
     "idempotency_key, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"

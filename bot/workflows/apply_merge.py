@@ -16,7 +16,8 @@ from bot.events import PushToDefaultBranch
 from bot.forges.ports import DeploymentReport, DeploymentState, Forge, PullRequest
 from bot.git.repos import GitRepo
 from bot.renderers import render_options
-from bot.stages.apply.audited import AuditedApply, apply_audited, runs_newer
+from bot.stages.apply.audited import AuditedApply, Skipped, apply_audited, runs_newer
+from bot.stages.approvals import Approvals, read_approvals
 from bot.stages.plan import CONTROLLED, Checks, load_checks
 from bot.stages.schema_sources import server_schemas
 from bot.store.ports import Job
@@ -34,7 +35,7 @@ class Merge:
     event: PushToDefaultBranch
     job: Job
     pull: PullRequest | None
-    approvers: tuple[str, ...]
+    approvals: Approvals
     trigger: Trigger = Trigger.MERGE  # CATCH_UP when the push never arrived as a webhook
 
 
@@ -72,20 +73,22 @@ async def apply_merge(
                 event.repo, pull.number, APPLY_KIND, (config_refusal(event, str(exc)),)
             )
         return ApplyOutcome.REFUSED
-    approvers = await forge.approvers(event.repo, pull.number) if pull else ()
-    merge = Merge(event, job, pull, approvers, trigger)
+    merge = Merge(event, job, pull, await read_approvals(forge, event.repo, pull), trigger)
     results = []
     for env in checks.config.environments:
         if not env.apply_on_merge or (only is not None and env.name not in only):
             continue
         with log_context(environment=env.name, cluster=env.cluster):
             result = await _apply_locked(services, mirror, merge, env, checks)
-        await notify_applied(services, job, event, pull, env.name, result)
-        if result is None:
-            continue  # a newer commit is already applied there: audited as superseded
-        results.append(result)
-        await forge.record_deployment(event.repo, event.commit, deployment_report(result))
-        services.metrics.applies.labels(_result(result)).inc()
+        if result is Skipped.CLAIMED:
+            continue  # another delivery's job applies (or applied) this merge and reports it
+        applied = None if result is Skipped.SUPERSEDED else result  # None: superseded
+        await notify_applied(services, job, event, pull, env.name, applied)
+        if applied is None:
+            continue  # a newer commit runs there: audited, nothing to report on the PR
+        results.append(applied)
+        await forge.record_deployment(event.repo, event.commit, deployment_report(applied))
+        services.metrics.applies.labels(_result(applied)).inc()
     if pull is not None and results:
         parts = render_apply(results, forge.comment_limit, APPLY_KIND)
         await forge.upsert_comment(event.repo, pull.number, APPLY_KIND, parts)
@@ -94,8 +97,9 @@ async def apply_merge(
 
 async def _apply_locked(
     services: Services, mirror: GitRepo, merge: Merge, env: Environment, checks: Checks
-) -> ApplyResult | None:
-    """Apply one environment through the one audited apply; None when superseded."""
+) -> ApplyResult | Skipped:
+    """Apply one environment through the one audited apply; Skipped when superseded or
+    when another delivery of this merge has it (the store's claim on environment and commit)."""
     event, job = merge.event, merge.job
     key = environment_key(event, env.name)
     apply = AuditedApply(
@@ -116,7 +120,7 @@ async def _apply_locked(
 
     newer = partial(runs_newer, services.store, key, mirror, fetch=fetch)
     applied = await apply_audited(ledger(services), apply, newer)
-    return applied.result if applied is not None else None
+    return applied if isinstance(applied, Skipped) else applied.result
 
 
 def authority(merge: Merge) -> Authority:
@@ -128,7 +132,8 @@ def authority(merge: Merge) -> Authority:
         author=pull.author if pull else merge.event.pusher or None,
         pr_number=pull.number if pull else None,
         pr_url=pull.url if pull else None,
-        approvers=merge.approvers,
+        approvers=merge.approvals.approvers,
+        approvals_unknown=merge.approvals.unknown,
     )
 
 

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
+from functools import partial
 from typing import Any
 
 from bot.core.audit import Result
@@ -15,13 +16,13 @@ from bot.core.drifts import DriftState, EnvironmentDrift
 from bot.core.repoconfig import ConfigError
 from bot.events import Repository
 from bot.renderers import render_options
-from bot.stages.apply.audited import runs_newer
+from bot.stages.apply.audited import EnvironmentBusy, runs_newer, while_locked
 from bot.stages.drift import add_origins, check_environment
 from bot.stages.drift_reports import record_in_store, record_metrics, report_to_forge
 from bot.stages.plan import load_checks
 from bot.stages.schema_sources import server_schemas
 from bot.store.ports import Job, NewJob
-from bot.workflows.context import Failure, Services, repository_environment_key
+from bot.workflows.context import Failure, Services, ledger, repository_environment_key
 from bot.workflows.notify import notify_drift
 from bot.workflows.self_heal import TRIGGER, Target, heal
 
@@ -94,19 +95,23 @@ async def check_drift(services: Services, check: DriftCheck, job: Job) -> DriftO
 
 
 async def _locked(services: Services, target: Target) -> EnvironmentDrift | None:
-    """Check (and heal) under the environment's apply lock, so a check never sees an
-    apply half done; None when an apply holds the lock or the branch moved on meanwhile."""
-    store, holder = services.store, f"job-{target.job.id}"
-    if not await store.lock_environment(target.key, holder, services.settings.job_lease_seconds):
+    """Check (and heal) under the environment's apply lock, renewed as an apply's is, so a
+    check never sees an apply half done; None when an apply holds the lock or the branch
+    moved on meanwhile."""
+    holder = f"job-{target.job.id}"
+    try:
+        work = partial(_check_unless_behind, services, target)
+        return await while_locked(ledger(services), target.key, holder, work)
+    except EnvironmentBusy:
         log.info("drift check of %s skipped: it is being applied", target.key)
         return None
-    try:
-        if await _behind(services, target):
-            log.info("drift check of %s skipped: a newer commit is applied", target.key)
-            return None
-        return await _checked(services, target)
-    finally:
-        await store.unlock_environment(target.key, holder)
+
+
+async def _check_unless_behind(services: Services, target: Target) -> EnvironmentDrift | None:
+    if await _behind(services, target):
+        log.info("drift check of %s skipped: a newer commit is applied", target.key)
+        return None
+    return await _checked(services, target)
 
 
 async def _checked(services: Services, target: Target) -> EnvironmentDrift:
@@ -133,7 +138,7 @@ async def _heal_failed_lately(services: Services, target: Target) -> str:
     """Why not to heal now: a self-heal of the same commit failed within the hour. The
     cause (a conflict, a refused object) rarely goes away by itself, and each attempt
     would add a failed record to the audit ledger at every check."""
-    since = services.clock() - HEAL_RETRY_SECONDS
+    since = await services.store.now() - HEAL_RETRY_SECONDS
     records = await services.store.audit_records(target.environment.name, since)
     repository = f"{target.repo.forge}:{target.repo.slug}"
     for record in reversed(records):

@@ -13,6 +13,8 @@ from typing import Any, Generic, Protocol, TypeVar
 from bot.clusters.directory import ClusterDirectory
 from bot.config.settings import Settings
 from bot.core.credentials import mask_credentials, masked_data
+from bot.core.envkeys import environment_key as envkey
+from bot.core.envkeys import repository_name
 from bot.events import (
     CommentCommand,
     Event,
@@ -45,7 +47,7 @@ class Services:
     mirrors: Mirrors
     metrics: Metrics
     catalogs: CatalogFactory = catalog_for
-    clock: Callable[[], float] = time.time  # the store's clock: retry times are in it
+    clock: Callable[[], float] = time.time  # this host's (metrics); the store keeps its own
     clusters: ClusterDirectory | None = None  # None or unknown cluster: a dry apply
     offload: Offload | None = None  # where parsing and checks run (None: a thread here)
     notifier: Notifier | None = None  # how notification jobs are sent (None: they fail)
@@ -98,9 +100,9 @@ class EventWorkflow(Generic[E]):
 
 
 def ledger(services: Services) -> Ledger:
-    """What the one audited apply needs of the services: the store, clusters, clock."""
+    """What the one audited apply needs of the services: the store, clusters, lease."""
     lease = services.settings.job_lease_seconds
-    return Ledger(services.store, services.clusters, services.clock, lease)
+    return Ledger(services.store, services.clusters, lease)
 
 
 def job_for(event: Event) -> NewJob:
@@ -130,4 +132,5 @@ def environment_key(event: Event, environment: str) -> str:
 
 
 def repository_environment_key(repo: Repository, environment: str) -> str:
-    return f"{repo.forge}:{repo.slug}:{environment}"
+    """The same key break-glass `gitops-bot apply` uses (core.envkeys)."""
+    return envkey(repository_name(repo.forge, repo.slug), environment)

@@ -10,7 +10,8 @@ from bot.core.drifts import EnvironmentDrift, may_take_over
 from bot.core.repoconfig import Environment
 from bot.events import Repository
 from bot.git.repos import GitRepo
-from bot.stages.apply.audited import AuditedApply, apply_locked
+from bot.stages.apply.audited import AuditedApply, Skipped, apply_locked
+from bot.stages.approvals import read_approvals
 from bot.stages.plan import Checks
 from bot.store.ports import Job
 from bot.workflows.context import Services, ledger
@@ -40,7 +41,7 @@ async def heal(services: Services, target: Target, drift: EnvironmentDrift) -> A
     """
     forge = services.forges.forge_for(target.repo)
     pull = await forge.pull_request_for_commit(target.repo, target.commit)
-    approvers = await forge.approvers(target.repo, pull.number) if pull else ()
+    approvals = await read_approvals(forge, target.repo, pull)
     environment = target.environment
     force = may_take_over(drift, environment.force_conflicts)
     authority = Authority(
@@ -49,7 +50,8 @@ async def heal(services: Services, target: Target, drift: EnvironmentDrift) -> A
         author=pull.author if pull else None,
         pr_number=pull.number if pull else None,
         pr_url=pull.url if pull else None,
-        approvers=approvers,
+        approvers=approvals.approvers,
+        approvals_unknown=approvals.unknown,
     )
     apply = AuditedApply(
         target.mirror,
@@ -63,7 +65,7 @@ async def heal(services: Services, target: Target, drift: EnvironmentDrift) -> A
         position=target.job.id,
     )
     applied = await apply_locked(ledger(services), apply, newer=None)
-    assert applied is not None  # only an ordering check can skip an apply
+    assert not isinstance(applied, Skipped)  # self-heal claims no merge and checks no order
     result = applied.result
     services.metrics.self_heals.labels("applied" if result.succeeded else "failed").inc()
     return result

@@ -66,6 +66,21 @@ class BotProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
+    clock_skew_seconds: float = 0.0  # how far this host's clock (time.time) is off
+
+    def _command(self) -> list[str]:
+        if not self.clock_skew_seconds:
+            return [sys.executable, "-m", "bot", "serve"]
+        # A host whose clock is off: time.time is shifted before the bot is imported,
+        # so every clock the bot reads (its defaults bind time.time) is this one.
+        skewed = (
+            "import runpy, sys, time\n"
+            "real = time.time\n"
+            f"time.time = lambda: real() + {self.clock_skew_seconds!r}\n"
+            "sys.argv = ['gitops-bot', 'serve']\n"
+            "runpy.run_module('bot', run_name='__main__', alter_sys=True)\n"
+        )
+        return [sys.executable, "-c", skewed]
 
     @property
     def url(self) -> str:
@@ -76,7 +91,7 @@ class BotProcess:
         with self.log.open("ab") as log:
             log.write(f"--- start {self.starts}\n".encode())
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "bot", "serve"],
+                self._command(),
                 env=env,
                 cwd=ROOT,
                 stdout=log,

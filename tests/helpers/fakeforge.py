@@ -8,6 +8,7 @@ build the bot against them.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import re
@@ -69,6 +70,7 @@ class FakeForge:
     faults: list[Fault] = field(default_factory=list)
     origin: Path | None = None  # the repository the forge serves (its merge refs are made there)
     not_modified: list[Call] = field(default_factory=list)  # conditional requests answered 304
+    slow: list[tuple[str, re.Pattern[str], float]] = field(default_factory=list)
 
     # --- set-up and checks by tests ----------------------------------------------------
 
@@ -89,6 +91,16 @@ class FakeForge:
     def edits(self) -> list[Call]:
         """Every request that changed something the forge shows (all but reads)."""
         return [c for c in self.calls if c.method != "GET" and "access_tokens" not in c.path]
+
+    def answer_slowly(self, method: str, path: str, seconds: float) -> None:
+        """Answer requests of `method` on a path matching `path` after `seconds`, as a
+        forge under load does (the bot's job then runs that much longer)."""
+        self.slow.append((method, re.compile(path), seconds))
+
+    async def _delay(self, call: Call) -> None:
+        for method, path, seconds in self.slow:
+            if method == call.method and path.search(call.path):
+                await asyncio.sleep(seconds)
 
     def calls_to(self, method: str, pattern: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and re.search(pattern, c.path)]

@@ -242,6 +242,7 @@ class FakeGitHub(FakeForge):
             if_none_match=request.headers.get("If-None-Match", ""),
         )
         self.calls.append(call)
+        await self._delay(call)
         if request.method == "GET":
             return self._answer(request, call, body)
         self.writing += 1

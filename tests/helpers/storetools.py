@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -40,3 +41,25 @@ async def wait_until_idle(database_url: str, guard_seconds: float, poll: float =
             await asyncio.sleep(poll)
     finally:
         await store.close()
+
+
+def let_time_pass(url: str, clock: Any, seconds: float) -> None:
+    """Let `seconds` pass for a store's leases and locks. SQLite reads the test's clock,
+    which moves; PostgreSQL reads the database server's, which a test cannot move, so the
+    moments its jobs and locks hold move back by as much instead."""
+    clock.advance(seconds)
+    if url.startswith("sqlite:///"):
+        return
+    for sql in (
+        "UPDATE jobs SET run_after = run_after - %s, lease_until = lease_until - %s",
+        "UPDATE environment_locks SET expires_at = expires_at - %s",
+    ):
+        execute_sql(url, sql, (seconds,) * sql.count("%s"))
+
+
+def database_for(request: Any, tmp_path: Path, name: str = "store.sqlite3") -> str:
+    """The database URL a test parametrized over ["sqlite", "postgres"] runs on: a SQLite
+    file under `tmp_path`, or a fresh database on the session's PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / name}"
+    return str(request.getfixturevalue("postgres_url"))

@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 from helpers.githubbot import BotFactory, BotHarness, base_tree, deployment
+from helpers.storetools import TEST_KEYS
 
 from bot import __version__
-from bot.core.audit import verify
+from bot.core.ledgerchain import verify_chain
 from bot.core.markdown import parse_marker
 from bot.store.ports import JobState
 
@@ -48,7 +49,7 @@ async def test_merge_applies_comments_deploys_and_audits(make_bot: BotFactory) -
         ("staging", "success"),
     ]
     records = await bot.services.store.audit_records()
-    assert verify(records) is None
+    assert verify_chain(await bot.services.store.audit_rows(), TEST_KEYS) is None
     entries = [r.entry for r in records]
     assert {e.environment for e in entries} == {"staging", "production"}
     staging = next(e for e in entries if e.environment == "staging")

@@ -115,7 +115,8 @@ async def _audited(
 ) -> ApplyResult:
     """A break-glass apply may go back to an older commit on purpose (a rollback), so it
     has no ordering check; it is in the ledger like every other apply."""
-    ledger = Ledger(store, clusters, time.time, settings.job_lease_seconds)
+    sealing = settings.ledger_keys.current
+    ledger = Ledger(store, clusters, time.time, settings.job_lease_seconds, sealing)
     applied = await apply_audited(ledger, apply, newer=None)
     assert applied is not None  # only an ordering check can skip an apply
     sequence = applied.record.sequence

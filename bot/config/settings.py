@@ -14,8 +14,10 @@ from typing import Any
 import yaml
 
 from bot.config.clusters import ClusterSettings, ClusterSettingsError, parse_clusters
+from bot.config.ledgerkeys import LedgerKeyError, ledger_keys
 from bot.config.secrets import Secret
 from bot.config.watchlist import WatchedRepository, WatchlistError, parse_watchlist
+from bot.core.ledgerchain import LedgerKeys
 from bot.core.relaxations import RelaxationLevel, RelaxationRules
 
 PREFIX = "GITOPS_BOT_"
@@ -79,10 +81,24 @@ class Settings:
     # Parsing, schema and policy checks run in worker processes (bot/stages/checkpool.py).
     check_workers: int = 0  # processes; 0: one per job worker (worker_count)
     check_timeout_seconds: int = 120  # a render's parsing, then its checks; past it a finding
+    # The audit ledger (README "Audit ledger"): the key that seals new records and its id,
+    # retired keys (ID:SECRET,...) older records were sealed with, and the last record
+    # written before the ledger was keyed that the operator vouches for (SEQUENCE:HASH).
+    ledger_key: Secret | None = None
+    ledger_key_id: str = "k1"
+    ledger_retired_keys: Secret | None = None
+    ledger_legacy_head: str | None = None
 
     @property
     def policy_rules(self) -> RelaxationRules:
         return RelaxationRules(self.policy_relaxation, frozenset(self.policy_locked))
+
+    @property
+    def ledger_keys(self) -> LedgerKeys:
+        """The ledger keys, checked when the settings are loaded (see _build)."""
+        return ledger_keys(
+            self.ledger_key, self.ledger_key_id, self.ledger_retired_keys, self.ledger_legacy_head
+        )
 
     def cluster(self, name: str) -> ClusterSettings | None:
         """The connection settings for the cluster an environment names, if configured."""
@@ -168,7 +184,12 @@ def _build(values: dict[str, Any]) -> Settings:
             raise SettingsError(
                 f"{PREFIX}{name.upper()}: {value!r} is not a valid {kind}"
             ) from None
-    return Settings(**converted)
+    settings = Settings(**converted)
+    try:
+        settings.ledger_keys  # noqa: B018 - parsed here so a bad key stops the start
+    except LedgerKeyError as exc:
+        raise SettingsError(str(exc)) from None
+    return settings
 
 
 _TIME_LIMITS = frozenset({"http_header_timeout_seconds", "http_body_timeout_seconds"})

@@ -6,7 +6,8 @@ the self-numbering key, written here as `{serial}` and filled in per backend
 
 The audit ledger is a hash chain of bot.core.audit entries: `entry` is the entry's
 canonical JSON; environment and commit are copied out for queries and are part of what
-`audit --verify` checks.
+`audit --verify` checks, as are `recorded_at` and `key_id` (the ledger key that sealed the
+record; NULL for records written before the ledger was keyed, see bot.core.ledgerchain).
 """
 
 from __future__ import annotations
@@ -66,6 +67,13 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
         );
         CREATE INDEX audit_ledger_by_environment ON audit_ledger (environment, sequence);
         CREATE INDEX audit_ledger_by_time ON audit_ledger (recorded_at);
+        """,
+    ),
+    (
+        2,
+        "audit ledger records name the key that sealed them",
+        """
+        ALTER TABLE audit_ledger ADD COLUMN key_id TEXT
         """,
     ),
 )

@@ -14,7 +14,8 @@ tests/test_store.py pins them down and runs against each backend):
 - A running job's holder may renew its lease; a job taken over cannot be renewed.
 - An environment lock has one holder until it expires or is released.
 - The last applied commit of an environment only moves forward (by job position).
-- The audit ledger is one hash chain (bot.core.audit): appends are serialized, so
+- The audit ledger is one hash chain (bot.core.ledgerchain), each record sealed with the
+  ledger key and stamped with the time the store wrote it: appends are serialized, so
   replicas writing at once still build one unbroken chain; an append with a key that
   is already in the ledger returns the record written first (a job re-run after a
   crash does not record its apply twice).
@@ -27,6 +28,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.core.audit import AuditEntry, AuditRecord
+from bot.core.ledgerchain import LedgerKey, LedgerRow
 
 
 class StoreError(RuntimeError):
@@ -146,13 +148,19 @@ class EnvironmentLocks(Protocol):
 class AuditLedger(Protocol):
     """The append-only, hash-chained audit ledger."""
 
-    async def add_audit(self, entry: AuditEntry, key: str | None = None) -> AuditRecord:
-        """Chain `entry` onto the ledger; a `key` already in it returns that first record."""
+    async def add_audit(
+        self, entry: AuditEntry, key: str | None = None, sealing: LedgerKey | None = None
+    ) -> AuditRecord:
+        """Chain `entry` onto the ledger, sealed with `sealing` (unkeyed without one, which
+        `audit --verify` never trusts); a `key` already in it returns that first record."""
 
     async def audit_records(
         self, environment: str | None = None, since: float | None = None
     ) -> list[AuditRecord]:
         """The ledger in chain order, or the records of one environment recorded since."""
+
+    async def audit_rows(self) -> list[LedgerRow]:
+        """Every ledger row as stored, in sequence order, unparsed: what verification reads."""
 
 
 class ApplyRecords(EnvironmentLocks, AuditLedger, Protocol):

@@ -17,8 +17,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from bot.core.audit import AuditEntry, AuditRecord, chain
-from bot.store.ledger import COLUMNS, entry_text, record_from_row
+from bot.core.audit import AuditEntry, AuditRecord
+from bot.core.ledgerchain import LedgerKey, LedgerRow, chain
+from bot.store.ledger import COLUMNS, entry_text, ledger_row, record_from_row
 from bot.store.migrations import MIGRATIONS, VERSION_TABLE, refuse_unknown, statements
 from bot.store.ports import AppliedCommit, Delivery, Job, JobState, NewJob, StoreError
 from bot.store.statements import (
@@ -262,7 +263,9 @@ class PostgresStore:
             )
             return bool(cursor.rowcount)
 
-    async def add_audit(self, entry: AuditEntry, key: str | None = None) -> AuditRecord:
+    async def add_audit(
+        self, entry: AuditEntry, key: str | None = None, sealing: LedgerKey | None = None
+    ) -> AuditRecord:
         now = self._clock()
         async with self._transaction() as conn:
             # One appender at a time across every replica, until this transaction ends.
@@ -279,7 +282,7 @@ class PostgresStore:
                 f"SELECT {COLUMNS} FROM audit_ledger ORDER BY sequence DESC LIMIT 1"  # noqa: S608
             )
             last = await cursor.fetchone()
-            record = chain(record_from_row(last) if last else None, entry)
+            record = chain(record_from_row(last) if last else None, entry, now, sealing)
             await conn.execute(
                 postgres(INSERT_AUDIT),
                 (
@@ -291,6 +294,7 @@ class PostgresStore:
                     record.hash,
                     key,
                     now,
+                    record.key_id,
                 ),
             )
             return record
@@ -307,6 +311,13 @@ class PostgresStore:
                 {"env": environment, "since": since},
             )
             return [record_from_row(row) for row in await cursor.fetchall()]
+
+    async def audit_rows(self) -> list[LedgerRow]:
+        async with self._transaction() as conn:
+            cursor = await conn.execute(
+                f"SELECT {COLUMNS} FROM audit_ledger ORDER BY sequence"  # noqa: S608
+            )
+            return [ledger_row(row) for row in await cursor.fetchall()]
 
 
 async def _migrate(conn: psycopg.AsyncConnection[Any], now: float) -> None:

@@ -93,7 +93,8 @@ class EventWorkflow(Generic[E]):
 def ledger(services: Services) -> Ledger:
     """What the one audited apply needs of the services: the store, clusters, clock."""
     lease = services.settings.job_lease_seconds
-    return Ledger(services.store, services.clusters, services.clock, lease)
+    sealing = services.settings.ledger_keys.current
+    return Ledger(services.store, services.clusters, services.clock, lease, sealing)
 
 
 def job_for(event: Event) -> NewJob:

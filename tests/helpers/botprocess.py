@@ -26,6 +26,7 @@ import aiohttp
 from helpers.fakegithub import FakeGitHub
 from helpers.githubbot import CONFIG, SECRET, deployment, example, sign
 from helpers.gitrepos import Repo
+from helpers.storetools import LEDGER_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 START_GUARD_SECONDS = 120  # a guard against a hung start, not a timing claim
@@ -49,6 +50,7 @@ def bot_environment(
         "GITHUB_TOKEN": token,
         "GITHUB_WEBHOOK_SECRET": SECRET,
         "GIT_ALLOW_FILE_REMOTES": "true",
+        "LEDGER_KEY": LEDGER_KEY,
         **settings,
     }
     return {**keep, **{f"GITOPS_BOT_{k.upper()}": v for k, v in values.items()}}

@@ -19,11 +19,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from multidict import MultiMapping
 
+from bot.config.secrets import Secret
 from bot.config.settings import Settings
 from bot.server.app import SERVICES, Options, create_app
 from bot.server.worker import run_until_idle
 from bot.workflows.context import Services
 from helpers.gitrepos import Repo
+from helpers.storetools import LEDGER_KEY
 
 Handler = Callable[[Any, "Call"], Any]  # (the fake, the call) -> data, or (status, data)
 
@@ -184,6 +186,7 @@ def bot_settings(tmp_path: Path, **settings: Any) -> Settings:
         "data_dir": tmp_path / "data",
         "git_allow_file_remotes": True,
         "job_max_attempts": 3,
+        "ledger_key": Secret(LEDGER_KEY),
     }
     return Settings(**{**defaults, **settings})
 

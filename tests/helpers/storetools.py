@@ -9,8 +9,15 @@ from typing import Any
 
 import psycopg
 
+from bot.core.ledgerchain import LedgerKey, LedgerKeys
 from bot.store.backends import store_for_url
 from bot.store.ports import JobState
+
+# The ledger key every test bot seals its audit records with (GITOPS_BOT_LEDGER_KEY).
+LEDGER_KEY = "test-ledger-key-7f3a9c2e41b8d056"
+LEDGER_KEY_ID = "k1"  # the settings' default id
+TEST_KEY = LedgerKey(LEDGER_KEY_ID, LEDGER_KEY.encode())
+TEST_KEYS = LedgerKeys(TEST_KEY)
 
 
 def execute_sql(url: str, sql: str, values: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -11,6 +11,7 @@ from bot import __version__
 from bot.clusters.directory import ClusterDirectory
 from bot.core.applies import ApplyResult
 from bot.core.audit import AuditRecord, Authority, Span, entry_for, superseded_entry
+from bot.core.ledgerchain import LedgerKey
 from bot.core.repoconfig import Environment
 from bot.git.mirrors import MirrorError, is_ancestor
 from bot.git.repos import GitRepo
@@ -35,6 +36,7 @@ class Ledger:
     clusters: ClusterDirectory | None  # None, or an unknown cluster: a dry apply
     clock: Callable[[], float]
     lease_seconds: float
+    sealing: LedgerKey | None = None  # the ledger key (settings); None: records are unkeyed
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,7 @@ async def _audit(
     span = Span(iso_time(started), iso_time(ledger.clock()), __version__)
     entry = entry_for(result, apply.authority, span)
     return await ledger.store.add_audit(
-        superseded_entry(entry) if superseded else entry, apply.record_key
+        superseded_entry(entry) if superseded else entry, apply.record_key, ledger.sealing
     )
 
 

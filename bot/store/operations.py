@@ -71,7 +71,7 @@ def _intact(rows: list[LedgerRow], anchors: tuple[Anchor, ...] | None) -> str:
             "without the anchors there (pass --repository or --anchor)\n"
         )
     newest = max((a.sequence for a in anchors), default=None)
-    return text + f"matches all {len(set(anchors))} anchors given (newest: {newest})\n"
+    return text + f"matches every anchor given ({len(set(anchors))}; newest: {newest})\n"
 
 
 async def dead_letter_listing(store: JobQueue) -> str:

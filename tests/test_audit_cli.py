@@ -382,3 +382,22 @@ async def test_unkeyed_records_need_the_operator_to_name_the_legacy_head(
     assert "unkeyed legacy records: 2" in vouched.stdout
     assert too_short.returncode == 1
     assert "from record 2: it is not keyed" in too_short.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ({"ledger_key": "short"}, "shorter than 16 characters; generate one with `openssl"),
+        ({"ledger_retired_keys": f"k1:{LEDGER_KEY}"}, "ledger key ids repeat (k1, k1)"),
+        ({"ledger_retired_keys": "no-id-here"}, "write each retired key as ID:SECRET"),
+        ({"ledger_key_id": "k 1"}, "key id 'k 1' must be 1 to 40 letters"),
+        ({"ledger_legacy_head": "12"}, "'12' is not SEQUENCE:HASH"),
+    ],
+)
+def test_unusable_ledger_key_settings_are_refused_clearly(
+    tmp_path: Path, settings: dict[str, str], said: str
+) -> None:
+    done = _bot(f"sqlite:///{tmp_path / 'bot.sqlite3'}", "audit", "--verify", **settings)
+    assert done.returncode == 3
+    assert said in done.stderr
+    assert "Traceback" not in done.stderr

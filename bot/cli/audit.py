@@ -10,10 +10,10 @@ import sys
 from bot.cli.exits import EXIT_FAILED, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from bot.config.settings import Settings, load_settings
 from bot.config.watchlist import WatchlistError, parse_watchlist, repository_for
-from bot.core.ledgerchain import Anchor, parse_anchor
+from bot.core.ledgerchain import parse_anchor
 from bot.events import Repository
 from bot.forges.ports import ForgeError
-from bot.server.forgeaccess import command_forges
+from bot.server.forgeaccess import published_anchors
 from bot.store.backends import store_for_url
 from bot.store.ledger import since_timestamp
 from bot.store.operations import audit_check, audit_listing, using
@@ -47,7 +47,7 @@ def _verify(args: argparse.Namespace, settings: Settings) -> int:
         print(f"gitops-bot: --repository: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        published = asyncio.run(_anchors(settings, repos)) if repos else ()
+        published = asyncio.run(published_anchors(settings, repos)) if repos else ()
     except ForgeError as exc:
         print(f"gitops-bot: cannot read the ledger anchors from the forge: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -63,9 +63,3 @@ def _repositories(named: list[str], settings: Settings) -> tuple[Repository, ...
     """The repositories whose forge holds anchors: those named, else the drift watch list."""
     watched = parse_watchlist(",".join(named)) if named else settings.drift_repositories
     return tuple(repository_for(w, settings.github_api_url, settings.gitlab_url) for w in watched)
-
-
-async def _anchors(settings: Settings, repos: tuple[Repository, ...]) -> tuple[Anchor, ...]:
-    async with command_forges(settings) as forges:
-        found = [await forges.forge_for(repo).ledger_anchors(repo) for repo in repos]
-    return tuple(a for anchors in found for a in anchors)

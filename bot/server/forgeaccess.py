@@ -10,6 +10,7 @@ from contextlib import asynccontextmanager
 import aiohttp
 
 from bot.config.settings import Settings
+from bot.core.ledgerchain import Anchor
 from bot.events import Repository
 from bot.forges.ports import Forge, ForgeError
 from bot.forges.registry import KITS, Resources
@@ -34,3 +35,16 @@ async def command_forges(settings: Settings) -> AsyncIterator[CommandForges]:
     """Forge adapters sharing one HTTP session, closed when the block ends."""
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as session:
         yield CommandForges(Resources(settings, session, Metrics(), time.time, asyncio.sleep))
+
+
+async def published_anchors(
+    settings: Settings, repos: tuple[Repository, ...]
+) -> tuple[Anchor, ...]:
+    """The ledger anchors the repositories' forges hold; ForgeError when one cannot be read
+    (an unreachable forge included)."""
+    try:
+        async with command_forges(settings) as forges:
+            found = [await forges.forge_for(repo).ledger_anchors(repo) for repo in repos]
+    except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+        raise ForgeError(f"the forge did not answer ({exc or type(exc).__name__})") from exc
+    return tuple(a for anchors in found for a in anchors)

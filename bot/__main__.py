@@ -180,7 +180,23 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--since", help="only records written since (ISO date, UTC)")
     audit.add_argument("--format", choices=["text", "json"], default="text")
     audit.add_argument(
-        "--verify", action="store_true", help="check the whole hash chain; exit 1 if broken"
+        "--verify",
+        action="store_true",
+        help="check every record's keyed hash and link; exit 1 if any cannot be trusted",
+    )
+    audit.add_argument(
+        "--repository",
+        action="append",
+        default=[],
+        help="with --verify: also compare with the ledger anchors this repository's forge "
+        "holds (forge:owner/name; repeatable; default: GITOPS_BOT_DRIFT_REPOSITORIES)",
+    )
+    audit.add_argument(
+        "--anchor",
+        action="append",
+        default=[],
+        help="with --verify: also compare with an anchor noted elsewhere (SEQUENCE:HASH, as "
+        "an apply publishes it or a verify prints it; repeatable)",
     )
     audit.set_defaults(command="audit")
     return parser

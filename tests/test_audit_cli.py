@@ -11,14 +11,17 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers.githubbot import BotFactory, FakeClock
 from helpers.livecluster import CLUSTER, ENV, LiveEnv, configmap
-from helpers.storetools import execute_sql
+from helpers.storetools import LEDGER_KEY, TEST_KEY, execute_sql
 
 from bot.core.audit import AuditEntry
+from bot.core.ledgerchain import LedgerKey, seal
 from bot.store.backends import store_for_url
 from bot.store.ports import NewJob
 
@@ -37,6 +40,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 def _bot(database_url: str, *args: str, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_BOT_")}
     env["GITOPS_BOT_DATABASE_URL"] = database_url
+    env["GITOPS_BOT_LEDGER_KEY"] = LEDGER_KEY
     env |= {f"GITOPS_BOT_{k.upper()}": v for k, v in settings.items()}
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
@@ -74,21 +78,23 @@ def _entry(environment: str, commit: str, approver: str = "alice") -> AuditEntry
     )
 
 
-async def _ledger(database_url: str, *entries: tuple[float, AuditEntry]) -> None:
+async def _ledger(database_url: str, *entries: tuple[float, AuditEntry]) -> list[float]:
+    """The entries in the ledger; the store's time just before each was recorded (SQLite
+    records at `when`; PostgreSQL at its own time, which the HMAC seals)."""
     clock = FakeClock()
     store = store_for_url(database_url, clock)
     await store.open()
+    times: list[float] = []
     for when, entry in entries:
         clock.now = when
-        record = await store.add_audit(entry)
-        if not database_url.startswith("sqlite:"):  # its time is the server's: back-date it
-            sql = "UPDATE audit_ledger SET recorded_at = %s WHERE sequence = %s"
-            execute_sql(database_url, sql, (when, record.sequence))
+        times.append(await store.now())  # on PostgreSQL the server's, not `when`
+        await store.add_audit(entry, sealing=TEST_KEY)
     await store.close()
+    return times
 
 
 async def test_the_ledger_is_listed_filtered_and_verified(database_url: str) -> None:
-    await _ledger(
+    times = await _ledger(
         database_url,
         (JANUARY, _entry("staging", "a" * 40)),
         (FEBRUARY, _entry("production", "b" * 40)),
@@ -96,7 +102,8 @@ async def test_the_ledger_is_listed_filtered_and_verified(database_url: str) -> 
     )
 
     listed = _bot(database_url, "audit", "--format", "json", "--env", "staging")
-    recent = _bot(database_url, "audit", "--since", "2026-01-15", "--env", "staging")
+    cut = datetime.datetime.fromtimestamp(times[1], datetime.UTC).isoformat()
+    recent = _bot(database_url, "audit", "--since", cut, "--env", "staging")
     verified = _bot(database_url, "audit", "--verify")
 
     assert listed.returncode == 0, listed.stderr
@@ -120,7 +127,7 @@ async def test_the_ledger_is_listed_filtered_and_verified(database_url: str) -> 
         ("UPDATE audit_ledger SET environment = 'staging' WHERE sequence = 2",
          "record 2: its content was changed after it was written"),
         ("DELETE FROM audit_ledger WHERE sequence = 2",
-         "record 3: expected record 2 here: a record is missing"),
+         "record 2: it is missing (record 3 comes next)"),
     ],
 )  # fmt: skip
 async def test_an_edited_ledger_fails_verify_and_names_the_row(
@@ -237,3 +244,166 @@ def test_a_break_glass_apply_is_in_the_ledger(live_env: LiveEnv, tmp_path: Path)
     assert [(o["object"], o["outcome"]) for o in record["objects"]] == [
         (f"ConfigMap {live_env.namespace}/a", "applied")
     ]
+
+
+# An informed attacker: database access and the code, but not the ledger key.
+ATTACKER = LedgerKey("k1", b"the attacker's best guess at it")
+_ROW = (
+    "sequence, environment, commit_sha, entry, previous_hash, hash, idempotency_key, "
+    "recorded_at, key_id"
+)
+
+
+def _rows(url: str) -> list[list[Any]]:
+    return [list(r) for r in execute_sql(url, f"SELECT {_ROW} FROM audit_ledger ORDER BY sequence")]  # noqa: S608
+
+
+def _rewrite(url: str, rows: list[list[Any]]) -> None:
+    execute_sql(url, "DELETE FROM audit_ledger")
+    insert = f"INSERT INTO audit_ledger ({_ROW}) VALUES ({', '.join(['%s'] * 9)})"  # noqa: S608
+    for row in rows:
+        execute_sql(url, insert, tuple(row))
+
+
+def _forged(row: list[Any], sequence: int, link: str) -> list[Any]:
+    """`row` moved to `sequence` after `link`, its hash recomputed as the bot would, but
+    with a key that is not the bot's."""
+    data = {**json.loads(row[3]), "environment": row[1], "commit": row[2]}
+    digest = seal(sequence, link, data, row[7], ATTACKER)
+    return [sequence, row[1], row[2], row[3], link, digest, None, row[7], ATTACKER.key_id]
+
+
+def _delete_and_rehash(url: str) -> None:
+    rows = _rows(url)
+    del rows[2]
+    for index in range(2, len(rows)):
+        rows[index] = _forged(rows[index], index + 1, rows[index - 1][5])
+    _rewrite(url, rows)
+
+
+def _insert_at_4(url: str) -> None:
+    rows = _rows(url)
+    intruder = _forged([*rows[3][:2], "f" * 40, *rows[3][3:]], 4, rows[2][5])
+    _rewrite(url, [*rows[:3], intruder, *([r[0] + 1, *r[1:]] for r in rows[3:])])
+
+
+def _append(url: str) -> None:
+    rows = _rows(url)
+    _rewrite(url, [*rows, _forged([*rows[-1][:2], "e" * 40, *rows[-1][3:]], 7, rows[-1][5])])
+
+
+def _sql(statement: str) -> Callable[[str], None]:
+    return lambda url: execute_sql(url, statement) and None
+
+
+@pytest.mark.parametrize(
+    ("attack", "named"),
+    [
+        (_append, "record 7: its content was changed after it was written (or it was forged)"),
+        (_delete_and_rehash, "record 3: its content was changed"),
+        (_insert_at_4, "record 4: its content was changed"),
+        (_sql("UPDATE audit_ledger SET recorded_at = recorded_at + 86400 WHERE sequence = 2"),
+         "record 2: its content was changed"),
+        (_sql("UPDATE audit_ledger SET entry = REPLACE(entry, '{', '{\"extra\": 1, ') "
+              "WHERE sequence = 5"),
+         "record 5: its content was changed"),
+        (_sql("UPDATE audit_ledger SET key_id = 'k9' WHERE sequence = 3"),
+         "record 3: it names ledger key id 'k9', which is neither the current key nor a "
+         "retired one"),
+    ],
+    ids=["append", "delete-and-rehash", "insert-at-4", "recorded-at", "unknown-field",
+         "unknown-key-id"],
+)  # fmt: skip
+async def test_an_informed_attacker_is_found_and_the_first_untrusted_record_named(
+    database_url: str, attack: Callable[[str], None], named: str
+) -> None:
+    await _ledger(
+        database_url, *((JANUARY + n, _entry("production", f"{n:040x}")) for n in range(6))
+    )
+    attack(database_url)
+
+    done = _bot(database_url, "audit", "--verify")
+
+    assert done.returncode == 1, done.stderr
+    assert f"audit ledger NOT TRUSTWORTHY from {named}" in done.stderr
+    assert done.stdout == ""
+
+
+async def test_deleting_the_last_records_is_found_against_an_anchor(database_url: str) -> None:
+    await _ledger(
+        database_url, *((JANUARY + n, _entry("production", f"{n:040x}")) for n in range(6))
+    )
+    [(head,)] = execute_sql(database_url, "SELECT hash FROM audit_ledger WHERE sequence = 6")
+    execute_sql(database_url, "DELETE FROM audit_ledger WHERE sequence >= 5")
+
+    alone = _bot(database_url, "audit", "--verify")
+    anchored = _bot(database_url, "audit", "--verify", "--anchor", f"6:{head}")
+
+    assert alone.returncode == 0, alone.stderr  # a clean cut leaves nothing in the database
+    assert "records deleted from the end cannot be detected" in alone.stdout
+    assert anchored.returncode == 1
+    assert (
+        f"NOT TRUSTWORTHY from record 5: it is missing: the forge holds anchor 6:{head}"
+        in anchored.stderr
+    )
+
+
+async def test_records_of_a_retired_key_verify_and_a_dropped_key_does_not(
+    database_url: str,
+) -> None:
+    """Rotation: records sealed with k1 still verify once k1 is retired and k2 is current."""
+    await _ledger(database_url, (JANUARY, _entry("production", "a" * 40)))
+    rotated = {"ledger_key": "a-new-ledger-key-0123456789", "ledger_key_id": "k2"}
+
+    with_retired = _bot(
+        database_url, "audit", "--verify", ledger_retired_keys=f"k1:{LEDGER_KEY}", **rotated
+    )
+    without = _bot(database_url, "audit", "--verify", **rotated)
+
+    assert with_retired.returncode == 0, with_retired.stderr
+    assert "keys: k1" in with_retired.stdout
+    assert without.returncode == 1
+    assert "record 1: it names ledger key id 'k1'" in without.stderr
+
+
+async def test_unkeyed_records_need_the_operator_to_name_the_legacy_head(
+    database_url: str,
+) -> None:
+    """Records written before the ledger was keyed: refused until the operator names the
+    last of them, then trusted up to it and no further."""
+    store = store_for_url(database_url, FakeClock())
+    await store.open()
+    legacy = [await store.add_audit(_entry("production", f"{n:040x}")) for n in range(2)]
+    await store.add_audit(_entry("production", "c" * 40), sealing=TEST_KEY)
+    await store.close()
+    head = f"2:{legacy[1].hash}"
+
+    refused = _bot(database_url, "audit", "--verify")
+    vouched = _bot(database_url, "audit", "--verify", ledger_legacy_head=head)
+    too_short = _bot(database_url, "audit", "--verify", ledger_legacy_head=f"1:{legacy[0].hash}")
+
+    assert refused.returncode == 1
+    assert "NOT TRUSTWORTHY from record 1: it is not keyed" in refused.stderr
+    assert vouched.returncode == 0, vouched.stderr
+    assert "unkeyed legacy records: 2" in vouched.stdout
+    assert too_short.returncode == 1
+    assert "from record 2: it is not keyed" in too_short.stderr
+
+
+@pytest.mark.parametrize(
+    ("settings", "said"),
+    [
+        ({"ledger_key": "short"}, "shorter than 16 characters; generate one with `openssl"),
+        ({"ledger_retired_keys": f"k1:{LEDGER_KEY}"}, "ledger key ids repeat (k1, k1)"),
+        ({"ledger_retired_keys": "no-id-here"}, "write each retired key as ID:SECRET"),
+        ({"ledger_key_id": "k 1"}, "key id 'k 1' must be 1 to 40 letters"),
+        ({"ledger_legacy_head": "12"}, "'12' is not SEQUENCE:HASH"),
+    ],
+)
+def test_unusable_ledger_key_settings_are_refused_clearly(
+    tmp_path: Path, settings: dict[str, str], said: str
+) -> None:
+    done = _bot(f"sqlite:///{tmp_path / 'bot.sqlite3'}", "audit", "--verify", **settings)
+    assert done.returncode == 3
+    assert said in done.stderr
+    assert "Traceback" not in done.stderr

@@ -29,7 +29,7 @@ import pytest
 from helpers.botprocess import ROOT, BotProcess, Delivery, bot_environment, deliver, push
 from helpers.botprocess import origin_with_commits as make_origin
 from helpers.fakegithub import FakeGitHub, OpenAPIDescription
-from helpers.storetools import execute_sql, wait_until_idle
+from helpers.storetools import LEDGER_KEY, execute_sql, wait_until_idle
 
 TRIALS = 20  # kills per backend
 PUSHES_PER_TRIAL = 5  # new deliveries per trial; a few earlier ones are redelivered too
@@ -160,7 +160,7 @@ def _audit_cli(database_url: str, *args: str) -> subprocess.CompletedProcess[str
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_BOT_")}
     return subprocess.run(
         [sys.executable, "-m", "bot", "audit", *args],
-        env={**env, "GITOPS_BOT_DATABASE_URL": database_url},
+        env={**env, "GITOPS_BOT_DATABASE_URL": database_url, "GITOPS_BOT_LEDGER_KEY": LEDGER_KEY},
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -7,9 +7,10 @@ import subprocess
 import sys
 
 from helpers.githubbot import BotFactory, BotHarness, base_tree, deployment
+from helpers.storetools import TEST_KEYS, audit_verify, execute_sql
 
 from bot import __version__
-from bot.core.audit import verify
+from bot.core.ledgerchain import verify_chain
 from bot.core.markdown import parse_marker
 from bot.store.ports import JobState
 
@@ -48,7 +49,7 @@ async def test_merge_applies_comments_deploys_and_audits(make_bot: BotFactory) -
         ("staging", "success"),
     ]
     records = await bot.services.store.audit_records()
-    assert verify(records) is None
+    assert verify_chain(await bot.services.store.audit_rows(), TEST_KEYS) is None
     entries = [r.entry for r in records]
     assert {e.environment for e in entries} == {"staging", "production"}
     staging = next(e for e in entries if e.environment == "staging")
@@ -147,3 +148,45 @@ async def test_the_retry_command_requeues_a_dead_job(make_bot: BotFactory) -> No
 
     assert (done.returncode, done.stdout.strip()) == (0, "job 1 is queued again")
     assert again.returncode == 2 and "no dead-lettered job 1" in again.stderr
+
+
+async def _verify_against(bot: BotHarness, *args: str) -> tuple[int, str]:
+    settings = bot.services.settings
+    assert bot.fake.personal_token is not None
+    return await audit_verify(
+        {
+            "database_url": settings.database_url,
+            "github_api_url": settings.github_api_url,
+            "github_token": bot.fake.personal_token,
+        },
+        *args,
+    )
+
+
+async def test_an_apply_publishes_the_ledger_head_and_verify_finds_a_cut(
+    make_bot: BotFactory,
+) -> None:
+    bot = await make_bot("token")
+    _, merge = await _merged(bot, 26)
+    await bot.deliver("push", bot.merge(26, merge))
+    assert await bot.drain() == 1
+    rows = await bot.services.store.audit_rows()
+    anchors = [f"{r.sequence}:{r.hash}" for r in rows]
+    repository = "--repository", "github:Codertocat/Hello-World"
+
+    intact = await _verify_against(bot, *repository)
+    execute_sql(bot.services.settings.database_url, "DELETE FROM audit_ledger WHERE sequence = 2")
+    cut = await _verify_against(bot, *repository)
+
+    assert len(anchors) == 2  # staging, then production
+    published = {s["description"].rsplit(" · ", 1)[1] for s in bot.fake.deployment_statuses}
+    assert published == {f"ledger {a}" for a in anchors}
+    [comment] = bot.fake.comments_on(26)
+    assert comment["body"].rstrip().endswith(f"<!-- ledger {anchors[1]} -->")
+    assert intact[0] == 0, intact[1]
+    assert "matches every anchor given (2; newest: 2)" in intact[1]
+    assert cut[0] == 1, cut[1]
+    assert (
+        f"NOT TRUSTWORTHY from record 2: it is missing: the forge holds anchor {anchors[1]}"
+        in (cut[1])
+    )

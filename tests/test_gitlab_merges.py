@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from helpers.githubbot import base_tree, deployment
-from helpers.gitlabbot import PROJECT, GitLabBot, GitLabBotFactory
+from helpers.gitlabbot import API_TOKEN, PROJECT, GitLabBot, GitLabBotFactory
+from helpers.storetools import audit_verify, execute_sql
 
 from bot.core.markdown import parse_marker
 from bot.store.ports import JobState
@@ -101,3 +102,32 @@ async def test_an_apply_that_cannot_complete_says_how_to_retry(
     assert "could not complete" in note["body"]
     assert "gitops-bot retry 1" in note["body"]
     assert not bot.fake.deployments  # nothing claims a success
+
+
+async def test_an_apply_note_holds_the_ledger_head_and_verify_finds_a_cut(
+    make_gitlab_bot: GitLabBotFactory,
+) -> None:
+    """GitLab deployments hold no text: the anchor is in the apply note's hidden data."""
+    bot = await make_gitlab_bot()
+    merge = await _merged(bot, 26)
+    await bot.deliver("Push Hook", bot.merge(26, merge))
+    assert await bot.drain() == 1
+    rows = await bot.services.store.audit_rows()
+    settings = bot.services.settings
+    access = {
+        "database_url": settings.database_url,
+        "gitlab_url": settings.gitlab_url,
+        "gitlab_token": API_TOKEN,
+    }
+
+    intact = await audit_verify(access, "--repository", f"gitlab:{PROJECT}")
+    execute_sql(settings.database_url, "DELETE FROM audit_ledger WHERE sequence = 2")
+    cut = await audit_verify(access, "--repository", f"gitlab:{PROJECT}")
+
+    [note] = bot.fake.notes_on(26)
+    head = f"{rows[-1].sequence}:{rows[-1].hash}"
+    assert note["body"].rstrip().endswith(f"<!-- ledger {head} -->")
+    assert intact[0] == 0, intact[1]
+    assert "matches every anchor given (1; newest: 2)" in intact[1]
+    assert cut[0] == 1, cut[1]
+    assert f"from record 2: it is missing: the forge holds anchor {head}" in cut[1]

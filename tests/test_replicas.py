@@ -37,7 +37,7 @@ from helpers.botprocess import (
 from helpers.controlplane import ControlPlane, kubectl
 from helpers.fakegithub import FakeGitHub, OpenAPIDescription
 from helpers.githubbot import deployment
-from helpers.storetools import execute_sql, wait_until_idle
+from helpers.storetools import LEDGER_KEY, execute_sql, wait_until_idle
 
 from bot.store.backends import store_for_url
 
@@ -262,4 +262,4 @@ def _moment(text: str) -> datetime.datetime:
 
 def _cli_env(database_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_BOT_")}
-    return {**env, "GITOPS_BOT_DATABASE_URL": database_url}
+    return {**env, "GITOPS_BOT_DATABASE_URL": database_url, "GITOPS_BOT_LEDGER_KEY": LEDGER_KEY}

@@ -12,6 +12,7 @@ from typing import Any
 from helpers.chromium import OUTPUT, browser_page, dump_dom
 from helpers.githubbot import SLUG, BotFactory, BotHarness
 from helpers.livecluster import LiveEnv
+from helpers.storetools import TEST_KEY
 from test_drift_bot import _bot, _check, _edit, _merge, _tree
 
 from bot.config.secrets import Secret
@@ -53,7 +54,7 @@ async def _hostile_contents(bot: BotHarness) -> None:
         message=HOSTILE_MESSAGE,
         repository=HOSTILE_REPO,
     )
-    await store.add_audit(entry)
+    await store.add_audit(entry, sealing=TEST_KEY)
     assert await store.lock_environment(f"{HOSTILE_REPO}:{HOSTILE_ENV}", HOSTILE_HOLDER, 3600)
     await store.add_job(NewJob("plan", json.dumps(HOSTILE_EVENT), None))
     job = await store.claim_job("worker-x", 60)

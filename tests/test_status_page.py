@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 from helpers.fakeforge import bot_settings
 from helpers.githubbot import SECRET, BotFactory
-from helpers.storetools import execute_sql
+from helpers.storetools import TEST_KEY, TEST_KEYS, execute_sql
 from test_store import _entry
 
 from bot.config.secrets import Secret
 from bot.config.settings import SettingsError, load_settings
-from bot.core.audit import verify
-from bot.core.chainprogress import ChainProgress, advance
+from bot.core.ledgerchain import ChainCursor, verify_chain, verify_rows
 from bot.core.statushtml import CONTENT_SECURITY_POLICY, render_status_page
 from bot.core.statuspage import (
     ApplyLine,
@@ -131,18 +130,20 @@ async def test_checking_page_by_page_finds_what_one_pass_finds(tmp_path: Path) -
     await store.open()
     try:
         for n in range(7):
-            await store.add_audit(_entry(commit=f"c{n}"))
-        whole = await store.audit_records()
-        pages = ChainProgress()
+            await store.add_audit(_entry(commit=f"c{n}"), sealing=TEST_KEY)
+        whole = await store.audit_rows()
+        pages = ChainCursor()
         for start in range(0, 7, 2):
-            pages = advance(pages, whole[start : start + 2])
+            pages = verify_rows(whole[start : start + 2], TEST_KEYS, pages)
         assert (pages.checked, pages.problem) == (7, None)
 
-        edited = [*whole[:4], replace(whole[4], entry=_entry(commit="other")), *whole[5:]]
+        edited = [*whole[:4], replace(whole[4], entry_text='{"other": 1}'), *whole[5:]]
+        relinked = [*whole[:4], replace(whole[4], previous_hash="f" * 64), *whole[5:]]
         missing = [*whole[:2], *whole[3:]]
-        for records in (edited, missing):
-            progress = advance(advance(ChainProgress(), records[:3]), records[3:])
-            assert progress.problem == verify(records)
+        for rows in (edited, relinked, missing):
+            progress = verify_rows(rows[3:], TEST_KEYS, verify_rows(rows[:3], TEST_KEYS))
+            assert progress.problem is not None
+            assert progress.problem == verify_chain(rows, TEST_KEYS)
     finally:
         await store.close()
 
@@ -152,8 +153,8 @@ async def test_the_ledger_check_goes_on_over_views_and_starts_over_later(tmp_pat
     await store.open()
     try:
         for n in range(5):
-            await store.add_audit(_entry(commit=f"c{n}"))
-        watch = LedgerWatch(recheck_seconds=100)
+            await store.add_audit(_entry(commit=f"c{n}"), sealing=TEST_KEY)
+        watch = LedgerWatch(recheck_seconds=100, keys=TEST_KEYS)
         small = StatusLimits(ledger_page=2, ledger_pages_per_view=1)
         first = await watch.check(store, small, now=1000)
         assert (first.verified, first.complete) == (2, False)
@@ -161,7 +162,7 @@ async def test_the_ledger_check_goes_on_over_views_and_starts_over_later(tmp_pat
         done = await watch.check(store, small, now=1002)
         assert (done.verified, done.complete, done.problem) == (5, True, None)
 
-        await store.add_audit(_entry(commit="c5"))
+        await store.add_audit(_entry(commit="c5"), sealing=TEST_KEY)
         assert (await watch.check(store, small, now=1003)).verified == 6  # only the new one
         restarted = await watch.check(store, small, now=1200)  # a fresh pass from record 1
         assert (restarted.verified, restarted.complete) == (6, True)  # the last full result
@@ -241,7 +242,7 @@ def test_the_status_settings_come_from_variables() -> None:
     [
         (
             """UPDATE audit_ledger SET entry = '{"result": "succ' WHERE sequence = 2""",
-            "BROKEN at record 2: audit record 2 cannot be read",
+            "BROKEN at record 2: its entry is not a readable record",
         ),
         (
             "UPDATE audit_ledger SET entry = REPLACE(entry, 'octocat', 'mallory') "
@@ -255,7 +256,7 @@ async def test_a_ledger_edited_behind_the_bots_back_shows_as_broken(
 ) -> None:
     bot = await make_bot(status_page=True, status_page_token=Secret(TOKEN))
     for n in range(3):
-        await bot.services.store.add_audit(_entry(commit=f"c{n}"))
+        await bot.services.store.add_audit(_entry(commit=f"c{n}"), sealing=TEST_KEY)
     database = f"sqlite:///{tmp_path / 'bot.sqlite3'}"
     execute_sql(database, edit)
 

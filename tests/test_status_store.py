@@ -15,9 +15,9 @@ async def test_the_newest_records_and_the_ledger_page_by_page(store: Store) -> N
         await store.add_audit(_entry("staging" if n % 2 else "production", commit=f"c{n}"))
 
     assert [r.sequence for r in await store.recent_audit_records(3)] == [5, 4, 3]
-    assert [r.sequence for r in await store.audit_records_after(2, 2)] == [3, 4]
-    assert [r.sequence for r in await store.audit_records_after(4, 10)] == [5]
-    assert await store.audit_records_after(5, 10) == []
+    assert [r.sequence for r in await store.audit_rows_after(2, 2)] == [3, 4]
+    assert [r.sequence for r in await store.audit_rows_after(4, 10)] == [5]
+    assert await store.audit_rows_after(5, 10) == []
     [record] = await store.audit_records_of("staging", "c3", 5)
     assert (record.sequence, record.entry.commit) == (3, "c3")
     assert await store.audit_records_of("production", "c3", 5) == []

@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pytest
 from helpers.githubbot import FakeClock
-from helpers.storetools import database_for, execute_sql, let_time_pass
+from helpers.storetools import TEST_KEY, TEST_KEYS, database_for, execute_sql, let_time_pass
 
-from bot.core.audit import AuditEntry, verify
+from bot.core.audit import AuditEntry
+from bot.core.ledgerchain import verify_chain
 from bot.store.backends import store_for_url
 from bot.store.migrations import MIGRATIONS
 from bot.store.ports import Delivery, JobState, NewJob, Store, StoreError
@@ -257,10 +258,12 @@ async def test_the_applied_commit_only_moves_forward(store: Store) -> None:
 
 
 async def test_the_audit_ledger_is_one_chain_in_order(store: Store, clock: FakeClock) -> None:
-    first = await store.add_audit(_entry("staging"))
+    first = await store.add_audit(_entry("staging"), sealing=TEST_KEY)
     clock.advance(3600)
     cut = await store.now()  # the store's time: on PostgreSQL the server's, which moved on
-    second = await store.add_audit(_entry("production", result="superseded", objects=()))
+    second = await store.add_audit(
+        _entry("production", result="superseded", objects=()), sealing=TEST_KEY
+    )
 
     records = await store.audit_records()
     assert records == [first, second]
@@ -270,16 +273,18 @@ async def test_the_audit_ledger_is_one_chain_in_order(store: Store, clock: FakeC
     ]
     assert records[1].previous_hash == records[0].hash
     assert records[0].entry == _entry("staging")  # read back exactly as written
-    assert verify(records) is None
+    assert verify_chain(await store.audit_rows(), TEST_KEYS) is None
     assert await store.audit_records("production") == [second]
     assert await store.audit_records(since=cut) == [second]
     assert await store.audit_records("staging", since=cut) == []
 
 
 async def test_an_audit_key_is_recorded_once(store: Store) -> None:
-    first = await store.add_audit(_entry(commit="c1"), key="job-1:staging")
-    again = await store.add_audit(_entry(commit="c1", result="failed"), key="job-1:staging")
-    other = await store.add_audit(_entry(commit="c1"), key="job-2:staging")
+    first = await store.add_audit(_entry(commit="c1"), key="job-1:staging", sealing=TEST_KEY)
+    again = await store.add_audit(
+        _entry(commit="c1", result="failed"), key="job-1:staging", sealing=TEST_KEY
+    )
+    other = await store.add_audit(_entry(commit="c1"), key="job-2:staging", sealing=TEST_KEY)
 
     assert again == first
     assert [r.sequence for r in await store.audit_records()] == [1, 2]
@@ -298,10 +303,10 @@ async def test_an_edited_ledger_row_breaks_the_chain_there(
     store: Store, store_url: str, column: str, value: str
 ) -> None:
     for commit in ("c1", "c2", "c3"):
-        await store.add_audit(_entry(commit=commit))
+        await store.add_audit(_entry(commit=commit), sealing=TEST_KEY)
     execute_sql(store_url, f"UPDATE audit_ledger SET {column} = {value} WHERE sequence = 2")  # noqa: S608
 
-    problem = verify(await store.audit_records())
+    problem = verify_chain(await store.audit_rows(), TEST_KEYS)
     assert problem is not None and problem.sequence == 2
     assert "changed after it was written" in problem.reason
 
@@ -311,11 +316,14 @@ async def test_replicas_appending_at_once_build_one_chain(open_store: OpenStore)
 
     async def append(store: Store, replica: int) -> None:
         for n in range(10):
-            await store.add_audit(_entry(commit=f"r{replica}-{n}"), key=f"r{replica}-{n}")
+            await store.add_audit(
+                _entry(commit=f"r{replica}-{n}"), key=f"r{replica}-{n}", sealing=TEST_KEY
+            )
 
     await asyncio.gather(*(append(store, n) for n, store in enumerate(replicas)))
     records = await replicas[0].audit_records()
-    assert len(records) == 40 and verify(records) is None
+    assert len(records) == 40
+    assert verify_chain(await replicas[0].audit_rows(), TEST_KEYS) is None
     assert len({r.entry.commit for r in records}) == 40
 
 

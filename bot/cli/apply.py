@@ -166,7 +166,8 @@ async def _audited(
     """Through the one audited apply. Going back to an older commit than the environment
     runs is refused (and audited as superseded) unless --allow-older says it is meant."""
     apply = _break_glass(repository, found)
-    ledger = Ledger(store, clusters, settings.job_lease_seconds)
+    sealing = settings.ledger_keys.current
+    ledger = Ledger(store, clusters, settings.job_lease_seconds, sealing)
     fetch = partial(fetch_from_origin, found.repo)
     newer = (
         None if args.allow_older else partial(runs_newer, store, apply.key, found.repo, fetch=fetch)

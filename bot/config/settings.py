@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from bot.config.clusters import ClusterSettings, ClusterSettingsError, parse_clusters
+from bot.config.ledgerkeys import LedgerKeyError, ledger_keys
 from bot.config.notifications import (
     NotificationSettingsError,
     NotificationTarget,
@@ -21,6 +22,7 @@ from bot.config.notifications import (
 )
 from bot.config.secrets import Secret
 from bot.config.watchlist import WatchedRepository, WatchlistError, parse_watchlist
+from bot.core.ledgerchain import LedgerKeys
 from bot.core.relaxations import RelaxationLevel, RelaxationRules
 
 PREFIX = "GITOPS_BOT_"
@@ -99,10 +101,24 @@ class Settings:
     # Outgoing notifications (README "Notifications"): targets, and one attempt's time limit.
     notifications: tuple[NotificationTarget, ...] = ()
     notification_timeout_seconds: int = 10
+    # The audit ledger (README "Audit ledger"): the key that seals new records and its id,
+    # retired keys (ID:SECRET,...) older records were sealed with, and the last record
+    # written before the ledger was keyed that the operator vouches for (SEQUENCE:HASH).
+    ledger_key: Secret | None = None
+    ledger_key_id: str = "k1"
+    ledger_retired_keys: Secret | None = None
+    ledger_legacy_head: str | None = None
 
     @property
     def policy_rules(self) -> RelaxationRules:
         return RelaxationRules(self.policy_relaxation, frozenset(self.policy_locked))
+
+    @property
+    def ledger_keys(self) -> LedgerKeys:
+        """The ledger keys, checked when the settings are loaded (see _build)."""
+        return ledger_keys(
+            self.ledger_key, self.ledger_key_id, self.ledger_retired_keys, self.ledger_legacy_head
+        )
 
     def cluster(self, name: str) -> ClusterSettings | None:
         """The connection settings for the cluster an environment names, if configured."""
@@ -192,7 +208,12 @@ def _build(values: dict[str, Any]) -> Settings:
             raise SettingsError(
                 f"{PREFIX}{name.upper()}: {value!r} is not a valid {kind}"
             ) from None
-    return Settings(**converted)
+    settings = Settings(**converted)
+    try:
+        settings.ledger_keys  # noqa: B018 - parsed here so a bad key stops the start
+    except LedgerKeyError as exc:
+        raise SettingsError(str(exc)) from None
+    return settings
 
 
 _TIME_LIMITS = frozenset(

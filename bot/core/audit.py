@@ -1,17 +1,14 @@
-"""The audit ledger: apply results as append-only records chained by hash, and their check."""
+"""The audit ledger's records: what an apply did and on whose authority, as data and text
+(the chain that links them is bot.core.ledgerchain)."""
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
 from typing import Any
 
 from bot.core.applies import ApplyResult
-
-GENESIS = "0" * 64  # the "previous hash" of the first record
 
 
 @dataclass(frozen=True)
@@ -42,15 +39,8 @@ class AuditRecord:
     entry: AuditEntry
     previous_hash: str
     hash: str = field(default="")
-
-
-@dataclass(frozen=True)
-class ChainProblem:
-    sequence: int
-    reason: str
-
-    def __str__(self) -> str:
-        return f"record {self.sequence}: {self.reason}"
+    recorded_at: float | None = None  # when the store wrote it (its clock); sealed too
+    key_id: str | None = None  # the ledger key that sealed it; None: unkeyed
 
 
 class Trigger(StrEnum):
@@ -143,35 +133,6 @@ def superseded_entry(entry: AuditEntry) -> AuditEntry:
     return replace(entry, result=Result.SUPERSEDED, message=message)
 
 
-def chain(previous: AuditRecord | None, entry: AuditEntry) -> AuditRecord:
-    """The record that follows `previous` (None for the first one)."""
-    sequence = previous.sequence + 1 if previous else 1
-    previous_hash = previous.hash if previous else GENESIS
-    return AuditRecord(sequence, entry, previous_hash, record_hash(sequence, entry, previous_hash))
-
-
-def record_hash(sequence: int, entry: AuditEntry, previous_hash: str) -> str:
-    payload = {"sequence": sequence, "previous": previous_hash, "entry": entry_as_data(entry)}
-    canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def verify(records: Iterable[AuditRecord]) -> ChainProblem | None:
-    """The first record that breaks the chain, or None when every link holds."""
-    expected_sequence, expected_previous = 1, GENESIS
-    for record in records:
-        if record.sequence != expected_sequence:
-            return ChainProblem(
-                record.sequence, f"expected record {expected_sequence} here: a record is missing"
-            )
-        if record.previous_hash != expected_previous:
-            return ChainProblem(record.sequence, "its link to the previous record does not match")
-        if record.hash != record_hash(record.sequence, record.entry, record.previous_hash):
-            return ChainProblem(record.sequence, "its content was changed after it was written")
-        expected_sequence, expected_previous = record.sequence + 1, record.hash
-    return None
-
-
 def entry_as_data(entry: AuditEntry) -> dict[str, Any]:
     data = asdict(entry)
     if entry.approvals_unknown is None:  # absent, as in the records written before it existed
@@ -197,6 +158,8 @@ def record_as_data(record: AuditRecord) -> dict[str, Any]:
         "sequence": record.sequence,
         "previous_hash": record.previous_hash,
         "hash": record.hash,
+        "key_id": record.key_id,
+        "recorded_at": record.recorded_at,
         **entry_as_data(record.entry),
     }
 

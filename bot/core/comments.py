@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from bot.core.applies import ApplyResult, Outcome
 from bot.core.diffs import Action, Change
 from bot.core.findings import Finding, Severity
+from bot.core.ledgerchain import Anchor, anchor_text
 from bot.core.livediffs import LiveLayer
 from bot.core.manifests import Skipped
 from bot.core.markdown import (
@@ -56,9 +57,12 @@ def plan_blocks(plan: Plan) -> Iterator[Block]:
 
 
 def render_apply(
-    results: Iterable[ApplyResult], limit: int, kind: str = "apply"
+    results: Iterable[ApplyResult], limit: int, kind: str = "apply", anchor: Anchor | None = None
 ) -> tuple[str, ...]:
-    return pack(apply_blocks(tuple(results)), limit, kind)
+    """The apply comment; `anchor` (the newest audit record of the apply) goes in as
+    hidden data, so the ledger's head is held outside the database too."""
+    hidden = (Block(f"<!-- {anchor_text(anchor)} -->"),) if anchor else ()
+    return pack((*apply_blocks(tuple(results)), *hidden), limit, kind)
 
 
 def apply_blocks(results: tuple[ApplyResult, ...]) -> Iterator[Block]:

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.config.secrets import Secret
+from bot.core.ledgerchain import Anchor
 from bot.core.mergepreviews import Mergeability
 from bot.events import Event, Repository
 
@@ -83,6 +84,7 @@ class DeploymentReport:
     environment: str
     state: DeploymentState
     description: str
+    anchor: Anchor | None = None  # the apply's audit record, published where the forge allows
 
 
 @dataclass(frozen=True)
@@ -136,6 +138,10 @@ class Forge(Protocol):
         self, repo: Repository, commit: str, report: DeploymentReport
     ) -> None:
         """Create (or reuse) the deployment of `commit` to the environment; add a status."""
+
+    async def ledger_anchors(self, repo: Repository) -> tuple[Anchor, ...]:
+        """The audit ledger anchors the bot published with its recent applies to the
+        repository (in its own deployment statuses or apply comments), for `audit --verify`."""
 
     async def git_auth_header(self, repo: Repository) -> Secret | None:
         """The HTTP header that lets git fetch the repository, or None for public access."""

@@ -56,6 +56,11 @@ async def serve(settings: Settings) -> None:
     try:
         await _listen(runner, settings)
         log.info("listening on %s:%s", settings.host, settings.port)
+        if not settings.ledger_key:
+            log.warning(
+                "GITOPS_BOT_LEDGER_KEY is not set: audit records are written unkeyed, and "
+                "`gitops-bot audit --verify` does not trust them; see docs/operations.md"
+            )
         await first.wait()
         log.info(
             "shutting down: not ready, no new jobs; jobs in hand have %.0fs to finish before "

@@ -43,7 +43,7 @@ def status_page(
 ) -> Handler:
     """The handler of GET /; `store` finds the app's store once it is open."""
     access = status_access(settings)
-    watch = LedgerWatch(settings.status_page_recheck_seconds)
+    watch = LedgerWatch(settings.status_page_recheck_seconds, settings.ledger_keys)
     web_bases = forge_web_addresses(settings)
 
     async def show(request: web.Request) -> web.Response:

@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from bot.core.audit import AuditEntry, AuditRecord, ChainProblem
-from bot.core.chainprogress import ChainProgress, advance
+from bot.core.audit import AuditEntry, AuditRecord
+from bot.core.ledgerchain import ChainCursor, LedgerKeys, verify_rows
 from bot.core.statuspage import (
     ApplyLine,
     DeadJob,
@@ -55,9 +55,10 @@ class LedgerWatch:
     the first record once `recheck_seconds` have passed, so a rewritten old record is
     still found."""
 
-    def __init__(self, recheck_seconds: float) -> None:
+    def __init__(self, recheck_seconds: float, keys: LedgerKeys) -> None:
         self._recheck_seconds = recheck_seconds
-        self._progress = ChainProgress()
+        self._keys = keys  # what `audit --verify` trusts: the same verdict here
+        self._progress = ChainCursor()
         self._started = 0.0
         self._last_done: LedgerCheck | None = None
         self._lock = asyncio.Lock()
@@ -65,7 +66,7 @@ class LedgerWatch:
     async def check(self, store: StatusReads, limits: StatusLimits, now: float) -> LedgerCheck:
         async with self._lock:  # one view reads the ledger at a time
             if self._started == 0.0 or now - self._started >= self._recheck_seconds:
-                self._progress, self._started = ChainProgress(), now
+                self._progress, self._started = ChainCursor(), now
             complete = await self._advance(store, limits)
             check = LedgerCheck(
                 self._progress.checked,
@@ -82,14 +83,8 @@ class LedgerWatch:
         for _ in range(limits.ledger_pages_per_view):
             if self._progress.problem is not None:
                 return True
-            try:
-                page = await store.audit_records_after(self._progress.checked, limits.ledger_page)
-            except UnreadableRecord as exc:
-                self._progress = replace(
-                    self._progress, problem=ChainProblem(exc.sequence, str(exc))
-                )
-                return True
-            self._progress = advance(self._progress, page)
+            page = await store.audit_rows_after(self._progress.checked, limits.ledger_page)
+            self._progress = verify_rows(page, self._keys, self._progress)
             if len(page) < limits.ledger_page:
                 return True
         return False

@@ -6,9 +6,10 @@ import datetime
 import json
 
 from bot.core.audit import AuditEntry, AuditRecord, entry_as_data, entry_from_data
+from bot.core.ledgerchain import LedgerRow
 from bot.store.ports import UnreadableRecord
 
-COLUMNS = "sequence, environment, commit_sha, entry, previous_hash, hash"
+COLUMNS = "sequence, environment, commit_sha, entry, previous_hash, hash, recorded_at, key_id"
 
 
 def entry_text(entry: AuditEntry) -> str:
@@ -19,7 +20,7 @@ def entry_text(entry: AuditEntry) -> str:
 def record_from_row(row: tuple[object, ...]) -> AuditRecord:
     """A ledger row as a chained record; every column that can drift is part of the entry,
     so an edit of any of them breaks the record's hash."""
-    sequence, environment, commit, text, previous_hash, hash_ = row
+    sequence, environment, commit, text, previous_hash, hash_, recorded_at, key_id = row
     try:
         data = json.loads(str(text))
         entry = entry_from_data({**data, "environment": environment, "commit": commit})
@@ -29,7 +30,24 @@ def record_from_row(row: tuple[object, ...]) -> AuditRecord:
             f"audit record {sequence} cannot be read ({exc}): it was edited outside the bot; "
             "`gitops-bot audit --verify` needs every record readable",
         ) from exc
-    return AuditRecord(int(str(sequence)), entry, str(previous_hash), str(hash_))
+    when = float(str(recorded_at))
+    key = None if key_id is None else str(key_id)
+    return AuditRecord(int(str(sequence)), entry, str(previous_hash), str(hash_), when, key)
+
+
+def ledger_row(row: tuple[object, ...]) -> LedgerRow:
+    """A ledger row as stored, for `audit --verify`: nothing in it is trusted or parsed yet."""
+    sequence, environment, commit, text, previous_hash, hash_, recorded_at, key_id = row
+    return LedgerRow(
+        int(str(sequence)),
+        str(environment),
+        str(commit),
+        str(text),
+        str(previous_hash),
+        str(hash_),
+        float(str(recorded_at)),
+        None if key_id is None else str(key_id),
+    )
 
 
 def iso_time(seconds: float) -> str:

@@ -6,7 +6,8 @@ the self-numbering key, written here as `{serial}` and filled in per backend
 
 The audit ledger is a hash chain of bot.core.audit entries: `entry` is the entry's
 canonical JSON; environment and commit are copied out for queries and are part of what
-`audit --verify` checks.
+`audit --verify` checks, as are `recorded_at` and `key_id` (the ledger key that sealed the
+record; NULL for records written before the ledger was keyed, see bot.core.ledgerchain).
 
 `merge_claims` holds, per environment and merge commit, the one job that applies it: a
 second delivery of the same merge finds the claim under the environment's lock and stops.
@@ -98,6 +99,13 @@ MIGRATIONS: tuple[tuple[int, str, str], ...] = (
             claimed_at DOUBLE PRECISION NOT NULL,
             PRIMARY KEY (environment, commit_sha)
         );
+        """,
+    ),
+    (
+        4,
+        "audit ledger records name the key that sealed them",
+        """
+        ALTER TABLE audit_ledger ADD COLUMN key_id TEXT
         """,
     ),
 )

@@ -7,7 +7,15 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from bot.core.audit import record_as_data, record_as_text, verify
+from bot.core.audit import record_as_data, record_as_text
+from bot.core.ledgerchain import (
+    Anchor,
+    LedgerKeys,
+    LedgerRow,
+    compare_anchors,
+    first_problem,
+    verify_chain,
+)
 from bot.store.ports import AuditLedger, JobQueue, Store
 
 T = TypeVar("T")
@@ -33,16 +41,37 @@ async def audit_listing(
     return "".join(record_as_text(r) for r in records)
 
 
-async def audit_check(store: AuditLedger) -> tuple[bool, str]:
-    """Whether the whole chain holds, and what to tell the operator."""
-    records = await store.audit_records()
-    problem = verify(records)
-    if problem is None:
-        return True, f"audit ledger intact: {len(records)} records, every link verified\n"
-    return False, (
-        f"audit ledger BROKEN at {problem}. Records from {problem.sequence} on cannot be "
-        "trusted: compare the database with its backups to find what was changed.\n"
-    )
+async def audit_check(
+    store: AuditLedger, keys: LedgerKeys, anchors: tuple[Anchor, ...] | None = None
+) -> tuple[bool, str]:
+    """Whether every record can be trusted (keyed hash, link, and the anchors published on
+    the forge when `anchors` is given), and what to tell the operator."""
+    rows = await store.audit_rows()
+    problem = first_problem(verify_chain(rows, keys), compare_anchors(rows, anchors or ()))
+    if problem is not None:
+        return False, (
+            f"audit ledger NOT TRUSTWORTHY from {problem}.\nRecords from {problem.sequence} "
+            "on cannot be trusted: compare the database with its backups and with the "
+            'anchors on the forge (docs/operations.md, "Verifying the audit ledger").\n'
+        )
+    return True, _intact(rows, anchors)
+
+
+def _intact(rows: list[LedgerRow], anchors: tuple[Anchor, ...] | None) -> str:
+    key_ids = sorted({r.key_id for r in rows if r.key_id is not None})
+    unkeyed = sum(r.key_id is None for r in rows)
+    text = f"audit ledger intact: {len(rows)} records, every link verified and every keyed "
+    text += f"hash checked (keys: {', '.join(key_ids) or 'none'}; unkeyed legacy records: "
+    text += f"{unkeyed})\n"
+    if rows:
+        text += f"head: {Anchor(rows[-1].sequence, rows[-1].hash)}\n"
+    if anchors is None:
+        return text + (
+            "not compared with any forge: records deleted from the end cannot be detected "
+            "without the anchors there (pass --repository or --anchor)\n"
+        )
+    newest = max((a.sequence for a in anchors), default=None)
+    return text + f"matches every anchor given ({len(set(anchors))}; newest: {newest})\n"
 
 
 async def dead_letter_listing(store: JobQueue) -> str:

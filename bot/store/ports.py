@@ -19,7 +19,8 @@ tests/test_store.py pins them down and runs against each backend):
 - "Now" (leases, lock expiry, retry times, ledger times) is the store's time: the local
   clock for SQLite, which one host serves; the database server's for PostgreSQL, so a
   replica whose clock is off can neither take over a live lease nor keep a dead one.
-- The audit ledger is one hash chain (bot.core.audit): appends are serialized, so
+- The audit ledger is one hash chain (bot.core.ledgerchain), each record sealed with the
+  ledger key and stamped with the time the store wrote it: appends are serialized, so
   replicas writing at once still build one unbroken chain; an append with a key that
   is already in the ledger returns the record written first (a job re-run after a
   crash does not record its apply twice).
@@ -32,6 +33,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from bot.core.audit import AuditEntry, AuditRecord
+from bot.core.ledgerchain import LedgerKey, LedgerRow
 
 
 class StoreError(RuntimeError):
@@ -190,13 +192,19 @@ class EnvironmentLocks(Protocol):
 class AuditLedger(Protocol):
     """The append-only, hash-chained audit ledger."""
 
-    async def add_audit(self, entry: AuditEntry, key: str | None = None) -> AuditRecord:
-        """Chain `entry` onto the ledger; a `key` already in it returns that first record."""
+    async def add_audit(
+        self, entry: AuditEntry, key: str | None = None, sealing: LedgerKey | None = None
+    ) -> AuditRecord:
+        """Chain `entry` onto the ledger, sealed with `sealing` (unkeyed without one, which
+        `audit --verify` never trusts); a `key` already in it returns that first record."""
 
     async def audit_records(
         self, environment: str | None = None, since: float | None = None
     ) -> list[AuditRecord]:
         """The ledger in chain order, or the records of one environment recorded since."""
+
+    async def audit_rows(self) -> list[LedgerRow]:
+        """Every ledger row as stored, in sequence order, unparsed: what verification reads."""
 
 
 class DriftRecords(Protocol):
@@ -227,8 +235,9 @@ class StatusReads(Protocol):
     ) -> list[AuditRecord]:
         """The newest records of one environment name at one commit, newest first."""
 
-    async def audit_records_after(self, sequence: int, limit: int) -> list[AuditRecord]:
-        """The records that follow `sequence` in chain order: the ledger read page by page."""
+    async def audit_rows_after(self, sequence: int, limit: int) -> list[LedgerRow]:
+        """The rows that follow `sequence` in chain order, as stored: the ledger checked
+        page by page."""
 
     async def recent_dead_jobs(self, limit: int) -> list[Job]:
         """The dead-letter list, newest first."""

@@ -20,8 +20,9 @@ from typing import Any
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
-from bot.core.audit import AuditEntry, AuditRecord, chain
-from bot.store.ledger import COLUMNS, entry_text, record_from_row
+from bot.core.audit import AuditEntry, AuditRecord
+from bot.core.ledgerchain import LedgerKey, LedgerRow, chain
+from bot.store.ledger import COLUMNS, entry_text, ledger_row, record_from_row
 from bot.store.migrations import MIGRATIONS, VERSION_TABLE, refuse_unknown, statements
 from bot.store.ports import (
     AppliedCommit,
@@ -283,7 +284,9 @@ class PostgresStore(StatusQueries):
             row = await cursor.fetchone()
         return str(row[0]) if row else claimant
 
-    async def add_audit(self, entry: AuditEntry, key: str | None = None) -> AuditRecord:
+    async def add_audit(
+        self, entry: AuditEntry, key: str | None = None, sealing: LedgerKey | None = None
+    ) -> AuditRecord:
         async with self._transaction() as conn:
             now = await _now(conn)
             # One appender at a time across every replica, until this transaction ends.
@@ -300,7 +303,7 @@ class PostgresStore(StatusQueries):
                 f"SELECT {COLUMNS} FROM audit_ledger ORDER BY sequence DESC LIMIT 1"  # noqa: S608
             )
             last = await cursor.fetchone()
-            record = chain(record_from_row(last) if last else None, entry)
+            record = chain(record_from_row(last) if last else None, entry, now, sealing)
             await conn.execute(
                 postgres(INSERT_AUDIT),
                 (
@@ -312,6 +315,7 @@ class PostgresStore(StatusQueries):
                     record.hash,
                     key,
                     now,
+                    record.key_id,
                 ),
             )
             return record
@@ -338,6 +342,13 @@ class PostgresStore(StatusQueries):
         async with self._transaction() as conn:
             cursor = await conn.execute(postgres(sql), values)
             return list(await cursor.fetchall())
+
+    async def audit_rows(self) -> list[LedgerRow]:
+        async with self._transaction() as conn:
+            cursor = await conn.execute(
+                f"SELECT {COLUMNS} FROM audit_ledger ORDER BY sequence"  # noqa: S608
+            )
+            return [ledger_row(row) for row in await cursor.fetchall()]
 
 
 async def _now(conn: psycopg.AsyncConnection[Any]) -> float:

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from bot.core.audit import AuditEntry, AuditRecord, chain
-from bot.store.ledger import COLUMNS, entry_text, record_from_row
+from bot.core.audit import AuditEntry, AuditRecord
+from bot.core.ledgerchain import LedgerKey, LedgerRow, chain
+from bot.store.ledger import COLUMNS, entry_text, ledger_row, record_from_row
 from bot.store.migrations import MIGRATIONS, VERSION_TABLE, refuse_unknown, statements
 from bot.store.ports import (
     AppliedCommit,
@@ -346,7 +347,9 @@ class SQLiteStore(StatusQueries):
 
         return await self._write(claim)
 
-    async def add_audit(self, entry: AuditEntry, key: str | None = None) -> AuditRecord:
+    async def add_audit(
+        self, entry: AuditEntry, key: str | None = None, sealing: LedgerKey | None = None
+    ) -> AuditRecord:
         now = self._clock()
 
         def append(db: sqlite3.Connection) -> AuditRecord:
@@ -362,7 +365,7 @@ class SQLiteStore(StatusQueries):
             last = db.execute(
                 f"SELECT {COLUMNS} FROM audit_ledger ORDER BY sequence DESC LIMIT 1"  # noqa: S608
             ).fetchone()
-            record = chain(record_from_row(last) if last else None, entry)
+            record = chain(record_from_row(last) if last else None, entry, now, sealing)
             db.execute(
                 INSERT_AUDIT,
                 (
@@ -374,6 +377,7 @@ class SQLiteStore(StatusQueries):
                     record.hash,
                     key,
                     now,
+                    record.key_id,
                 ),
             )
             return record
@@ -399,6 +403,11 @@ class SQLiteStore(StatusQueries):
 
     async def _rows(self, sql: str, values: tuple[Any, ...]) -> list[tuple[Any, ...]]:
         return await self._run(lambda db: db.execute(sql, values).fetchall())
+
+    async def audit_rows(self) -> list[LedgerRow]:
+        sql = f"SELECT {COLUMNS} FROM audit_ledger ORDER BY sequence"  # noqa: S608
+        rows = await self._run(lambda db: db.execute(sql).fetchall())
+        return [ledger_row(row) for row in rows]
 
 
 @contextmanager

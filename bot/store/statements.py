@@ -56,7 +56,7 @@ CLAIM_MERGE = (
 MERGE_CLAIMANT = "SELECT claimant FROM merge_claims WHERE environment = ? AND commit_sha = ?"
 INSERT_AUDIT = (
     "INSERT INTO audit_ledger (sequence, environment, commit_sha, entry, previous_hash, hash, "
-    "idempotency_key, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "idempotency_key, recorded_at, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 SCHEMA_VERSIONS = "SELECT version FROM schema_migrations"
 RECORD_MIGRATION = (

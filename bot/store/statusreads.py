@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from bot.core.audit import AuditRecord
-from bot.store.ledger import record_from_row
+from bot.core.ledgerchain import LedgerRow
+from bot.store.ledger import ledger_row, record_from_row
 from bot.store.ports import AppliedCommit, DriftCheckRecord, HeldLock, Job, JobState
 from bot.store.statements import (
     APPLIED_COMMITS,
@@ -21,11 +21,12 @@ from bot.store.statements import (
 
 class StatusQueries:
     """The StatusReads port for a backend that supplies `_rows` (one read statement,
-    written with SQLite's placeholders, and its rows) and `_clock`."""
-
-    _clock: Callable[[], float]
+    written with SQLite's placeholders, and its rows) and `now` (the store's time)."""
 
     async def _rows(self, sql: str, values: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    async def now(self) -> float:
         raise NotImplementedError
 
     async def applied_commits(self, limit: int) -> list[AppliedCommit]:
@@ -33,7 +34,7 @@ class StatusQueries:
         return [AppliedCommit(*row) for row in rows]
 
     async def held_locks(self, limit: int) -> list[HeldLock]:
-        rows = await self._rows(HELD_LOCKS, (self._clock(), limit))
+        rows = await self._rows(HELD_LOCKS, (await self.now(), limit))
         return [HeldLock(*row) for row in rows]
 
     async def drift_checks(self, limit: int) -> list[DriftCheckRecord]:
@@ -49,9 +50,9 @@ class StatusQueries:
         rows = await self._rows(AUDIT_OF_COMMIT, (environment, commit, limit))
         return [record_from_row(row) for row in rows]
 
-    async def audit_records_after(self, sequence: int, limit: int) -> list[AuditRecord]:
+    async def audit_rows_after(self, sequence: int, limit: int) -> list[LedgerRow]:
         rows = await self._rows(AUDIT_AFTER, (sequence, limit))
-        return [record_from_row(row) for row in rows]
+        return [ledger_row(row) for row in rows]
 
     async def recent_dead_jobs(self, limit: int) -> list[Job]:
         rows = await self._rows(RECENT_DEAD_JOBS, (limit,))

@@ -10,13 +10,14 @@ from bot.core.applies import ApplyResult
 from bot.core.audit import Authority, Trigger
 from bot.core.comments import render_apply
 from bot.core.controls import plain
+from bot.core.ledgerchain import Anchor
 from bot.core.markdown import code, escape, marker
 from bot.core.repoconfig import ConfigError, Environment
 from bot.events import PushToDefaultBranch
 from bot.forges.ports import DeploymentReport, DeploymentState, Forge, PullRequest
 from bot.git.repos import GitRepo
 from bot.renderers import render_options
-from bot.stages.apply.audited import AuditedApply, Skipped, apply_audited, runs_newer
+from bot.stages.apply.audited import Applied, AuditedApply, Skipped, apply_audited, runs_newer
 from bot.stages.approvals import Approvals, read_approvals
 from bot.stages.plan import CONTROLLED, Checks, load_checks
 from bot.stages.schema_sources import server_schemas
@@ -74,30 +75,34 @@ async def apply_merge(
             )
         return ApplyOutcome.REFUSED
     merge = Merge(event, job, pull, await read_approvals(forge, event.repo, pull), trigger)
-    results = []
+    results, anchor = [], None
     for env in checks.config.environments:
         if not env.apply_on_merge or (only is not None and env.name not in only):
             continue
         with log_context(environment=env.name, cluster=env.cluster):
-            result = await _apply_locked(services, mirror, merge, env, checks)
-        if result is Skipped.CLAIMED:
+            outcome = await _apply_locked(services, mirror, merge, env, checks)
+        if outcome is Skipped.CLAIMED:
             continue  # another delivery's job applies (or applied) this merge and reports it
-        applied = None if result is Skipped.SUPERSEDED else result  # None: superseded
-        await notify_applied(services, job, event, pull, env.name, applied)
+        applied = None if isinstance(outcome, Skipped) else outcome  # None: superseded
+        await notify_applied(
+            services, job, event, pull, env.name, applied.result if applied else None
+        )
         if applied is None:
             continue  # a newer commit runs there: audited, nothing to report on the PR
-        results.append(applied)
-        await forge.record_deployment(event.repo, event.commit, deployment_report(applied))
-        services.metrics.applies.labels(_result(applied)).inc()
+        result, anchor = applied.result, anchor_of(applied)
+        results.append(result)
+        report = deployment_report(result, anchor)
+        await forge.record_deployment(event.repo, event.commit, report)
+        services.metrics.applies.labels(_result(result)).inc()
     if pull is not None and results:
-        parts = render_apply(results, forge.comment_limit, APPLY_KIND)
+        parts = render_apply(results, forge.comment_limit, APPLY_KIND, anchor)
         await forge.upsert_comment(event.repo, pull.number, APPLY_KIND, parts)
     return ApplyOutcome.APPLIED if all(r.succeeded for r in results) else ApplyOutcome.FAILED
 
 
 async def _apply_locked(
     services: Services, mirror: GitRepo, merge: Merge, env: Environment, checks: Checks
-) -> ApplyResult | Skipped:
+) -> Applied | Skipped:
     """Apply one environment through the one audited apply; Skipped when superseded or
     when another delivery of this merge has it (the store's claim on environment and commit)."""
     event, job = merge.event, merge.job
@@ -119,8 +124,12 @@ async def _apply_locked(
         await services.mirrors.fetch(event.repo, (commit,), await forge.git_auth_header(event.repo))
 
     newer = partial(runs_newer, services.store, key, mirror, fetch=fetch)
-    applied = await apply_audited(ledger(services), apply, newer)
-    return applied if isinstance(applied, Skipped) else applied.result
+    return await apply_audited(ledger(services), apply, newer)
+
+
+def anchor_of(applied: Applied) -> Anchor:
+    """The apply's audit record as the anchor published on the forge."""
+    return Anchor(applied.record.sequence, applied.record.hash)
 
 
 def authority(merge: Merge) -> Authority:
@@ -137,18 +146,20 @@ def authority(merge: Merge) -> Authority:
     )
 
 
-def deployment_report(result: ApplyResult) -> DeploymentReport:
+def deployment_report(result: ApplyResult, anchor: Anchor | None = None) -> DeploymentReport:
     mode = "dry apply" if result.dry_run else "apply"
     if result.succeeded:
         return DeploymentReport(
             result.environment,
             DeploymentState.SUCCESS,
             f"{mode} of {result.commit[:12]}: {len(result.objects)} objects",
+            anchor,
         )
     return DeploymentReport(
         result.environment,
         DeploymentState.FAILURE,
         plain(f"{mode} failed: {result.failure or 'objects failed'}"),
+        anchor,
     )
 
 

@@ -102,7 +102,8 @@ class EventWorkflow(Generic[E]):
 def ledger(services: Services) -> Ledger:
     """What the one audited apply needs of the services: the store, clusters, lease."""
     lease = services.settings.job_lease_seconds
-    return Ledger(services.store, services.clusters, lease)
+    sealing = services.settings.ledger_keys.current
+    return Ledger(services.store, services.clusters, lease, sealing)
 
 
 def job_for(event: Event) -> NewJob:

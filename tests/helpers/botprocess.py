@@ -26,6 +26,7 @@ import aiohttp
 from helpers.fakegithub import FakeGitHub
 from helpers.githubbot import CONFIG, SECRET, deployment, example, sign
 from helpers.gitrepos import Repo
+from helpers.storetools import LEDGER_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 START_GUARD_SECONDS = 120  # a guard against a hung start, not a timing claim
@@ -52,6 +53,7 @@ def bot_environment(
         # These scenarios count the jobs of their own deliveries: no catch-up scans
         # (tests/test_catch_up.py has those), unless a test asks for them.
         "CATCH_UP_INTERVAL_SECONDS": "0",
+        "LEDGER_KEY": LEDGER_KEY,
         **settings,
     }
     return {**keep, **{f"GITOPS_BOT_{k.upper()}": v for k, v in values.items()}}

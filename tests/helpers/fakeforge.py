@@ -23,11 +23,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient
 from multidict import MultiMapping
 
+from bot.config.secrets import Secret
 from bot.config.settings import Settings
 from bot.server.app import SERVICES, Options, create_app
 from bot.server.worker import run_until_idle
 from bot.workflows.context import Services
 from helpers.gitrepos import Repo
+from helpers.storetools import LEDGER_KEY
 
 Handler = Callable[[Any, "Call"], Any]  # (the fake, the call) -> data, or (status, data)
 
@@ -242,6 +244,7 @@ def bot_settings(tmp_path: Path, **settings: Any) -> Settings:
         # Tests count the jobs of their own deliveries: no catch-up scans at start-up
         # unless a test asks for them (tests/test_catch_up.py).
         "catch_up_interval_seconds": 0,
+        "ledger_key": Secret(LEDGER_KEY),
     }
     return Settings(**{**defaults, **settings})
 

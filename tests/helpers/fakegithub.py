@@ -445,8 +445,17 @@ class FakeGitHub(FakeForge):
         deployment_id = int(call.params["deployment_id"])
         if deployment_id not in self.deployments:
             return 404, {"message": "Not Found"}
-        self.deployment_statuses.append({"deployment_id": deployment_id, **call.body})
+        creator = _user(self.bot_login, self._kind())
+        status = {"deployment_id": deployment_id, "creator": creator, **call.body}
+        self.deployment_statuses.append(status)
         return 201, {"id": next(self._ids), **call.body}
+
+    def _list_deployment_statuses(self, call: Call) -> tuple[int, Any]:
+        deployment_id = int(call.params["deployment_id"])
+        if deployment_id not in self.deployments:
+            return 404, {"message": "Not Found"}
+        mine = [s for s in self.deployment_statuses if s["deployment_id"] == deployment_id]
+        return 200, list(reversed(mine))  # newest first, as GitHub lists them
 
     def _kind(self) -> str:
         return "Bot" if self.public_key else "User"
@@ -715,6 +724,10 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("PATCH", "/repos/{owner}/{repo}/git/refs/{ref}"): FakeGitHub._update_ref,
     ("POST", "/repos/{owner}/{repo}/pulls"): FakeGitHub._create_pull,
     ("PUT", "/repos/{owner}/{repo}/pulls/{pull_number}/merge"): FakeGitHub._merge_pull,
+    (
+        "GET",
+        "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses",
+    ): FakeGitHub._list_deployment_statuses,
 }
 
 

@@ -3,15 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
+from bot.core.ledgerchain import LedgerKey, LedgerKeys
 from bot.store.backends import store_for_url
 from bot.store.ports import JobState
+
+# The ledger key every test bot seals its audit records with (GITOPS_BOT_LEDGER_KEY).
+LEDGER_KEY = "test-ledger-key-7f3a9c2e41b8d056"
+LEDGER_KEY_ID = "k1"  # the settings' default id
+TEST_KEY = LedgerKey(LEDGER_KEY_ID, LEDGER_KEY.encode())
+TEST_KEYS = LedgerKeys(TEST_KEY)
+
+
+async def audit_verify(settings: dict[str, str], *args: str) -> tuple[int, str]:
+    """`gitops-bot audit --verify` in its own process, with these GITOPS_BOT_* settings and
+    the test ledger key; the event loop keeps serving the fake forges meanwhile."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_BOT_")}
+    env |= {f"GITOPS_BOT_{k.upper()}": v for k, v in {"ledger_key": LEDGER_KEY, **settings}.items()}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bot", "audit", "--verify", *args,
+        env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    output, _ = await process.communicate()
+    assert process.returncode is not None
+    return process.returncode, output.decode()
 
 
 def execute_sql(url: str, sql: str, values: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:

@@ -16,6 +16,7 @@ import gidgethub
 from bot.config.secrets import Secret
 from bot.config.settings import Settings, SettingsError
 from bot.core.checkwrites import CheckSeen, CheckWrite, check_write
+from bot.core.ledgerchain import Anchor, anchor_text, anchors_in
 from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker
 from bot.core.mergepreviews import Mergeability
 from bot.events import Repository
@@ -40,6 +41,7 @@ from bot.telemetry.metrics import Metrics
 T = TypeVar("T")
 ANNOTATIONS_PER_REQUEST = 50  # GitHub's limit for one check-run create or update
 _STATUS_DESCRIPTION_LIMIT = 140
+_ANCHORED_DEPLOYMENTS = 30  # the newest deployments whose statuses `audit --verify` reads
 _SUMMARY_LIMIT = 60_000
 _WRITE_ROLES = frozenset({"admin", "maintain", "write"})
 # `mergeable: null` means GitHub is still computing the test merge in the background.
@@ -351,10 +353,23 @@ class GitHubForge:
         data = {
             "state": str(report.state),
             "environment": report.environment,
-            "description": _short(report.description, _STATUS_DESCRIPTION_LIMIT),
+            "description": _status_description(report),
             "auto_inactive": True,
         }
         await _call(gh.post(url, data=data), f"POST {url}")
+
+    async def ledger_anchors(self, repo: Repository) -> tuple[Anchor, ...]:
+        """The anchors in the bot's own statuses of the repository's newest deployments."""
+        gh, login = await self._client(repo), await self._forges.credentials.login()
+        url = _repo_url(repo, f"/deployments?per_page={_ANCHORED_DEPLOYMENTS}")
+        deployments = await _call(gh.getitem(url), f"GET {url}")
+        found: list[Anchor] = []
+        for deployment in deployments if isinstance(deployments, list) else ():
+            url = _repo_url(repo, f"/deployments/{deployment['id']}/statuses?per_page=100")
+            async for status in _iterate(gh.getiter(url), f"GET {url}"):
+                if (status.get("creator") or {}).get("login") == login:
+                    found += anchors_in(str(status.get("description") or ""))
+        return tuple(found)
 
     async def _deployment(
         self, gh: GitHubClient, repo: Repository, commit: str, environment: str
@@ -557,6 +572,12 @@ def report_fingerprint(report: CheckReport) -> str:
 
 def _status_reads(status: dict[str, Any], data: dict[str, str]) -> bool:
     return (status.get("state"), status.get("description")) == (data["state"], data["description"])
+
+
+def _status_description(report: DeploymentReport) -> str:
+    """The description, shortened to fit, and the ledger anchor, which never is."""
+    suffix = f" · {anchor_text(report.anchor)}" if report.anchor else ""
+    return _short(report.description, _STATUS_DESCRIPTION_LIMIT - len(suffix)) + suffix
 
 
 def _short(text: str, limit: int) -> str:

@@ -16,6 +16,7 @@ from gitlab.v4.objects import Project, ProjectCommit, ProjectMergeRequest
 
 from bot.config.secrets import Secret
 from bot.config.settings import Settings
+from bot.core.ledgerchain import Anchor, anchors_in
 from bot.core.markdown import GITLAB_NOTE_LIMIT, parse_marker
 from bot.core.mergepreviews import Mergeability
 from bot.events import GITLAB, Repository
@@ -265,6 +266,19 @@ class GitLabForge:
 
         await self._forges.clients.run(f"deployment to {report.environment}", record)
 
+    async def ledger_anchors(self, repo: Repository) -> tuple[Anchor, ...]:
+        """GitLab deployments hold no text, so the anchors are in the bot's apply notes on
+        the merge requests of the newest deployments."""
+        login = await self._forges.username()
+
+        def read(gl: gitlab.Gitlab) -> tuple[Anchor, ...]:
+            project = _project(gl, repo)
+            listed = project.deployments.list(order_by="id", sort="desc", get_all=False)
+            commits = dict.fromkeys(str(d.sha) for d in listed)
+            return tuple(a for c in commits for a in _anchors_of_commit(project, c, login))
+
+        return await self._forges.clients.run("GET ledger anchors", read)
+
     async def git_auth_header(self, repo: Repository) -> Secret | None:
         return self._forges.git_header(repo)
 
@@ -473,6 +487,16 @@ def _merge_request_ref(commit: ProjectCommit) -> str | None:
     found = commit.merge_requests(get_all=True)
     iids = [int(m["iid"]) for m in found if m.get("state") == "opened"]
     return f"refs/merge-requests/{iids[0]}/head" if iids else None
+
+
+def _anchors_of_commit(project: Project, commit: str, login: str) -> list[Anchor]:
+    """The anchors in `login`'s notes on the merge requests that have `commit`."""
+    found: list[Anchor] = []
+    for mr in project.commits.get(commit, lazy=True).merge_requests(get_all=True):
+        notes = project.mergerequests.get(mr["iid"], lazy=True).notes.list(get_all=True)
+        mine = (n for n in notes if _author(n) == login and not n.system)
+        found += [a for n in mine for a in anchors_in(str(n.body or ""))]
+    return found
 
 
 def _author(note: Any) -> str | None:

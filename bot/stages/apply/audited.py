@@ -24,6 +24,7 @@ from bot.core.audit import (
     entry_for,
     superseded_entry,
 )
+from bot.core.ledgerchain import LedgerKey
 from bot.core.repoconfig import Environment
 from bot.git.mirrors import MirrorError, is_ancestor
 from bot.git.repos import GitRepo
@@ -55,6 +56,7 @@ class Ledger:
     store: ApplyRecords
     clusters: ClusterDirectory | None  # None, or an unknown cluster: a dry apply
     lease_seconds: float  # the lock's lease, renewed every third of it while applying
+    sealing: LedgerKey | None = None  # the ledger key (settings); None: records are unkeyed
 
 
 @dataclass(frozen=True)
@@ -198,7 +200,7 @@ async def _audit(
     span = Span(iso_time(started), iso_time(await ledger.store.now()), __version__)
     entry = entry_for(result, apply.authority, span)
     return await ledger.store.add_audit(
-        superseded_entry(entry) if superseded else entry, apply.record_key
+        superseded_entry(entry) if superseded else entry, apply.record_key, ledger.sealing
     )
 
 

@@ -11,9 +11,10 @@ from pathlib import Path
 import pytest
 from helpers.githubbot import SLUG, BotFactory, BotHarness, base_tree, deployment
 from helpers.gitlabbot import PROJECT, GitLabBot, GitLabBotFactory
-from helpers.storetools import database_for
+from helpers.storetools import TEST_KEYS, database_for
 
-from bot.core.audit import AuditRecord, verify
+from bot.core.audit import AuditRecord
+from bot.core.ledgerchain import verify_chain
 from bot.store.ports import JobState
 
 ENVIRONMENTS = ("production", "staging")
@@ -63,7 +64,7 @@ async def test_a_github_merge_delivered_twice_is_applied_once(
     assert await bot.drain() == 2
 
     records = await bot.services.store.audit_records()
-    assert verify(records) is None
+    assert verify_chain(await bot.services.store.audit_rows(), TEST_KEYS) is None
     assert _per_environment(records) == {(env, merge, "dry-run"): 1 for env in ENVIRONMENTS}
     assert sorted(s["environment"] for s in bot.fake.deployment_statuses) == list(ENVIRONMENTS)
     assert len(bot.fake.comments_on(31)) == 1

@@ -77,6 +77,7 @@ async def _restart(bot: ForgeBot, aiohttp_client: Any, tmp_path: Path) -> Servic
     settings = bot.services.settings
     await bot.client.close()
     client, _, _ = await start_bot(aiohttp_client, tmp_path, settings, bot.clock, workers=True)
+    bot.client = client  # later deliveries reach the restarted bot
     services: Services = client.app[SERVICES]
     return services
 
@@ -113,7 +114,7 @@ async def test_github_a_missed_merge_is_applied_audited_and_reported_after_a_sta
 
     second = bot.origin.commit(_tree(live_env, "2"), "Merge #2")
     bot.pull_request("opened", 2, first, second)
-    bot.merge(2, second)  # the bot is down: the push webhook is lost
+    lost = bot.merge(2, second)  # the bot is down: the push webhook is lost
     bot.fake.pulls[2]["html_url"] = f"https://github.com/{SLUG}/pull/2"
     services = await _restart(bot, aiohttp_client, tmp_path)
 
@@ -140,6 +141,14 @@ async def test_github_a_missed_merge_is_applied_audited_and_reported_after_a_sta
     assert len(bot.fake.calls_to("GET", r"/repos/Codertocat/no-config/contents/")) == 1
     assert not services.mirrors.path_for(_repo(bot.fake, "Codertocat/no-config")).exists()
     assert len(await _catch_up_records(services)) == 1
+
+    # The lost webhook turns up after all (a manual redelivery): the merge is not applied
+    # again, nor recorded or reported twice.
+    assert (await bot.deliver("push", lost)).status == 202
+    await _until(lambda: _idle(services), "the late delivery was handled")
+    again = [r.entry for r in await services.store.audit_records() if r.entry.commit == second]
+    assert [r.trigger for r in again] == ["catch-up"]
+    assert len(bot.fake.comments_on(2)) == 1
 
 
 async def test_gitlab_a_missed_merge_is_applied_audited_and_reported_after_a_start(

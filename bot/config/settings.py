@@ -13,9 +13,11 @@ from typing import Any
 
 import yaml
 
+from bot.config.argoclusters import ArgoClustersError, parse_argocd_clusters
 from bot.config.clusters import ClusterSettings, ClusterSettingsError, parse_clusters
 from bot.config.secrets import Secret
 from bot.config.watchlist import WatchedRepository, WatchlistError, parse_watchlist
+from bot.core.appsets import ArgoCluster
 from bot.core.relaxations import RelaxationLevel, RelaxationRules
 
 PREFIX = "GITOPS_BOT_"
@@ -79,6 +81,9 @@ class Settings:
     # Parsing, schema and policy checks run in worker processes (bot/stages/checkpool.py).
     check_workers: int = 0  # processes; 0: one per job worker (worker_count)
     check_timeout_seconds: int = 120  # a render's parsing, then its checks; past it a finding
+    # Argo CD's clusters, for ApplicationSet cluster generators (README "Repositories managed
+    # by Argo CD or Flux"): a list of {name, server, labels, annotations}.
+    argocd_clusters: tuple[ArgoCluster, ...] = ()
 
     @property
     def policy_rules(self) -> RelaxationRules:
@@ -142,7 +147,9 @@ def _build(values: dict[str, Any]) -> Settings:
             converted[name] = _POLICY_SETTINGS[name](value)
             continue
         try:
-            if name == "clusters":
+            if name == "argocd_clusters":
+                converted[name] = parse_argocd_clusters(value)
+            elif name == "clusters":
                 converted[name] = parse_clusters(value)
             elif name == "drift_repositories":
                 converted[name] = parse_watchlist(value)
@@ -162,6 +169,8 @@ def _build(values: dict[str, Any]) -> Settings:
             raise
         except ClusterSettingsError as exc:
             raise SettingsError(f"{PREFIX}CLUSTERS: {exc}") from None
+        except ArgoClustersError as exc:
+            raise SettingsError(f"{PREFIX}ARGOCD_CLUSTERS: {exc}") from None
         except WatchlistError as exc:
             raise SettingsError(f"{PREFIX}DRIFT_REPOSITORIES: {exc}") from None
         except ValueError:

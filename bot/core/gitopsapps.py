@@ -9,6 +9,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.appsets import (
+    ArgoCluster,
+    GeneratorError,
+    GitView,
+    file_globs,
+    generate,
+    matching,
+)
 from bot.core.manifests import Manifest
 from bot.core.repoconfig import Environment, EnvironmentSource, SourceType, check_repo_path
 
@@ -20,7 +28,6 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 _FOLLOWING = frozenset({"", "HEAD"})
 # Objects that declare what to deploy but that this slice does not preview yet.
 _NOT_YET = {
-    ("argoproj.io", "ApplicationSet"): "ApplicationSets are not previewed yet",
     ("helm.toolkit.fluxcd.io", "HelmRelease"): "Flux HelmReleases are not previewed yet",
 }
 _ARGO_KUSTOMIZE = frozenset(
@@ -45,11 +52,13 @@ class RepoIdentity:
     `urls` are this repository's clone URLs (the forge's, or `--repo-url`); `any_url`
     takes every URL as this repository (`--any-repo-url`, or `repo_urls: any` in the config).
     `branches` are the names a revision may use for the branch a pull request merges into.
+    `clusters` are the Argo CD clusters the server settings describe (`argocd_clusters`).
     """
 
     urls: tuple[str, ...] = ()
     any_url: bool = False
     branches: tuple[str, ...] = ()
+    clusters: tuple[ArgoCluster, ...] = ()  # what an ApplicationSet's clusters generator sees
 
     def owns(self, url: str) -> bool:
         return self.any_url or normalize_url(url) in {normalize_url(u) for u in self.urls}
@@ -81,23 +90,46 @@ def normalize_url(url: str) -> str:
 
 
 def discover_units(
-    manifests: Iterable[Manifest], paths: Iterable[str], identity: RepoIdentity
+    manifests: Iterable[Manifest],
+    paths: Iterable[str],
+    identity: RepoIdentity,
+    contents: Mapping[str, bytes] | None = None,
 ) -> tuple[PreviewUnit, ...]:
-    """Every unit the objects of a commit declare; `paths` are the commit's files."""
+    """Every unit the objects of a commit declare; `paths` are the commit's files and
+    `contents` those an ApplicationSet's git files generator may read (`generator_files`)."""
     objects = tuple(manifests)
     files = frozenset(paths)
     sources = {(m.key.namespace, m.key.name): m.body for m in objects if _is_git_repository(m)}
-    units = []
+    git = GitView(files, contents or {}, identity.owns, identity.follows)
+    units: list[PreviewUnit] = []
     for manifest in objects:
         group, kind = manifest.key.group, manifest.key.kind
         if (group, kind) == (ARGOCD_GROUP, "Application"):
-            units.append(_argocd_unit(manifest, files, identity))
+            units.append(
+                _argocd_unit(
+                    manifest.key.name, manifest.body, manifest.source.path, files, identity
+                )
+            )
+        elif (group, kind) == (ARGOCD_GROUP, "ApplicationSet"):
+            units += _appset_units(manifest, git, identity)
         elif (group, kind) == (FLUX_GROUP, "Kustomization"):
             units.append(_flux_unit(manifest, files, identity, sources))
         elif (group, kind) in _NOT_YET:
             name = f"{kind.lower()}/{manifest.key.namespace}/{manifest.key.name}"
             units.append(PreviewUnit(name, "", manifest.source.path, reason=_NOT_YET[group, kind]))
     return tuple(sorted(units, key=lambda unit: unit.name))
+
+
+def generator_files(manifests: Iterable[Manifest], paths: Iterable[str]) -> tuple[str, ...]:
+    """The files an ApplicationSet's git files generators may read: to be passed as `contents`."""
+    globs = [
+        glob
+        for m in manifests
+        if (m.key.group, m.key.kind) == (ARGOCD_GROUP, "ApplicationSet")
+        for glob in file_globs(_mapping(m.body.get("spec")))
+    ]
+    files = frozenset(paths)
+    return tuple(sorted({path for glob in globs for path in matching(glob, files)}))
 
 
 def _is_git_repository(manifest: Manifest) -> bool:
@@ -107,36 +139,71 @@ def _is_git_repository(manifest: Manifest) -> bool:
 # --- Argo CD
 
 
-def _argocd_unit(manifest: Manifest, files: frozenset[str], identity: RepoIdentity) -> PreviewUnit:
-    spec = _mapping(manifest.body.get("spec"))
+def _appset_units(manifest: Manifest, git: GitView, identity: RepoIdentity) -> list[PreviewUnit]:
+    """The Applications an ApplicationSet generates, each a unit; or the set, refused."""
+    origin = manifest.source.path
+    try:
+        apps = generate(_mapping(manifest.body.get("spec")), git, identity.clusters)
+    except GeneratorError as exc:
+        name = f"applicationset/{manifest.key.namespace}/{manifest.key.name}"
+        return [PreviewUnit(name, "", origin, reason=str(exc))]
+    units = []
+    for app in apps:
+        name = str(_mapping(_mapping(app).get("metadata")).get("name", ""))
+        units.append(_argocd_unit(name, _mapping(app), origin, git.paths, identity))
+    return units
+
+
+def _argocd_unit(
+    app: str, body: Mapping[str, Any], origin: str, files: frozenset[str], identity: RepoIdentity
+) -> PreviewUnit:
+    spec = _mapping(body.get("spec"))
     dest = _mapping(spec.get("destination"))
     cluster = str(dest.get("name") or dest.get("server") or "in-cluster")
     namespace = str(dest.get("namespace") or "default")
-    name = f"argocd/{manifest.key.name}"
-    unit = PreviewUnit(name, f"{cluster} {namespace}", manifest.source.path)
-    why_not = _argocd_refusal(spec, identity)
-    if why_not:
-        return _refused(unit, why_not)
-    source = _mapping(spec.get("source"))
+    unit = PreviewUnit(f"argocd/{app}", f"{cluster} {namespace}", origin)
+    chosen = _chosen_source(spec, identity)
+    if isinstance(chosen, str):
+        return _refused(unit, chosen)
+    source, refs = chosen
     path = _repo_folder(source.get("path", "."))
     if path is None:
-        return _refused(unit, f"spec.source.path {source.get('path')!r} is not a repository folder")
-    built = _argocd_source(manifest.key.name, path, source, files)
+        return _refused(unit, f"the source path {source.get('path')!r} is not a repository folder")
+    built = _argocd_source(app, path, source, files, refs)
     if isinstance(built, str):
         return _refused(unit, built)
-    env = Environment(name, path, cluster, namespace, False, False, source=built[0], **built[1])
+    env = Environment(
+        unit.name, path, cluster, namespace, False, False, source=built[0], **built[1]
+    )
     return PreviewUnit(unit.name, unit.destination, unit.origin, env)
 
 
-def _argocd_refusal(spec: Mapping[str, Any], identity: RepoIdentity) -> str:
-    if "sources" in spec:
-        return "multiple sources (spec.sources) are not previewed yet"
-    source = _mapping(spec.get("source"))
+def _chosen_source(
+    spec: Mapping[str, Any], identity: RepoIdentity
+) -> tuple[Mapping[str, Any], frozenset[str]] | str:
+    """The one source that deploys, and the `ref` names of `sources` in this repository."""
+    if "sources" not in spec:
+        source = _mapping(spec.get("source"))
+        return _argocd_refusal(source, identity) or (source, frozenset())
+    sources = [_mapping(s) for s in spec.get("sources") or []]
+    refs = [s for s in sources if s.get("ref")]
+    for ref in refs:
+        if why_not := _argocd_refusal(ref, identity, f"the ref source {ref['ref']!r}"):
+            return why_not
+    deploying = [s for s in sources if "path" in s or "chart" in s or not s.get("ref")]
+    if len(deploying) != 1:
+        return f"{len(deploying)} sources deploy objects; only one is previewed yet"
+    why_not = _argocd_refusal(deploying[0], identity)
+    return why_not or (deploying[0], frozenset(str(r["ref"]) for r in refs))
+
+
+def _argocd_refusal(source: Mapping[str, Any], identity: RepoIdentity, which: str = "") -> str:
+    which = which or "its source"
     url = str(source.get("repoURL", ""))
     if "chart" in source:
         return f"a chart from a Helm repository ({url}) is not in this repository"
     if not identity.owns(url):
-        return f"its source is another repository ({url})"
+        return f"{which} is another repository ({url})"
     revision = str(source.get("targetRevision", ""))
     if not identity.follows(revision):
         return f"targetRevision {revision!r} does not follow the branch this change merges into"
@@ -146,11 +213,11 @@ def _argocd_refusal(spec: Mapping[str, Any], identity: RepoIdentity) -> str:
 
 
 def _argocd_source(
-    app: str, path: str, source: Mapping[str, Any], files: frozenset[str]
+    app: str, path: str, source: Mapping[str, Any], files: frozenset[str], refs: frozenset[str]
 ) -> tuple[EnvironmentSource, dict[str, Any]] | str:
     kind = _argocd_kind(path, source, files)
     if kind is SourceType.HELM:
-        return _argocd_helm(app, path, _mapping(source.get("helm")))
+        return _argocd_helm(app, path, _mapping(source.get("helm")), refs)
     if kind is SourceType.KUSTOMIZE:
         return _argocd_kustomize(_mapping(source.get("kustomize")))
     return _argocd_directory(_mapping(source.get("directory")))
@@ -166,13 +233,13 @@ def _argocd_kind(path: str, source: Mapping[str, Any], files: frozenset[str]) ->
 
 
 def _argocd_helm(
-    app: str, path: str, helm: Mapping[str, Any]
+    app: str, path: str, helm: Mapping[str, Any], refs: frozenset[str]
 ) -> tuple[EnvironmentSource, dict[str, Any]] | str:
     if unknown := sorted(set(helm) - _ARGO_HELM):
         return f"spec.source.helm.{unknown[0]} is not previewed yet"
     values = []
     for value_file in helm.get("valueFiles") or []:
-        joined = _repo_file(path, str(value_file))
+        joined = _value_file(path, str(value_file), refs)
         if joined is None:
             return f"value file {value_file!r} is not a file of this repository"
         values.append(joined)
@@ -329,6 +396,14 @@ def _refused(unit: PreviewUnit, reason: str) -> PreviewUnit:
 def _repo_folder(path: object) -> str | None:
     text = posixpath.normpath(str(path or ".").strip())
     return None if check_repo_path(text) else text
+
+
+def _value_file(chart: str, path: str, refs: frozenset[str]) -> str | None:
+    """A value file relative to the chart, or `$ref/...` from the root of a ref source."""
+    ref, _, rest = path.partition("/")
+    if ref.startswith("$") and ref[1:] in refs:
+        return _repo_file(".", rest)
+    return _repo_file(chart, path)
 
 
 def _repo_file(folder: str, path: str) -> str | None:

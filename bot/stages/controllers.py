@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from bot.core.gitopsapps import PreviewUnit, RepoIdentity, discover_units
+from bot.core.gitopsapps import PreviewUnit, RepoIdentity, discover_units, generator_files
 from bot.core.repoconfig import Environment, RepoConfig
 from bot.git.repos import GitRepo
 from bot.renderers import RenderOptions, RenderRequest, render
+from bot.renderers.checkouts import read_index
 from bot.renderers.inputs import render_inputs
 
 _WHOLE_TREE = Environment("discovery", ".", "-")
@@ -46,8 +47,12 @@ async def units_at(
 ) -> tuple[PreviewUnit, ...]:
     """Every Application and Kustomization the commit declares, as units."""
     rendered = await render(RenderRequest(repo, commit, _WHOLE_TREE, version, options))
-    paths = [entry.path for entry in await repo.list_tree(commit, ".")]
-    return discover_units(rendered.loaded.manifests, paths, identity)
+    manifests = rendered.loaded.manifests
+    index = await read_index(repo, commit)
+    wanted_files = [p for p in generator_files(manifests, index.entries) if index.is_file(p)]
+    blobs = await repo.read_blobs([index.entries[p].oid for p in wanted_files])
+    contents = {path: blobs[index.entries[path].oid] for path in wanted_files}
+    return discover_units(manifests, index.entries, identity, contents)
 
 
 _ARGOCD_UNITS = ("argocd/", "applicationset/")

@@ -340,3 +340,85 @@ def test_a_change_to_one_generated_application_renders_only_that_one(repo: Repo)
         "argocd/new": {"create": 1},
     }
     assert "2 Argo CD or Flux unit(s) not affected" in data["notes"][1]
+
+
+# --- app of apps
+
+
+def chart_of_apps(level: int, last: int) -> dict[str, str]:
+    """charts/c<level>: renders the Application of the next level, or a ConfigMap at the last."""
+    folder = f"charts/c{level}"
+    files = {f"{folder}/Chart.yaml": f"apiVersion: v2\nname: c{level}\nversion: 0.1.0\n"}
+    if level == last:
+        files[f"{folder}/templates/cm.yaml"] = configmap("leaf", release="{{ .Release.Name }}")
+        return files
+    files[f"{folder}/values.yaml"] = f"child: l{level + 1}\n"
+    files[f"{folder}/templates/app.yaml"] = textwrap.dedent(f"""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Application
+        metadata: {{name: {{{{ .Values.child }}}}, namespace: argocd}}
+        spec:
+          project: default
+          destination: {{server: https://kubernetes.default.svc, namespace: {{{{ .Values.child }}}}}}
+          source: {{repoURL: "{URL}", targetRevision: HEAD, path: charts/c{level + 1}}}
+        """)
+    return files
+
+
+def root_app(path: str) -> str:
+    return textwrap.dedent(f"""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Application
+        metadata: {{name: l0, namespace: argocd}}
+        spec:
+          destination: {{server: https://kubernetes.default.svc, namespace: l0}}
+          source: {{repoURL: "{URL}", targetRevision: HEAD, path: {path}}}
+        """)
+
+
+async def test_apps_of_apps_are_expanded_three_levels_deep_then_listed(
+    repo: Repo, render_tools: Path, tmp_path: Path
+) -> None:
+    files = {"apps/root.yaml": root_app("charts/c0")}
+    for level in range(6):
+        files |= chart_of_apps(level, 5)
+    commit = repo.commit(files)
+    found = await units(repo, commit, render_tools)
+    assert sorted(found) == ["argocd/l0", "argocd/l1", "argocd/l2", "argocd/l3", "argocd/l3/apps"]
+    assert found["argocd/l3/apps"].reason == (
+        "the Applications it renders are not previewed: apps of apps are expanded 3 levels deep"
+    )
+    child = found["argocd/l1"]
+    assert child.origin == "charts/c0/templates/app.yaml, rendered by argocd/l0"
+    argv = [str(render_tools / "helm"), "template", "l0", "charts/c0", "--namespace", "l0"]
+    [app] = tool_output(argv, checkout(repo, tmp_path / "clone"))
+    assert child.environment is not None
+    assert (child.environment.path, child.environment.namespace) == (
+        app["spec"]["source"]["path"],
+        app["spec"]["destination"]["namespace"],
+    )
+    [leaf] = await rendered(repo, commit, found["argocd/l3"], render_tools)
+    assert leaf["kind"] == "Application" and leaf["metadata"]["name"] == "l4"
+
+
+async def test_a_kustomize_folder_of_applications_renders_its_children_with_its_overrides(
+    repo: Repo, render_tools: Path
+) -> None:
+    child = textwrap.dedent(f"""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Application
+        metadata: {{name: child, namespace: argocd}}
+        spec:
+          destination: {{server: https://kubernetes.default.svc, namespace: c}}
+          source: {{repoURL: "{URL}", targetRevision: HEAD, path: base}}
+        """)
+    files = services() | {
+        "apps/root.yaml": root_app("children"),
+        "children/kustomization.yaml": "resources: [child.yaml]\nnameSuffix: -eu\n",
+        "children/child.yaml": child,
+    }
+    found = await units(repo, repo.commit(files), render_tools)
+    # The file alone would declare argocd/child; what Argo CD gets from the root is child-eu.
+    assert sorted(found) == ["argocd/child-eu", "argocd/l0"]
+    assert found["argocd/child-eu"].origin == "children/child.yaml, rendered by argocd/l0"
+    assert found["argocd/child-eu"].environment is not None

@@ -24,6 +24,7 @@ ARGOCD_GROUP = "argoproj.io"
 FLUX_GROUP = "kustomize.toolkit.fluxcd.io"
 FLUX_SOURCE_GROUP = "source.toolkit.fluxcd.io"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_APP_KINDS = frozenset({"Application", "ApplicationSet"})
 # Revisions that follow the branch a pull request merges into.
 _FOLLOWING = frozenset({"", "HEAD"})
 # Objects that declare what to deploy but that this slice does not preview yet.
@@ -130,6 +131,29 @@ def generator_files(manifests: Iterable[Manifest], paths: Iterable[str]) -> tupl
     ]
     files = frozenset(paths)
     return tuple(sorted({path for glob in globs for path in matching(glob, files)}))
+
+
+def declares_apps(manifest: Manifest) -> bool:
+    """An Argo CD Application or ApplicationSet: what an app of apps renders."""
+    return manifest.key.group == ARGOCD_GROUP and manifest.key.kind in _APP_KINDS
+
+
+def children_of(
+    parent: PreviewUnit,
+    manifests: Iterable[Manifest],
+    paths: Iterable[str],
+    identity: RepoIdentity,
+    contents: Mapping[str, bytes] | None = None,
+) -> tuple[PreviewUnit, ...]:
+    """The units of the Applications and ApplicationSets a unit's render gives (app of apps)."""
+    apps = [m for m in manifests if declares_apps(m)]
+    found = discover_units(apps, paths, identity, contents)
+    return tuple(
+        PreviewUnit(
+            u.name, u.destination, f"{u.origin}, rendered by {parent.name}", u.environment, u.reason
+        )
+        for u in found
+    )
 
 
 def _is_git_repository(manifest: Manifest) -> bool:

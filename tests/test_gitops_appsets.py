@@ -359,7 +359,9 @@ def chart_of_apps(level: int, last: int) -> dict[str, str]:
         metadata: {{name: {{{{ .Values.child }}}}, namespace: argocd}}
         spec:
           project: default
-          destination: {{server: https://kubernetes.default.svc, namespace: {{{{ .Values.child }}}}}}
+          destination:
+            server: https://kubernetes.default.svc
+            namespace: {{{{ .Values.child }}}}
           source: {{repoURL: "{URL}", targetRevision: HEAD, path: charts/c{level + 1}}}
         """)
     return files

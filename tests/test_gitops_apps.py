@@ -91,7 +91,10 @@ async def test_each_object_becomes_a_unit_or_says_why_not(repo: Repo, render_too
             "the pullRequest generator is not previewed (it needs Argo CD)"
         ),
         "argocd/remote": "its source is another repository (https://github.com/other/elsewhere.git)",
-        "flux/flux-system/secrets": "postBuild.substituteFrom is not previewed yet",
+        "flux/flux-system/secrets": (
+            "postBuild.substituteFrom Secret flux-system/vault-values is not in Git, so its "
+            "values are unknown"
+        ),
     }
     web = found["argocd/web"]
     assert (web.destination, web.origin) == ("https://kubernetes.default.svc shop", "apps/web.yaml")
@@ -253,7 +256,8 @@ NOT_PREVIEWED = [
     "not previewed: argocd/remote (declared in apps/remote.yaml): its source is another "
     "repository (https://github.com/other/elsewhere.git)",
     "not previewed: flux/flux-system/secrets (declared in clusters/prod/flux.yaml): "
-    "postBuild.substituteFrom is not previewed yet",
+    "postBuild.substituteFrom Secret flux-system/vault-values is not in Git, so its values "
+    "are unknown",
 ]
 
 

@@ -17,6 +17,7 @@ from bot.core.appsets import (
     generate,
     matching,
 )
+from bot.core.gitdata import DataObjects, data_objects, describe_missing, lookup
 from bot.core.manifests import Manifest
 from bot.core.repoconfig import Environment, EnvironmentSource, SourceType, check_repo_path
 
@@ -27,10 +28,6 @@ KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization
 _APP_KINDS = frozenset({"Application", "ApplicationSet"})
 # Revisions that follow the branch a pull request merges into.
 _FOLLOWING = frozenset({"", "HEAD"})
-# Objects that declare what to deploy but that this slice does not preview yet.
-_NOT_YET = {
-    ("helm.toolkit.fluxcd.io", "HelmRelease"): "Flux HelmReleases are not previewed yet",
-}
 _ARGO_KUSTOMIZE = frozenset(
     {
         "images",
@@ -100,7 +97,8 @@ def discover_units(
     `contents` those an ApplicationSet's git files generator may read (`generator_files`)."""
     objects = tuple(manifests)
     files = frozenset(paths)
-    sources = {(m.key.namespace, m.key.name): m.body for m in objects if _is_git_repository(m)}
+    sources = git_repositories(objects)
+    data = data_objects(objects)
     git = GitView(files, contents or {}, identity.owns, identity.follows)
     units: list[PreviewUnit] = []
     for manifest in objects:
@@ -114,10 +112,7 @@ def discover_units(
         elif (group, kind) == (ARGOCD_GROUP, "ApplicationSet"):
             units += _appset_units(manifest, git, identity)
         elif (group, kind) == (FLUX_GROUP, "Kustomization"):
-            units.append(_flux_unit(manifest, files, identity, sources))
-        elif (group, kind) in _NOT_YET:
-            name = f"{kind.lower()}/{manifest.key.namespace}/{manifest.key.name}"
-            units.append(PreviewUnit(name, "", manifest.source.path, reason=_NOT_YET[group, kind]))
+            units.append(_flux_unit(manifest, files, identity, sources, data))
     return tuple(sorted(units, key=lambda unit: unit.name))
 
 
@@ -335,11 +330,15 @@ def _braces(text: str) -> tuple[str, ...]:
 # --- Flux
 
 
+_BAD_COMPONENT = "a spec.components entry is not a folder of this repository"
+
+
 def _flux_unit(
     manifest: Manifest,
     files: frozenset[str],
     identity: RepoIdentity,
     sources: Mapping[tuple[str, str], Mapping[str, Any]],
+    data: DataObjects,
 ) -> PreviewUnit:
     spec = _mapping(manifest.body.get("spec"))
     namespace = str(spec.get("targetNamespace") or "default")
@@ -353,16 +352,22 @@ def _flux_unit(
     if path is None:
         return _refused(unit, f"spec.path {spec.get('path')!r} is not a repository folder")
     overrides = _flux_overrides(spec)
-    substitute = _substitutions(spec)
+    substitute = _substitutions(spec, manifest.key.namespace, data)
+    components = tuple(_repo_file(path, str(c)) or "" for c in spec.get("components") or [])
+    if isinstance(substitute, str) or "" in components:
+        return _refused(unit, substitute if isinstance(substitute, str) else _BAD_COMPONENT)
     if not any(_join(path, f) in files for f in KUSTOMIZATION_FILES):
-        if overrides or substitute:
+        if overrides or substitute or components:
             return _refused(
                 unit, "overrides on a folder without a kustomization are not previewed yet"
             )
         source = EnvironmentSource(SourceType.PLAIN)
     else:
         source = EnvironmentSource(
-            SourceType.KUSTOMIZE, overrides=_json(overrides), substitute=substitute
+            SourceType.KUSTOMIZE,
+            overrides=_json(overrides),
+            substitute=substitute,
+            components=components,
         )
     env = Environment(name, path, cluster, namespace, False, False, source=source)
     return PreviewUnit(unit.name, unit.destination, unit.origin, env)
@@ -375,9 +380,21 @@ def _flux_refusal(
     sources: Mapping[tuple[str, str], Mapping[str, Any]],
 ) -> str:
     ref = _mapping(spec.get("sourceRef"))
+    if why_not := git_repository_refusal(ref, manifest.key.namespace, identity, sources):
+        return why_not
+    return ""
+
+
+def git_repository_refusal(
+    ref: Mapping[str, Any],
+    namespace: str,
+    identity: RepoIdentity,
+    sources: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> str:
+    """Why a Flux sourceRef is not this repository at the merge branch; empty when it is."""
     if ref.get("kind") != "GitRepository":
         return f"its sourceRef is {ref.get('kind', 'missing')!r}, not a GitRepository"
-    key = (str(ref.get("namespace") or manifest.key.namespace), str(ref.get("name", "")))
+    key = (str(ref.get("namespace") or namespace), str(ref.get("name", "")))
     repository = sources.get(key)
     if repository is None:
         return f"GitRepository {key[0]}/{key[1]} is not in this repository, so its URL is unknown"
@@ -388,12 +405,12 @@ def _flux_refusal(
     git_ref = _mapping(repo_spec.get("ref"))
     if set(git_ref) - {"branch"} or not identity.follows(str(git_ref.get("branch", ""))):
         return f"GitRepository {key[0]}/{key[1]} does not follow the branch this change merges into"
-    postbuild = _mapping(spec.get("postBuild"))
-    if postbuild.get("substituteFrom"):
-        return "postBuild.substituteFrom is not previewed yet"
-    if spec.get("components"):
-        return "spec.components is not previewed yet"
     return ""
+
+
+def git_repositories(manifests: Iterable[Manifest]) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """The Flux GitRepository objects of a commit, by namespace and name."""
+    return {(m.key.namespace, m.key.name): m.body for m in manifests if _is_git_repository(m)}
 
 
 def _flux_overrides(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -405,9 +422,24 @@ def _flux_overrides(spec: Mapping[str, Any]) -> dict[str, Any]:
     return overrides
 
 
-def _substitutions(spec: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    values = _mapping(_mapping(spec.get("postBuild")).get("substitute"))
-    return tuple(sorted((str(k), str(v)) for k, v in values.items()))
+def _substitutions(
+    spec: Mapping[str, Any], namespace: str, data: DataObjects
+) -> tuple[tuple[str, str], ...] | str:
+    """`substituteFrom` objects in order, then `substitute`, which wins; or why not."""
+    postbuild = _mapping(spec.get("postBuild"))
+    values: dict[str, str] = {}
+    for reference in postbuild.get("substituteFrom") or []:
+        reference = _mapping(reference)
+        kind, name = str(reference.get("kind", "")), str(reference.get("name", ""))
+        found = lookup(data, kind, namespace, name)
+        if found is None or found.unreadable:
+            if reference.get("optional"):
+                continue
+            why = f"{kind} {name}: {found.unreadable}" if found else ""
+            return f"postBuild.substituteFrom {why or describe_missing(kind, namespace, name)}"
+        values |= found.data
+    values |= {str(k): str(v) for k, v in _mapping(postbuild.get("substitute")).items()}
+    return tuple(sorted(values.items()))
 
 
 # --- shared

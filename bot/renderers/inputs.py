@@ -6,7 +6,7 @@ from bot.core.repoconfig import Environment, SourceType
 from bot.git.repos import GitRepo
 from bot.renderers.charts import plan_chart
 from bot.renderers.checkouts import TreeIndex, blob_reader, read_index
-from bot.renderers.kustomizations import scan_kustomizations
+from bot.renderers.kustomizations import scan_with_components
 from bot.renderers.protocol import RenderOptions
 
 Inputs = frozenset[tuple[str, str]]  # (path, blob id)
@@ -32,7 +32,8 @@ async def _reached(
 ) -> tuple[tuple[str, ...], tuple[str, ...]]:
     read = blob_reader(repo, index)
     if env.source.type is SourceType.KUSTOMIZE:
-        scan = await scan_kustomizations(index, read, env.path, options.allow_network)
+        components = env.source.components
+        scan = await scan_with_components(index, read, env.path, components, options.allow_network)
         return (env.path, *scan.folders), ()
     if env.source.type is SourceType.HELM:
         chart = await plan_chart(index, read, env.path, options.allow_network)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from bot.core.fluxhelm import helm_release_units
 from bot.core.gitopsapps import (
     PreviewUnit,
     RepoIdentity,
@@ -72,6 +73,7 @@ async def units_at(
     at = _Commit(repo, commit, await read_index(repo, commit), identity, version, options)
     contents = await _generator_contents(at, manifests)
     top = discover_units(manifests, at.index.entries, identity, contents)
+    top += helm_release_units(manifests, identity)
     app_files = frozenset(m.source.path for m in manifests if declares_apps(m))
     return await _with_children(at, top, app_files)
 

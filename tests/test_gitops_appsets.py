@@ -17,6 +17,7 @@ from test_gitops_apps import (
     options,
     plan_json,
     rendered,
+    run_plan,
     tool_output,
     tools_for_the_cli,  # noqa: F401  (autouse: the CLI in a subprocess finds kustomize and helm)
 )
@@ -424,3 +425,23 @@ async def test_a_kustomize_folder_of_applications_renders_its_children_with_its_
     assert sorted(found) == ["argocd/child-eu", "argocd/l0"]
     assert found["argocd/child-eu"].origin == "children/child.yaml, rendered by argocd/l0"
     assert found["argocd/child-eu"].environment is not None
+
+
+def test_the_same_change_in_several_applications_is_shown_once(repo: Repo) -> None:
+    generators = (
+        f"- git: {{repoURL: '{URL}', revision: HEAD, directories: [{{path: 'services/*'}}]}}\n"
+    )
+    files = services("web", "api", "db") | {"apps/set.yaml": appset("svc", generators, TEMPLATE)}
+    pinned = "images: [{name: registry.example.com/web, newTag: '9'}]\n"
+    files["services/db/kustomization.yaml"] += pinned
+    base = repo.commit(files)
+    newer = deployment(image="registry.example.com/web:2.0.0")
+    head = repo.commit(files | {"base/deployment.yaml": newer})
+    done = run_plan(repo.path, base, head, "markdown", "--repo-url", URL, "--branch", "main")
+    assert done.returncode == 0, done.stdout + done.stderr
+    text = done.stdout
+    assert "#### The same change in 2 applications" in text
+    assert "Shown once, as `argocd/api` renders it; it is also the change of:" in text
+    assert "`argocd/api` → `https://kubernetes.default.svc`, `argocd/web` →" in text
+    # db pins its own image tag, so the new base changes nothing there: it is not folded
+    assert "#### Environment `argocd/db`" in text and text.count("<summary>") == 1, text

@@ -18,7 +18,7 @@ from bot.core.repoconfig import Environment, RepoConfig, SourceType
 from bot.git.repos import GitRepo
 from bot.renderers import RenderOptions, RenderRequest, render, render_failure
 from bot.renderers.checkouts import TreeIndex, read_index
-from bot.renderers.inputs import render_inputs
+from bot.renderers.inputs import CommitReading, render_inputs
 
 _WHOLE_TREE = Environment("discovery", ".", "-")
 
@@ -176,16 +176,17 @@ async def sort_units(
     pairs = [UnitPair(n, base.get(n), head.get(n)) for n in sorted(base.keys() | head.keys())]
     not_previewed = tuple(p.declared for p in pairs if p.declared.environment is None)
     previewable = [p for p in pairs if p.declared.environment is not None]
-    affected = [p for p in previewable if await _affected(repo, commits, p, options)]
+    readings = (await CommitReading.of(repo, commits[0]), await CommitReading.of(repo, commits[1]))
+    affected = [p for p in previewable if await _affected(readings, p, options)]
     return UnitSorting(tuple(affected), not_previewed, len(previewable) - len(affected))
 
 
 async def _affected(
-    repo: GitRepo, commits: tuple[str, str], pair: UnitPair, options: RenderOptions
+    readings: tuple[CommitReading, CommitReading], pair: UnitPair, options: RenderOptions
 ) -> bool:
     before = pair.base.environment if pair.base else None
     after = pair.head.environment if pair.head else None
     if before is None or after is None or before != after:
         return True  # added, removed or redefined: the object itself is the change
-    inputs = [await render_inputs(repo, commit, before, options) for commit in commits]
+    inputs = [await render_inputs(reading, before, options) for reading in readings]
     return inputs[0] != inputs[1]

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -93,7 +94,7 @@ def main() -> None:
         for pr in PULL_REQUESTS
         for kind, command in _sides(repo, pr, args.kustomize).items()
     }
-    runs = harness.alternate(sides, args.repetitions, check=_check(args.apps))
+    runs = harness.alternate(sides, args.repetitions, args.warmup, check=_check(args.apps))
     summaries = {name: Summary.of(r) for name, r in runs.items()}
     section = _section(args, sides, summaries)
     print(harness.report("Benchmark 6: 500 Argo CD applications", "gitops_apps", info, [section]))
@@ -104,6 +105,7 @@ def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--apps", type=int, default=500)
     parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     parser.add_argument("--kustomize", default=shutil.which("kustomize") or "kustomize")
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     parser.add_argument("--render-all", nargs=3, metavar=("REPO", "BASE", "HEAD"))
@@ -170,7 +172,7 @@ def _sides(repo: Path, pr: str, kustomize: str) -> dict[str, Command]:
     }
 
 
-def _check(apps: int) -> object:
+def _check(apps: int) -> Callable[[str, Run], None]:
     """Each side must report the applications the pull request changes: 1, or all of them."""
 
     def check(name: str, result: Run) -> None:
@@ -241,7 +243,9 @@ def _section(
         lines.append(
             f"- `{pr}`: render-all / gitops-bot wall time: **{every.wall_s / bot.wall_s:.2f}x**"
         )
-    lines.append(f"- {args.repetitions} runs per side after one warm-up, interleaved")
+    lines.append(
+        f"- {args.repetitions} run(s) per side after {args.warmup} warm-up round(s), interleaved"
+    )
     lines += [f"- `{name}`: `{command.shell()}`" for name, command in sides.items()]
     return "\n".join(lines)
 

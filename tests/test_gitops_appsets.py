@@ -445,3 +445,11 @@ def test_the_same_change_in_several_applications_is_shown_once(repo: Repo) -> No
     assert "`argocd/api` → `https://kubernetes.default.svc`, `argocd/web` →" in text
     # db pins its own image tag, so the new base changes nothing there: it is not folded
     assert "#### Environment `argocd/db`" in text and text.count("<summary>") == 1, text
+
+
+async def test_a_template_without_a_name_is_not_previewed(repo: Repo, render_tools: Path) -> None:
+    generators = "- list: {elements: [{env: prod}]}\n"
+    template = f"spec: {{source: {{repoURL: '{URL}', path: base}}}}\n"
+    files = services() | {"apps/set.yaml": appset("nameless", generators, template)}
+    [unit] = (await units(repo, repo.commit(files), render_tools)).values()
+    assert unit.reason == "its template gives an Application without metadata.name"

@@ -168,7 +168,11 @@ def _appset_units(manifest: Manifest, git: GitView, identity: RepoIdentity) -> l
         return [PreviewUnit(name, "", origin, reason=str(exc))]
     units = []
     for app in apps:
-        name = str(_mapping(_mapping(app).get("metadata")).get("name", ""))
+        name = str(_mapping(_mapping(app).get("metadata")).get("name") or "")
+        if not name:
+            set_name = f"applicationset/{manifest.key.namespace}/{manifest.key.name}"
+            reason = "its template gives an Application without metadata.name"
+            return [PreviewUnit(set_name, "", origin, reason=reason)]
         units.append(_argocd_unit(name, _mapping(app), origin, git.paths, identity))
     return units
 

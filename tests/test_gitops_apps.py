@@ -56,7 +56,7 @@ def kustomize_build(repo: Repo, unit: PreviewUnit, tools: Path, where: Path) -> 
     """What `kustomize build` gives for the unit's folder with its overrides laid over it."""
     assert unit.environment is not None
     checkout(repo, where / "clone")
-    wrapper = json.loads(unit.environment.source.overrides)
+    wrapper = json.loads(unit.environment.source.overrides or "{}")
     wrapper["resources"] = [f"../clone/{unit.environment.path}"]
     (where / "work").mkdir()
     (where / "work/kustomization.yaml").write_text(json.dumps(wrapper))
@@ -87,9 +87,14 @@ async def test_each_object_becomes_a_unit_or_says_why_not(repo: Repo, render_too
     }
     reasons = {name: u.reason for name, u in found.items() if not u.environment}
     assert reasons == {
-        "applicationset/argocd/teams": "ApplicationSets are not previewed yet",
+        "applicationset/argocd/teams": (
+            "the pullRequest generator is not previewed (it needs Argo CD)"
+        ),
         "argocd/remote": "its source is another repository (https://github.com/other/elsewhere.git)",
-        "flux/flux-system/secrets": "postBuild.substituteFrom is not previewed yet",
+        "flux/flux-system/secrets": (
+            "postBuild.substituteFrom Secret flux-system/vault-values is not in Git, so its "
+            "values are unknown"
+        ),
     }
     web = found["argocd/web"]
     assert (web.destination, web.origin) == ("https://kubernetes.default.svc shop", "apps/web.yaml")
@@ -247,11 +252,12 @@ def environments(data: dict[str, Any]) -> dict[str, dict[str, int]]:
 
 NOT_PREVIEWED = [
     "not previewed: applicationset/argocd/teams (declared in apps/teams.yaml): "
-    "ApplicationSets are not previewed yet",
+    "the pullRequest generator is not previewed (it needs Argo CD)",
     "not previewed: argocd/remote (declared in apps/remote.yaml): its source is another "
     "repository (https://github.com/other/elsewhere.git)",
     "not previewed: flux/flux-system/secrets (declared in clusters/prod/flux.yaml): "
-    "postBuild.substituteFrom is not previewed yet",
+    "postBuild.substituteFrom Secret flux-system/vault-values is not in Git, so its values "
+    "are unknown",
 ]
 
 
@@ -309,7 +315,7 @@ def test_the_comment_has_a_section_per_unit_and_lists_the_others(repo: Repo) -> 
     assert "#### Environment `argocd/raw`" in done.stdout
     assert "#### Environment `argocd/web`" not in done.stdout
     assert "2 Argo CD or Flux unit(s) not affected" in done.stdout.replace("&#50;", "2")
-    assert "ApplicationSets are not previewed yet" in done.stdout
+    assert "the pullRequest generator is not previewed (it needs Argo CD)" in done.stdout
 
 
 def test_a_config_switch_previews_one_controller_beside_environments(repo: Repo) -> None:

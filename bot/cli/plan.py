@@ -48,6 +48,9 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
             server_schemas=server_schemas(settings, None if args.no_cluster else clusters),
             relaxation=settings.policy_rules,
             identity=RepoIdentity(
-                tuple(args.repo_url), args.any_repo_url, tuple(args.branch or [args.base])
+                tuple(args.repo_url),
+                args.any_repo_url,
+                tuple(args.branch or [args.base]),
+                settings.argocd_clusters,
             ),
         )

@@ -13,6 +13,7 @@ from typing import Any
 
 import yaml
 
+from bot.config.argoclusters import ArgoClustersError, parse_argocd_clusters
 from bot.config.clusters import ClusterSettings, ClusterSettingsError, parse_clusters
 from bot.config.ledgerkeys import LedgerKeyError, ledger_keys
 from bot.config.notifications import (
@@ -22,6 +23,7 @@ from bot.config.notifications import (
 )
 from bot.config.secrets import Secret
 from bot.config.watchlist import WatchedRepository, WatchlistError, parse_watchlist
+from bot.core.appsets import ArgoCluster
 from bot.core.ledgerchain import LedgerKeys
 from bot.core.relaxations import RelaxationLevel, RelaxationRules
 
@@ -108,6 +110,9 @@ class Settings:
     ledger_key_id: str = "k1"
     ledger_retired_keys: Secret | None = None
     ledger_legacy_head: str | None = None
+    # Argo CD's clusters, for ApplicationSet cluster generators (README "Repositories managed
+    # by Argo CD or Flux"): a list of {name, server, labels, annotations}.
+    argocd_clusters: tuple[ArgoCluster, ...] = ()
 
     @property
     def policy_rules(self) -> RelaxationRules:
@@ -178,7 +183,9 @@ def _build(values: dict[str, Any]) -> Settings:
             converted[name] = _POLICY_SETTINGS[name](value)
             continue
         try:
-            if name == "clusters":
+            if name == "argocd_clusters":
+                converted[name] = parse_argocd_clusters(value)
+            elif name == "clusters":
                 converted[name] = parse_clusters(value)
             elif name == "drift_repositories":
                 converted[name] = parse_watchlist(value)
@@ -200,6 +207,8 @@ def _build(values: dict[str, Any]) -> Settings:
             raise
         except ClusterSettingsError as exc:
             raise SettingsError(f"{PREFIX}CLUSTERS: {exc}") from None
+        except ArgoClustersError as exc:
+            raise SettingsError(f"{PREFIX}ARGOCD_CLUSTERS: {exc}") from None
         except WatchlistError as exc:
             raise SettingsError(f"{PREFIX}DRIFT_REPOSITORIES: {exc}") from None
         except NotificationSettingsError as exc:

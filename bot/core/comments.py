@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from bot.core.applies import ApplyResult, Outcome
 from bot.core.diffs import Action, Change
 from bot.core.findings import Finding, Severity
+from bot.core.folding import fold
 from bot.core.ledgerchain import Anchor, anchor_text
 from bot.core.livediffs import LiveLayer
 from bot.core.manifests import Skipped
@@ -52,8 +53,8 @@ def plan_blocks(plan: Plan) -> Iterator[Block]:
         yield Block(f"#### Findings ({_count_words(findings)})")
         yield from (Block(_finding_line(f)) for f in _ordered(findings))
     yield from _relaxation_blocks(plan)
-    for env in plan.environments:
-        yield from _environment_blocks(env)
+    for section in fold(plan.environments):
+        yield from _environment_blocks(section.shown, section.same)
 
 
 def render_apply(
@@ -117,9 +118,14 @@ def _summary_table(environments: Iterable[EnvironmentPlan]) -> str:
     return "\n".join(rows)
 
 
-def _environment_blocks(env: EnvironmentPlan) -> Iterator[Block]:
+def _environment_blocks(
+    env: EnvironmentPlan, same: tuple[EnvironmentPlan, ...] = ()
+) -> Iterator[Block]:
     name = env.environment
-    yield Block(f"#### Environment {code(name.name)} → cluster {code(name.cluster)}")
+    if len(same) > 1:
+        yield from _folded_blocks(same)
+    else:
+        yield Block(f"#### Environment {code(name.name)} → cluster {code(name.cluster)}")
     if env.failure:
         yield Block(
             f"⚠️ **Cannot preview this environment:** {escape(env.failure)}\n\n"
@@ -143,6 +149,22 @@ def _environment_blocks(env: EnvironmentPlan) -> Iterator[Block]:
     if changed and env.count(Action.UNCHANGED):
         yield Block(f"{env.count(Action.UNCHANGED)} other objects are unchanged.")
     yield from _live_blocks(env.live, name.cluster)
+
+
+def _folded_blocks(same: tuple[EnvironmentPlan, ...]) -> Iterator[Block]:
+    """The title of a folded section, then its names in blocks that fit any comment part."""
+    controlled = not any(e.environment.apply_on_merge for e in same)
+    word = "applications" if controlled else "environments"
+    yield Block(
+        f"#### The same change in {len(same)} {word}\n\n"
+        f"Shown once, as {code(same[0].environment.name)} renders it; it is also the change of:"
+    )
+    names = [f"{code(e.environment.name)} → {code(e.environment.cluster)}" for e in same]
+    for start in range(0, len(names), _NAMES_PER_BLOCK):
+        yield Block(", ".join(names[start : start + _NAMES_PER_BLOCK]))
+
+
+_NAMES_PER_BLOCK = 40
 
 
 def _skipped_list(skipped: tuple[Skipped, ...]) -> str:

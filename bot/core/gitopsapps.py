@@ -9,6 +9,15 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bot.core.appsets import (
+    ArgoCluster,
+    GeneratorError,
+    GitView,
+    file_globs,
+    generate,
+    matching,
+)
+from bot.core.gitdata import DataObjects, data_objects, describe_missing, lookup
 from bot.core.manifests import Manifest
 from bot.core.repoconfig import Environment, EnvironmentSource, SourceType, check_repo_path
 
@@ -16,13 +25,9 @@ ARGOCD_GROUP = "argoproj.io"
 FLUX_GROUP = "kustomize.toolkit.fluxcd.io"
 FLUX_SOURCE_GROUP = "source.toolkit.fluxcd.io"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_APP_KINDS = frozenset({"Application", "ApplicationSet"})
 # Revisions that follow the branch a pull request merges into.
 _FOLLOWING = frozenset({"", "HEAD"})
-# Objects that declare what to deploy but that this slice does not preview yet.
-_NOT_YET = {
-    ("argoproj.io", "ApplicationSet"): "ApplicationSets are not previewed yet",
-    ("helm.toolkit.fluxcd.io", "HelmRelease"): "Flux HelmReleases are not previewed yet",
-}
 _ARGO_KUSTOMIZE = frozenset(
     {
         "images",
@@ -45,11 +50,13 @@ class RepoIdentity:
     `urls` are this repository's clone URLs (the forge's, or `--repo-url`); `any_url`
     takes every URL as this repository (`--any-repo-url`, or `repo_urls: any` in the config).
     `branches` are the names a revision may use for the branch a pull request merges into.
+    `clusters` are the Argo CD clusters the server settings describe (`argocd_clusters`).
     """
 
     urls: tuple[str, ...] = ()
     any_url: bool = False
     branches: tuple[str, ...] = ()
+    clusters: tuple[ArgoCluster, ...] = ()  # what an ApplicationSet's clusters generator sees
 
     def owns(self, url: str) -> bool:
         return self.any_url or normalize_url(url) in {normalize_url(u) for u in self.urls}
@@ -81,23 +88,67 @@ def normalize_url(url: str) -> str:
 
 
 def discover_units(
-    manifests: Iterable[Manifest], paths: Iterable[str], identity: RepoIdentity
+    manifests: Iterable[Manifest],
+    paths: Iterable[str],
+    identity: RepoIdentity,
+    contents: Mapping[str, bytes] | None = None,
 ) -> tuple[PreviewUnit, ...]:
-    """Every unit the objects of a commit declare; `paths` are the commit's files."""
+    """Every unit the objects of a commit declare; `paths` are the commit's files and
+    `contents` those an ApplicationSet's git files generator may read (`generator_files`)."""
     objects = tuple(manifests)
     files = frozenset(paths)
-    sources = {(m.key.namespace, m.key.name): m.body for m in objects if _is_git_repository(m)}
-    units = []
+    sources = git_repositories(objects)
+    data = data_objects(objects)
+    git = GitView(files, contents or {}, identity.owns, identity.follows)
+    units: list[PreviewUnit] = []
     for manifest in objects:
         group, kind = manifest.key.group, manifest.key.kind
         if (group, kind) == (ARGOCD_GROUP, "Application"):
-            units.append(_argocd_unit(manifest, files, identity))
+            units.append(
+                _argocd_unit(
+                    manifest.key.name, manifest.body, manifest.source.path, files, identity
+                )
+            )
+        elif (group, kind) == (ARGOCD_GROUP, "ApplicationSet"):
+            units += _appset_units(manifest, git, identity)
         elif (group, kind) == (FLUX_GROUP, "Kustomization"):
-            units.append(_flux_unit(manifest, files, identity, sources))
-        elif (group, kind) in _NOT_YET:
-            name = f"{kind.lower()}/{manifest.key.namespace}/{manifest.key.name}"
-            units.append(PreviewUnit(name, "", manifest.source.path, reason=_NOT_YET[group, kind]))
+            units.append(_flux_unit(manifest, files, identity, sources, data))
     return tuple(sorted(units, key=lambda unit: unit.name))
+
+
+def generator_files(manifests: Iterable[Manifest], paths: Iterable[str]) -> tuple[str, ...]:
+    """The files an ApplicationSet's git files generators may read: to be passed as `contents`."""
+    globs = [
+        glob
+        for m in manifests
+        if (m.key.group, m.key.kind) == (ARGOCD_GROUP, "ApplicationSet")
+        for glob in file_globs(_mapping(m.body.get("spec")))
+    ]
+    files = frozenset(paths)
+    return tuple(sorted({path for glob in globs for path in matching(glob, files)}))
+
+
+def declares_apps(manifest: Manifest) -> bool:
+    """An Argo CD Application or ApplicationSet: what an app of apps renders."""
+    return manifest.key.group == ARGOCD_GROUP and manifest.key.kind in _APP_KINDS
+
+
+def children_of(
+    parent: PreviewUnit,
+    manifests: Iterable[Manifest],
+    paths: Iterable[str],
+    identity: RepoIdentity,
+    contents: Mapping[str, bytes] | None = None,
+) -> tuple[PreviewUnit, ...]:
+    """The units of the Applications and ApplicationSets a unit's render gives (app of apps)."""
+    apps = [m for m in manifests if declares_apps(m)]
+    found = discover_units(apps, paths, identity, contents)
+    return tuple(
+        PreviewUnit(
+            u.name, u.destination, f"{u.origin}, rendered by {parent.name}", u.environment, u.reason
+        )
+        for u in found
+    )
 
 
 def _is_git_repository(manifest: Manifest) -> bool:
@@ -107,36 +158,75 @@ def _is_git_repository(manifest: Manifest) -> bool:
 # --- Argo CD
 
 
-def _argocd_unit(manifest: Manifest, files: frozenset[str], identity: RepoIdentity) -> PreviewUnit:
-    spec = _mapping(manifest.body.get("spec"))
+def _appset_units(manifest: Manifest, git: GitView, identity: RepoIdentity) -> list[PreviewUnit]:
+    """The Applications an ApplicationSet generates, each a unit; or the set, refused."""
+    origin = manifest.source.path
+    try:
+        apps = generate(_mapping(manifest.body.get("spec")), git, identity.clusters)
+    except GeneratorError as exc:
+        name = f"applicationset/{manifest.key.namespace}/{manifest.key.name}"
+        return [PreviewUnit(name, "", origin, reason=str(exc))]
+    units = []
+    for app in apps:
+        name = str(_mapping(_mapping(app).get("metadata")).get("name") or "")
+        if not name:
+            set_name = f"applicationset/{manifest.key.namespace}/{manifest.key.name}"
+            reason = "its template gives an Application without metadata.name"
+            return [PreviewUnit(set_name, "", origin, reason=reason)]
+        units.append(_argocd_unit(name, _mapping(app), origin, git.paths, identity))
+    return units
+
+
+def _argocd_unit(
+    app: str, body: Mapping[str, Any], origin: str, files: frozenset[str], identity: RepoIdentity
+) -> PreviewUnit:
+    spec = _mapping(body.get("spec"))
     dest = _mapping(spec.get("destination"))
     cluster = str(dest.get("name") or dest.get("server") or "in-cluster")
     namespace = str(dest.get("namespace") or "default")
-    name = f"argocd/{manifest.key.name}"
-    unit = PreviewUnit(name, f"{cluster} {namespace}", manifest.source.path)
-    why_not = _argocd_refusal(spec, identity)
-    if why_not:
-        return _refused(unit, why_not)
-    source = _mapping(spec.get("source"))
+    unit = PreviewUnit(f"argocd/{app}", f"{cluster} {namespace}", origin)
+    chosen = _chosen_source(spec, identity)
+    if isinstance(chosen, str):
+        return _refused(unit, chosen)
+    source, refs = chosen
     path = _repo_folder(source.get("path", "."))
     if path is None:
-        return _refused(unit, f"spec.source.path {source.get('path')!r} is not a repository folder")
-    built = _argocd_source(manifest.key.name, path, source, files)
+        return _refused(unit, f"the source path {source.get('path')!r} is not a repository folder")
+    built = _argocd_source(app, path, source, files, refs)
     if isinstance(built, str):
         return _refused(unit, built)
-    env = Environment(name, path, cluster, namespace, False, False, source=built[0], **built[1])
+    env = Environment(
+        unit.name, path, cluster, namespace, False, False, source=built[0], **built[1]
+    )
     return PreviewUnit(unit.name, unit.destination, unit.origin, env)
 
 
-def _argocd_refusal(spec: Mapping[str, Any], identity: RepoIdentity) -> str:
-    if "sources" in spec:
-        return "multiple sources (spec.sources) are not previewed yet"
-    source = _mapping(spec.get("source"))
+def _chosen_source(
+    spec: Mapping[str, Any], identity: RepoIdentity
+) -> tuple[Mapping[str, Any], frozenset[str]] | str:
+    """The one source that deploys, and the `ref` names of `sources` in this repository."""
+    if "sources" not in spec:
+        source = _mapping(spec.get("source"))
+        return _argocd_refusal(source, identity) or (source, frozenset())
+    sources = [_mapping(s) for s in spec.get("sources") or []]
+    refs = [s for s in sources if s.get("ref")]
+    for ref in refs:
+        if why_not := _argocd_refusal(ref, identity, f"the ref source {ref['ref']!r}"):
+            return why_not
+    deploying = [s for s in sources if "path" in s or "chart" in s or not s.get("ref")]
+    if len(deploying) != 1:
+        return f"{len(deploying)} sources deploy objects; only one is previewed yet"
+    why_not = _argocd_refusal(deploying[0], identity)
+    return why_not or (deploying[0], frozenset(str(r["ref"]) for r in refs))
+
+
+def _argocd_refusal(source: Mapping[str, Any], identity: RepoIdentity, which: str = "") -> str:
+    which = which or "its source"
     url = str(source.get("repoURL", ""))
     if "chart" in source:
         return f"a chart from a Helm repository ({url}) is not in this repository"
     if not identity.owns(url):
-        return f"its source is another repository ({url})"
+        return f"{which} is another repository ({url})"
     revision = str(source.get("targetRevision", ""))
     if not identity.follows(revision):
         return f"targetRevision {revision!r} does not follow the branch this change merges into"
@@ -146,11 +236,11 @@ def _argocd_refusal(spec: Mapping[str, Any], identity: RepoIdentity) -> str:
 
 
 def _argocd_source(
-    app: str, path: str, source: Mapping[str, Any], files: frozenset[str]
+    app: str, path: str, source: Mapping[str, Any], files: frozenset[str], refs: frozenset[str]
 ) -> tuple[EnvironmentSource, dict[str, Any]] | str:
     kind = _argocd_kind(path, source, files)
     if kind is SourceType.HELM:
-        return _argocd_helm(app, path, _mapping(source.get("helm")))
+        return _argocd_helm(app, path, _mapping(source.get("helm")), refs)
     if kind is SourceType.KUSTOMIZE:
         return _argocd_kustomize(_mapping(source.get("kustomize")))
     return _argocd_directory(_mapping(source.get("directory")))
@@ -166,13 +256,13 @@ def _argocd_kind(path: str, source: Mapping[str, Any], files: frozenset[str]) ->
 
 
 def _argocd_helm(
-    app: str, path: str, helm: Mapping[str, Any]
+    app: str, path: str, helm: Mapping[str, Any], refs: frozenset[str]
 ) -> tuple[EnvironmentSource, dict[str, Any]] | str:
     if unknown := sorted(set(helm) - _ARGO_HELM):
         return f"spec.source.helm.{unknown[0]} is not previewed yet"
     values = []
     for value_file in helm.get("valueFiles") or []:
-        joined = _repo_file(path, str(value_file))
+        joined = _value_file(path, str(value_file), refs)
         if joined is None:
             return f"value file {value_file!r} is not a file of this repository"
         values.append(joined)
@@ -244,11 +334,15 @@ def _braces(text: str) -> tuple[str, ...]:
 # --- Flux
 
 
+_BAD_COMPONENT = "a spec.components entry is not a folder of this repository"
+
+
 def _flux_unit(
     manifest: Manifest,
     files: frozenset[str],
     identity: RepoIdentity,
     sources: Mapping[tuple[str, str], Mapping[str, Any]],
+    data: DataObjects,
 ) -> PreviewUnit:
     spec = _mapping(manifest.body.get("spec"))
     namespace = str(spec.get("targetNamespace") or "default")
@@ -262,16 +356,22 @@ def _flux_unit(
     if path is None:
         return _refused(unit, f"spec.path {spec.get('path')!r} is not a repository folder")
     overrides = _flux_overrides(spec)
-    substitute = _substitutions(spec)
+    substitute = _substitutions(spec, manifest.key.namespace, data)
+    components = tuple(_repo_file(path, str(c)) or "" for c in spec.get("components") or [])
+    if isinstance(substitute, str) or "" in components:
+        return _refused(unit, substitute if isinstance(substitute, str) else _BAD_COMPONENT)
     if not any(_join(path, f) in files for f in KUSTOMIZATION_FILES):
-        if overrides or substitute:
+        if overrides or substitute or components:
             return _refused(
                 unit, "overrides on a folder without a kustomization are not previewed yet"
             )
         source = EnvironmentSource(SourceType.PLAIN)
     else:
         source = EnvironmentSource(
-            SourceType.KUSTOMIZE, overrides=_json(overrides), substitute=substitute
+            SourceType.KUSTOMIZE,
+            overrides=_json(overrides),
+            substitute=substitute,
+            components=components,
         )
     env = Environment(name, path, cluster, namespace, False, False, source=source)
     return PreviewUnit(unit.name, unit.destination, unit.origin, env)
@@ -284,9 +384,21 @@ def _flux_refusal(
     sources: Mapping[tuple[str, str], Mapping[str, Any]],
 ) -> str:
     ref = _mapping(spec.get("sourceRef"))
+    if why_not := git_repository_refusal(ref, manifest.key.namespace, identity, sources):
+        return why_not
+    return ""
+
+
+def git_repository_refusal(
+    ref: Mapping[str, Any],
+    namespace: str,
+    identity: RepoIdentity,
+    sources: Mapping[tuple[str, str], Mapping[str, Any]],
+) -> str:
+    """Why a Flux sourceRef is not this repository at the merge branch; empty when it is."""
     if ref.get("kind") != "GitRepository":
         return f"its sourceRef is {ref.get('kind', 'missing')!r}, not a GitRepository"
-    key = (str(ref.get("namespace") or manifest.key.namespace), str(ref.get("name", "")))
+    key = (str(ref.get("namespace") or namespace), str(ref.get("name", "")))
     repository = sources.get(key)
     if repository is None:
         return f"GitRepository {key[0]}/{key[1]} is not in this repository, so its URL is unknown"
@@ -297,12 +409,12 @@ def _flux_refusal(
     git_ref = _mapping(repo_spec.get("ref"))
     if set(git_ref) - {"branch"} or not identity.follows(str(git_ref.get("branch", ""))):
         return f"GitRepository {key[0]}/{key[1]} does not follow the branch this change merges into"
-    postbuild = _mapping(spec.get("postBuild"))
-    if postbuild.get("substituteFrom"):
-        return "postBuild.substituteFrom is not previewed yet"
-    if spec.get("components"):
-        return "spec.components is not previewed yet"
     return ""
+
+
+def git_repositories(manifests: Iterable[Manifest]) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """The Flux GitRepository objects of a commit, by namespace and name."""
+    return {(m.key.namespace, m.key.name): m.body for m in manifests if _is_git_repository(m)}
 
 
 def _flux_overrides(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -314,9 +426,24 @@ def _flux_overrides(spec: Mapping[str, Any]) -> dict[str, Any]:
     return overrides
 
 
-def _substitutions(spec: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-    values = _mapping(_mapping(spec.get("postBuild")).get("substitute"))
-    return tuple(sorted((str(k), str(v)) for k, v in values.items()))
+def _substitutions(
+    spec: Mapping[str, Any], namespace: str, data: DataObjects
+) -> tuple[tuple[str, str], ...] | str:
+    """`substituteFrom` objects in order, then `substitute`, which wins; or why not."""
+    postbuild = _mapping(spec.get("postBuild"))
+    values: dict[str, str] = {}
+    for reference in postbuild.get("substituteFrom") or []:
+        reference = _mapping(reference)
+        kind, name = str(reference.get("kind", "")), str(reference.get("name", ""))
+        found = lookup(data, kind, namespace, name)
+        if found is None or found.unreadable:
+            if reference.get("optional"):
+                continue
+            why = f"{kind} {name}: {found.unreadable}" if found else ""
+            return f"postBuild.substituteFrom {why or describe_missing(kind, namespace, name)}"
+        values |= found.data
+    values |= {str(k): str(v) for k, v in _mapping(postbuild.get("substitute")).items()}
+    return tuple(sorted(values.items()))
 
 
 # --- shared
@@ -329,6 +456,14 @@ def _refused(unit: PreviewUnit, reason: str) -> PreviewUnit:
 def _repo_folder(path: object) -> str | None:
     text = posixpath.normpath(str(path or ".").strip())
     return None if check_repo_path(text) else text
+
+
+def _value_file(chart: str, path: str, refs: frozenset[str]) -> str | None:
+    """A value file relative to the chart, or `$ref/...` from the root of a ref source."""
+    ref, _, rest = path.partition("/")
+    if ref.startswith("$") and ref[1:] in refs:
+        return _repo_file(".", rest)
+    return _repo_file(chart, path)
 
 
 def _repo_file(folder: str, path: str) -> str | None:

@@ -170,6 +170,7 @@ class EnvironmentSource:
     overrides: str = ""  # kustomize: JSON fields of the kustomization wrapped around the path
     substitute: tuple[tuple[str, str], ...] = ()  # kustomize: Flux's ${VAR} substitutions
     include: tuple[str, ...] = ()  # plain: globs, relative to path, of the only files read
+    components: tuple[str, ...] = ()  # kustomize: Flux's spec.components, from the repo root
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +32,9 @@ _GIT_OPTIONS = (
     "submodule.recurse=false",
 )
 _SYMLINK, _SUBMODULE = "120000", "160000"
+_COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_TREES_KEPT = 8
+_BLOB_KEPT_MAX, _BLOBS_KEPT_BYTES = 16 * 1024, 8 * 1024 * 1024
 SPECIAL_MODES = frozenset({_SYMLINK, _SUBMODULE})
 
 
@@ -51,6 +56,11 @@ class GitRepo:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        # Whole trees of recent commits by id: a commit never changes, and a plan of many
+        # Argo CD or Flux units lists the same two trees for every render.
+        self._trees: OrderedDict[str, list[TreeEntry]] = OrderedDict()
+        self._blobs: OrderedDict[str, bytes] = OrderedDict()
+        self._blob_bytes = 0
 
     async def git(self, *args: str, stdin: bytes | None = None) -> bytes:
         return await run_git(self.path, args, stdin)
@@ -67,9 +77,18 @@ class GitRepo:
 
     async def list_tree(self, commit: str, folder: str) -> list[TreeEntry]:
         """Every file below `folder` ('.' for all) at `commit`, without reading contents."""
-        spec = [] if folder in ("", ".") else ["--", folder.rstrip("/") + "/"]
+        whole = folder in ("", ".")
+        if whole and commit in self._trees:
+            self._trees.move_to_end(commit)
+            return list(self._trees[commit])
+        spec = [] if whole else ["--", folder.rstrip("/") + "/"]
         out = await self.git("ls-tree", "-r", "-z", "-l", "--full-tree", commit, *spec)
-        return _entries(out)
+        entries = _entries(out)
+        if whole and _COMMIT_ID.fullmatch(commit):
+            self._trees[commit] = entries
+            while len(self._trees) > _TREES_KEPT:
+                self._trees.popitem(last=False)
+        return list(entries)
 
     async def entry(self, commit: str, path: str) -> TreeEntry | None:
         """The entry at exactly `path` (a folder is one entry, not its files), if any."""
@@ -82,7 +101,25 @@ class GitRepo:
         return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
 
     async def read_blobs(self, oids: Sequence[str]) -> dict[str, bytes]:
-        """Contents of many blobs in one `git cat-file --batch` call."""
+        """Contents of many blobs in one `git cat-file --batch` call (small ones kept)."""
+        wanted = [oid for oid in dict.fromkeys(oids) if oid not in self._blobs]
+        blobs = {oid: self._blobs[oid] for oid in oids if oid in self._blobs}
+        if wanted:
+            read = await self._cat_blobs(wanted)
+            blobs |= read
+            self._keep_blobs(read)
+        return blobs
+
+    def _keep_blobs(self, blobs: Mapping[str, bytes]) -> None:
+        """Keep small blobs by id (content never changes under its id), up to a total size."""
+        for oid, data in blobs.items():
+            if len(data) <= _BLOB_KEPT_MAX:
+                self._blobs[oid] = data
+                self._blob_bytes += len(data)
+        while self._blob_bytes > _BLOBS_KEPT_BYTES:
+            self._blob_bytes -= len(self._blobs.popitem(last=False)[1])
+
+    async def _cat_blobs(self, oids: Sequence[str]) -> dict[str, bytes]:
         if not oids:
             return {}
         out = await self.git("cat-file", "--batch", stdin="".join(f"{o}\n" for o in oids).encode())

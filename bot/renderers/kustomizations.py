@@ -43,6 +43,18 @@ class Scan:
     renamings: Mapping[str, Renaming] = field(default_factory=dict)  # by folder
 
 
+async def scan_with_components(
+    index: TreeIndex, read: Reader, root: str, components: tuple[str, ...], allow_network: bool
+) -> Scan:
+    """The scan of `root`, with the folders and refusals of the components Flux adds to it."""
+    scan = await scan_kustomizations(index, read, root, allow_network)
+    for component in components:
+        more = await scan_kustomizations(index, read, component, allow_network)
+        folders = tuple(sorted({*scan.folders, *more.folders}))
+        scan = Scan(folders, scan.findings + more.findings, scan.renamings)
+    return scan
+
+
 async def scan_kustomizations(
     index: TreeIndex, read: Reader, root: str, allow_network: bool
 ) -> Scan:

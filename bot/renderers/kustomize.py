@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
+import yaml
+
 from bot.core.findings import Finding
 from bot.core.manifests import LoadResult
 from bot.core.namings import Naming, namings_by_folder
-from bot.core.repoconfig import Environment
+from bot.core.repoconfig import Environment, EnvironmentSource
 from bot.core.substitutions import substitute
 from bot.git.repos import TreeEntry
 from bot.renderers.checkouts import CheckoutError, blob_reader, read_index, write_entries
-from bot.renderers.kustomizations import scan_kustomizations
+from bot.renderers.kustomizations import KUSTOMIZATION_FILES, scan_with_components
 from bot.renderers.origins import (
     FileLines,
     kustomize_locator,
@@ -42,9 +45,9 @@ class KustomizeRenderer:
     async def render(self, request: RenderRequest) -> Rendered:
         env, options = request.environment, request.options
         index = await read_index(request.repo, request.commit)
-        scan = await scan_kustomizations(
-            index, blob_reader(request.repo, index), env.path, options.allow_network
-        )
+        read = blob_reader(request.repo, index)
+        components = env.source.components
+        scan = await scan_with_components(index, read, env.path, components, options.allow_network)
         if scan.findings:
             return failed(scan.findings)
         namings = namings_by_folder(env.path, scan.renamings)
@@ -67,7 +70,7 @@ async def _build(
         )
         tool = find_tool(options.kustomize, TOOL_SETTING)
         output = await space.run(
-            [tool, *BUILD_FLAGS, _wrap(space, path, request.environment.source.overrides)]
+            [tool, *BUILD_FLAGS, _wrap(space, path, request.environment.source)]
         )
     except (ToolError, CheckoutError) as exc:
         finding = space.error(exc, path)
@@ -79,13 +82,29 @@ async def _build(
     return Rendered(LoadResult(loaded.manifests, refused + loaded.findings), rendered.texts)
 
 
-def _wrap(space: Workspace, path: str, overrides: str) -> str:
+def _wrap(space: Workspace, path: str, source: EnvironmentSource) -> str:
     """A kustomization of our own around the environment's, asking for origin annotations."""
     target = "../repo" if path == "." else f"../repo/{path}"
-    wrapper = json.loads(overrides) if overrides else {}  # an Argo CD or Flux object's fields
+    if source.components:
+        _add_components(space.checkout / path, path, source.components)
+    wrapper = json.loads(source.overrides) if source.overrides else {}  # Argo CD or Flux fields
     wrapper |= {"resources": [target], "buildMetadata": ["originAnnotations"]}
     (space.work / "kustomization.yaml").write_text(json.dumps(wrapper))
     return str(space.work)
+
+
+def _add_components(folder: Path, path: str, components: tuple[str, ...]) -> None:
+    """Flux's spec.components, added to the folder's own kustomization as Flux adds them."""
+    found = next((folder / n for n in KUSTOMIZATION_FILES if (folder / n).is_file()), None)
+    if found is None:
+        raise CheckoutError(f"{path} has no kustomization to add components to")
+    try:
+        kustomization = yaml.safe_load(found.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise CheckoutError(f"{found.name} in {path} is not YAML: {exc}") from None
+    own = list(kustomization.get("components") or [])
+    own += [posixpath.relpath(component, path) for component in components]
+    found.write_text(json.dumps(kustomization | {"components": own}))
 
 
 def _relocated(

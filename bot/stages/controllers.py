@@ -4,11 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from bot.core.gitopsapps import PreviewUnit, RepoIdentity, discover_units
-from bot.core.repoconfig import Environment, RepoConfig
+from bot.core.fluxhelm import helm_release_units
+from bot.core.gitopsapps import (
+    PreviewUnit,
+    RepoIdentity,
+    children_of,
+    declares_apps,
+    discover_units,
+    generator_files,
+)
+from bot.core.manifests import Manifest
+from bot.core.repoconfig import Environment, RepoConfig, SourceType
 from bot.git.repos import GitRepo
-from bot.renderers import RenderOptions, RenderRequest, render
-from bot.renderers.inputs import render_inputs
+from bot.renderers import RenderOptions, RenderRequest, render, render_failure
+from bot.renderers.checkouts import TreeIndex, read_index
+from bot.renderers.inputs import CommitReading, render_inputs
 
 _WHOLE_TREE = Environment("discovery", ".", "-")
 
@@ -41,13 +51,108 @@ def identity_for(config: RepoConfig, identity: RepoIdentity) -> RepoIdentity:
     return replace(identity, urls=urls, any_url=identity.any_url or "*" in config.repo_urls)
 
 
+@dataclass(frozen=True)
+class _Commit:
+    """One commit as discovery reads it, with what rendering a unit there needs."""
+
+    repo: GitRepo
+    commit: str
+    index: TreeIndex
+    identity: RepoIdentity
+    version: str
+    options: RenderOptions
+
+
 async def units_at(
     repo: GitRepo, commit: str, identity: RepoIdentity, version: str, options: RenderOptions
 ) -> tuple[PreviewUnit, ...]:
-    """Every Application and Kustomization the commit declares, as units."""
+    """Every Application, ApplicationSet and Kustomization the commit declares, as units,
+    with the Applications that Argo CD units render (app of apps, up to MAX_APP_DEPTH)."""
     rendered = await render(RenderRequest(repo, commit, _WHOLE_TREE, version, options))
-    paths = [entry.path for entry in await repo.list_tree(commit, ".")]
-    return discover_units(rendered.loaded.manifests, paths, identity)
+    manifests = rendered.loaded.manifests
+    at = _Commit(repo, commit, await read_index(repo, commit), identity, version, options)
+    contents = await _generator_contents(at, manifests)
+    top = discover_units(manifests, at.index.entries, identity, contents)
+    top += helm_release_units(manifests, identity)
+    app_files = frozenset(m.source.path for m in manifests if declares_apps(m))
+    return await _with_children(at, top, app_files)
+
+
+async def _generator_contents(at: _Commit, manifests: tuple[Manifest, ...]) -> dict[str, bytes]:
+    """The files that the ApplicationSets' git files generators may read."""
+    index = at.index
+    wanted_files = [p for p in generator_files(manifests, index.entries) if index.is_file(p)]
+    blobs = await at.repo.read_blobs([index.entries[p].oid for p in wanted_files])
+    return {path: blobs[index.entries[path].oid] for path in wanted_files}
+
+
+# How many levels of Applications rendered by Applications are expanded; the Applications
+# a unit at the last level renders are listed as not previewed instead.
+MAX_APP_DEPTH = 3
+
+
+async def _with_children(
+    at: _Commit, top: tuple[PreviewUnit, ...], app_files: frozenset[str]
+) -> tuple[PreviewUnit, ...]:
+    units = {unit.name: unit for unit in top}
+    level = [u for u in top if await _renders_apps(at, u, app_files)]
+    expanded: set[str] = set()
+    for depth in range(1, MAX_APP_DEPTH + 2):
+        parents = [p for p in level if p.name not in expanded]
+        expanded |= {p.name for p in parents}
+        level = []
+        for parent in parents:
+            if depth > MAX_APP_DEPTH:
+                units[f"{parent.name}/apps"] = _too_deep(parent)
+                continue
+            children, files = await _children(at, parent)
+            # The files it renders declare these Applications through it, not on their own.
+            units = {n: u for n, u in units.items() if u.origin not in files or u is parent}
+            units |= {child.name: child for child in children}
+            level += [c for c in children if await _renders_apps(at, c, app_files)]
+    return tuple(sorted(units.values(), key=lambda unit: unit.name))
+
+
+def _too_deep(parent: PreviewUnit) -> PreviewUnit:
+    reason = (
+        f"the Applications it renders are not previewed: apps of apps are expanded "
+        f"{MAX_APP_DEPTH} levels deep"
+    )
+    return PreviewUnit(f"{parent.name}/apps", "", parent.origin, reason=reason)
+
+
+async def _children(
+    at: _Commit, parent: PreviewUnit
+) -> tuple[tuple[PreviewUnit, ...], frozenset[str]]:
+    """The units a parent renders, and the files that declare them."""
+    assert parent.environment is not None  # only previewable units render apps
+    request = RenderRequest(at.repo, at.commit, parent.environment, at.version, at.options)
+    rendered = await render(request)
+    failure = render_failure(rendered.loaded.findings)
+    if failure is not None:
+        reason = f"the Applications it renders are unknown: it cannot be rendered ({failure})"
+        return (PreviewUnit(f"{parent.name}/apps", "", parent.origin, reason=reason),), frozenset()
+    manifests = rendered.loaded.manifests
+    contents = await _generator_contents(at, manifests)
+    files = frozenset(m.source.path for m in manifests if declares_apps(m))
+    return children_of(parent, manifests, at.index.entries, at.identity, contents), files
+
+
+async def _renders_apps(at: _Commit, unit: PreviewUnit, app_files: frozenset[str]) -> bool:
+    """Whether an Argo CD unit built by kustomize or helm may render Applications: a file
+    declaring one inside its kustomize folder, or a chart template that names argoproj.io."""
+    env = unit.environment
+    if env is None or not unit.name.startswith("argocd/"):
+        return False
+    below = at.index.below((env.path,))
+    if env.source.type is SourceType.KUSTOMIZE:
+        return any(entry.path in app_files for entry in below)
+    if env.source.type is not SourceType.HELM:
+        return False
+    inside = len(env.path) + 1 if env.path != "." else 0
+    templates = [e for e in below if f"/{e.path[inside:]}".find("/templates/") >= 0]
+    blobs = await at.repo.read_blobs([entry.oid for entry in templates])
+    return any(b"argoproj.io" in text for text in blobs.values())
 
 
 _ARGOCD_UNITS = ("argocd/", "applicationset/")
@@ -71,16 +176,17 @@ async def sort_units(
     pairs = [UnitPair(n, base.get(n), head.get(n)) for n in sorted(base.keys() | head.keys())]
     not_previewed = tuple(p.declared for p in pairs if p.declared.environment is None)
     previewable = [p for p in pairs if p.declared.environment is not None]
-    affected = [p for p in previewable if await _affected(repo, commits, p, options)]
+    readings = (await CommitReading.of(repo, commits[0]), await CommitReading.of(repo, commits[1]))
+    affected = [p for p in previewable if await _affected(readings, p, options)]
     return UnitSorting(tuple(affected), not_previewed, len(previewable) - len(affected))
 
 
 async def _affected(
-    repo: GitRepo, commits: tuple[str, str], pair: UnitPair, options: RenderOptions
+    readings: tuple[CommitReading, CommitReading], pair: UnitPair, options: RenderOptions
 ) -> bool:
     before = pair.base.environment if pair.base else None
     after = pair.head.environment if pair.head else None
     if before is None or after is None or before != after:
         return True  # added, removed or redefined: the object itself is the change
-    inputs = [await render_inputs(repo, commit, before, options) for commit in commits]
+    inputs = [await render_inputs(reading, before, options) for reading in readings]
     return inputs[0] != inputs[1]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 
@@ -164,7 +165,14 @@ async def controller_units(
     if config is CONTROLLED and not found[0]:
         return None
     sorting = await sort_units(repo, commits, (found[0], found[1]), options)
-    plans = [await _plan_pair(repo, commits, pair, checks, secret_key) for pair in sorting.affected]
+    # Units render independently: as many at a time as there are cores to run the tools.
+    limit = asyncio.Semaphore(os.cpu_count() or 2)
+
+    async def plan_pair(pair: UnitPair) -> EnvironmentPlan:
+        async with limit:
+            return await _plan_pair(repo, commits, pair, checks, secret_key)
+
+    plans = await asyncio.gather(*(plan_pair(pair) for pair in sorting.affected))
     return tuple(plans), unit_notes(config is CONTROLLED, sorting)
 
 

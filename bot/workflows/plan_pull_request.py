@@ -68,7 +68,11 @@ async def preview_pull_request(
         live=live_previewer(services, event),
         server_schemas=server_schemas(services.settings, services.clusters),
         relaxation=services.settings.policy_rules,
-        identity=RepoIdentity((repo.clone_url,), branches=(repo.default_branch,)),
+        identity=RepoIdentity(
+            (repo.clone_url,),
+            branches=(repo.default_branch,),
+            clusters=services.settings.argocd_clusters,
+        ),
     )
     notes = (target.note, *plan.notes, *((FORK_NOTE,) if event.from_fork else ()))
     rollback = await rollback_notes(mirror, target.base, head)  # a CRD change it crosses

@@ -79,7 +79,7 @@ APPSET = textwrap.dedent("""\
     kind: ApplicationSet
     metadata: {name: teams, namespace: argocd}
     spec:
-      generators: [{list: {elements: [{team: a}]}}]
+      generators: [{pullRequest: {github: {owner: team, repo: deploy}}}]
       template:
         metadata: {name: "{{team}}"}
         spec: {project: default, destination: {namespace: x, server: s}, source: {repoURL: r}}

@@ -340,6 +340,17 @@ class FakeGitHub(FakeForge):
         pull = self.pulls.get(int(call.params["pull_number"]))
         return (200, pull) if pull else (404, {"message": "Not Found"})
 
+    def _list_pulls(self, call: Call) -> list[dict[str, Any]]:
+        """Filtered as GitHub filters them: state (default open), `owner:branch` head, base."""
+        state, head, base = (call.query.get(k) for k in ("state", "head", "base"))
+        return [
+            p
+            for p in self.pulls.values()
+            if (state or "open") in ("all", p["state"])
+            and head in (None, f"{p['head']['repo']['full_name'].split('/')[0]}:{p['head']['ref']}")
+            and base in (None, p["base"]["ref"])
+        ]
+
     def _pulls_for_commit(self, call: Call) -> list[dict[str, Any]]:
         sha = call.params["commit_sha"]
         return [p for p in self.pulls.values() if sha in (p["merge_commit_sha"], p["head"]["sha"])]
@@ -556,6 +567,7 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}"): FakeGitHub._update_check_run,
     ("POST", "/repos/{owner}/{repo}/statuses/{sha}"): FakeGitHub._create_status,
     ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"): FakeGitHub._pull,
+    ("GET", "/repos/{owner}/{repo}/pulls"): FakeGitHub._list_pulls,
     ("GET", "/repos/{owner}/{repo}/commits/{commit_sha}/pulls"): FakeGitHub._pulls_for_commit,
     ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"): FakeGitHub._reviews,
     (

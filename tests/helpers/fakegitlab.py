@@ -465,7 +465,10 @@ class FakeGitLab(FakeForge):
         name = call.params["branch"]
         if name not in self.branches:
             return 404, {"message": "404 Branch Not Found"}
-        commit = {"id": self.branches[name], "short_id": self.branches[name][:8]}
+        sha = self.branches[name]
+        commit: dict[str, Any] = {"id": sha, "short_id": sha[:8]}
+        if self.git is not None:  # GitLab's branch answer carries its commit's lineage
+            commit.update(parent_ids=self.git.parents_of(sha), message=self.git.message_of(sha))
         return 200, {"name": name, "commit": commit, "default": name == "main"}
 
     def _list_issues(self, call: Call) -> list[dict[str, Any]]:
@@ -667,6 +670,17 @@ class FakeGitLab(FakeForge):
         self.opened.append(iid)
         return 201, self.merge_requests[iid]
 
+    def _list_merge_requests(self, call: Call) -> list[dict[str, Any]]:
+        """Filtered by state (GitLab's default: all) and source and target branch."""
+        wanted = {k: call.query.get(k) for k in ("source_branch", "target_branch")}
+        state = call.query.get("state", "all")
+        return [
+            mr
+            for mr in sorted(self.merge_requests.values(), key=lambda m: -int(m["iid"]))
+            if state in ("all", mr["state"])
+            and all(v in (None, mr.get(k)) for k, v in wanted.items())
+        ]
+
     def _merge(self, call: Call) -> tuple[int, dict[str, Any]]:
         mr = self.merge_requests.get(int(call.params["merge_request_iid"]))
         if mr is None:
@@ -737,5 +751,6 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("POST", API + "/projects/{id}/repository/branches"): FakeGitLab._create_branch,
     ("POST", API + "/projects/{id}/repository/commits"): FakeGitLab._create_commit,
     ("POST", API + "/projects/{id}/merge_requests"): FakeGitLab._create_merge_request,
+    ("GET", API + "/projects/{project_id}/merge_requests"): FakeGitLab._list_merge_requests,
     ("PUT", API + "/projects/{id}/merge_requests/{merge_request_iid}/merge"): FakeGitLab._merge,
 }

@@ -38,14 +38,17 @@ GITLAB_STEPS = {
 }
 
 
-async def _ask(bot: BotHarness | GitLabBot, opened: list[int], event: str, payload: Any) -> int:
-    """Deliver the command and run every attempt its job has, the queue's backoff in
-    between; the one pull request opened."""
+async def _ask(
+    bot: BotHarness | GitLabBot, fault: tuple[str, str], event: str, payload: Any
+) -> int:
+    """Deliver the command with the forge failing `fault` (method, path) once, and run every
+    attempt its job has, the queue's backoff in between; the one pull request opened."""
+    bot.fake.fail(*fault, 500, message="500 Internal Server Error")
     assert (await bot.deliver(event, payload)).status == 202
     for _ in range(3):
         await bot.drain()
         bot.clock.advance(3600)
-    [number] = opened
+    [number] = bot.fake.opened
     return number
 
 
@@ -57,24 +60,31 @@ async def _resumed(bot: ForgeBot, steps: dict[str, tuple[str, str]], failed: str
     assert (await bot.services.store.job_counts())[JobState.DEAD] == 0
 
 
-@pytest.mark.parametrize("failed", list(GITHUB_STEPS))
-async def test_a_github_promotion_resumes_after_a_partial_failure(
-    make_bot: BotFactory, failed: str
-) -> None:
-    bot = await make_bot()
+async def _github_history(bot: BotHarness) -> tuple[str, str]:
+    """Staging runs web 1.4.2 and production 1.0.0; master moved on once since (pull
+    request #51, where the command is written)."""
     bot.fake.permissions["alice"] = "write"
     tree: dict[str, str | bytes] = {
         ".gitops-bot.yaml": json.dumps(CONFIG),
         "envs/staging/web.yaml": deployment("web", f"{WEB}:1.4.2"),
         "envs/production/web.yaml": deployment("web", f"{WEB}:1.0.0"),
     }
-    head = bot.origin.commit(tree, "start")
+    older = bot.origin.commit(tree, "start")
+    tree["README.md"] = "moved on\n"
+    head = bot.origin.commit(tree, "Merge #51")
     bot.pull_request("opened", 51, head, head)
     bot.fake.branches["master"] = head
-    bot.fake.fail(*GITHUB_STEPS[failed], 500, message="Internal Server Error")
+    return older, head
 
+
+@pytest.mark.parametrize("failed", list(GITHUB_STEPS))
+async def test_a_github_promotion_resumes_after_a_partial_failure(
+    make_bot: BotFactory, failed: str
+) -> None:
+    bot = await make_bot()
+    _, head = await _github_history(bot)
     comment = bot.comment(51, "/gitops promote staging production", "alice")
-    number = await _ask(bot, bot.fake.opened, "issue_comment", comment)
+    number = await _ask(bot, GITHUB_STEPS[failed], "issue_comment", comment)
 
     pull = bot.fake.pulls[number]
     assert bot.fake.git is not None
@@ -90,10 +100,8 @@ async def test_a_gitlab_rollback_resumes_after_a_partial_failure(
 ) -> None:
     bot = await make_gitlab_bot()
     good, bad = await _history(bot)
-    bot.fake.fail(*GITLAB_STEPS[failed], 500, message="500 Internal Server Error")
-
     note = bot.note(70, "/gitops rollback production", "dev")
-    iid = await _ask(bot, bot.fake.opened, "Note Hook", note)
+    iid = await _ask(bot, GITLAB_STEPS[failed], "Note Hook", note)
 
     mr = bot.fake.merge_requests[iid]
     assert bot.fake.git is not None
@@ -101,3 +109,22 @@ async def test_a_gitlab_rollback_resumes_after_a_partial_failure(
     assert mr["title"] == f"Roll back production to {good[:12]}"
     await _resumed(bot, GITLAB_STEPS, failed)
     assert sum(f"opened [#{iid}](" in n["body"] for n in bot.fake.notes_on(70)) == 1
+
+
+async def test_a_branch_of_that_name_holding_other_work_is_left_alone(
+    make_bot: BotFactory,
+) -> None:
+    bot = await make_bot()
+    older, _ = await _github_history(bot)
+    branch = "gitops-bot-promote-staging-to-production-1"  # this command's job is job 1
+    bot.fake.branches[branch] = older
+
+    comment = bot.comment(51, "/gitops promote staging production", "alice")
+    assert (await bot.deliver("issue_comment", comment)).status == 202
+    await bot.drain()
+
+    assert bot.fake.opened == [] and bot.fake.branches[branch] == older
+    [reply] = bot.fake.comments_on(51)
+    assert f"the branch {branch} already exists at {older[:12]}" in reply["body"]
+    assert "delete the branch and ask again" in reply["body"]
+    assert (await bot.services.store.job_counts())[JobState.DEAD] == 0

@@ -467,7 +467,7 @@ class FakeGitLab(FakeForge):
             return 404, {"message": "404 Branch Not Found"}
         sha = self.branches[name]
         commit: dict[str, Any] = {"id": sha, "short_id": sha[:8]}
-        if self.git is not None:  # GitLab's branch answer carries its commit's lineage
+        if self.git is not None and self.git.ref(sha) is not None:  # parents, message: as GitLab
             commit.update(parent_ids=self.git.parents_of(sha), message=self.git.message_of(sha))
         return 200, {"name": name, "commit": commit, "default": name == "main"}
 

@@ -4,10 +4,12 @@ the adapter's small rules: git credentials for GitLab's own host only, idempoten
 from __future__ import annotations
 
 import base64
+from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers.fakegitlab import SHAPES, FakeGitLab
+import yaml
+from helpers.fakegitlab import DESCRIPTION, SHAPES, FakeGitLab, SwaggerDescription
 from helpers.gitlabbot import API_TOKEN, PROJECT, GitLabBotFactory
 
 from bot.config.secrets import Secret
@@ -19,6 +21,8 @@ from bot.forges.ports import CheckReport, CheckState
 STATUS = f"/api/v4/projects/{PROJECT.replace('/', '%2F')}/statuses/{'a' * 40}"
 DEPLOYMENTS = f"/api/v4/projects/{PROJECT.replace('/', '%2F')}/deployments"
 NOTES = f"/api/v4/projects/{PROJECT.replace('/', '%2F')}/merge_requests/5/notes"
+PROJECT_API = f"/api/v4/projects/{PROJECT.replace('/', '%2F')}"
+ONE_ACTION = [{"action": "update", "file_path": "a.yaml", "content": "x"}]
 
 
 @pytest.fixture
@@ -44,6 +48,42 @@ async def gitlab(aiohttp_client: Any) -> tuple[Any, FakeGitLab]:
         ("POST", NOTES, {"note": "hello"}, "'note' is not an attribute"),
         ("GET", NOTES + "?sort=asc", None, "'sort' is not a list filter"),
         ("GET", "/api/v4/projects/1/pipelines", None, "neither GitLab's description"),
+        (
+            "POST",
+            PROJECT_API + "/repository/branches",
+            {"branch": "b"},
+            "'ref' is a required property",
+        ),
+        (
+            "POST",
+            PROJECT_API + "/repository/commits",
+            {"branch": "b", "commit_message": "m", "actions": [{"action": "rename"}]},
+            "'rename' is not one of",
+        ),
+        (
+            "POST",
+            PROJECT_API + "/repository/commits",
+            {"branch": "b", "message": "m", "actions": ONE_ACTION},
+            "'commit_message' is a required property",
+        ),
+        (
+            "POST",
+            PROJECT_API + "/merge_requests",
+            {"source_branch": "b", "target_branch": "main", "title": "t", "body": "x"},
+            "'body' is not described",
+        ),
+        (
+            "PUT",
+            PROJECT_API + "/merge_requests/x/merge",
+            {"merge_commit_message": "m"},
+            "'x' is not an integer",
+        ),
+        (
+            "PUT",
+            PROJECT_API + "/merge_requests/3/merge",
+            {"merge_method": "merge"},
+            "'merge_method' is not described",
+        ),
     ],
 )
 async def test_requests_outside_the_descriptions_are_violations(
@@ -109,3 +149,15 @@ async def test_a_status_already_in_its_state_is_not_an_error(
     [status] = bot.fake.statuses
     assert status["history"] == ["pending"]
     assert len(bot.fake.calls_to("POST", r"/statuses/b+$")) == 2
+
+
+def test_the_commit_erratum_is_refused_once_gitlab_describes_the_json_body(
+    tmp_path: Path,
+) -> None:
+    document = yaml.safe_load(DESCRIPTION.read_text())
+    document["definitions"]["postApiV4ProjectsIdRepositoryCommits"]["required"] = ["branch"]
+    fixed = tmp_path / "description.yaml"
+    fixed.write_text(yaml.safe_dump(document))
+
+    with pytest.raises(ValueError, match="drop the erratum"):
+        SwaggerDescription(fixed)

@@ -1,6 +1,6 @@
 """Rollback and promotion merge requests from `/gitops` notes on the fake GitLab: a branch,
 one commit of actions (made with git by the fake) and a merge request, each request checked
-against python-gitlab's own declarations of them."""
+against GitLab's OpenAPI description of it."""
 
 from __future__ import annotations
 

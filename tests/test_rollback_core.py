@@ -15,6 +15,7 @@ from bot.core.promotions import (
     promotions,
     repository,
 )
+from bot.core.proposalresume import BranchTip, Resume, resume_step
 from bot.core.rollbacks import (
     FileRestore,
     ProposalRefused,
@@ -155,3 +156,28 @@ def test_ambiguous_block_and_broken_values_are_left_alone() -> None:
 )
 def test_an_image_is_named_without_tag_or_digest(reference: str, name: str) -> None:
     assert repository(reference) == name
+
+
+@pytest.mark.parametrize(
+    ("tip", "step"),
+    [
+        (None, Resume.CREATE_BRANCH),
+        (BranchTip(B, ("a" * 40,), "Merge #1"), Resume.COMMIT),
+        (BranchTip(C, (B,), "Roll back prod\n\ntrailer\n"), Resume.OPEN),
+    ],
+)
+def test_a_retry_resumes_at_the_first_step_left(tip: BranchTip | None, step: Resume) -> None:
+    assert resume_step(tip, "gitops-bot-x", B, "Roll back prod\n\ntrailer") is step
+
+
+@pytest.mark.parametrize(
+    "tip",
+    [
+        BranchTip(C, ("a" * 40,), "Roll back prod"),  # the default branch moved since
+        BranchTip(C, (B,), "someone else's commit"),
+        BranchTip(C, (B, "a" * 40), "Roll back prod"),
+    ],
+)
+def test_a_branch_that_is_not_this_jobs_work_is_refused(tip: BranchTip) -> None:
+    with pytest.raises(ProposalRefused, match="delete the branch and ask again"):
+        resume_step(tip, "gitops-bot-x", B, "Roll back prod")

@@ -10,6 +10,7 @@ from typing import Protocol
 from bot.config.secrets import Secret
 from bot.core.ledgerchain import Anchor
 from bot.core.mergepreviews import Mergeability
+from bot.core.proposalresume import BranchTip
 from bot.events import Event, Repository
 
 CHECK_NAME = "gitops-bot"
@@ -182,6 +183,14 @@ class Forge(Protocol):
         self, repo: Repository, head: str, base: str, title: str, body: str
     ) -> PullRequest:
         """Open a pull (merge) request from branch `head` into branch `base`."""
+
+    async def branch_tip(self, repo: Repository, branch: str) -> BranchTip | None:
+        """The commit `branch` points at, its parents and message; None without the branch."""
+
+    async def open_pull_request_from(
+        self, repo: Repository, head: str, base: str
+    ) -> PullRequest | None:
+        """The open pull (merge) request from branch `head` into `base`, if there is one."""
 
     async def merge_pull_request(self, repo: Repository, number: int, message: str) -> str:
         """Merge PR `number` through a merge commit (never a squash or rebase); returns it."""

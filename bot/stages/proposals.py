@@ -18,6 +18,7 @@ from bot.core.promotions import (
     image_sites,
     promotions,
 )
+from bot.core.proposalresume import Resume, resume_step
 from bot.core.proposaltexts import (
     Introduced,
     crd_note,
@@ -231,10 +232,17 @@ async def _introduced(
 async def open_proposal(
     forge: Forge, repo: Repository, head: str, proposal: Proposal
 ) -> PullRequest:
-    """A branch off `head`, the one commit, and the pull request into the default branch."""
-    await forge.create_branch(repo, proposal.branch, head)
+    """A branch off `head`, the one commit, and the pull request into the default branch.
+    A retry after a partial failure resumes: it keeps the branch and commit an earlier try
+    made, and answers with the pull request already open from the branch."""
+    branch, base = proposal.branch, repo.default_branch
     message = f"{proposal.title}\n\n{proposal.trailer}" if proposal.trailer else proposal.title
-    await forge.commit_files(repo, proposal.branch, head, message, proposal.files)
-    return await forge.open_pull_request(
-        repo, proposal.branch, repo.default_branch, proposal.title, proposal.body
+    step = resume_step(await forge.branch_tip(repo, branch), branch, head, message)
+    if step is Resume.CREATE_BRANCH:
+        await forge.create_branch(repo, branch, head)
+    if step is not Resume.OPEN:
+        await forge.commit_files(repo, branch, head, message, proposal.files)
+    already = await forge.open_pull_request_from(repo, branch, base)
+    return already or await forge.open_pull_request(
+        repo, branch, base, proposal.title, proposal.body
     )

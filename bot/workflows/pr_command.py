@@ -99,11 +99,11 @@ async def propose(
     git = await services.mirrors.fetch(repo, [head], await forge.git_auth_header(repo))
     try:
         proposal = await _proposal(services, event, job, forge, git, head)
+        pull = await open_proposal(forge, repo, head, proposal)  # refuses a foreign branch
     except (ProposalRefused, ConfigError) as exc:
         text = f"{mention(event.author)} no pull request was opened: {escape(str(exc))}"
         await answer(forge, event, text)
         return CommandOutcome.DECLINED
-    pull = await open_proposal(forge, repo, head, proposal)
     warnings = "".join(f"\n\n{w}" for w in proposal.warnings)
     link = f"[#{pull.number}]({pull.url})" if pull.url else f"#{pull.number}"
     text = f"{mention(event.author)} opened {link}: {escape(proposal.title)}{warnings}"

@@ -410,6 +410,17 @@ class FakeGitHub(FakeForge):
         """The pull request as GitHub has it right after `opened`: nothing computed yet."""
         self.pulls[number].update(mergeable=None, merge_commit_sha=None, _tested=None)
 
+    def _list_pulls(self, call: Call) -> list[dict[str, Any]]:
+        """Filtered as GitHub filters them: state (default open), `owner:branch` head, base."""
+        state, head, base = (call.query.get(k) for k in ("state", "head", "base"))
+        return [
+            p
+            for p in self.pulls.values()
+            if (state or "open") in ("all", p["state"])
+            and head in (None, f"{p['head']['repo']['full_name'].split('/')[0]}:{p['head']['ref']}")
+            and base in (None, p["base"]["ref"])
+        ]
+
     def _pulls_for_commit(self, call: Call) -> list[dict[str, Any]]:
         sha = call.params["commit_sha"]
         found = [p for p in self.pulls.values() if sha in (p["merge_commit_sha"], p["head"]["sha"])]
@@ -704,6 +715,7 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs"): FakeGitHub._list_check_runs,
     ("GET", "/repos/{owner}/{repo}/commits/{ref}/statuses"): FakeGitHub._list_statuses,
     ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}"): FakeGitHub._pull,
+    ("GET", "/repos/{owner}/{repo}/pulls"): FakeGitHub._list_pulls,
     ("GET", "/repos/{owner}/{repo}/commits/{commit_sha}/pulls"): FakeGitHub._pulls_for_commit,
     ("GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews"): FakeGitHub._reviews,
     (

@@ -26,7 +26,6 @@ from urllib.parse import unquote, urlencode
 import yaml
 from aiohttp import web
 from gitlab.base import RESTManager
-from gitlab.cli import custom_actions
 from gitlab.mixins import (
     CreateMixin,
     DeleteMixin,
@@ -74,6 +73,40 @@ ERRATA: dict[tuple[str, str, str], tuple[dict[str, Any], dict[str, Any], str]] =
         {"type": "integer", "format": "int32"},
         {"type": "string"},
         "GitLab takes the branch's name here; HEAD and DELETE on the same path say string",
+    ),
+}
+
+_COMMIT_ACTION = {
+    "type": "object",
+    "properties": {
+        "action": {"type": "string", "enum": ["create", "delete", "move", "update"]},
+        "file_path": {"type": "string"},
+        "previous_path": {"type": "string"},
+        "content": {"type": "string"},
+        "encoding": {"type": "string", "enum": ["text", "base64"]},
+        "last_commit_id": {"type": "string"},
+    },
+    "required": ["action", "file_path"],
+    "additionalProperties": False,
+}
+# definition -> (what the description wrongly says, the fix, why); the fix is the request
+# GitLab's commits API documentation (doc/api/commits.md) describes, written as a schema
+DEFINITION_ERRATA: dict[str, tuple[dict[str, Any], dict[str, Any], str]] = {
+    "postApiV4ProjectsIdRepositoryCommits": (
+        {"required": ["file"]},
+        {
+            "type": "object",
+            "properties": {
+                "branch": {"type": "string"},
+                "commit_message": {"type": "string"},
+                "start_branch": {"type": "string"},
+                "actions": {"type": "array", "items": _COMMIT_ACTION},
+                "author_email": {"type": "string"},
+                "author_name": {"type": "string"},
+            },
+            "required": ["branch", "commit_message", "actions"],
+        },
+        "the generator describes a multipart upload; the API takes a JSON body of actions",
     ),
 }
 
@@ -139,8 +172,8 @@ class SwaggerDescription:
 
 
 def _corrected(document: dict[str, Any]) -> dict[str, Any]:
-    """The description with ERRATA applied; an erratum whose error is gone is refused, so
-    that none outlives the mistake it corrects."""
+    """The description with ERRATA and DEFINITION_ERRATA applied; an erratum whose error is
+    gone is refused, so that none outlives the mistake it corrects."""
     for (method, template, name), (wrong, right, why) in ERRATA.items():
         parameters = document["paths"][template][method]["parameters"]
         parameter = next(p for p in parameters if p["name"] == name)
@@ -149,6 +182,10 @@ def _corrected(document: dict[str, Any]) -> dict[str, Any]:
         for key in wrong:
             del parameter[key]
         parameter.update(right, corrected=why)
+    for name, (wrong, right, why) in DEFINITION_ERRATA.items():
+        if any(document["definitions"][name].get(k) != v for k, v in wrong.items()):
+            raise ValueError(f"definition {name}: no longer {wrong}; drop the erratum")
+        document["definitions"][name] = {**right, "corrected": why}
     return document
 
 
@@ -216,15 +253,7 @@ PYTHON_GITLAB_MANAGERS = (
     ProjectCommitManager,
     ProjectMergeRequestManager,
 )
-_MR = API + "/projects/{project_id}/merge_requests/{merge_request_iid}"
-_MERGE_ACTION = custom_actions["ProjectMergeRequest"]["merge"]  # python-gitlab's declaration
-SHAPES = [shape for m in PYTHON_GITLAB_MANAGERS for shape in python_gitlab_shapes(m)] + [
-    Shape(
-        "PUT",
-        _MR + "/merge",
-        attributes=RequiredOptional(_MERGE_ACTION.required, _MERGE_ACTION.optional),
-    )
-]
+SHAPES = [shape for m in PYTHON_GITLAB_MANAGERS for shape in python_gitlab_shapes(m)]
 _COMMIT_ACTIONS = frozenset({"create", "delete", "move", "update", "chmod"})
 _FILE = API + ProjectFileManager._path + "/{item_id}"  # type: ignore[operator]
 
@@ -533,7 +562,9 @@ class FakeGitLab(FakeForge):
         head = git_head(origin, name) if origin is not None else self.branches.get(name)
         if head is None:
             return 404, {"message": "404 Branch Not Found"}
-        commit = {"id": head, "short_id": head[:8]}
+        commit: dict[str, Any] = {"id": head, "short_id": head[:8]}
+        if self.git is not None and self.git.ref(head) is not None:  # parents, message: as GitLab
+            commit.update(parent_ids=self.git.parents_of(head), message=self.git.message_of(head))
         return 200, {"name": name, "commit": commit, "default": name == "main"}
 
     def _list_issues(self, call: Call) -> list[dict[str, Any]]:
@@ -744,6 +775,17 @@ class FakeGitLab(FakeForge):
         self.opened.append(iid)
         return 201, self.merge_requests[iid]
 
+    def _list_merge_requests(self, call: Call) -> list[dict[str, Any]]:
+        """Filtered by state (GitLab's default: all) and source and target branch."""
+        wanted = {k: call.query.get(k) for k in ("source_branch", "target_branch")}
+        state = call.query.get("state", "all")
+        return [
+            mr
+            for mr in sorted(self.merge_requests.values(), key=lambda m: -int(m["iid"]))
+            if state in ("all", mr["state"])
+            and all(v in (None, mr.get(k)) for k, v in wanted.items())
+        ]
+
     def _merge(self, call: Call) -> tuple[int, dict[str, Any]]:
         mr = self.merge_requests.get(int(call.params["merge_request_iid"]))
         if mr is None:
@@ -817,8 +859,9 @@ _HANDLERS: dict[tuple[str, str], Handler] = {
     ("GET", API + "/projects/{id}/deployments"): FakeGitLab._list_deployments,
     ("POST", API + "/projects/{id}/deployments"): FakeGitLab._create_deployment,
     ("PUT", API + "/projects/{id}/deployments/{deployment_id}"): FakeGitLab._update_deployment,
-    ("POST", API + "/projects/{project_id}/repository/branches"): FakeGitLab._create_branch,
-    ("POST", API + "/projects/{project_id}/repository/commits"): FakeGitLab._create_commit,
-    ("POST", API + "/projects/{project_id}/merge_requests"): FakeGitLab._create_merge_request,
-    ("PUT", _MR + "/merge"): FakeGitLab._merge,
+    ("POST", API + "/projects/{id}/repository/branches"): FakeGitLab._create_branch,
+    ("POST", API + "/projects/{id}/repository/commits"): FakeGitLab._create_commit,
+    ("POST", API + "/projects/{id}/merge_requests"): FakeGitLab._create_merge_request,
+    ("GET", API + "/projects/{project_id}/merge_requests"): FakeGitLab._list_merge_requests,
+    ("PUT", API + "/projects/{id}/merge_requests/{merge_request_iid}/merge"): FakeGitLab._merge,
 }

@@ -8,7 +8,7 @@ import hashlib
 import json
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from typing import Any, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import aiohttp
 import gidgethub
@@ -19,6 +19,7 @@ from bot.core.checkwrites import CheckSeen, CheckWrite, check_write
 from bot.core.ledgerchain import Anchor, anchor_text, anchors_in
 from bot.core.markdown import GITHUB_COMMENT_LIMIT, parse_marker
 from bot.core.mergepreviews import Mergeability
+from bot.core.proposalresume import BranchTip
 from bot.events import Repository
 from bot.forges.github.api import GitHubClient, GitHubError, Lane, Pacing
 from bot.forges.github.auth import AppCredentials, ClientFactory, Credentials, PersonalToken
@@ -506,6 +507,31 @@ class GitHubForge:
         data = {"title": title, "head": head, "base": base, "body": body}
         created = await _call((await self._client(repo)).post(url, data=data), f"POST {url}")
         return _pull_request(repo, created)
+
+    async def branch_tip(self, repo: Repository, branch: str) -> BranchTip | None:
+        gh, url = await self._client(repo), _repo_url(repo, f"/branches/{quote(branch, safe='')}")
+        try:
+            sha = str((await gh.getitem(url))["commit"]["sha"])
+        except gidgethub.BadRequest as exc:
+            if int(exc.status_code) == 404:
+                return None
+            raise _error(exc, f"GET {url}") from exc
+        except gidgethub.GitHubException as exc:
+            raise _error(exc, f"GET {url}") from exc
+        url = _repo_url(repo, f"/git/commits/{sha}")
+        commit = await _call(gh.getitem(url), f"GET {url}")
+        parents = tuple(str(p["sha"]) for p in commit.get("parents") or ())
+        return BranchTip(sha, parents, str(commit.get("message") or ""))
+
+    async def open_pull_request_from(
+        self, repo: Repository, head: str, base: str
+    ) -> PullRequest | None:
+        owner = repo.slug.partition("/")[0]
+        query = urlencode({"state": "open", "head": f"{owner}:{head}", "base": base})
+        url = _repo_url(repo, f"/pulls?{query}")
+        async for pull in _iterate((await self._client(repo)).getiter(url), f"GET {url}"):
+            return _pull_request(repo, pull)
+        return None
 
     async def merge_pull_request(self, repo: Repository, number: int, message: str) -> str:
         url = _repo_url(repo, f"/pulls/{number}/merge")

@@ -19,6 +19,7 @@ from bot.config.settings import Settings
 from bot.core.ledgerchain import Anchor, anchors_in
 from bot.core.markdown import GITLAB_NOTE_LIMIT, parse_marker
 from bot.core.mergepreviews import Mergeability
+from bot.core.proposalresume import BranchTip
 from bot.events import GITLAB, Repository
 from bot.forges.gitlab.api import GitLabClients, GitLabError, describe, is_not_found
 from bot.forges.gitlab.conditional import ConditionalReads
@@ -376,6 +377,32 @@ class GitLabForge:
             return _pull_request(_project(gl, repo).mergerequests.create(data).attributes)
 
         return await self._forges.clients.run(f"POST merge request from {head}", create)
+
+    async def branch_tip(self, repo: Repository, branch: str) -> BranchTip | None:
+        """GitLab's branch answer carries its commit's parents and message."""
+
+        def get(gl: gitlab.Gitlab) -> BranchTip | None:
+            try:
+                commit = _project(gl, repo).branches.get(branch).commit
+            except gitlab.exceptions.GitlabGetError as exc:
+                if is_not_found(exc):
+                    return None
+                raise
+            parents = tuple(str(p) for p in commit.get("parent_ids") or ())
+            return BranchTip(str(commit["id"]), parents, str(commit.get("message") or ""))
+
+        return await self._forges.clients.run(f"GET branch {branch}", get)
+
+    async def open_pull_request_from(
+        self, repo: Repository, head: str, base: str
+    ) -> PullRequest | None:
+        def find(gl: gitlab.Gitlab) -> PullRequest | None:
+            found = _project(gl, repo).mergerequests.list(
+                state="opened", source_branch=head, target_branch=base, get_all=False
+            )
+            return _pull_request(found[0].attributes) if found else None
+
+        return await self._forges.clients.run(f"GET merge requests from {head}", find)
 
     async def merge_pull_request(self, repo: Repository, number: int, message: str) -> str:
         def merge(gl: gitlab.Gitlab) -> str:

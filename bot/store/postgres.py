@@ -39,7 +39,6 @@ from bot.store.statements import (
     COMPLETE_JOB,
     FAIL_JOB,
     INSERT_AUDIT,
-    INSERT_DELIVERY,
     IS_SUPERSEDED,
     JOB_COUNTS,
     LAST_APPLIED,
@@ -64,6 +63,32 @@ _JOB_COLUMNS = "id, kind, payload, coalesce_key, attempts, holder, state, last_e
 _BOT = 0x6B6F7073  # arbitrary ("kops"): keeps these ids apart from other applications' locks
 _MIGRATIONS, _LEDGER = 1, 2
 _NOW = "SELECT extract(epoch FROM clock_timestamp())::double precision"
+# A delivery and its job in one statement (data-modifying CTEs run once, to completion,
+# read or not): the job and the superseding of waiting jobs of its key happen only when
+# the delivery is new; every time in it is the server's one reading.
+_RECORD_DELIVERY = """
+WITH t AS (SELECT extract(epoch FROM clock_timestamp())::double precision AS now),
+d AS (
+    INSERT INTO deliveries (id, forge, event, outcome, received_at)
+    SELECT %(id)s, %(forge)s, %(event)s, %(outcome)s, now FROM t
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+),
+superseded AS (
+    UPDATE jobs SET state = 'superseded', finished_at = (SELECT now FROM t)
+    WHERE %(supersedes)s::boolean AND coalesce_key = %(key)s::text AND state = 'ready'
+      AND EXISTS (SELECT 1 FROM d)
+),
+queued AS (
+    INSERT INTO jobs (kind, payload, coalesce_key, supersedes, delivery_id, state,
+                      run_after, created_at)
+    SELECT %(kind)s::text, %(payload)s::text, %(key)s::text, %(supersedes)s::boolean,
+           %(id)s, 'ready', now, now
+    FROM t
+    WHERE %(has_job)s::boolean AND EXISTS (SELECT 1 FROM d)
+)
+SELECT count(*) FROM d
+"""
 _CANDIDATES = 8  # jobs looked at per claim; the rest wait for the next one
 # One candidate at a time, so a claim holds row locks only on jobs it looked at.
 _CLAIMABLE = """
@@ -117,6 +142,17 @@ class PostgresStore(StatusQueries):
         except psycopg.Error as exc:
             raise StoreError(f"PostgreSQL store {self._where}: {exc}") from exc
 
+    @asynccontextmanager
+    async def _statement(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        """A pooled connection for one statement, its own transaction (autocommit)."""
+        if self._pool is None:
+            raise StoreError("the store is not open")
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except psycopg.Error as exc:
+            raise StoreError(f"PostgreSQL store {self._where}: {exc}") from exc
+
     async def open(self) -> None:
         # Made here, not in __init__: an async pool belongs to the running event loop.
         pool = AsyncConnectionPool(
@@ -153,15 +189,23 @@ class PostgresStore(StatusQueries):
             return await _now(conn)
 
     async def record_delivery(self, delivery: Delivery, job: NewJob | None) -> bool:
-        async with self._transaction() as conn:
-            now = await _now(conn)
-            cursor = await conn.execute(
-                postgres(INSERT_DELIVERY),
-                (delivery.id, delivery.forge, delivery.event, delivery.outcome, now),
-            )
-            if cursor.rowcount and job is not None:
-                await _insert_job(conn, job, now, delivery.id)
-            return bool(cursor.rowcount)
+        # One statement, so one round trip and one commit: the intake answers the forge
+        # only after it, and every replica's intake waits on the same disk.
+        values = {
+            "id": delivery.id,
+            "forge": delivery.forge,
+            "event": delivery.event,
+            "outcome": delivery.outcome,
+            "has_job": job is not None,
+            "kind": job.kind if job else None,
+            "payload": job.payload if job else None,
+            "key": job.coalesce_key if job else None,
+            "supersedes": job.supersedes if job else False,
+        }
+        async with self._statement() as conn:
+            cursor = await conn.execute(_RECORD_DELIVERY, values)
+            row = await cursor.fetchone()
+        return bool(row and row[0])
 
     async def add_job(self, job: NewJob) -> int:
         async with self._transaction() as conn:

@@ -188,7 +188,9 @@ class Bench:
         if side == THEIRS:
             argv = self._kubectl("apply", "--server-side", "-R", "-f", str(self.trees[ref]))
             return Command(argv)
-        args = ["apply", "--env", "production", "--repo", str(self.repo), "--ref"]
+        # Runs alternate between two commits, so every other one goes back: --allow-older.
+        args = ["apply", "--env", "production", "--repository", "github:bench/shop"]
+        args += ["--allow-older", "--repo", str(self.repo), "--ref"]
         other = "main" if ref == "change" else "change"  # applied now: a warm-up changes nothing
         return self._bot(side, [*args, ref], warm_up=[*args, other])
 

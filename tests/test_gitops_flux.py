@@ -153,7 +153,9 @@ async def test_remote_charts_and_missing_values_are_not_previewed_with_the_reaso
     found = await units(repo, repo.commit(files), render_tools)
     reasons = {name: unit.reason for name, unit in found.items()}
     assert reasons == {
-        "helmrelease/flux-system/oci": "its chartRef is a OCIRepository, not from this repository",
+        "helmrelease/flux-system/oci": (
+            "its chartRef is of kind OCIRepository, not a HelmChart of this repository"
+        ),
         "helmrelease/flux-system/remote": (
             "its chart comes from a HelmRepository, not from this repository"
         ),

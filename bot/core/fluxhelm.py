@@ -117,7 +117,8 @@ def _chart_spec(
     ref = _mapping(spec.get("chartRef"))
     if ref.get("kind") != "HelmChart":
         raise _Refused(
-            f"its chartRef is a {ref.get('kind', 'missing kind')}, not from this repository"
+            f"its chartRef is of kind {ref.get('kind', '(missing)')}, not a HelmChart of "
+            "this repository"
         )
     key = (str(ref.get("namespace") or namespace), str(ref.get("name", "")))
     chart = charts.get(key)

@@ -20,6 +20,7 @@ from bot.stages.checkpool import CheckPool
 from bot.stages.live_preview import LivePreviewer
 from bot.stages.plan import plan_change
 from bot.stages.schema_sources import server_schemas
+from bot.stages.unit_live import UnitLivePreviewer
 
 
 def run(args: argparse.Namespace) -> int:
@@ -37,6 +38,12 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
         CheckPool(1, settings.check_timeout_seconds) as pool,
     ):
         live = LivePreviewer(clusters, settings.fingerprint_key)
+        unit_live = UnitLivePreviewer(
+            clusters,
+            settings.fingerprint_key,
+            settings.controller_clusters,
+            settings.argocd_clusters,
+        )
         return await plan_change(
             GitRepo(args.repo),
             args.base,
@@ -53,4 +60,5 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
                 tuple(args.branch or [args.base]),
                 settings.argocd_clusters,
             ),
+            unit_live=None if args.no_cluster else unit_live,
         )

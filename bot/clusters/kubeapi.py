@@ -100,7 +100,12 @@ class KubernetesCluster:
                 return items
 
     async def apply(
-        self, body: Mapping[str, Any], *, dry_run: bool, force: bool = False
+        self,
+        body: Mapping[str, Any],
+        *,
+        dry_run: bool,
+        force: bool = False,
+        field_manager: str = FIELD_MANAGER,
     ) -> dict[str, Any]:
         metadata = body.get("metadata") or {}
         path = await self._path(
@@ -109,7 +114,7 @@ class KubernetesCluster:
             str(metadata.get("namespace") or ""),
             str(metadata.get("name")),
         )
-        query = [("fieldManager", FIELD_MANAGER)]
+        query = [("fieldManager", field_manager)]
         if dry_run:
             query.append(("dryRun", "All"))
         if force:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from bot.core.manifests import ObjectKey
+from bot.core.rollouts import FIELD_MANAGER
 
 
 @dataclass(frozen=True)
@@ -39,9 +40,15 @@ class Cluster(Protocol):
         ...
 
     async def apply(
-        self, body: Mapping[str, Any], *, dry_run: bool, force: bool = False
+        self,
+        body: Mapping[str, Any],
+        *,
+        dry_run: bool,
+        force: bool = False,
+        field_manager: str = FIELD_MANAGER,
     ) -> dict[str, Any]:
-        """Server-side apply as the bot's field manager; the object as the server made it."""
+        """Server-side apply as `field_manager` (the bot's unless a dry run predicts another
+        applier, e.g. Argo CD's); the object as the server made it."""
         ...
 
     async def delete(self, api_version: str, key: ObjectKey) -> bool:

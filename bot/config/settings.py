@@ -15,6 +15,11 @@ import yaml
 
 from bot.config.argoclusters import ArgoClustersError, parse_argocd_clusters
 from bot.config.clusters import ClusterSettings, ClusterSettingsError, parse_clusters
+from bot.config.controllerclusters import (
+    ControllerClustersError,
+    parse_controller_clusters,
+    unknown_clusters,
+)
 from bot.config.ledgerkeys import LedgerKeyError, ledger_keys
 from bot.config.notifications import (
     NotificationSettingsError,
@@ -24,6 +29,7 @@ from bot.config.notifications import (
 from bot.config.secrets import Secret
 from bot.config.watchlist import WatchedRepository, WatchlistError, parse_watchlist
 from bot.core.appsets import ArgoCluster
+from bot.core.controllerapply import NO_CONTROLLER_CLUSTERS, ControllerClusters
 from bot.core.ledgerchain import LedgerKeys
 from bot.core.relaxations import RelaxationLevel, RelaxationRules
 
@@ -113,6 +119,9 @@ class Settings:
     # Argo CD's clusters, for ApplicationSet cluster generators (README "Repositories managed
     # by Argo CD or Flux"): a list of {name, server, labels, annotations}.
     argocd_clusters: tuple[ArgoCluster, ...] = ()
+    # Which cluster of `clusters` an Argo CD or Flux unit deploys to, for its live layer
+    # (README "Repositories managed by Argo CD or Flux"): {argocd: {...}, flux: {...}}.
+    controller_clusters: ControllerClusters = NO_CONTROLLER_CLUSTERS
 
     @property
     def policy_rules(self) -> RelaxationRules:
@@ -185,6 +194,8 @@ def _build(values: dict[str, Any]) -> Settings:
         try:
             if name == "argocd_clusters":
                 converted[name] = parse_argocd_clusters(value)
+            elif name == "controller_clusters":
+                converted[name] = parse_controller_clusters(value)
             elif name == "clusters":
                 converted[name] = parse_clusters(value)
             elif name == "drift_repositories":
@@ -209,6 +220,8 @@ def _build(values: dict[str, Any]) -> Settings:
             raise SettingsError(f"{PREFIX}CLUSTERS: {exc}") from None
         except ArgoClustersError as exc:
             raise SettingsError(f"{PREFIX}ARGOCD_CLUSTERS: {exc}") from None
+        except ControllerClustersError as exc:
+            raise SettingsError(f"{PREFIX}CONTROLLER_CLUSTERS: {exc}") from None
         except WatchlistError as exc:
             raise SettingsError(f"{PREFIX}DRIFT_REPOSITORIES: {exc}") from None
         except NotificationSettingsError as exc:
@@ -218,6 +231,9 @@ def _build(values: dict[str, Any]) -> Settings:
                 f"{PREFIX}{name.upper()}: {value!r} is not a valid {kind}"
             ) from None
     settings = Settings(**converted)
+    unmapped = unknown_clusters(settings.controller_clusters, (c.name for c in settings.clusters))
+    if unmapped:
+        raise SettingsError(f"{PREFIX}CONTROLLER_CLUSTERS: {unmapped}")
     try:
         settings.ledger_keys  # noqa: B018 - parsed here so a bad key stops the start
     except LedgerKeyError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from bot.core.applies import ApplyResult, Outcome
+from bot.core.controllerapply import not_compared_hint
 from bot.core.diffs import Action, Change
 from bot.core.findings import Finding, Severity
 from bot.core.folding import fold
@@ -148,7 +149,7 @@ def _environment_blocks(
         yield Block(details(title, change.diff), change, title)
     if changed and env.count(Action.UNCHANGED):
         yield Block(f"{env.count(Action.UNCHANGED)} other objects are unchanged.")
-    yield from _live_blocks(env.live, name.cluster)
+    yield from _live_blocks(env.live, name.cluster, not_compared_hint(name))
 
 
 def _folded_blocks(same: tuple[EnvironmentPlan, ...]) -> Iterator[Block]:
@@ -184,12 +185,10 @@ def _live_cell(live: LiveLayer | None) -> str:
     return ", ".join(words)
 
 
-def _live_blocks(live: LiveLayer | None, cluster: str) -> Iterator[Block]:
+def _live_blocks(live: LiveLayer | None, cluster: str, unit_hint: str = "") -> Iterator[Block]:
     if live is None:
-        yield Block(
-            f"Live cluster: not compared (the bot has no connection to cluster "
-            f"{code(cluster)} configured)."
-        )
+        why = unit_hint or f"the bot has no connection to cluster {code(cluster)} configured"
+        yield Block(f"Live cluster: not compared ({why}).")
         return
     if live.failure:
         yield Block(

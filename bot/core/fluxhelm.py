@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from bot.core.controllerapply import flux_destination
 from bot.core.gitdata import DataObjects, data_objects, deep_merge, describe_missing, lookup
 from bot.core.gitopsapps import (
     FLUX_SOURCE_GROUP,
@@ -62,7 +63,7 @@ def _unit(manifest: Manifest, context: tuple[Any, ...]) -> PreviewUnit:
     spec = _mapping(manifest.body.get("spec"))
     own_namespace = manifest.key.namespace
     namespace = str(spec.get("targetNamespace") or own_namespace)
-    cluster = "kubeConfig" if "kubeConfig" in spec else "in-cluster"
+    cluster = flux_destination(spec, own_namespace)
     name = f"helmrelease/{own_namespace}/{manifest.key.name}"
     unit = PreviewUnit(name, f"{cluster} {namespace}", manifest.source.path)
     try:

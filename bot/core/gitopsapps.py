@@ -17,6 +17,7 @@ from bot.core.appsets import (
     generate,
     matching,
 )
+from bot.core.controllerapply import flux_destination
 from bot.core.gitdata import DataObjects, data_objects, describe_missing, lookup
 from bot.core.manifests import Manifest
 from bot.core.repoconfig import Environment, EnvironmentSource, SourceType, check_repo_path
@@ -346,7 +347,7 @@ def _flux_unit(
 ) -> PreviewUnit:
     spec = _mapping(manifest.body.get("spec"))
     namespace = str(spec.get("targetNamespace") or "default")
-    cluster = "kubeConfig" if "kubeConfig" in spec else "in-cluster"
+    cluster = flux_destination(spec, manifest.key.namespace)
     name = f"flux/{manifest.key.namespace}/{manifest.key.name}"
     unit = PreviewUnit(name, f"{cluster} {namespace}", manifest.source.path)
     why_not = _flux_refusal(manifest, spec, identity, sources)

@@ -9,6 +9,7 @@ from typing import Any
 
 from bot.clusters.directory import ClusterDirectory, Connection
 from bot.clusters.errors import ClusterError, Forbidden, NotFound, UnknownKind
+from bot.core.controllerapply import ControllerApply
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.inventories import InventoryError, PruneDecision, decide_prune
 from bot.core.livediffs import LiveLayer, Observation, cluster_findings, drift_changes, live_changes
@@ -55,16 +56,22 @@ async def preview_environment(
     head: LoadResult,
     head_commit: str,
     secret_key: bytes,
+    controller: ControllerApply | None = None,
 ) -> tuple[LiveLayer, tuple[Finding, ...]]:
-    """Live vs head (what merging would do now) and live vs base (drift not from the PR)."""
+    """Live vs head (what merging would do now) and live vs base (drift not from the PR).
+
+    With a `controller`, the dry runs are its sync (an Argo CD or Flux unit), and nothing
+    is pruned: the bot keeps no inventory of what a controller applied.
+    """
     cluster = connection.cluster
     fresh = Stamp(environment.name, head_commit)
     head_facts = RenderFacts.of(head.manifests)
     listing = await list_managed(connection.cluster, head.manifests + base.manifests)
-    heads = await _observe_all(connection, head.manifests, head_facts, fresh, listing)
-    bases = await _observe_base(connection, base.manifests, head.manifests, heads, fresh, listing)
+    how = _How(fresh, listing, controller)
+    heads = await _observe_all(connection, head.manifests, head_facts, how)
+    bases = await _observe_base(connection, base.manifests, head.manifests, heads, how)
     sources = _sources(heads) | _sources(bases)
-    decision, inventory_findings = await _prune_decision(connection, environment, heads)
+    decision, inventory_findings = await _prune_decision(connection, environment, heads, how)
     lives = await _lives(connection, decision)
     head_observations = [o.observation for o in heads]
     layer = LiveLayer(
@@ -92,28 +99,39 @@ class Survey:
 
 
 async def survey_environment(
-    connection: Connection, environment: Environment, loaded: LoadResult, commit: str
+    connection: Connection,
+    environment: Environment,
+    loaded: LoadResult,
+    commit: str,
+    controller: ControllerApply | None = None,
 ) -> Survey:
     """Every object `commit` declares, observed with the same dry runs as a preview."""
-    fresh = Stamp(environment.name, commit)
     facts = RenderFacts.of(loaded.manifests)
     listing = await list_managed(connection.cluster, loaded.manifests)
-    observed = await _observe_all(connection, loaded.manifests, facts, fresh, listing)
-    decision, findings = await _prune_decision(connection, environment, observed)
+    how = _How(Stamp(environment.name, commit), listing, controller)
+    observed = await _observe_all(connection, loaded.manifests, facts, how)
+    decision, findings = await _prune_decision(connection, environment, observed, how)
     return Survey(tuple(observed), decision, await _lives(connection, decision), findings)
 
 
+@dataclass(frozen=True)
+class _How:
+    """How every object of one preview or survey is observed."""
+
+    fresh: Stamp  # what the bot's apply would stamp
+    listing: Listing  # the objects already read in bulk
+    controller: ControllerApply | None  # whose sync the dry runs predict; None: the bot's
+
+
 async def _observe_all(
-    connection: Connection,
-    manifests: Iterable[Manifest],
-    facts: RenderFacts,
-    fresh: Stamp,
-    listing: Listing,
+    connection: Connection, manifests: Iterable[Manifest], facts: RenderFacts, how: _How
 ) -> list[Observed]:
     """Every object at once; the cluster adapter bounds how many requests are in flight."""
     cluster = connection.cluster
     return list(
-        await asyncio.gather(*(observe(cluster, m, facts, fresh, listing) for m in manifests))
+        await asyncio.gather(
+            *(observe(cluster, m, facts, how.fresh, how.listing, how.controller) for m in manifests)
+        )
     )
 
 
@@ -122,8 +140,7 @@ async def _observe_base(
     base: tuple[Manifest, ...],
     head: tuple[Manifest, ...],
     heads: list[Observed],
-    fresh: Stamp,
-    listing: Listing,
+    how: _How,
 ) -> list[Observed]:
     """Base objects the change leaves exactly as they are reuse the head's observation."""
     observed = {m.key: (m, o) for m, o in zip(head, heads, strict=True)}
@@ -137,7 +154,7 @@ async def _observe_base(
 
     reused = [observed[m.key][1] for m in base if untouched(m)]
     others = [m for m in base if not untouched(m)]
-    return reused + await _observe_all(connection, others, RenderFacts.of(base), fresh, listing)
+    return reused + await _observe_all(connection, others, RenderFacts.of(base), how)
 
 
 def _sources(observed: Iterable[Observed]) -> dict[ObjectKey, Source]:
@@ -149,8 +166,10 @@ def _not_previewed(observation: Observation) -> bool:
 
 
 async def _prune_decision(
-    connection: Connection, environment: Environment, heads: list[Observed]
+    connection: Connection, environment: Environment, heads: list[Observed], how: _How
 ) -> tuple[PruneDecision, tuple[Finding, ...]]:
+    if how.controller is not None:  # the controller prunes, from its own records
+        return PruneDecision(), ()
     settings = connection.settings
     try:
         inventory = await read_inventory(

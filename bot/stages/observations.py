@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from bot.clusters.errors import (
     AdmissionFailed,
@@ -15,6 +16,7 @@ from bot.clusters.errors import (
     UnknownKind,
 )
 from bot.clusters.ports import Cluster
+from bot.core.controllerapply import ControllerApply, marked
 from bot.core.convergence import already_applied
 from bot.core.livediffs import WITH_CRD, WITH_NAMESPACE, Observation, Problem, ProblemKind, scrub
 from bot.core.manifests import Manifest
@@ -55,11 +57,13 @@ async def observe(
     facts: RenderFacts,
     fresh: Stamp,
     listing: Listing = NO_LISTING,
+    controller: ControllerApply | None = None,
 ) -> Observed:
     """Read the live object and dry-run the bot's apply of it; refusals become problems.
 
     An object in `listing` is not read again, and one the bot already applied exactly
-    as declared, unchanged since, needs no dry run: it is its own outcome.
+    as declared, unchanged since, needs no dry run: it is its own outcome. With a
+    `controller`, the dry run is the Argo CD or Flux sync instead (see `_controller_run`).
     """
     resource = await cluster.resource(manifest.api_version, manifest.key.kind)
     if resource is None:
@@ -76,11 +80,15 @@ async def observe(
         )
     except _PER_OBJECT as exc:
         return Observed(manifest, _refused(manifest, exc))
-    if live is not None and already_applied(manifest.body, live, fresh.environment):
+    bots = controller is None  # the bot's own apply, whose stamp says what it last sent
+    if bots and live is not None and already_applied(manifest.body, live, fresh.environment):
         return Observed(manifest, Observation(manifest.key, live, live))
-    body = stamped(manifest.body, carried_stamp(live, fresh))
+    if controller is None:
+        body = stamped(manifest.body, carried_stamp(live, fresh))
+    else:
+        body = marked(manifest.body, controller)
     try:
-        applied = await cluster.apply(body, dry_run=True)
+        applied = await _dry_run(cluster, body, controller)
     except Conflict as exc:
         return Observed(manifest, await _forced(cluster, manifest, live, body, exc))
     except NotFound as exc:
@@ -91,6 +99,18 @@ async def observe(
     except _PER_OBJECT as exc:
         return Observed(manifest, _refused(manifest, exc, live))
     return Observed(manifest, Observation(manifest.key, live, applied))
+
+
+async def _dry_run(
+    cluster: Cluster, body: dict[str, Any], controller: ControllerApply | None
+) -> dict[str, Any]:
+    """The bot's apply as a dry run, or the controller's sync: its field manager, forced,
+    since Argo CD and Flux take over the fields other managers own."""
+    if controller is None:
+        return await cluster.apply(body, dry_run=True)
+    return await cluster.apply(
+        body, dry_run=True, force=True, field_manager=controller.field_manager
+    )
 
 
 async def _forced(

@@ -47,6 +47,7 @@ from bot.stages.schema_sources import (
     load_sources,
     schemas_for,
 )
+from bot.stages.unit_live import UnitLivePreviewer
 
 # What a base commit without .gitops-bot.yaml is planned with: its Argo CD and Flux units.
 CONTROLLED = RepoConfig(environments=(), argocd=True, flux=True)
@@ -92,10 +93,12 @@ async def plan_change(
     server_schemas: ServerSchemas = NO_SERVER_SCHEMAS,
     relaxation: RelaxationRules = DEFAULT_RELAXATION,
     identity: RepoIdentity = NO_IDENTITY,
+    unit_live: UnitLivePreviewer | None = None,
 ) -> Plan:
     """The preview of what `head` changes relative to `base`, per environment.
 
-    `identity` says which URLs in Argo CD and Flux objects name this repository.
+    `identity` says which URLs in Argo CD and Flux objects name this repository;
+    `unit_live` gives their units a live layer where their destination maps to a cluster.
     """
     base, head = await repo.resolve(base_ref), await repo.resolve(head_ref)
     try:
@@ -104,7 +107,7 @@ async def plan_change(
         )
     except ConfigError as exc:
         return _unusable_config(base, head, exc)
-    units = await controller_units(repo, (base, head), checks, identity, secret_key)
+    units = await controller_units(repo, (base, head), checks, identity, secret_key, unit_live)
     if units is None:  # no config, and nothing Argo CD or Flux deploys: the config is missing
         return _unusable_config(base, head, _missing_config())
     unit_plans, notes = units
@@ -148,6 +151,7 @@ async def controller_units(
     checks: Checks,
     identity: RepoIdentity,
     secret_key: bytes,
+    unit_live: UnitLivePreviewer | None = None,
 ) -> tuple[tuple[EnvironmentPlan, ...], tuple[str, ...]] | None:
     """Plans of the Argo CD and Flux units the change affects, and notes on the others.
 
@@ -170,7 +174,7 @@ async def controller_units(
 
     async def plan_pair(pair: UnitPair) -> EnvironmentPlan:
         async with limit:
-            return await _plan_pair(repo, commits, pair, checks, secret_key)
+            return await _plan_pair(repo, commits, pair, checks, secret_key, unit_live)
 
     plans = await asyncio.gather(*(plan_pair(pair) for pair in sorting.affected))
     return tuple(plans), unit_notes(config is CONTROLLED, sorting)
@@ -191,7 +195,12 @@ def unit_notes(implicit: bool, sorting: UnitSorting) -> tuple[str, ...]:
 
 
 async def _plan_pair(
-    repo: GitRepo, commits: tuple[str, str], pair: UnitPair, checks: Checks, secret_key: bytes
+    repo: GitRepo,
+    commits: tuple[str, str],
+    pair: UnitPair,
+    checks: Checks,
+    secret_key: bytes,
+    live: LivePreview | None,
 ) -> EnvironmentPlan:
     base, head = commits
     before = pair.base.environment if pair.base else None
@@ -206,8 +215,9 @@ async def _plan_pair(
         if failure is not None:
             message = f"cannot render the head: {failure}"
             return EnvironmentPlan(after, findings=checked.findings, failure=message)
-        return plan_environment(after, LoadResult(), loaded, checked.findings, secret_key)
-    return await plan_one(repo, base, head, after, checks, secret_key, base_env=before)
+        plan = plan_environment(after, LoadResult(), loaded, checked.findings, secret_key)
+        return plan if live is None else await live(after, LoadResult(), loaded, head, plan)
+    return await plan_one(repo, base, head, after, checks, secret_key, live, before)
 
 
 def _gone(env: Environment) -> Finding:

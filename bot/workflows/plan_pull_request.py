@@ -28,6 +28,7 @@ from bot.stages.merge_preview import current_pull, merge_target
 from bot.stages.plan import plan_change
 from bot.stages.proposals import rollback_notes
 from bot.stages.schema_sources import server_schemas
+from bot.stages.unit_live import UnitLivePreviewer
 from bot.store.ports import Job
 from bot.workflows.context import EventWorkflow, Failure, Services, job_for
 
@@ -73,6 +74,7 @@ async def preview_pull_request(
             branches=(repo.default_branch,),
             clusters=services.settings.argocd_clusters,
         ),
+        unit_live=unit_live_previewer(services, event),
     )
     notes = (target.note, *plan.notes, *((FORK_NOTE,) if event.from_fork else ()))
     rollback = await rollback_notes(mirror, target.base, head)  # a CRD change it crosses
@@ -135,6 +137,19 @@ def live_previewer(services: Services, event: PullRequestChanged) -> LivePreview
     if event.from_fork or services.clusters is None:
         return None
     return LivePreviewer(services.clusters, services.settings.fingerprint_key)
+
+
+def unit_live_previewer(services: Services, event: PullRequestChanged) -> UnitLivePreviewer | None:
+    """The live layer of Argo CD and Flux units: as for environments, never for a fork."""
+    if event.from_fork or services.clusters is None:
+        return None
+    settings = services.settings
+    return UnitLivePreviewer(
+        services.clusters,
+        settings.fingerprint_key,
+        settings.controller_clusters,
+        settings.argocd_clusters,
+    )
 
 
 def preview_render_options(services: Services, event: PullRequestChanged) -> RenderOptions:

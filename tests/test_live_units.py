@@ -1,0 +1,230 @@
+"""The live layer of Argo CD and Flux units, against the real API server: dry runs only."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+from helpers.gitopsrepo import URL
+from helpers.livecluster import CLUSTER, KEY, LiveEnv, configmap
+
+from bot.clusters.directory import ClusterDirectory
+from bot.config.clusters import ClusterSettings
+from bot.core.comments import render_plan
+from bot.core.controllerapply import (
+    ARGOCD_MANAGER,
+    ARGOCD_TRACKING,
+    FLUX_NAME_LABEL,
+    FLUX_NAMESPACE_LABEL,
+    KUSTOMIZE_MANAGER,
+    ControllerClusters,
+)
+from bot.core.diffs import Action
+from bot.core.gitopsapps import RepoIdentity
+from bot.core.plans import EnvironmentPlan, Plan
+from bot.git.repos import GitRepo
+from bot.renderers import RenderOptions
+from bot.stages.plan import plan_change
+from bot.stages.unit_live import UnitLivePreviewer
+
+IDENTITY = RepoIdentity((URL,), branches=("main",))
+IN_ARGOCD = "https://kubernetes.default.svc"
+MAPPED = ControllerClusters(argocd=((IN_ARGOCD, CLUSTER),), flux=(("in-cluster", CLUSTER),))
+
+
+def application(namespace: str) -> str:
+    return textwrap.dedent(f"""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Application
+        metadata: {{name: web, namespace: argocd}}
+        spec:
+          project: default
+          destination: {{server: "{IN_ARGOCD}", namespace: {namespace}}}
+          source: {{repoURL: "{URL}", targetRevision: HEAD, path: apps/web}}
+        """)
+
+
+def kustomization(namespace: str) -> str:
+    return textwrap.dedent(f"""\
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: GitRepository
+        metadata: {{name: repo, namespace: flux-system}}
+        spec: {{url: "{URL}", ref: {{branch: main}}, interval: 1m}}
+        ---
+        apiVersion: kustomize.toolkit.fluxcd.io/v1
+        kind: Kustomization
+        metadata: {{name: api, namespace: flux-system}}
+        spec:
+          interval: 10m
+          path: ./flux/api
+          targetNamespace: {namespace}
+          sourceRef: {{kind: GitRepository, name: repo}}
+        """)
+
+
+def commit(live_env: LiveEnv, web: dict[str, str], api: dict[str, str]) -> str:
+    ns = live_env.namespace
+    return live_env.repo.commit(
+        {
+            "argocd/web.yaml": application(ns),
+            "clusters/api.yaml": kustomization(ns),
+            "apps/web/cm.yaml": configmap("web", **web),
+            "flux/api/cm.yaml": configmap("api", **api),
+            "flux/api/kustomization.yaml": "resources: [cm.yaml]\n",
+        }
+    )
+
+
+def synced_by_argocd(live_env: LiveEnv, name: str, **data: str) -> None:
+    """The object as Argo CD's server-side sync leaves it: its manager, its tracking id."""
+    ns = live_env.namespace
+    body = json.loads(_as_json(configmap(name, **data)))
+    body["metadata"] |= {
+        "namespace": ns,
+        "annotations": {ARGOCD_TRACKING: f"web:/ConfigMap:{ns}/{name}"},
+    }
+    live_env.kubectl.apply(json.dumps(body), "--server-side", f"--field-manager={ARGOCD_MANAGER}")
+
+
+def synced_by_flux(live_env: LiveEnv, name: str, **data: str) -> None:
+    """The object as kustomize-controller leaves it: its manager, its two labels."""
+    ns = live_env.namespace
+    body = json.loads(_as_json(configmap(name, **data)))
+    labels = {FLUX_NAME_LABEL: "api", FLUX_NAMESPACE_LABEL: "flux-system"}
+    body["metadata"] |= {"namespace": ns, "labels": labels}
+    live_env.kubectl.apply(
+        json.dumps(body), "--server-side", f"--field-manager={KUSTOMIZE_MANAGER}"
+    )
+
+
+def _as_json(text: str) -> str:
+    return json.dumps(yaml.safe_load(text))
+
+
+async def plan_units(
+    live_env: LiveEnv,
+    tools: Path,
+    base: str,
+    head: str,
+    mapping: ControllerClusters = MAPPED,
+    cluster: ClusterSettings | None = None,
+) -> Plan:
+    async with ClusterDirectory([cluster or live_env.cluster]) as clusters:
+        unit_live = UnitLivePreviewer(clusters, KEY, mapping)
+        return await plan_change(
+            GitRepo(live_env.repo.path),
+            base,
+            head,
+            KEY,
+            render_options=RenderOptions(
+                kustomize=str(tools / "kustomize"), helm=str(tools / "helm")
+            ),
+            identity=IDENTITY,
+            unit_live=unit_live,
+        )
+
+
+def by_name(plan: Plan) -> dict[str, EnvironmentPlan]:
+    assert plan.failure is None, plan.failure
+    return {env.environment.name: env for env in plan.environments}
+
+
+def snapshot(live_env: LiveEnv) -> dict[str, Any]:
+    """Every ConfigMap of the namespace with its resourceVersion and managed fields."""
+    listed = json.loads(
+        live_env.kubectl.run("get", "configmaps", "-n", live_env.namespace, "-o=json")
+    )
+    return {
+        item["metadata"]["name"]: (
+            item["metadata"]["resourceVersion"],
+            item["metadata"].get("managedFields"),
+            item.get("data"),
+        )
+        for item in listed["items"]
+    }
+
+
+async def test_mapped_units_show_the_live_change_and_the_drift_and_write_nothing(
+    live_env: LiveEnv,
+    render_tools: Path,
+) -> None:
+    base = commit(live_env, {"a": "1"}, {"a": "1"})
+    synced_by_argocd(live_env, "web", a="9")  # someone changed it after the sync: drift
+    synced_by_flux(live_env, "api", a="1")
+    head = commit(live_env, {"a": "1", "b": "2"}, {"a": "2"})
+    before = snapshot(live_env)
+
+    plans = by_name(await plan_units(live_env, render_tools, base, head))
+
+    assert snapshot(live_env) == before  # no object was created, changed or deleted
+    web, api = plans["argocd/web"], plans["flux/flux-system/api"]
+    assert web.live is not None and api.live is not None
+    assert (web.live.cluster, web.live.failure, api.live.failure) == (CLUSTER, None, None)
+    # What drifted in the cluster is shown apart from the change the pull request brings.
+    assert [(c.key.name, c.action) for c in web.live.drift] == [("web", Action.UPDATE)]
+    assert "9" in web.live.drift[0].diff and "b:" not in web.live.drift[0].diff
+    assert [(c.key.name, c.action) for c in web.live.changes] == [("web", Action.UPDATE)]
+    # Flux's object matches the base exactly as its controller applied it: no drift, and
+    # the change the pull request brings is the only live change.
+    assert api.live.drift == ()
+    assert [(c.key.name, c.action) for c in api.live.changes] == [("api", Action.UPDATE)]
+
+
+async def test_an_object_as_its_controller_applied_it_is_unchanged(
+    live_env: LiveEnv, render_tools: Path
+) -> None:
+    """The dry run sends the controller's manager and marks: nothing to change, no conflict
+    with the controller's own fields (the bot's own apply would report one)."""
+    base = commit(live_env, {"a": "1"}, {"a": "1"})
+    synced_by_argocd(live_env, "web", a="1")
+    synced_by_flux(live_env, "api", a="1")
+    head = commit(live_env, {"a": "1", "b": "2"}, {"a": "1", "b": "2"})
+
+    plans = by_name(await plan_units(live_env, render_tools, base, head))
+
+    for name in ("argocd/web", "flux/flux-system/api"):
+        live = plans[name].live
+        assert live is not None and live.drift == () and live.unknown == (), name
+        assert [c.action for c in live.changes] == [Action.UPDATE], name
+        assert not [f for f in plans[name].findings if f.rule.startswith("cluster.")], name
+
+
+async def test_a_unit_that_is_not_mapped_is_not_compared_and_the_comment_says_how(
+    live_env: LiveEnv,
+    render_tools: Path,
+) -> None:
+    base = commit(live_env, {"a": "1"}, {"a": "1"})
+    head = commit(live_env, {"a": "2"}, {"a": "2"})
+    only_flux = ControllerClusters(flux=(("in-cluster", CLUSTER),))
+
+    plan = await plan_units(live_env, render_tools, base, head, only_flux)
+
+    plans = by_name(plan)
+    assert plans["argocd/web"].live is None
+    assert plans["flux/flux-system/api"].live is not None
+    comment = "\n".join(render_plan(plan, 65536))
+    (hint,) = [line for line in comment.splitlines() if "Live cluster: not compared" in line]
+    assert "controller_clusters" in hint and IN_ARGOCD in hint
+
+
+async def test_an_unreachable_mapped_cluster_is_a_clear_failure(
+    live_env: LiveEnv, render_tools: Path, tmp_path: Path
+) -> None:
+    base = commit(live_env, {"a": "1"}, {"a": "1"})
+    head = commit(live_env, {"a": "2"}, {"a": "2"})
+    config = json.loads(live_env.kubectl.run("config", "view", "--raw", "-o=json"))
+    for entry in config["clusters"]:
+        entry["cluster"]["server"] = "https://127.0.0.1:9"  # nothing listens there
+    dead = tmp_path / "dead.kubeconfig"
+    dead.write_text(json.dumps(config))
+    cluster = replace(live_env.cluster, kubeconfig=dead, timeout_seconds=5.0)
+
+    plans = by_name(await plan_units(live_env, render_tools, base, head, cluster=cluster))
+
+    for plan in plans.values():
+        assert plan.live is not None and plan.live.failure is not None
+        assert "unreachable" in plan.live.failure and CLUSTER in plan.live.failure

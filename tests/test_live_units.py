@@ -24,11 +24,15 @@ from bot.core.controllerapply import (
     ControllerClusters,
 )
 from bot.core.diffs import Action
+from bot.core.drifts import DriftState, EnvironmentDrift
 from bot.core.gitopsapps import RepoIdentity
 from bot.core.plans import EnvironmentPlan, Plan
 from bot.git.repos import GitRepo
 from bot.renderers import RenderOptions
-from bot.stages.plan import plan_change
+from bot.schemas.catalog import catalog_for
+from bot.stages.drift import check_environment
+from bot.stages.plan import CONTROLLED, load_checks, plan_change
+from bot.stages.unit_drift import mapped_units
 from bot.stages.unit_live import UnitLivePreviewer
 
 IDENTITY = RepoIdentity((URL,), branches=("main",))
@@ -228,3 +232,41 @@ async def test_an_unreachable_mapped_cluster_is_a_clear_failure(
     for plan in plans.values():
         assert plan.live is not None and plan.live.failure is not None
         assert "unreachable" in plan.live.failure and CLUSTER in plan.live.failure
+
+
+async def unit_drifts(
+    live_env: LiveEnv, tools: Path, commit: str, mapping: ControllerClusters = MAPPED
+) -> dict[str, EnvironmentDrift]:
+    """What the drift watch finds for the commit's units (workflows/check_drift)."""
+    repo = GitRepo(live_env.repo.path)
+    options = RenderOptions(kustomize=str(tools / "kustomize"), helm=str(tools / "helm"))
+    checks = await load_checks(repo, commit, catalog_for, options, default=CONTROLLED)
+    async with ClusterDirectory([live_env.cluster]) as clusters:
+        units = await mapped_units(repo, commit, checks, IDENTITY, mapping, clusters)
+        return {
+            unit.name: await check_environment(repo, commit, unit, checks, clusters, KEY, name)
+            for unit, name in units
+        }
+
+
+async def test_the_drift_watch_reports_drift_of_mapped_units_and_writes_nothing(
+    live_env: LiveEnv, render_tools: Path
+) -> None:
+    ns = live_env.namespace
+    head = commit(live_env, {"a": "1"}, {"a": "1"})
+    synced_by_argocd(live_env, "web", a="1")
+    synced_by_flux(live_env, "api", a="1")
+    live_env.kubectl.run("patch", "configmap", "api", "-n", ns, "-p", '{"data":{"a":"7"}}')
+    before = snapshot(live_env)
+
+    drifts = await unit_drifts(live_env, render_tools, head)
+
+    assert snapshot(live_env) == before
+    web, api = drifts["argocd/web"], drifts["flux/flux-system/api"]
+    assert (web.failure, api.failure) == (None, None)
+    assert (web.cluster, web.state, api.state) == (CLUSTER, DriftState.IN_SYNC, DriftState.DRIFTED)
+    (drifted,) = api.objects
+    assert drifted.change.key.name == "api" and "7" in drifted.change.diff
+    assert drifted.fields == ("data.a",)
+    only_argocd = ControllerClusters(argocd=((IN_ARGOCD, CLUSTER),))
+    assert list(await unit_drifts(live_env, render_tools, head, only_argocd)) == ["argocd/web"]

@@ -8,6 +8,7 @@ from dataclasses import replace
 from bot.clusters.directory import ClusterDirectory
 from bot.clusters.errors import ClusterError
 from bot.core.audit import AuditEntry
+from bot.core.controllerapply import controller_apply
 from bot.core.drifts import EnvironmentDrift, drift_of, with_ledger
 from bot.core.livediffs import prune_changes
 from bot.core.repoconfig import Environment
@@ -29,21 +30,28 @@ async def check_environment(
     checks: Checks,
     clusters: ClusterDirectory,
     secret_key: bytes,
+    unit_cluster: str | None = None,
 ) -> EnvironmentDrift:
     """The environment's drift against `commit`; a cluster that cannot be asked is a failure,
-    never "no drift". Origins come from the objects' annotations (see `add_origins`)."""
-    base = EnvironmentDrift(environment.name, environment.cluster, commit)
-    if not clusters.knows(environment.cluster):
-        return _failed(base, NOT_CONFIGURED.format(cluster=environment.cluster))
+    never "no drift". Origins come from the objects' annotations (see `add_origins`).
+
+    An Argo CD or Flux unit is compared on `unit_cluster` (its mapped destination), with
+    its controller's dry runs; nothing is pruned or healed there: its controller does that.
+    """
+    cluster = unit_cluster or environment.cluster
+    controller = controller_apply(environment) if unit_cluster else None
+    base = EnvironmentDrift(environment.name, cluster, commit)
+    if not clusters.knows(cluster):
+        return _failed(base, NOT_CONFIGURED.format(cluster=cluster))
     loaded, findings = await render_environment(repo, commit, environment, checks, check=False)
     failure = render_failure(findings)
     if failure is not None:
         return _failed(base, f"cannot render commit {commit[:12]}: {failure}")
     try:
-        connection = await clusters.connect(environment.cluster)
-        survey = await survey_environment(connection, environment, loaded, commit)
+        connection = await clusters.connect(cluster)
+        survey = await survey_environment(connection, environment, loaded, commit, controller)
     except ClusterError as exc:  # unreachable, unauthorized, a bad kubeconfig
-        return _failed(base, f"cannot compare with cluster {environment.cluster!r}: {exc}")
+        return _failed(base, f"cannot compare with cluster {cluster!r}: {exc}")
     return _drift(base, survey, environment, secret_key)
 
 

@@ -12,15 +12,19 @@ from functools import partial
 from typing import Any
 
 from bot.core.audit import Result
+from bot.core.controllerapply import NO_CONTROLLER_CLUSTERS
 from bot.core.drifts import DriftState, EnvironmentDrift
-from bot.core.repoconfig import ConfigError
+from bot.core.gitopsapps import RepoIdentity
+from bot.core.repoconfig import ConfigError, Environment
 from bot.events import Repository
+from bot.git.repos import GitRepo
 from bot.renderers import render_options
 from bot.stages.apply.audited import EnvironmentBusy, runs_newer, while_locked
 from bot.stages.drift import add_origins, check_environment
 from bot.stages.drift_reports import record_in_store, record_metrics, report_to_forge
-from bot.stages.plan import load_checks
+from bot.stages.plan import CONTROLLED, Checks, load_checks
 from bot.stages.schema_sources import server_schemas
+from bot.stages.unit_drift import mapped_units
 from bot.store.ports import Job, NewJob
 from bot.workflows.context import Failure, Services, ledger, repository_environment_key
 from bot.workflows.notify import notify_drift
@@ -71,8 +75,10 @@ async def check_drift(services: Services, check: DriftCheck, job: Job) -> DriftO
         options = render_options(services.settings, services.offload)
         schemas = server_schemas(services.settings, services.clusters)
         rules = services.settings.policy_rules
+        # Without a config, its Argo CD and Flux units, if any destination is mapped.
+        units = services.settings.controller_clusters != NO_CONTROLLER_CLUSTERS
         checks = await load_checks(
-            mirror, head, services.catalogs, options, schemas, relaxation=rules
+            mirror, head, services.catalogs, options, schemas, rules, CONTROLLED if units else None
         )
     except ConfigError as exc:
         log.warning("drift check of %s: %s cannot be used: %s", repo.slug, head[:12], exc)
@@ -84,14 +90,53 @@ async def check_drift(services: Services, check: DriftCheck, job: Job) -> DriftO
         key = repository_environment_key(repo, environment.name)
         target = Target(repo, mirror, head, environment, checks, job, key)
         drift = await _locked(services, target)
-        if drift is None:
-            continue
-        record_metrics(services.metrics, repo, drift, services.clock())
-        await record_in_store(services.store, key, drift, services.clock())
-        report = await report_to_forge(forge, repo, drift)
-        await notify_drift(services, job, repo, drift, report)
-        states.append(drift.state)
+        if drift is not None:
+            states.append(await _report(services, job, repo, key, drift))
+    for unit, cluster in await _mapped_units(services, repo, mirror, head, checks):
+        key = repository_environment_key(repo, unit.name)
+        drift = await _check_unit(services, mirror, head, unit, checks, cluster)
+        states.append(await _report(services, job, repo, key, drift))
     return _summary(states)
+
+
+async def _report(
+    services: Services, job: Job, repo: Repository, key: str, drift: EnvironmentDrift
+) -> DriftState:
+    """Metrics, the store, the forge and the notifications hear of one drift result."""
+    record_metrics(services.metrics, repo, drift, services.clock())
+    await record_in_store(services.store, key, drift, services.clock())
+    report = await report_to_forge(services.forges.forge_for(repo), repo, drift)
+    await notify_drift(services, job, repo, drift, report)
+    return drift.state
+
+
+async def _mapped_units(
+    services: Services, repo: Repository, mirror: GitRepo, head: str, checks: Checks
+) -> tuple[tuple[Environment, str], ...]:
+    """The Argo CD and Flux units of the head whose destination maps to a cluster."""
+    settings = services.settings
+    if services.clusters is None or settings.controller_clusters == NO_CONTROLLER_CLUSTERS:
+        return ()
+    identity = RepoIdentity(
+        (repo.clone_url,), branches=(repo.default_branch,), clusters=settings.argocd_clusters
+    )
+    return await mapped_units(
+        mirror, head, checks, identity, settings.controller_clusters, services.clusters
+    )
+
+
+async def _check_unit(
+    services: Services,
+    mirror: GitRepo,
+    head: str,
+    unit: Environment,
+    checks: Checks,
+    cluster: str,
+) -> EnvironmentDrift:
+    """A unit's drift, with no lock and no heal: its controller applies, never the bot."""
+    assert services.clusters is not None
+    key = services.settings.fingerprint_key
+    return await check_environment(mirror, head, unit, checks, services.clusters, key, cluster)
 
 
 async def _locked(services: Services, target: Target) -> EnvironmentDrift | None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import textwrap
 from dataclasses import replace
 from pathlib import Path
@@ -270,3 +273,32 @@ async def test_the_drift_watch_reports_drift_of_mapped_units_and_writes_nothing(
     assert drifted.fields == ("data.a",)
     only_argocd = ControllerClusters(argocd=((IN_ARGOCD, CLUSTER),))
     assert list(await unit_drifts(live_env, render_tools, head, only_argocd)) == ["argocd/web"]
+
+
+def test_gitops_bot_plan_uses_the_setting_from_the_command_line(
+    live_env: LiveEnv, render_tools: Path
+) -> None:
+    ns = live_env.namespace
+    base = commit(live_env, {"a": "1"}, {"a": "1"})
+    synced_by_flux(live_env, "api", a="5")
+    head = commit(live_env, {"a": "1"}, {"a": "2"})
+    before = snapshot(live_env)
+    kubeconfig = str(live_env.cluster.kubeconfig)
+    environ = os.environ | {
+        "GITOPS_BOT_CLUSTERS": json.dumps({CLUSTER: {"kubeconfig": kubeconfig}}),
+        "GITOPS_BOT_CONTROLLER_CLUSTERS": json.dumps({"flux": {"in-cluster": CLUSTER}}),
+        "GITOPS_BOT_KUSTOMIZE_COMMAND": str(render_tools / "kustomize"),
+        "GITOPS_BOT_HELM_COMMAND": str(render_tools / "helm"),
+    }
+    where = ["--repo", str(live_env.repo.path), "--base", base, "--head", head]
+    command = [sys.executable, "-m", "bot", "plan", *where, "--format", "json"]
+    command += ["--repo-url", URL, "--branch", "main"]
+
+    done = subprocess.run(command, env=environ, capture_output=True, text=True, check=False)
+
+    assert done.returncode == 0, done.stderr
+    assert snapshot(live_env) == before
+    (api,) = json.loads(done.stdout)["environments"]
+    assert api["name"] == "flux/flux-system/api" and api["live"]["cluster"] == CLUSTER
+    assert [d["object"] for d in api["live"]["drift"]] == [f"ConfigMap {ns}/api"]
+    assert [c["action"] for c in api["live"]["changes"]] == ["update"]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+import yaml
+from helpers.readmeblocks import readme_block
 
 from bot.config.controllerclusters import ControllerClustersError, parse_controller_clusters
 from bot.config.settings import SettingsError, load_settings
@@ -123,3 +125,11 @@ def test_only_units_get_the_hint_of_the_setting() -> None:
     assert not_compared_hint(unit("prod", "prod")) == ""
     hint = not_compared_hint(unit("argocd/web", IN_ARGOCD))
     assert "controller_clusters" in hint and f'{{"argocd": {{"{IN_ARGOCD}": "CLUSTER"}}}}' in hint
+
+
+def test_the_readme_example_is_a_setting_the_bot_reads() -> None:
+    example = yaml.safe_load(readme_block("controller_clusters:"))["controller_clusters"]
+    mapping = parse_controller_clusters(example)
+    remote = unit("flux/flux-system/apps", "kubeconfig:flux-system/prod-kubeconfig")
+    assert mapping.cluster_for(remote) == "production"
+    assert mapping.cluster_for(unit("argocd/web", IN_ARGOCD)) == "staging"

@@ -23,6 +23,7 @@ from bot.core.controllerapply import (
     ARGOCD_TRACKING,
     FLUX_NAME_LABEL,
     FLUX_NAMESPACE_LABEL,
+    HELM_MANAGER,
     KUSTOMIZE_MANAGER,
     ControllerClusters,
 )
@@ -302,3 +303,67 @@ def test_gitops_bot_plan_uses_the_setting_from_the_command_line(
     assert api["name"] == "flux/flux-system/api" and api["live"]["cluster"] == CLUSTER
     assert [d["object"] for d in api["live"]["drift"]] == [f"ConfigMap {ns}/api"]
     assert [c["action"] for c in api["live"]["changes"]] == ["update"]
+
+
+def helm_release(namespace: str, color: str) -> dict[str, str]:
+    release = textwrap.dedent(f"""\
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: GitRepository
+        metadata: {{name: repo, namespace: flux-system}}
+        spec: {{url: "{URL}", ref: {{branch: main}}, interval: 1m}}
+        ---
+        apiVersion: helm.toolkit.fluxcd.io/v2
+        kind: HelmRelease
+        metadata: {{name: db, namespace: flux-system}}
+        spec:
+          interval: 10m
+          targetNamespace: {namespace}
+          chart:
+            spec:
+              chart: ./charts/db
+              sourceRef: {{kind: GitRepository, name: repo}}
+          values: {{color: {color}}}
+        """)
+    template = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: db}\n"
+    template += "data: {color: {{ .Values.color | quote }}}\n"
+    return {
+        "clusters/db.yaml": release,
+        "charts/db/Chart.yaml": "apiVersion: v2\nname: db\nversion: 0.1.0\n",
+        "charts/db/values.yaml": "color: blue\n",
+        "charts/db/templates/cm.yaml": template,
+    }
+
+
+def released_by_helm(live_env: LiveEnv, release: str, color: str) -> None:
+    """The object as helm-controller leaves it: its manager, Helm's label and annotations."""
+    ns = live_env.namespace
+    body = json.loads(_as_json(configmap("db", color=color)))
+    body["metadata"] |= {
+        "namespace": ns,
+        "labels": {"app.kubernetes.io/managed-by": "Helm"},
+        "annotations": {
+            "meta.helm.sh/release-name": release,
+            "meta.helm.sh/release-namespace": ns,
+        },
+    }
+    live_env.kubectl.apply(json.dumps(body), "--server-side", f"--field-manager={HELM_MANAGER}")
+
+
+async def test_a_helm_release_is_compared_as_helm_controller_applied_it(
+    live_env: LiveEnv, render_tools: Path
+) -> None:
+    ns = live_env.namespace
+    base = live_env.repo.commit(helm_release(ns, "green"))
+    released_by_helm(live_env, f"{ns}-db", "green")
+    head = live_env.repo.commit(helm_release(ns, "red"))
+    before = snapshot(live_env)
+
+    plans = by_name(await plan_units(live_env, render_tools, base, head))
+
+    assert snapshot(live_env) == before
+    live = plans["helmrelease/flux-system/db"].live
+    assert live is not None and live.failure is None
+    assert live.drift == ()
+    (change,) = live.changes
+    assert (change.key.name, change.action) == ("db", Action.UPDATE)
+    assert "red" in change.diff and "managed-by" not in change.diff

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from helpers.gitopsrepo import URL
 from helpers.livecluster import CLUSTER, KEY, LiveEnv, configmap
 
 from bot.clusters.directory import ClusterDirectory
+from bot.clusters.ports import Cluster, Resource
 from bot.config.clusters import ClusterSettings
 from bot.core.comments import render_plan
 from bot.core.controllerapply import (
@@ -30,7 +32,9 @@ from bot.core.controllerapply import (
 from bot.core.diffs import Action
 from bot.core.drifts import DriftState, EnvironmentDrift
 from bot.core.gitopsapps import RepoIdentity
+from bot.core.manifests import ObjectKey
 from bot.core.plans import EnvironmentPlan, Plan
+from bot.core.rollouts import FIELD_MANAGER
 from bot.git.repos import GitRepo
 from bot.renderers import RenderOptions
 from bot.schemas.catalog import catalog_for
@@ -367,3 +371,75 @@ async def test_a_helm_release_is_compared_as_helm_controller_applied_it(
     (change,) = live.changes
     assert (change.key.name, change.action) == ("db", Action.UPDATE)
     assert "red" in change.diff and "managed-by" not in change.diff
+
+
+class RecordedCluster:
+    """The real cluster, recording every write request sent to it (applies and deletes)."""
+
+    def __init__(self, cluster: Cluster) -> None:
+        self.name = cluster.name
+        self._cluster = cluster
+        self.writes: list[tuple[str, bool, str, bool]] = []  # (name, dry run, manager, force)
+
+    async def resource(self, api_version: str, kind: str) -> Resource | None:
+        return await self._cluster.resource(api_version, kind)
+
+    async def read(self, api_version: str, key: ObjectKey) -> dict[str, Any] | None:
+        return await self._cluster.read(api_version, key)
+
+    async def list_labelled(
+        self, api_version: str, kind: str, namespace: str, selector: str
+    ) -> list[dict[str, Any]]:
+        return await self._cluster.list_labelled(api_version, kind, namespace, selector)
+
+    async def apply(
+        self,
+        body: Mapping[str, Any],
+        *,
+        dry_run: bool,
+        force: bool = False,
+        field_manager: str = FIELD_MANAGER,
+    ) -> dict[str, Any]:
+        self.writes.append((body["metadata"]["name"], dry_run, field_manager, force))
+        return await self._cluster.apply(
+            body, dry_run=dry_run, force=force, field_manager=field_manager
+        )
+
+    async def delete(self, api_version: str, key: ObjectKey) -> bool:
+        self.writes.append((key.name, False, "delete", False))
+        return await self._cluster.delete(api_version, key)
+
+    async def close(self) -> None:  # the directory closes what it opened, through this
+        closing: Any = self._cluster
+        await closing.close()
+
+
+async def test_every_request_that_could_write_is_a_dry_run_as_the_controller(
+    live_env: LiveEnv, render_tools: Path
+) -> None:
+    base = commit(live_env, {"a": "1"}, {"a": "1"})
+    synced_by_argocd(live_env, "web", a="1")
+    head = commit(live_env, {"a": "2"}, {"a": "2"})  # the Flux object is not in the cluster
+    options = RenderOptions(
+        kustomize=str(render_tools / "kustomize"), helm=str(render_tools / "helm")
+    )
+    async with ClusterDirectory([live_env.cluster]) as clusters:
+        connection = await clusters.connect(CLUSTER)
+        recorded = RecordedCluster(connection.cluster)
+        clusters._open[CLUSTER] = recorded  # type: ignore[assignment]  # the one connection
+        unit_live = UnitLivePreviewer(clusters, KEY, MAPPED)
+        repo = GitRepo(live_env.repo.path)
+        plan = await plan_change(
+            repo, base, head, KEY, render_options=options, identity=IDENTITY, unit_live=unit_live
+        )
+
+    assert {p.environment.name: p.live is not None for p in plan.environments} == {
+        "argocd/web": True,
+        "flux/flux-system/api": True,
+    }
+    assert sorted(recorded.writes) == [
+        ("api", True, KUSTOMIZE_MANAGER, True),  # the head; the base is the same object
+        ("api", True, KUSTOMIZE_MANAGER, True),
+        ("web", True, ARGOCD_MANAGER, True),
+        ("web", True, ARGOCD_MANAGER, True),
+    ]

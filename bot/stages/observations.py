@@ -63,7 +63,7 @@ async def observe(
 
     An object in `listing` is not read again, and one the bot already applied exactly
     as declared, unchanged since, needs no dry run: it is its own outcome. With a
-    `controller`, the dry run is the Argo CD or Flux sync instead (see `_controller_run`).
+    `controller`, the dry run is the Argo CD or Flux sync instead (see `_dry_run`).
     """
     resource = await cluster.resource(manifest.api_version, manifest.key.kind)
     if resource is None:
@@ -80,8 +80,8 @@ async def observe(
         )
     except _PER_OBJECT as exc:
         return Observed(manifest, _refused(manifest, exc))
-    bots = controller is None  # the bot's own apply, whose stamp says what it last sent
-    if bots and live is not None and already_applied(manifest.body, live, fresh.environment):
+    own_apply = controller is None  # the bot stamps what it last sent; controllers do not
+    if own_apply and live is not None and already_applied(manifest.body, live, fresh.environment):
         return Observed(manifest, Observation(manifest.key, live, live))
     if controller is None:
         body = stamped(manifest.body, carried_stamp(live, fresh))

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from helpers.githubbot import BotFactory
+from helpers.githubbot import INSTALLATION, SLUG, BotFactory
 from helpers.gitopsrepo import application
 from helpers.livecluster import CLUSTER, LiveEnv, configmap
 from test_live_units import IN_ARGOCD, snapshot
 
+from bot.config.watchlist import WatchedRepository
 from bot.core.controllerapply import ARGOCD_MANAGER, ARGOCD_TRACKING, ControllerClusters
+from bot.server.timers import queue_drift_checks
 
 
 def repository(clone_url: str, namespace: str, level: str) -> dict[str, str]:
@@ -70,3 +73,38 @@ async def test_an_application_that_is_not_mapped_names_the_setting(
         "Live cluster: not compared (the `controller_clusters` server setting maps its "
         f"destination `{IN_ARGOCD}` to none of the bot's clusters" in comment["body"]
     )
+
+
+async def test_the_drift_loop_opens_an_issue_for_a_drifted_application(
+    make_bot: BotFactory, live_env: LiveEnv, tmp_path: Path
+) -> None:
+    ns = live_env.namespace
+    watched = WatchedRepository(
+        "github", SLUG, "master", (tmp_path / "origin").as_uri(), INSTALLATION
+    )
+    mapping = ControllerClusters(argocd=((IN_ARGOCD, CLUSTER),))
+    bot = await make_bot(
+        clusters=(live_env.cluster,), controller_clusters=mapping, drift_repositories=(watched,)
+    )
+    bot.fake.branches["master"] = bot.origin.commit(repository(bot.clone_url, ns, "1"))
+    synced(live_env, "1")
+
+    assert await queue_drift_checks(bot.services, "the-timer") == 1
+    await bot.drain()
+    assert bot.fake.issues == {}  # in sync as Argo CD applied it: nothing to track
+    metrics = await (await bot.client.get("/metrics")).text()
+    checked = [line for line in metrics.splitlines() if line.startswith("gitops_bot_drift_objects")]
+    assert len(checked) == 1 and 'environment="argocd/web"' in checked[0]
+    assert checked[0].endswith(" 0.0")
+
+    synced(live_env, "1")
+    patch = json.dumps({"data": {"level": "3"}})
+    live_env.kubectl.run("patch", "configmap", "web", "-n", ns, "-p", patch)
+    before = snapshot(live_env)
+    assert await queue_drift_checks(bot.services, "the-timer") == 1
+    await bot.drain()
+
+    assert snapshot(live_env) == before  # reported, never healed: Argo CD does that
+    [issue] = bot.fake.issues.values()
+    assert issue["title"] == "Drift detected in argocd/web"
+    assert f"ConfigMap {ns}/web" in issue["body"]

@@ -133,3 +133,8 @@ def test_the_readme_example_is_a_setting_the_bot_reads() -> None:
     remote = unit("flux/flux-system/apps", "kubeconfig:flux-system/prod-kubeconfig")
     assert mapping.cluster_for(remote) == "production"
     assert mapping.cluster_for(unit("argocd/web", IN_ARGOCD)) == "staging"
+
+
+def test_a_destination_from_the_repository_cannot_break_out_of_its_code_span() -> None:
+    hint = not_compared_hint(unit("argocd/web", "x` <b>bold</b> `y"))
+    assert "``x` <b>bold</b> `y``" in hint

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from bot.core.appsets import ArgoCluster
 from bot.core.manifests import group_of
+from bot.core.markdown import code
 from bot.core.repoconfig import Environment
 
 ARGOCD_MANAGER = "argocd-controller"
@@ -109,14 +111,15 @@ NO_CONTROLLER_CLUSTERS = ControllerClusters()
 
 def not_compared_hint(unit: Environment) -> str:
     """For an Argo CD or Flux unit compared with no cluster: the setting that would
-    compare it ("" for an environment of `.gitops-bot.yaml`)."""
+    compare it, as Markdown ("" for an environment of `.gitops-bot.yaml`)."""
     if controller_apply(unit) is None:
         return ""
     side = "argocd" if unit.name.startswith(Controller.ARGOCD) else "flux"
+    example = json.dumps({side: {unit.cluster: "CLUSTER"}})
     return (
-        f"the `controller_clusters` server setting maps its destination `{unit.cluster}` to "
-        f'none of the bot\'s clusters; e.g. `{{"{side}": {{"{unit.cluster}": "CLUSTER"}}}}`, '
-        "CLUSTER being one of `GITOPS_BOT_CLUSTERS`"
+        f"the `controller_clusters` server setting maps its destination {code(unit.cluster)} "
+        f"to none of the bot's clusters; e.g. {code(example)}, CLUSTER being one of "
+        "`GITOPS_BOT_CLUSTERS`"
     )
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import yaml
@@ -21,6 +22,7 @@ from bot.core.gitopsapps import (
     FLUX_SOURCE_GROUP,
     PreviewUnit,
     RepoIdentity,
+    definition,
     git_repositories,
     git_repository_refusal,
 )
@@ -64,18 +66,23 @@ def _unit(manifest: Manifest, context: tuple[Any, ...]) -> PreviewUnit:
     namespace = str(spec.get("targetNamespace") or own_namespace)
     cluster = "kubeConfig" if "kubeConfig" in spec else "in-cluster"
     name = f"helmrelease/{own_namespace}/{manifest.key.name}"
-    unit = PreviewUnit(name, f"{cluster} {namespace}", manifest.source.path)
+    unit = PreviewUnit(
+        name, f"{cluster} {namespace}", manifest.source.path, definition=definition(manifest.body)
+    )
     try:
         path = _chart_path(spec, own_namespace, identity, sources, charts)
+    except _Refused as exc:
+        return replace(unit, reason=str(exc))
+    try:
         values = _values(spec, own_namespace, data)
     except _Refused as exc:
-        return PreviewUnit(unit.name, unit.destination, unit.origin, reason=str(exc))
+        return replace(unit, reason=str(exc), folders=(path,))
     release = str(spec.get("releaseName") or _default_release(spec, manifest.key.name))
     source = EnvironmentSource(
         SourceType.HELM, release, inline_values=json.dumps(values, sort_keys=True) if values else ""
     )
     env = Environment(name, path, cluster, namespace, False, False, source=source)
-    return PreviewUnit(unit.name, unit.destination, unit.origin, env)
+    return replace(unit, environment=env)
 
 
 def _default_release(spec: Mapping[str, Any], name: str) -> str:

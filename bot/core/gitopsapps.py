@@ -6,7 +6,7 @@ import json
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.core.appsets import (
@@ -77,6 +77,10 @@ class PreviewUnit:
     origin: str  # the file that declares it
     environment: Environment | None = None
     reason: str = ""  # why it is not previewed; empty when it is
+    # Folders of this repository a unit that is not previewed is known to read: a change
+    # below them touches it.
+    folders: tuple[str, ...] = ()
+    definition: str = ""  # the declaring object as written: a change to it redefines the unit
 
 
 def normalize_url(url: str) -> str:
@@ -143,12 +147,7 @@ def children_of(
     """The units of the Applications and ApplicationSets a unit's render gives (app of apps)."""
     apps = [m for m in manifests if declares_apps(m)]
     found = discover_units(apps, paths, identity, contents)
-    return tuple(
-        PreviewUnit(
-            u.name, u.destination, f"{u.origin}, rendered by {parent.name}", u.environment, u.reason
-        )
-        for u in found
-    )
+    return tuple(replace(u, origin=f"{u.origin}, rendered by {parent.name}") for u in found)
 
 
 def _is_git_repository(manifest: Manifest) -> bool:
@@ -161,18 +160,19 @@ def _is_git_repository(manifest: Manifest) -> bool:
 def _appset_units(manifest: Manifest, git: GitView, identity: RepoIdentity) -> list[PreviewUnit]:
     """The Applications an ApplicationSet generates, each a unit; or the set, refused."""
     origin = manifest.source.path
+    set_name = f"applicationset/{manifest.key.namespace}/{manifest.key.name}"
+    refused = PreviewUnit(set_name, "", origin, definition=definition(manifest.body))
     try:
         apps = generate(_mapping(manifest.body.get("spec")), git, identity.clusters)
     except GeneratorError as exc:
-        name = f"applicationset/{manifest.key.namespace}/{manifest.key.name}"
-        return [PreviewUnit(name, "", origin, reason=str(exc))]
+        return [replace(refused, reason=str(exc))]
     units = []
     for app in apps:
         name = str(_mapping(_mapping(app).get("metadata")).get("name") or "")
         if not name:
-            set_name = f"applicationset/{manifest.key.namespace}/{manifest.key.name}"
-            reason = "its template gives an Application without metadata.name"
-            return [PreviewUnit(set_name, "", origin, reason=reason)]
+            return [
+                replace(refused, reason="its template gives an Application without metadata.name")
+            ]
         units.append(_argocd_unit(name, _mapping(app), origin, git.paths, identity))
     return units
 
@@ -184,7 +184,9 @@ def _argocd_unit(
     dest = _mapping(spec.get("destination"))
     cluster = str(dest.get("name") or dest.get("server") or "in-cluster")
     namespace = str(dest.get("namespace") or "default")
-    unit = PreviewUnit(f"argocd/{app}", f"{cluster} {namespace}", origin)
+    unit = PreviewUnit(
+        f"argocd/{app}", f"{cluster} {namespace}", origin, definition=definition(body)
+    )
     chosen = _chosen_source(spec, identity)
     if isinstance(chosen, str):
         return _refused(unit, chosen)
@@ -194,11 +196,11 @@ def _argocd_unit(
         return _refused(unit, f"the source path {source.get('path')!r} is not a repository folder")
     built = _argocd_source(app, path, source, files, refs)
     if isinstance(built, str):
-        return _refused(unit, built)
+        return _refused(unit, built, path)
     env = Environment(
         unit.name, path, cluster, namespace, False, False, source=built[0], **built[1]
     )
-    return PreviewUnit(unit.name, unit.destination, unit.origin, env)
+    return replace(unit, environment=env)
 
 
 def _chosen_source(
@@ -348,7 +350,9 @@ def _flux_unit(
     namespace = str(spec.get("targetNamespace") or "default")
     cluster = "kubeConfig" if "kubeConfig" in spec else "in-cluster"
     name = f"flux/{manifest.key.namespace}/{manifest.key.name}"
-    unit = PreviewUnit(name, f"{cluster} {namespace}", manifest.source.path)
+    unit = PreviewUnit(
+        name, f"{cluster} {namespace}", manifest.source.path, definition=definition(manifest.body)
+    )
     why_not = _flux_refusal(manifest, spec, identity, sources)
     if why_not:
         return _refused(unit, why_not)
@@ -359,12 +363,12 @@ def _flux_unit(
     substitute = _substitutions(spec, manifest.key.namespace, data)
     components = tuple(_repo_file(path, str(c)) or "" for c in spec.get("components") or [])
     if isinstance(substitute, str) or "" in components:
-        return _refused(unit, substitute if isinstance(substitute, str) else _BAD_COMPONENT)
+        why_not = substitute if isinstance(substitute, str) else _BAD_COMPONENT
+        return _refused(unit, why_not, path)
     if not any(_join(path, f) in files for f in KUSTOMIZATION_FILES):
         if overrides or substitute or components:
-            return _refused(
-                unit, "overrides on a folder without a kustomization are not previewed yet"
-            )
+            why_not = "overrides on a folder without a kustomization are not previewed yet"
+            return _refused(unit, why_not, path)
         source = EnvironmentSource(SourceType.PLAIN)
     else:
         source = EnvironmentSource(
@@ -374,7 +378,7 @@ def _flux_unit(
             components=components,
         )
     env = Environment(name, path, cluster, namespace, False, False, source=source)
-    return PreviewUnit(unit.name, unit.destination, unit.origin, env)
+    return replace(unit, environment=env)
 
 
 def _flux_refusal(
@@ -449,8 +453,13 @@ def _substitutions(
 # --- shared
 
 
-def _refused(unit: PreviewUnit, reason: str) -> PreviewUnit:
-    return PreviewUnit(unit.name, unit.destination, unit.origin, reason=reason)
+def definition(body: Mapping[str, Any]) -> str:
+    """An object's fields as one canonical text, to tell whether two declarations differ."""
+    return json.dumps(body, sort_keys=True, default=str)
+
+
+def _refused(unit: PreviewUnit, reason: str, *folders: str) -> PreviewUnit:
+    return replace(unit, environment=None, reason=reason, folders=folders)
 
 
 def _repo_folder(path: object) -> str | None:

@@ -43,6 +43,8 @@ class UnitSorting:
     affected: tuple[UnitPair, ...]  # to render and compare
     not_previewed: tuple[PreviewUnit, ...]  # with the reason
     unaffected: int  # previewable units whose inputs the change does not touch
+    # Of `not_previewed`, those the change touches: the plan cannot say what they deploy.
+    touched: tuple[PreviewUnit, ...] = ()
 
 
 def identity_for(config: RepoConfig, identity: RepoIdentity) -> RepoIdentity:
@@ -178,7 +180,19 @@ async def sort_units(
     previewable = [p for p in pairs if p.declared.environment is not None]
     readings = (await CommitReading.of(repo, commits[0]), await CommitReading.of(repo, commits[1]))
     affected = [p for p in previewable if await _affected(readings, p, options)]
-    return UnitSorting(tuple(affected), not_previewed, len(previewable) - len(affected))
+    unknown = [p for p in pairs if p.declared.environment is None]
+    touched = tuple(p.declared for p in unknown if _touched(readings, p))
+    return UnitSorting(tuple(affected), not_previewed, len(previewable) - len(affected), touched)
+
+
+def _touched(readings: tuple[CommitReading, CommitReading], pair: UnitPair) -> bool:
+    """A unit that is not previewed is touched when its declaration differs between base
+    and head (added, removed, redefined) or a file below a folder it is known to read does."""
+    if pair.base != pair.head:
+        return True
+    folders = pair.declared.folders
+    base, head = (frozenset(r.index.below(folders)) for r in readings)
+    return base != head
 
 
 async def _affected(

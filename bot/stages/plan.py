@@ -13,7 +13,7 @@ from bot.core.envpaths import created, is_missing, is_path_problem, removed
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.gitopsapps import NO_IDENTITY, RepoIdentity
 from bot.core.manifests import LoadResult, SourceFile
-from bot.core.plans import EnvironmentPlan, Plan, plan_environment
+from bot.core.plans import EnvironmentPlan, Plan, Unpreviewed, plan_environment
 from bot.core.policies import Policy
 from bot.core.relaxations import (
     DEFAULT_RELAXATION,
@@ -55,6 +55,8 @@ IMPLICIT_NOTE = (
     "Kustomizations deploy. The bot applies nothing: Argo CD or Flux does"
 )
 CatalogFactory = Callable[[str], SchemaCatalog]
+# The Argo CD and Flux part of a plan: unit plans, notes, affected units not previewed.
+UnitPlans = tuple[tuple[EnvironmentPlan, ...], tuple[str, ...], tuple[Unpreviewed, ...]]
 # Adds the cluster's side to an environment's plan (bot.stages.live_preview.LivePreviewer).
 LivePreview = Callable[
     [Environment, LoadResult, LoadResult, str, EnvironmentPlan], Awaitable[EnvironmentPlan]
@@ -107,7 +109,7 @@ async def plan_change(
     units = await controller_units(repo, (base, head), checks, identity, secret_key)
     if units is None:  # no config, and nothing Argo CD or Flux deploys: the config is missing
         return _unusable_config(base, head, _missing_config())
-    unit_plans, notes = units
+    unit_plans, notes, unpreviewed = units
     environments = checks.config.environments
     if only is not None:
         environments = tuple(e for e in environments if e.name == only)
@@ -125,7 +127,13 @@ async def plan_change(
     ]
     relaxed = checks.selection.relaxations if checks.selection else ()
     return Plan(
-        base, head, tuple(plans) + unit_plans, checks.findings, notes=notes, relaxations=relaxed
+        base,
+        head,
+        tuple(plans) + unit_plans,
+        checks.findings,
+        notes=notes,
+        relaxations=relaxed,
+        unpreviewed=unpreviewed,
     )
 
 
@@ -148,14 +156,15 @@ async def controller_units(
     checks: Checks,
     identity: RepoIdentity,
     secret_key: bytes,
-) -> tuple[tuple[EnvironmentPlan, ...], tuple[str, ...]] | None:
-    """Plans of the Argo CD and Flux units the change affects, and notes on the others.
+) -> UnitPlans | None:
+    """Plans of the Argo CD and Flux units the change affects, notes on the others, and
+    the affected units that could not be previewed.
 
     None when the base commit has no config and declares no such unit.
     """
     config = checks.config
     if not (config.argocd or config.flux):
-        return (), ()
+        return (), (), ()
     identity = identity_for(config, identity)
     version, options = config.kubernetes_version, checks.render_options
     found = [
@@ -173,10 +182,13 @@ async def controller_units(
             return await _plan_pair(repo, commits, pair, checks, secret_key)
 
     plans = await asyncio.gather(*(plan_pair(pair) for pair in sorting.affected))
-    return tuple(plans), unit_notes(config is CONTROLLED, sorting)
+    unpreviewed = tuple(Unpreviewed(u.name, u.origin, u.reason) for u in sorting.touched)
+    return tuple(plans), unit_notes(config is CONTROLLED, sorting), unpreviewed
 
 
 def unit_notes(implicit: bool, sorting: UnitSorting) -> tuple[str, ...]:
+    """The mode, how many units the change leaves alone, and which it leaves alone that
+    are not previewed (those it touches are listed apart, as the plan's `unpreviewed`)."""
     notes = [IMPLICIT_NOTE] if implicit else []
     if sorting.unaffected:
         notes.append(
@@ -186,6 +198,7 @@ def unit_notes(implicit: bool, sorting: UnitSorting) -> tuple[str, ...]:
     notes += [
         f"not previewed: {unit.name} (declared in {unit.origin}): {unit.reason}"
         for unit in sorting.not_previewed
+        if unit not in sorting.touched
     ]
     return tuple(notes)
 

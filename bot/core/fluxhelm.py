@@ -20,8 +20,10 @@ import yaml
 from bot.core.gitdata import DataObjects, data_objects, deep_merge, describe_missing, lookup
 from bot.core.gitopsapps import (
     FLUX_SOURCE_GROUP,
+    GitRepositories,
     PreviewUnit,
     RepoIdentity,
+    declared,
     definition,
     git_repositories,
     git_repository_refusal,
@@ -53,7 +55,7 @@ def helm_release_units(
     data = data_objects(objects)
     context = (identity, sources, charts, data)
     return tuple(
-        _unit(m, context)
+        declared(_unit(m, context), m)
         for m in objects
         if (m.key.group, m.key.kind) == (HELM_GROUP, "HelmRelease")
     )
@@ -70,11 +72,11 @@ def _unit(manifest: Manifest, context: tuple[Any, ...]) -> PreviewUnit:
         name, f"{cluster} {namespace}", manifest.source.path, definition=definition(manifest.body)
     )
     try:
-        path = _chart_path(spec, own_namespace, identity, sources, charts)
+        path = _chart_path(spec, own_namespace, identity, (sources, charts), manifest.source.path)
     except _Refused as exc:
         return replace(unit, reason=str(exc))
     try:
-        values = _values(spec, own_namespace, data)
+        values = _values(spec, own_namespace, data, manifest.source.path)
     except _Refused as exc:
         return replace(unit, reason=str(exc), folders=(path,))
     release = str(spec.get("releaseName") or _default_release(spec, manifest.key.name))
@@ -95,9 +97,12 @@ def _chart_path(
     spec: Mapping[str, Any],
     namespace: str,
     identity: RepoIdentity,
-    sources: Mapping[tuple[str, str], Mapping[str, Any]],
-    charts: Mapping[tuple[str, str], Mapping[str, Any]],
+    found: tuple[GitRepositories, Mapping[tuple[str, str], Mapping[str, Any]]],
+    near: str,
 ) -> str:
+    """The chart folder; `found` holds the commit's GitRepositories and HelmCharts, and of
+    several GitRepositories of one name the one declared nearest `near` counts."""
+    sources, charts = found
     if unknown := [field for field in _NOT_YET if spec.get(field)]:
         raise _Refused(f"spec.{unknown[0]} is not previewed yet")
     chart_spec, ref_namespace = _chart_spec(spec, namespace, charts)
@@ -106,7 +111,7 @@ def _chart_path(
     ref = _mapping(chart_spec.get("sourceRef"))
     if ref.get("kind") in ("HelmRepository", "OCIRepository"):
         raise _Refused(f"its chart comes from a {ref['kind']}, not from this repository")
-    if why_not := git_repository_refusal(ref, ref_namespace, identity, sources):
+    if why_not := git_repository_refusal(ref, ref_namespace, identity, sources, near):
         raise _Refused(why_not)
     folder = str(chart_spec.get("chart", "")).strip()
     path = re.sub(r"^\./", "", folder).rstrip("/") or "."
@@ -134,16 +139,20 @@ def _chart_spec(
     return _mapping(chart.get("spec")), key[0]
 
 
-def _values(spec: Mapping[str, Any], namespace: str, data: DataObjects) -> dict[str, Any]:
+def _values(
+    spec: Mapping[str, Any], namespace: str, data: DataObjects, near: str
+) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for reference in spec.get("valuesFrom") or []:
-        merged = deep_merge(merged, _values_from(_mapping(reference), namespace, data))
+        merged = deep_merge(merged, _values_from(_mapping(reference), namespace, data, near))
     return deep_merge(merged, _mapping(spec.get("values")))
 
 
-def _values_from(reference: Mapping[str, Any], namespace: str, data: DataObjects) -> dict[str, Any]:
+def _values_from(
+    reference: Mapping[str, Any], namespace: str, data: DataObjects, near: str
+) -> dict[str, Any]:
     kind, name = str(reference.get("kind", "")), str(reference.get("name", ""))
-    found = lookup(data, kind, namespace, name)
+    found = lookup(data, kind, namespace, name, near)
     if found is None or found.unreadable:
         if reference.get("optional"):
             return {}

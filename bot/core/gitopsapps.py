@@ -17,7 +17,7 @@ from bot.core.appsets import (
     generate,
     matching,
 )
-from bot.core.gitdata import DataObjects, data_objects, describe_missing, lookup
+from bot.core.gitdata import DataObjects, data_objects, describe_missing, lookup, nearest
 from bot.core.manifests import Manifest
 from bot.core.repoconfig import Environment, EnvironmentSource, SourceType, check_repo_path
 
@@ -81,6 +81,16 @@ class PreviewUnit:
     # below them touches it.
     folders: tuple[str, ...] = ()
     definition: str = ""  # the declaring object as written: a change to it redefines the unit
+    file: str = ""  # the file that declares it (for a unit an app of apps renders, too)
+    line: int = 0
+    declared_by: str = ""  # e.g. "ApplicationSet argocd/teams (apps/teams.yaml)"
+    plain_name: str = ""  # the name before it was told apart from a namesake (unitnames)
+    duplicates: tuple[str, ...] = ()  # the declarations of one Application name, if several
+
+    @property
+    def key(self) -> str:
+        """The name as its object gives it, whatever declares it where."""
+        return self.plain_name or self.name
 
 
 def normalize_url(url: str) -> str:
@@ -108,16 +118,21 @@ def discover_units(
     for manifest in objects:
         group, kind = manifest.key.group, manifest.key.kind
         if (group, kind) == (ARGOCD_GROUP, "Application"):
-            units.append(
-                _argocd_unit(
-                    manifest.key.name, manifest.body, manifest.source.path, files, identity
-                )
-            )
+            body, path = manifest.body, manifest.source.path
+            unit = _argocd_unit(manifest.key.name, body, path, files, identity)
+            units.append(declared(unit, manifest))
         elif (group, kind) == (ARGOCD_GROUP, "ApplicationSet"):
-            units += _appset_units(manifest, git, identity)
+            units += [declared(u, manifest) for u in _appset_units(manifest, git, identity)]
         elif (group, kind) == (FLUX_GROUP, "Kustomization"):
-            units.append(_flux_unit(manifest, files, identity, sources, data))
+            units.append(declared(_flux_unit(manifest, files, identity, sources, data), manifest))
     return tuple(sorted(units, key=lambda unit: unit.name))
+
+
+def declared(unit: PreviewUnit, manifest: Manifest) -> PreviewUnit:
+    """The unit with where it is declared: the object's file and line, kind and name."""
+    key, source = manifest.key, manifest.source
+    by = f"{key.kind} {key.namespace}/{key.name} ({source.path})"
+    return replace(unit, file=source.path, line=source.line, declared_by=by)
 
 
 def generator_files(manifests: Iterable[Manifest], paths: Iterable[str]) -> tuple[str, ...]:
@@ -343,7 +358,7 @@ def _flux_unit(
     manifest: Manifest,
     files: frozenset[str],
     identity: RepoIdentity,
-    sources: Mapping[tuple[str, str], Mapping[str, Any]],
+    sources: GitRepositories,
     data: DataObjects,
 ) -> PreviewUnit:
     spec = _mapping(manifest.body.get("spec"))
@@ -360,7 +375,7 @@ def _flux_unit(
     if path is None:
         return _refused(unit, f"spec.path {spec.get('path')!r} is not a repository folder")
     overrides = _flux_overrides(spec)
-    substitute = _substitutions(spec, manifest.key.namespace, data)
+    substitute = _substitutions(spec, manifest.key.namespace, data, manifest.source.path)
     components = tuple(_repo_file(path, str(c)) or "" for c in spec.get("components") or [])
     if isinstance(substitute, str) or "" in components:
         why_not = substitute if isinstance(substitute, str) else _BAD_COMPONENT
@@ -385,28 +400,29 @@ def _flux_refusal(
     manifest: Manifest,
     spec: Mapping[str, Any],
     identity: RepoIdentity,
-    sources: Mapping[tuple[str, str], Mapping[str, Any]],
+    sources: GitRepositories,
 ) -> str:
     ref = _mapping(spec.get("sourceRef"))
-    if why_not := git_repository_refusal(ref, manifest.key.namespace, identity, sources):
-        return why_not
-    return ""
+    near = manifest.source.path
+    return git_repository_refusal(ref, manifest.key.namespace, identity, sources, near)
 
 
 def git_repository_refusal(
     ref: Mapping[str, Any],
     namespace: str,
     identity: RepoIdentity,
-    sources: Mapping[tuple[str, str], Mapping[str, Any]],
+    sources: GitRepositories,
+    near: str = "",
 ) -> str:
-    """Why a Flux sourceRef is not this repository at the merge branch; empty when it is."""
+    """Why a Flux sourceRef is not this repository at the merge branch; empty when it is.
+    Of several GitRepositories of that name, the one declared nearest `near` counts."""
     if ref.get("kind") != "GitRepository":
         return f"its sourceRef is {ref.get('kind', 'missing')!r}, not a GitRepository"
     key = (str(ref.get("namespace") or namespace), str(ref.get("name", "")))
-    repository = sources.get(key)
+    repository = nearest(sources.get(key, ()), near, lambda m: m.source.path)
     if repository is None:
         return f"GitRepository {key[0]}/{key[1]} is not in this repository, so its URL is unknown"
-    repo_spec = _mapping(repository.get("spec"))
+    repo_spec = _mapping(repository.body.get("spec"))
     url = str(repo_spec.get("url", ""))
     if not identity.owns(url):
         return f"its source is another repository ({url})"
@@ -416,9 +432,18 @@ def git_repository_refusal(
     return ""
 
 
-def git_repositories(manifests: Iterable[Manifest]) -> dict[tuple[str, str], Mapping[str, Any]]:
-    """The Flux GitRepository objects of a commit, by namespace and name."""
-    return {(m.key.namespace, m.key.name): m.body for m in manifests if _is_git_repository(m)}
+GitRepositories = Mapping[tuple[str, str], tuple[Manifest, ...]]
+
+
+def git_repositories(manifests: Iterable[Manifest]) -> GitRepositories:
+    """The Flux GitRepository objects of a commit, by namespace and name (each cluster
+    folder may declare its own)."""
+    found: dict[tuple[str, str], tuple[Manifest, ...]] = {}
+    for m in manifests:
+        if _is_git_repository(m):
+            key = (m.key.namespace, m.key.name)
+            found[key] = (*found.get(key, ()), m)
+    return found
 
 
 def _flux_overrides(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -431,7 +456,7 @@ def _flux_overrides(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _substitutions(
-    spec: Mapping[str, Any], namespace: str, data: DataObjects
+    spec: Mapping[str, Any], namespace: str, data: DataObjects, near: str
 ) -> tuple[tuple[str, str], ...] | str:
     """`substituteFrom` objects in order, then `substitute`, which wins; or why not."""
     postbuild = _mapping(spec.get("postBuild"))
@@ -439,7 +464,7 @@ def _substitutions(
     for reference in postbuild.get("substituteFrom") or []:
         reference = _mapping(reference)
         kind, name = str(reference.get("kind", "")), str(reference.get("name", ""))
-        found = lookup(data, kind, namespace, name)
+        found = lookup(data, kind, namespace, name, near)
         if found is None or found.unreadable:
             if reference.get("optional"):
                 continue

@@ -14,7 +14,9 @@ from bot.core.gitopsapps import (
     generator_files,
 )
 from bot.core.manifests import Manifest
+from bot.core.redeclared import redeclared
 from bot.core.repoconfig import Environment, RepoConfig, SourceType
+from bot.core.unitnames import named_apart, without_duplicates
 from bot.git.repos import GitRepo
 from bot.renderers import RenderOptions, RenderRequest, render, render_failure
 from bot.renderers.checkouts import TreeIndex, read_index
@@ -71,13 +73,15 @@ async def units_at(
     """Every Application, ApplicationSet and Kustomization the commit declares, as units,
     with the Applications that Argo CD units render (app of apps, up to MAX_APP_DEPTH)."""
     rendered = await render(RenderRequest(repo, commit, _WHOLE_TREE, version, options))
-    manifests = rendered.loaded.manifests
+    loaded = rendered.loaded
+    # Every declaration counts: each cluster folder may declare the same object (unitnames).
+    manifests = loaded.manifests + tuple(redeclared(loaded, rendered.texts, _WHOLE_TREE.namespace))
     at = _Commit(repo, commit, await read_index(repo, commit), identity, version, options)
     contents = await _generator_contents(at, manifests)
     top = discover_units(manifests, at.index.entries, identity, contents)
     top += helm_release_units(manifests, identity)
     app_files = frozenset(m.source.path for m in manifests if declares_apps(m))
-    return await _with_children(at, top, app_files)
+    return tuple(without_duplicates(await _with_children(at, top, app_files)))
 
 
 async def _generator_contents(at: _Commit, manifests: tuple[Manifest, ...]) -> dict[str, bytes]:
@@ -96,21 +100,23 @@ MAX_APP_DEPTH = 3
 async def _with_children(
     at: _Commit, top: tuple[PreviewUnit, ...], app_files: frozenset[str]
 ) -> tuple[PreviewUnit, ...]:
-    units = {unit.name: unit for unit in top}
+    # By name and file: namesakes in other files are units of their own (see unitnames).
+    units = {(unit.name, unit.file): unit for unit in top}
     level = [u for u in top if await _renders_apps(at, u, app_files)]
-    expanded: set[str] = set()
+    expanded: set[tuple[str, str]] = set()
     for depth in range(1, MAX_APP_DEPTH + 2):
-        parents = [p for p in level if p.name not in expanded]
-        expanded |= {p.name for p in parents}
+        parents = [p for p in level if (p.name, p.file) not in expanded]
+        expanded |= {(p.name, p.file) for p in parents}
         level = []
         for parent in parents:
             if depth > MAX_APP_DEPTH:
-                units[f"{parent.name}/apps"] = _too_deep(parent)
+                too_deep = _too_deep(parent)
+                units[too_deep.name, too_deep.file] = too_deep
                 continue
             children, files = await _children(at, parent)
             # The files it renders declare these Applications through it, not on their own.
-            units = {n: u for n, u in units.items() if u.origin not in files or u is parent}
-            units |= {child.name: child for child in children}
+            units = {k: u for k, u in units.items() if u.origin not in files or u is parent}
+            units |= {(child.name, child.file): child for child in children}
             level += [c for c in children if await _renders_apps(at, c, app_files)]
     return tuple(sorted(units.values(), key=lambda unit: unit.name))
 
@@ -120,7 +126,7 @@ def _too_deep(parent: PreviewUnit) -> PreviewUnit:
         f"the Applications it renders are not previewed: apps of apps are expanded "
         f"{MAX_APP_DEPTH} levels deep"
     )
-    return PreviewUnit(f"{parent.name}/apps", "", parent.origin, reason=reason)
+    return PreviewUnit(f"{parent.name}/apps", "", parent.origin, reason=reason, file=parent.file)
 
 
 async def _children(
@@ -133,7 +139,10 @@ async def _children(
     failure = render_failure(rendered.loaded.findings)
     if failure is not None:
         reason = f"the Applications it renders are unknown: it cannot be rendered ({failure})"
-        return (PreviewUnit(f"{parent.name}/apps", "", parent.origin, reason=reason),), frozenset()
+        unknown = PreviewUnit(
+            f"{parent.name}/apps", "", parent.origin, reason=reason, file=parent.file
+        )
+        return (unknown,), frozenset()
     manifests = rendered.loaded.manifests
     contents = await _generator_contents(at, manifests)
     files = frozenset(m.source.path for m in manifests if declares_apps(m))
@@ -173,8 +182,8 @@ async def sort_units(
     units: tuple[tuple[PreviewUnit, ...], tuple[PreviewUnit, ...]],
     options: RenderOptions,
 ) -> UnitSorting:
-    base = {u.name: u for u in units[0]}
-    head = {u.name: u for u in units[1]}
+    base = {u.name: u for u in named_apart(units[0], units[1])}
+    head = {u.name: u for u in named_apart(units[1], units[0])}
     pairs = [UnitPair(n, base.get(n), head.get(n)) for n in sorted(base.keys() | head.keys())]
     not_previewed = tuple(p.declared for p in pairs if p.declared.environment is None)
     previewable = [p for p in pairs if p.declared.environment is not None]

@@ -23,6 +23,7 @@ from bot.core.relaxations import (
 )
 from bot.core.repoconfig import CONFIG_PATH, ConfigError, Environment, RepoConfig, parse_config
 from bot.core.schemas import SchemaCatalog, UnknownKinds
+from bot.core.unitnames import duplicate_findings
 from bot.git.repos import GitError, GitRepo
 from bot.git.sources import FileSet, read_commit_folder, read_entries
 from bot.renderers import (
@@ -55,12 +56,20 @@ IMPLICIT_NOTE = (
     "Kustomizations deploy. The bot applies nothing: Argo CD or Flux does"
 )
 CatalogFactory = Callable[[str], SchemaCatalog]
-# The Argo CD and Flux part of a plan: unit plans, notes, affected units not previewed.
-UnitPlans = tuple[tuple[EnvironmentPlan, ...], tuple[str, ...], tuple[Unpreviewed, ...]]
 # Adds the cluster's side to an environment's plan (bot.stages.live_preview.LivePreviewer).
 LivePreview = Callable[
     [Environment, LoadResult, LoadResult, str, EnvironmentPlan], Awaitable[EnvironmentPlan]
 ]
+
+
+@dataclass(frozen=True)
+class UnitPlans:
+    """The Argo CD and Flux part of a plan."""
+
+    plans: tuple[EnvironmentPlan, ...] = ()  # of the units the change affects
+    notes: tuple[str, ...] = ()
+    unpreviewed: tuple[Unpreviewed, ...] = ()  # affected units that cannot be previewed
+    findings: tuple[Finding, ...] = ()  # about the declarations, e.g. a name given twice
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,7 @@ async def plan_change(
     units = await controller_units(repo, (base, head), checks, identity, secret_key)
     if units is None:  # no config, and nothing Argo CD or Flux deploys: the config is missing
         return _unusable_config(base, head, _missing_config())
-    unit_plans, notes, unpreviewed = units
+    unit_plans = units.plans
     environments = checks.config.environments
     if only is not None:
         environments = tuple(e for e in environments if e.name == only)
@@ -130,10 +139,10 @@ async def plan_change(
         base,
         head,
         tuple(plans) + unit_plans,
-        checks.findings,
-        notes=notes,
+        checks.findings + units.findings,
+        notes=units.notes,
         relaxations=relaxed,
-        unpreviewed=unpreviewed,
+        unpreviewed=units.unpreviewed,
     )
 
 
@@ -164,7 +173,7 @@ async def controller_units(
     """
     config = checks.config
     if not (config.argocd or config.flux):
-        return (), (), ()
+        return UnitPlans()
     identity = identity_for(config, identity)
     version, options = config.kubernetes_version, checks.render_options
     found = [
@@ -183,7 +192,9 @@ async def controller_units(
 
     plans = await asyncio.gather(*(plan_pair(pair) for pair in sorting.affected))
     unpreviewed = tuple(Unpreviewed(u.name, u.origin, u.reason) for u in sorting.touched)
-    return tuple(plans), unit_notes(config is CONTROLLED, sorting), unpreviewed
+    notes = unit_notes(config is CONTROLLED, sorting)
+    findings = tuple(duplicate_findings(found[1], found[0]))
+    return UnitPlans(tuple(plans), notes, unpreviewed, findings)
 
 
 def unit_notes(implicit: bool, sorting: UnitSorting) -> tuple[str, ...]:

@@ -1,0 +1,122 @@
+"""Units on repositories laid out per cluster: one unit per declaration, named apart."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from helpers.gitopsrepo import URL
+from helpers.gitrepos import Repo
+from test_gitops_apps import environments, plan_json, tools_for_the_cli
+
+from bot.core.gitopsapps import PreviewUnit
+from bot.core.unitnames import named_apart, scope_labels
+
+__all__ = ["tools_for_the_cli"]  # the CLI finds the real kustomize and helm
+
+
+def flux(kind: str, name: str, spec: str) -> str:
+    group = {
+        "GitRepository": "source.toolkit.fluxcd.io",
+        "Kustomization": "kustomize.toolkit.fluxcd.io",
+    }[kind]
+    head = f"---\napiVersion: {group}/v1\nkind: {kind}\n"
+    head += f"metadata: {{name: {name}, namespace: flux-system}}\nspec:\n  interval: 10m\n"
+    return head + textwrap.indent(textwrap.dedent(spec), "  ")
+
+
+def cluster(name: str, region: str) -> dict[str, str]:
+    """A cluster folder as `flux bootstrap` writes it, with the apps of its environment."""
+    source = "sourceRef: {kind: GitRepository, name: flux-system}\n"
+    sync = flux("GitRepository", "flux-system", f"url: {URL}\nref: {{branch: main}}\n")
+    sync += flux("Kustomization", "flux-system", f"path: ./clusters/{name}\nprune: true\n{source}")
+    apps = flux(
+        "Kustomization",
+        "apps",
+        f"path: ./apps/{name}\nprune: true\n{source}"
+        "postBuild:\n  substituteFrom: [{kind: ConfigMap, name: cluster-vars}]\n",
+    )
+    variables = (
+        "apiVersion: v1\nkind: ConfigMap\n"
+        f"metadata: {{name: cluster-vars, namespace: flux-system}}\ndata: {{REGION: {region}}}\n"
+    )
+    return {
+        f"clusters/{name}/flux-system/gotk-sync.yaml": sync,
+        f"clusters/{name}/flux-system/kustomization.yaml": "resources: [gotk-sync.yaml]\n",
+        f"clusters/{name}/apps.yaml": apps,
+        f"clusters/{name}/vars.yaml": variables,
+        f"apps/{name}/kustomization.yaml": "resources: [../base]\n",
+    }
+
+
+def app_base(replicas: int) -> dict[str, str]:
+    settings = textwrap.dedent(f"""\
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {{name: podinfo, namespace: podinfo}}
+        data: {{region: "${{REGION}}", replicas: "{replicas}"}}
+        """)
+    return {
+        "apps/base/kustomization.yaml": "resources: [settings.yaml]\n",
+        "apps/base/settings.yaml": settings,
+    }
+
+
+def diff_of(data: dict[str, Any], unit: str) -> str:
+    [env] = [e for e in data["environments"] if e["name"] == unit]
+    [change] = [c for c in env["changes"] if c["action"] == "update"]
+    return str(change["diff"])
+
+
+def test_each_cluster_folder_is_a_unit_of_its_own(repo: Repo) -> None:
+    both = cluster("staging", "eu-1") | cluster("production", "us-2")
+    base = repo.commit(both | app_base(1))
+    head = repo.commit(both | app_base(2))
+    data = plan_json(repo, base, head)
+    assert environments(data) == {
+        "flux/production/flux-system/apps": {"update": 1},
+        "flux/staging/flux-system/apps": {"update": 1},
+    }
+    # Each reads its own cluster's variables, not the first cluster-vars found.
+    assert '+  region: "us-2"' not in diff_of(data, "flux/production/flux-system/apps")
+    assert "region: us-2" in diff_of(data, "flux/production/flux-system/apps")
+    assert "region: eu-1" in diff_of(data, "flux/staging/flux-system/apps")
+    assert data["notes"][1].startswith("2 Argo CD or Flux unit(s) not affected")
+
+
+def test_a_second_cluster_keeps_the_first_one_paired(repo: Repo) -> None:
+    base = repo.commit(cluster("staging", "eu-1") | app_base(1))
+    head = repo.commit(cluster("staging", "eu-1") | cluster("production", "us-2") | app_base(2))
+    data = plan_json(repo, base, head)
+    assert environments(data) == {
+        "flux/production/flux-system/apps": {"create": 1},
+        "flux/production/flux-system/flux-system": {"create": 4},
+        "flux/staging/flux-system/apps": {"update": 1},
+    }
+
+
+def test_a_unique_name_keeps_its_plain_form(repo: Repo) -> None:
+    base = repo.commit(cluster("staging", "eu-1") | app_base(1))
+    head = repo.commit(cluster("staging", "eu-1") | app_base(2))
+    assert environments(plan_json(repo, base, head)) == {"flux/flux-system/apps": {"update": 1}}
+
+
+def test_scopes_are_the_part_of_the_folder_that_tells_declarations_apart() -> None:
+    assert scope_labels(["clusters/production/apps.yaml", "clusters/staging/apps.yaml"]) == {
+        "clusters/production/apps.yaml": "production",
+        "clusters/staging/apps.yaml": "staging",
+    }
+    nested = ["clusters/a/flux-system/sync.yaml", "clusters/b/flux-system/sync.yaml"]
+    assert list(scope_labels(nested).values()) == ["a", "b"]
+    same_folder = ["deploy/one.yaml", "deploy/two.yaml"]
+    assert list(scope_labels(same_folder).values()) == ["one.yaml", "two.yaml"]
+    nested_in_other = ["clusters/apps.yaml", "clusters/prod/apps.yaml"]
+    assert list(scope_labels(nested_in_other).values()) == nested_in_other
+
+
+def test_names_are_qualified_alike_on_both_sides_of_a_change() -> None:
+    staging = PreviewUnit("flux/ns/apps", "", "c/staging/a.yaml", file="c/staging/a.yaml")
+    production = PreviewUnit("flux/ns/apps", "", "c/prod/a.yaml", file="c/prod/a.yaml")
+    [base] = named_apart([staging], [staging, production])
+    assert (base.name, base.key) == ("flux/staging/ns/apps", "flux/ns/apps")
+    assert [u.name for u in named_apart([staging], [staging])] == ["flux/ns/apps"]

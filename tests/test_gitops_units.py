@@ -120,3 +120,71 @@ def test_names_are_qualified_alike_on_both_sides_of_a_change() -> None:
     [base] = named_apart([staging], [staging, production])
     assert (base.name, base.key) == ("flux/staging/ns/apps", "flux/ns/apps")
     assert [u.name for u in named_apart([staging], [staging])] == ["flux/ns/apps"]
+
+
+# --- one Application name, declared twice
+
+
+def list_set(name: str, *apps: str) -> str:
+    elements = ", ".join(f"{{app: {app}}}" for app in apps)
+    return textwrap.dedent(f"""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: ApplicationSet
+        metadata: {{name: {name}, namespace: argocd}}
+        spec:
+          generators: [{{list: {{elements: [{elements}]}}}}]
+          template:
+            metadata: {{name: "{{{{app}}}}"}}
+            spec:
+              project: default
+              destination: {{server: https://kubernetes.default.svc, namespace: "{{{{app}}}}"}}
+              source: {{repoURL: "{URL}", targetRevision: HEAD, path: "apps/{{{{app}}}}"}}
+        """)
+
+
+APP_FILES = {
+    "apps/web/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: web}\n",
+    "apps/api/settings.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: api}\n",
+}
+
+
+def test_two_application_sets_giving_one_name_are_reported_naming_both(repo: Repo) -> None:
+    base = repo.commit(APP_FILES | {"sets/a.yaml": list_set("a", "web", "api")})
+    head = repo.commit(
+        APP_FILES
+        | {"sets/a.yaml": list_set("a", "web", "api"), "sets/b.yaml": list_set("b", "web")}
+    )
+    data = plan_json(repo, base, head)
+    assert data["blocking"]
+    [finding] = data["findings"]
+    assert (finding["rule"], finding["severity"]) == ("argocd.duplicate-application", "error")
+    assert finding["path"] == "sets/a.yaml"
+    assert "ApplicationSet argocd/a (sets/a.yaml)" in finding["message"]
+    assert "ApplicationSet argocd/b (sets/b.yaml)" in finding["message"]
+    # Neither declaration is previewed in its place: the unit says why.
+    [web] = data["unpreviewed"]
+    assert web["name"] == "argocd/web" and web["reason"] == finding["message"]
+    assert environments(data) == {}
+
+
+def test_an_application_and_a_set_giving_its_name_are_reported(repo: Repo) -> None:
+    web = list_set("solo", "web").replace("kind: ApplicationSet", "kind: ApplicationSet")
+    plain = textwrap.dedent(f"""\
+        apiVersion: argoproj.io/v1alpha1
+        kind: Application
+        metadata: {{name: web, namespace: argocd}}
+        spec:
+          project: default
+          destination: {{server: https://kubernetes.default.svc, namespace: web}}
+          source: {{repoURL: "{URL}", targetRevision: HEAD, path: apps/web}}
+        """)
+    both = APP_FILES | {"apps.yaml": plain, "sets/solo.yaml": web}
+    base = repo.commit(both)
+    head = repo.commit(both | {"apps/web/settings.yaml": APP_FILES["apps/api/settings.yaml"]})
+    data = plan_json(repo, base, head)
+    # Already so at the base: a warning, so an unrelated change is not held up by it.
+    [finding] = data["findings"]
+    assert (finding["rule"], finding["severity"]) == ("argocd.duplicate-application", "warning")
+    assert finding["path"] == "apps.yaml"  # the Application's own declaration
+    assert "Application argocd/web (apps.yaml) and ApplicationSet argocd/solo" in finding["message"]
+    assert [u["name"] for u in data["unpreviewed"]] == ["argocd/web"]

@@ -88,7 +88,18 @@ def _resolved(group: list[PreviewUnit]) -> list[PreviewUnit]:
         "refuses the one it meets second, and which that is cannot be told from Git. "
         "Rename one of them"
     )
-    return [replace(first, environment=None, reason=reason, duplicates=tuple(declarations))]
+    folders = {f for u in group for f in u.folders}
+    folders |= {u.environment.path for u in group if u.environment is not None}
+    return [
+        replace(
+            first,
+            environment=None,
+            reason=reason,
+            duplicates=tuple(declarations),
+            folders=tuple(sorted(folders)),
+            definition="\n".join(sorted(u.definition for u in group)),
+        )
+    ]
 
 
 def duplicate_findings(head: Iterable[PreviewUnit], base: Iterable[PreviewUnit]) -> list[Finding]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from helpers.gitopsrepo import URL
+from helpers.gitopsrepo import URL, application
 from helpers.gitrepos import Repo
 from test_gitops_apps import environments, plan_json, tools_for_the_cli
 
@@ -168,16 +168,8 @@ def test_two_application_sets_giving_one_name_are_reported_naming_both(repo: Rep
 
 
 def test_an_application_and_a_set_giving_its_name_are_reported(repo: Repo) -> None:
-    web = list_set("solo", "web").replace("kind: ApplicationSet", "kind: ApplicationSet")
-    plain = textwrap.dedent(f"""\
-        apiVersion: argoproj.io/v1alpha1
-        kind: Application
-        metadata: {{name: web, namespace: argocd}}
-        spec:
-          project: default
-          destination: {{server: https://kubernetes.default.svc, namespace: web}}
-          source: {{repoURL: "{URL}", targetRevision: HEAD, path: apps/web}}
-        """)
+    web = list_set("solo", "web")
+    plain = application("web", f"repoURL: {URL}\ntargetRevision: HEAD\npath: apps/web\n", "web")
     both = APP_FILES | {"apps.yaml": plain, "sets/solo.yaml": web}
     base = repo.commit(both)
     head = repo.commit(both | {"apps/web/settings.yaml": APP_FILES["apps/api/settings.yaml"]})

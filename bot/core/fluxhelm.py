@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from bot.core.generated import merged
 from bot.core.gitdata import DataObjects, data_objects, deep_merge, describe_missing, lookup
 from bot.core.gitopsapps import (
     FLUX_SOURCE_GROUP,
@@ -42,9 +43,10 @@ class _Refused(ValueError):
 
 
 def helm_release_units(
-    manifests: Iterable[Manifest], identity: RepoIdentity
+    manifests: Iterable[Manifest], identity: RepoIdentity, generated: DataObjects | None = None
 ) -> tuple[PreviewUnit, ...]:
-    """A unit for every HelmRelease in the commit: previewed, or with the reason why not."""
+    """A unit for every HelmRelease in the commit: previewed, or with the reason why not;
+    `generated` are the ConfigMaps and Secrets the commit's kustomizations generate."""
     objects = tuple(manifests)
     sources = git_repositories(objects)
     charts = {
@@ -52,7 +54,7 @@ def helm_release_units(
         for m in objects
         if (m.key.group, m.key.kind) == (FLUX_SOURCE_GROUP, "HelmChart")
     }
-    data = data_objects(objects)
+    data = merged(data_objects(objects), generated or {})
     context = (identity, sources, charts, data)
     return tuple(
         declared(_unit(m, context), m)

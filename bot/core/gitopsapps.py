@@ -17,6 +17,7 @@ from bot.core.appsets import (
     generate,
     matching,
 )
+from bot.core.generated import merged
 from bot.core.gitdata import DataObjects, data_objects, describe_missing, lookup, nearest
 from bot.core.manifests import Manifest
 from bot.core.repoconfig import Environment, EnvironmentSource, SourceType, check_repo_path
@@ -106,13 +107,15 @@ def discover_units(
     paths: Iterable[str],
     identity: RepoIdentity,
     contents: Mapping[str, bytes] | None = None,
+    generated: DataObjects | None = None,
 ) -> tuple[PreviewUnit, ...]:
-    """Every unit the objects of a commit declare; `paths` are the commit's files and
-    `contents` those an ApplicationSet's git files generator may read (`generator_files`)."""
+    """Every unit the objects of a commit declare; `paths` are the commit's files,
+    `contents` those an ApplicationSet's git files generator may read (`generator_files`)
+    and `generated` the ConfigMaps and Secrets its kustomizations generate."""
     objects = tuple(manifests)
     files = frozenset(paths)
     sources = git_repositories(objects)
-    data = data_objects(objects)
+    data = merged(data_objects(objects), generated or {})
     git = GitView(files, contents or {}, identity.owns, identity.follows)
     units: list[PreviewUnit] = []
     for manifest in objects:

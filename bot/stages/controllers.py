@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, replace
 
 from bot.core.fluxhelm import helm_release_units
+from bot.core.generated import generated_objects, generating, merged
+from bot.core.gitdata import DataObjects
 from bot.core.gitopsapps import (
+    KUSTOMIZATION_FILES,
     PreviewUnit,
     RepoIdentity,
     children_of,
@@ -15,7 +19,7 @@ from bot.core.gitopsapps import (
 )
 from bot.core.manifests import Manifest
 from bot.core.redeclared import redeclared
-from bot.core.repoconfig import Environment, RepoConfig, SourceType
+from bot.core.repoconfig import Environment, EnvironmentSource, RepoConfig, SourceType
 from bot.core.unitnames import named_apart, without_duplicates
 from bot.git.repos import GitRepo
 from bot.renderers import RenderOptions, RenderRequest, render, render_failure
@@ -23,6 +27,7 @@ from bot.renderers.checkouts import TreeIndex, read_index
 from bot.renderers.inputs import CommitReading, render_inputs
 
 _WHOLE_TREE = Environment("discovery", ".", "-")
+_BUILT = EnvironmentSource(SourceType.KUSTOMIZE)
 
 
 @dataclass(frozen=True)
@@ -78,8 +83,9 @@ async def units_at(
     manifests = loaded.manifests + tuple(redeclared(loaded, rendered.texts, _WHOLE_TREE.namespace))
     at = _Commit(repo, commit, await read_index(repo, commit), identity, version, options)
     contents = await _generator_contents(at, manifests)
-    top = discover_units(manifests, at.index.entries, identity, contents)
-    top += helm_release_units(manifests, identity)
+    generated = await _generated_data(at)
+    top = discover_units(manifests, at.index.entries, identity, contents, generated)
+    top += helm_release_units(manifests, identity, generated)
     app_files = frozenset(m.source.path for m in manifests if declares_apps(m))
     return tuple(without_duplicates(await _with_children(at, top, app_files)))
 
@@ -90,6 +96,25 @@ async def _generator_contents(at: _Commit, manifests: tuple[Manifest, ...]) -> d
     wanted_files = [p for p in generator_files(manifests, index.entries) if index.is_file(p)]
     blobs = await at.repo.read_blobs([index.entries[p].oid for p in wanted_files])
     return {path: blobs[index.entries[path].oid] for path in wanted_files}
+
+
+async def _generated_data(at: _Commit) -> DataObjects:
+    """The ConfigMaps and Secrets the commit's kustomizations generate, each folder with a
+    generator built by kustomize as Flux builds it (so hashed names are kustomize's own)."""
+    index = at.index
+    paths = [p for p in index.entries if posixpath.basename(p) in KUSTOMIZATION_FILES]
+    paths = [p for p in paths if index.is_file(p)]
+    blobs = await at.repo.read_blobs([index.entries[p].oid for p in paths])
+    found: DataObjects = {}
+    for path in paths:
+        fields = generating(blobs[index.entries[path].oid])
+        if fields is None:
+            continue
+        folder = posixpath.dirname(path) or "."
+        env = Environment(f"generators/{folder}", folder, "-", source=_BUILT)
+        rendered = await render(RenderRequest(at.repo, at.commit, env, at.version, at.options))
+        found = merged(found, generated_objects(fields, path, rendered.loaded.manifests))
+    return found
 
 
 # How many levels of Applications rendered by Applications are expanded; the Applications

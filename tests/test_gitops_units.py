@@ -180,3 +180,34 @@ def test_an_application_and_a_set_giving_its_name_are_reported(repo: Repo) -> No
     assert finding["path"] == "apps.yaml"  # the Application's own declaration
     assert "Application argocd/web (apps.yaml) and ApplicationSet argocd/solo" in finding["message"]
     assert [u["name"] for u in data["unpreviewed"]] == ["argocd/web"]
+
+
+def test_patch_files_of_overlays_are_not_declarations(repo: Repo) -> None:
+    release = textwrap.dedent("""\
+        apiVersion: helm.toolkit.fluxcd.io/v2
+        kind: HelmRelease
+        metadata: {name: podinfo, namespace: podinfo}
+        spec:
+          chart: {spec: {chart: podinfo, sourceRef: {kind: HelmRepository, name: podinfo}}}
+          values: {replicas: REPLICAS}
+        """)
+    overlay = (
+        "resources: [../base]\npatches:\n  - path: values.yaml\n    target: {kind: HelmRelease}\n"
+    )
+    files = cluster("staging", "eu-1") | {
+        "apps/base/kustomization.yaml": "resources: [release.yaml]\n",
+        "apps/base/release.yaml": release.replace("REPLICAS", "1"),
+        "apps/staging/kustomization.yaml": overlay,
+        "apps/staging/values.yaml": release.replace("REPLICAS", "2"),
+    }
+    base = repo.commit(files)
+    head = repo.commit(files | {"apps/staging/values.yaml": release.replace("REPLICAS", "3")})
+    data = plan_json(repo, base, head)
+    assert environments(data) == {"flux/flux-system/apps": {"update": 1}}
+    assert "+    replicas: 3" in diff_of(data, "flux/flux-system/apps")
+    # The HelmRelease is declared once, by apps/base; the overlay's patch is no unit.
+    declared = [note for note in data["notes"] if "helmrelease/" in note]
+    assert declared == [
+        "not previewed: helmrelease/podinfo/podinfo (declared in apps/base/release.yaml): "
+        "its chart comes from a HelmRepository, not from this repository"
+    ]

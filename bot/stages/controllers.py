@@ -18,6 +18,7 @@ from bot.core.gitopsapps import (
     generator_files,
 )
 from bot.core.manifests import Manifest
+from bot.core.patchfiles import patch_files
 from bot.core.redeclared import redeclared
 from bot.core.repoconfig import Environment, EnvironmentSource, RepoConfig, SourceType
 from bot.core.unitnames import named_apart, without_duplicates
@@ -79,11 +80,14 @@ async def units_at(
     with the Applications that Argo CD units render (app of apps, up to MAX_APP_DEPTH)."""
     rendered = await render(RenderRequest(repo, commit, _WHOLE_TREE, version, options))
     loaded = rendered.loaded
-    # Every declaration counts: each cluster folder may declare the same object (unitnames).
-    manifests = loaded.manifests + tuple(redeclared(loaded, rendered.texts, _WHOLE_TREE.namespace))
     at = _Commit(repo, commit, await read_index(repo, commit), identity, version, options)
+    kustomizations = await _kustomizations(at)
+    patches = patch_files(kustomizations)
+    # Every declaration counts: each cluster folder may declare the same object (unitnames).
+    found = (*loaded.manifests, *redeclared(loaded, rendered.texts, _WHOLE_TREE.namespace))
+    manifests = tuple(m for m in found if m.source.path not in patches)
     contents = await _generator_contents(at, manifests)
-    generated = await _generated_data(at)
+    generated = await _generated_data(at, kustomizations)
     top = discover_units(manifests, at.index.entries, identity, contents, generated)
     top += helm_release_units(manifests, identity, generated)
     app_files = frozenset(m.source.path for m in manifests if declares_apps(m))
@@ -98,16 +102,21 @@ async def _generator_contents(at: _Commit, manifests: tuple[Manifest, ...]) -> d
     return {path: blobs[index.entries[path].oid] for path in wanted_files}
 
 
-async def _generated_data(at: _Commit) -> DataObjects:
-    """The ConfigMaps and Secrets the commit's kustomizations generate, each folder with a
-    generator built by kustomize as Flux builds it (so hashed names are kustomize's own)."""
+async def _kustomizations(at: _Commit) -> dict[str, bytes]:
+    """Every kustomization file of the commit, by path."""
     index = at.index
     paths = [p for p in index.entries if posixpath.basename(p) in KUSTOMIZATION_FILES]
     paths = [p for p in paths if index.is_file(p)]
     blobs = await at.repo.read_blobs([index.entries[p].oid for p in paths])
+    return {path: blobs[index.entries[path].oid] for path in paths}
+
+
+async def _generated_data(at: _Commit, kustomizations: dict[str, bytes]) -> DataObjects:
+    """The ConfigMaps and Secrets the commit's kustomizations generate, each folder with a
+    generator built by kustomize as Flux builds it (so hashed names are kustomize's own)."""
     found: DataObjects = {}
-    for path in paths:
-        fields = generating(blobs[index.entries[path].oid])
+    for path, text in kustomizations.items():
+        fields = generating(text)
         if fields is None:
             continue
         folder = posixpath.dirname(path) or "."

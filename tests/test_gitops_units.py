@@ -205,9 +205,20 @@ def test_patch_files_of_overlays_are_not_declarations(repo: Repo) -> None:
     data = plan_json(repo, base, head)
     assert environments(data) == {"flux/flux-system/apps": {"update": 1}}
     assert "+    replicas: 3" in diff_of(data, "flux/flux-system/apps")
-    # The HelmRelease is declared once, by apps/base; the overlay's patch is no unit.
-    declared = [note for note in data["notes"] if "helmrelease/" in note]
-    assert declared == [
-        "not previewed: helmrelease/podinfo/podinfo (declared in apps/base/release.yaml): "
-        "its chart comes from a HelmRepository, not from this repository"
+    # The HelmRelease is declared once, by apps/base; the overlay's patch is no unit. What
+    # helm-controller deploys from it changes, and its remote chart is not previewed.
+    assert not [note for note in data["notes"] if "helmrelease/" in note]
+    assert data["unpreviewed"] == [
+        {
+            "name": "helmrelease/podinfo/podinfo",
+            "origin": "apps/base/release.yaml",
+            "reason": "its chart comes from a HelmRepository, not from this repository "
+            "(its object changes in flux/flux-system/apps)",
+        }
     ]
+
+
+def test_a_change_a_render_does_not_reach_leaves_the_release_alone(repo: Repo) -> None:
+    base = repo.commit(cluster("staging", "eu-1") | app_base(1))
+    head = repo.commit(cluster("staging", "eu-1") | app_base(2))
+    assert plan_json(repo, base, head)["unpreviewed"] == []

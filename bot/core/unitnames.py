@@ -16,8 +16,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import replace
 from itertools import chain
 
+from bot.core.diffs import Action
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.gitopsapps import PreviewUnit
+from bot.core.plans import EnvironmentPlan
 
 DUPLICATE_RULE = "argocd.duplicate-application"
 
@@ -118,4 +120,32 @@ def duplicate_findings(head: Iterable[PreviewUnit], base: Iterable[PreviewUnit])
         )
         for u in head
         if u.duplicates
+    ]
+
+
+# The units an object of a render stands for: kinds that a controller deploys from.
+_UNIT_KINDS = {
+    ("helm.toolkit.fluxcd.io", "HelmRelease"): "helmrelease/{namespace}/{name}",
+    ("kustomize.toolkit.fluxcd.io", "Kustomization"): "flux/{namespace}/{name}",
+    ("argoproj.io", "Application"): "argocd/{name}",
+}
+
+
+def touched_by_renders(
+    plans: Iterable[EnvironmentPlan], not_previewed: Iterable[PreviewUnit]
+) -> list[PreviewUnit]:
+    """Units that are not previewed whose object changes in the render of a previewed unit
+    (an overlay patching a HelmRelease of a remote chart): what their controller deploys
+    changes, and the preview cannot show it."""
+    changed: dict[str, str] = {}
+    for plan in plans:
+        for change in plan.changes:
+            pattern = _UNIT_KINDS.get((change.key.group, change.key.kind))
+            if pattern and change.action is not Action.UNCHANGED:
+                key = pattern.format(namespace=change.key.namespace, name=change.key.name)
+                changed.setdefault(key, plan.environment.name)
+    return [
+        replace(unit, reason=f"{unit.reason} (its object changes in {changed[unit.key]})")
+        for unit in not_previewed
+        if unit.key in changed
     ]

@@ -23,7 +23,7 @@ from bot.core.relaxations import (
 )
 from bot.core.repoconfig import CONFIG_PATH, ConfigError, Environment, RepoConfig, parse_config
 from bot.core.schemas import SchemaCatalog, UnknownKinds
-from bot.core.unitnames import duplicate_findings
+from bot.core.unitnames import duplicate_findings, touched_by_renders
 from bot.git.repos import GitError, GitRepo
 from bot.git.sources import FileSet, read_commit_folder, read_entries
 from bot.renderers import (
@@ -191,6 +191,10 @@ async def controller_units(
             return await _plan_pair(repo, commits, pair, checks, secret_key)
 
     plans = await asyncio.gather(*(plan_pair(pair) for pair in sorting.affected))
+    rendered = touched_by_renders(plans, sorting.not_previewed)
+    more = tuple(u for u in rendered if u.name not in {t.name for t in sorting.touched})
+    untouched = tuple(u for u in sorting.not_previewed if u.name not in {m.name for m in more})
+    sorting = replace(sorting, touched=sorting.touched + more, not_previewed=untouched + more)
     unpreviewed = tuple(Unpreviewed(u.name, u.origin, u.reason) for u in sorting.touched)
     notes = unit_notes(config is CONTROLLED, sorting)
     findings = tuple(duplicate_findings(found[1], found[0]))

@@ -222,3 +222,12 @@ def test_a_change_a_render_does_not_reach_leaves_the_release_alone(repo: Repo) -
     base = repo.commit(cluster("staging", "eu-1") | app_base(1))
     head = repo.commit(cluster("staging", "eu-1") | app_base(2))
     assert plan_json(repo, base, head)["unpreviewed"] == []
+
+
+def test_a_clash_the_change_brings_keeps_the_application_paired() -> None:
+    generated = PreviewUnit("argocd/web", "", "sets/a.yaml", file="sets/a.yaml")
+    clash = PreviewUnit(
+        "argocd/web", "", "apps/web.yaml", file="apps/web.yaml", duplicates=("a", "b")
+    )
+    assert [u.name for u in named_apart([generated], [clash])] == ["argocd/web"]
+    assert [u.name for u in named_apart([clash], [generated])] == ["argocd/web"]

@@ -29,9 +29,16 @@ def named_apart(units: Iterable[PreviewUnit], *others: Iterable[PreviewUnit]) ->
     other commit of a change, so both sides name a unit alike) qualified by its place."""
     units = list(units)
     files: defaultdict[str, set[str]] = defaultdict(set)
+    clashing: set[str] = set()  # one Argo CD Application either way: keeps its plain name
     for unit in chain(units, *others):
         files[unit.key].add(unit.file)
-    scopes = {key: scope_labels(sorted(paths)) for key, paths in files.items() if len(paths) > 1}
+        if unit.duplicates:
+            clashing.add(unit.key)
+    scopes = {
+        key: scope_labels(sorted(paths))
+        for key, paths in files.items()
+        if len(paths) > 1 and key not in clashing
+    }
     return [_qualified(u, scopes[u.key][u.file]) if u.key in scopes else u for u in units]
 
 

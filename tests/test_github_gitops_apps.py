@@ -43,3 +43,24 @@ async def test_the_preview_names_the_application_and_what_is_not_previewed(
     await bot.deliver("push", bot.merge(5, head))
     assert await bot.drain() == 1
     assert [parse_marker(c["body"], "apply") for c in bot.fake.comments_on(5)] == [None]
+
+
+async def test_an_affected_application_that_cannot_be_previewed_gets_a_neutral_check(
+    make_bot: BotFactory,
+) -> None:
+    bot = await make_bot()
+    files = repository(bot.clone_url, "fast")
+    base = bot.origin.commit(files)
+    moved = files["apps/other.yaml"].replace("path: x", "path: y")
+    head = bot.origin.commit(files | {"apps/other.yaml": moved})
+    await bot.deliver("pull_request", bot.pull_request("opened", 6, base, head))
+    assert await bot.drain() == 1
+
+    [comment] = bot.fake.comments_on(6)
+    body = comment["body"]
+    assert "### gitops-bot plan: ⚠️ 1 affected application could not be previewed" in body
+    assert "ready to merge" not in body
+    assert "argocd/other (declared in apps/other.yaml): its source is another repository" in body
+    [run] = bot.fake.check_runs.values()
+    assert run["conclusion"] == "neutral"
+    assert run["output"]["title"] == "1 affected application not previewed; no findings"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from helpers.githubbot import base_tree, deployment
 from helpers.gitlabbot import API_TOKEN, PROJECT, GitLabBot, GitLabBotFactory
 from helpers.storetools import audit_verify, execute_sql
@@ -131,3 +133,34 @@ async def test_an_apply_note_holds_the_ledger_head_and_verify_finds_a_cut(
     assert "matches every anchor given (1; newest: 2)" in intact[1]
     assert cut[0] == 1, cut[1]
     assert f"from record 2: it is missing: the forge holds anchor {head}" in cut[1]
+
+
+async def test_a_merge_in_a_flux_repository_without_config_says_nothing(
+    make_gitlab_bot: GitLabBotFactory,
+) -> None:
+    bot = await make_gitlab_bot()
+    flux = textwrap.dedent(f"""\
+        apiVersion: source.toolkit.fluxcd.io/v1
+        kind: GitRepository
+        metadata: {{name: flux-system, namespace: flux-system}}
+        spec: {{url: "{bot.clone_url}", ref: {{branch: main}}}}
+        ---
+        apiVersion: kustomize.toolkit.fluxcd.io/v1
+        kind: Kustomization
+        metadata: {{name: apps, namespace: flux-system}}
+        spec:
+          path: ./deploy
+          sourceRef: {{kind: GitRepository, name: flux-system}}
+        """)
+    files = {"clusters/a/apps.yaml": flux, "deploy/cart.yaml": CART}
+    base = bot.origin.commit(files)
+    head = bot.origin.commit(files | {"deploy/cart.yaml": CART.replace("1.0.0", "1.1.0")})
+    bot.merge_request("open", 27, base, head)
+    merge = bot.origin.commit(files | {"deploy/cart.yaml": CART.replace("1.0.0", "1.1.0")})
+
+    await bot.deliver("Push Hook", bot.merge(27, merge))
+    await bot.drain()
+    # Flux deploys the merge: no refusal of a missing .gitops-bot.yaml, nothing applied.
+    assert bot.fake.notes_on(27) == []
+    assert bot.fake.deployments == {}
+    assert await bot.services.store.audit_records() == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from helpers.githubbot import base_tree, deployment
 from helpers.gitlabbot import PROJECT, GitLabBot, GitLabBotFactory
+from helpers.gitopsrepo import application
 
 from bot.core.markdown import GITLAB_NOTE_LIMIT, parse_marker
 from bot.events import GITLAB, Repository
@@ -138,3 +139,20 @@ async def test_a_merge_request_whose_diff_is_not_ready_is_planned_once_it_is(
     [note] = bot.fake.notes_on(10)
     assert base[:12] in note["body"]
     assert _status(bot, head)["history"] == ["pending", "success"]
+
+
+async def test_an_affected_application_that_cannot_be_previewed_is_skipped_not_success(
+    make_gitlab_bot: GitLabBotFactory,
+) -> None:
+    bot = await make_gitlab_bot()
+    app = application("other", "repoURL: https://example.com/other.git\npath: x\n")
+    base = bot.origin.commit({"apps/other.yaml": app})
+    head = bot.origin.commit({"apps/other.yaml": app.replace("path: x", "path: y")})
+    await bot.deliver("Merge Request Hook", bot.merge_request("open", 7, base, head))
+    assert await bot.drain() == 1
+
+    [note] = bot.fake.notes_on(7)
+    assert "⚠️ 1 affected application could not be previewed" in note["body"]
+    status = _status(bot, head)
+    assert status["history"] == ["pending", "skipped"]
+    assert str(status["description"]).startswith("1 affected application not previewed")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
-from helpers.gitopsrepo import RAW, URL, WEB, tree
+from helpers.gitopsrepo import RAW, REMOTE, URL, WEB, tree
 from helpers.gitrepos import Repo
 from helpers.manifests import configmap
 from test_plan import run_plan
@@ -353,3 +353,48 @@ def test_a_removed_application_leaves_its_objects_to_its_controller(repo: Repo) 
     [warning] = web["findings"]
     assert warning["rule"] == "unit.removed"
     assert "depends on its controller" in warning["message"]
+
+
+# --- affected units that cannot be previewed
+
+
+def test_a_change_below_a_unit_that_cannot_be_previewed_is_not_ready_to_merge(
+    repo: Repo,
+) -> None:
+    base = repo.commit(tree())
+    head = repo.commit(tree({"secrets/kustomization.yaml": "resources: [token.yaml]\n"}))
+    data = plan_json(repo, base, head)
+    assert not data["blocking"] and environments(data) == {}
+    assert data["unpreviewed"] == [
+        {
+            "name": "flux/flux-system/secrets",
+            "origin": "clusters/prod/flux.yaml",
+            "reason": "postBuild.substituteFrom Secret flux-system/vault-values is not in Git, "
+            "so its values are unknown",
+        }
+    ]
+    # Listed once, as affected; the untouched ones stay notes and change nothing.
+    assert NOT_PREVIEWED[2] not in data["notes"]
+    assert NOT_PREVIEWED[:2] == data["notes"][-2:]
+    done = run_plan(repo.path, base, head, "markdown", "--repo-url", URL, "--branch", "main")
+    heading = done.stdout.splitlines()[2]
+    assert heading == "### gitops-bot plan: ⚠️ 1 affected application could not be previewed"
+    assert "ready to merge" not in done.stdout
+
+
+def test_a_redefined_unit_that_cannot_be_previewed_is_affected(repo: Repo) -> None:
+    moved = REMOTE.replace("path: deploy", "path: deploy/v2")
+    base = repo.commit(tree())
+    head = repo.commit(tree({"apps/remote.yaml": moved}))
+    data = plan_json(repo, base, head)
+    text = run_plan(repo.path, base, head, "text", "--repo-url", URL, "--branch", "main").stdout
+    assert [u["name"] for u in data["unpreviewed"]] == ["argocd/remote"]
+    assert text.splitlines()[0].endswith(": INCOMPLETE")
+    assert "affected, not previewed: argocd/remote (declared in apps/remote.yaml)" in text
+
+
+def test_units_the_change_leaves_alone_do_not_change_the_verdict(repo: Repo) -> None:
+    base = repo.commit(tree())
+    head = repo.commit(tree({"charts/api/values-prod.yaml": "file: changed\n"}))
+    data = plan_json(repo, base, head)
+    assert data["unpreviewed"] == [] and len(data["notes"]) == 5

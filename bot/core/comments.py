@@ -40,12 +40,13 @@ def render_plan(
 
 
 def plan_blocks(plan: Plan) -> Iterator[Block]:
-    verdict = "❌ blocked" if plan.blocking else "✅ ready to merge"
     yield Block(
-        f"### gitops-bot plan: {verdict}\n\n{code(plan.base[:12])} → {code(plan.head[:12])}"
+        f"### gitops-bot plan: {plan_verdict(plan)}\n\n"
+        f"{code(plan.base[:12])} → {code(plan.head[:12])}"
     )
     if plan.failure:
         yield Block(f"**Could not plan:** {escape(plan.failure)}")
+    yield from _unpreviewed_blocks(plan)
     yield from (Block(f"**Note:** {escape(note)}") for note in plan.notes)
     if plan.environments:
         yield Block(_summary_table(plan.environments))
@@ -56,6 +57,32 @@ def plan_blocks(plan: Plan) -> Iterator[Block]:
     yield from _relaxation_blocks(plan)
     for section in fold(plan.environments):
         yield from _environment_blocks(section.shown, section.same)
+
+
+def plan_verdict(plan: Plan) -> str:
+    """Blocked, incomplete (affected applications could not be previewed), or ready."""
+    if plan.blocking:
+        return "❌ blocked"
+    if plan.unpreviewed:
+        return f"⚠️ {unpreviewed_count(plan)} could not be previewed"
+    return "✅ ready to merge"
+
+
+def unpreviewed_count(plan: Plan) -> str:
+    count = len(plan.unpreviewed)
+    return f"{count} affected application{'s' if count != 1 else ''}"
+
+
+def _unpreviewed_blocks(plan: Plan) -> Iterator[Block]:
+    if not plan.unpreviewed:
+        return
+    them = "them" if len(plan.unpreviewed) > 1 else "it"
+    yield Block(
+        f"**{unpreviewed_count(plan)} could not be previewed**: this change touches {them}, "
+        "but what its controller will deploy after the merge is not shown here. Review "
+        f"{them} by other means before merging."
+    )
+    yield from (Block(f"- {escape(unit.describe())}") for unit in plan.unpreviewed)
 
 
 def render_apply(

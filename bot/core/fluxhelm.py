@@ -12,16 +12,21 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import yaml
 
 from bot.core.controllerapply import flux_destination
+from bot.core.generated import merged
 from bot.core.gitdata import DataObjects, data_objects, deep_merge, describe_missing, lookup
 from bot.core.gitopsapps import (
     FLUX_SOURCE_GROUP,
+    GitRepositories,
     PreviewUnit,
     RepoIdentity,
+    declared,
+    definition,
     git_repositories,
     git_repository_refusal,
 )
@@ -39,9 +44,10 @@ class _Refused(ValueError):
 
 
 def helm_release_units(
-    manifests: Iterable[Manifest], identity: RepoIdentity
+    manifests: Iterable[Manifest], identity: RepoIdentity, generated: DataObjects | None = None
 ) -> tuple[PreviewUnit, ...]:
-    """A unit for every HelmRelease in the commit: previewed, or with the reason why not."""
+    """A unit for every HelmRelease in the commit: previewed, or with the reason why not;
+    `generated` are the ConfigMaps and Secrets the commit's kustomizations generate."""
     objects = tuple(manifests)
     sources = git_repositories(objects)
     charts = {
@@ -49,10 +55,10 @@ def helm_release_units(
         for m in objects
         if (m.key.group, m.key.kind) == (FLUX_SOURCE_GROUP, "HelmChart")
     }
-    data = data_objects(objects)
+    data = merged(data_objects(objects), generated or {})
     context = (identity, sources, charts, data)
     return tuple(
-        _unit(m, context)
+        declared(_unit(m, context), m)
         for m in objects
         if (m.key.group, m.key.kind) == (HELM_GROUP, "HelmRelease")
     )
@@ -65,18 +71,23 @@ def _unit(manifest: Manifest, context: tuple[Any, ...]) -> PreviewUnit:
     namespace = str(spec.get("targetNamespace") or own_namespace)
     cluster = flux_destination(spec, own_namespace)
     name = f"helmrelease/{own_namespace}/{manifest.key.name}"
-    unit = PreviewUnit(name, f"{cluster} {namespace}", manifest.source.path)
+    unit = PreviewUnit(
+        name, f"{cluster} {namespace}", manifest.source.path, definition=definition(manifest.body)
+    )
     try:
-        path = _chart_path(spec, own_namespace, identity, sources, charts)
-        values = _values(spec, own_namespace, data)
+        path = _chart_path(spec, own_namespace, identity, (sources, charts), manifest.source.path)
     except _Refused as exc:
-        return PreviewUnit(unit.name, unit.destination, unit.origin, reason=str(exc))
+        return replace(unit, reason=str(exc))
+    try:
+        values = _values(spec, own_namespace, data, manifest.source.path)
+    except _Refused as exc:
+        return replace(unit, reason=str(exc), folders=(path,))
     release = str(spec.get("releaseName") or _default_release(spec, manifest.key.name))
     source = EnvironmentSource(
         SourceType.HELM, release, inline_values=json.dumps(values, sort_keys=True) if values else ""
     )
     env = Environment(name, path, cluster, namespace, False, False, source=source)
-    return PreviewUnit(unit.name, unit.destination, unit.origin, env)
+    return replace(unit, environment=env)
 
 
 def _default_release(spec: Mapping[str, Any], name: str) -> str:
@@ -89,9 +100,12 @@ def _chart_path(
     spec: Mapping[str, Any],
     namespace: str,
     identity: RepoIdentity,
-    sources: Mapping[tuple[str, str], Mapping[str, Any]],
-    charts: Mapping[tuple[str, str], Mapping[str, Any]],
+    found: tuple[GitRepositories, Mapping[tuple[str, str], Mapping[str, Any]]],
+    near: str,
 ) -> str:
+    """The chart folder; `found` holds the commit's GitRepositories and HelmCharts, and of
+    several GitRepositories of one name the one declared nearest `near` counts."""
+    sources, charts = found
     if unknown := [field for field in _NOT_YET if spec.get(field)]:
         raise _Refused(f"spec.{unknown[0]} is not previewed yet")
     chart_spec, ref_namespace = _chart_spec(spec, namespace, charts)
@@ -100,7 +114,7 @@ def _chart_path(
     ref = _mapping(chart_spec.get("sourceRef"))
     if ref.get("kind") in ("HelmRepository", "OCIRepository"):
         raise _Refused(f"its chart comes from a {ref['kind']}, not from this repository")
-    if why_not := git_repository_refusal(ref, ref_namespace, identity, sources):
+    if why_not := git_repository_refusal(ref, ref_namespace, identity, sources, near):
         raise _Refused(why_not)
     folder = str(chart_spec.get("chart", "")).strip()
     path = re.sub(r"^\./", "", folder).rstrip("/") or "."
@@ -128,16 +142,20 @@ def _chart_spec(
     return _mapping(chart.get("spec")), key[0]
 
 
-def _values(spec: Mapping[str, Any], namespace: str, data: DataObjects) -> dict[str, Any]:
+def _values(
+    spec: Mapping[str, Any], namespace: str, data: DataObjects, near: str
+) -> dict[str, Any]:
     merged: dict[str, Any] = {}
     for reference in spec.get("valuesFrom") or []:
-        merged = deep_merge(merged, _values_from(_mapping(reference), namespace, data))
+        merged = deep_merge(merged, _values_from(_mapping(reference), namespace, data, near))
     return deep_merge(merged, _mapping(spec.get("values")))
 
 
-def _values_from(reference: Mapping[str, Any], namespace: str, data: DataObjects) -> dict[str, Any]:
+def _values_from(
+    reference: Mapping[str, Any], namespace: str, data: DataObjects, near: str
+) -> dict[str, Any]:
     kind, name = str(reference.get("kind", "")), str(reference.get("name", ""))
-    found = lookup(data, kind, namespace, name)
+    found = lookup(data, kind, namespace, name, near)
     if found is None or found.unreadable:
         if reference.get("optional"):
             return {}

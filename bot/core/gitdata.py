@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from bot.core.manifests import Manifest
 
 _KINDS = frozenset({"ConfigMap", "Secret"})
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -19,9 +20,11 @@ class DataObject:
 
     data: Mapping[str, str]
     unreadable: str = ""  # e.g. a SOPS-encrypted Secret
+    file: str = ""  # where it is declared
 
 
-DataObjects = Mapping[tuple[str, str, str], DataObject]  # (kind, namespace, name)
+# (kind, namespace, name): every declaration of it, in file order (one per cluster folder).
+DataObjects = Mapping[tuple[str, str, str], tuple[DataObject, ...]]
 
 
 def data_objects(manifests: Iterable[Manifest]) -> DataObjects:
@@ -31,15 +34,36 @@ def data_objects(manifests: Iterable[Manifest]) -> DataObjects:
     is under `default`, and `lookup` finds it from any namespace (the Kustomization that
     applies it gives it one).
     """
-    return {
-        (m.key.kind, m.key.namespace, m.key.name): _data_of(m.body)
-        for m in manifests
-        if not m.key.group and m.key.kind in _KINDS
-    }
+    found: dict[tuple[str, str, str], tuple[DataObject, ...]] = {}
+    for m in manifests:
+        if not m.key.group and m.key.kind in _KINDS:
+            key = (m.key.kind, m.key.namespace, m.key.name)
+            found[key] = (*found.get(key, ()), replace(_data_of(m.body), file=m.source.path))
+    return found
 
 
-def lookup(objects: DataObjects, kind: str, namespace: str, name: str) -> DataObject | None:
-    return objects.get((kind, namespace, name)) or objects.get((kind, "default", name))
+def lookup(
+    objects: DataObjects, kind: str, namespace: str, name: str, near: str = ""
+) -> DataObject | None:
+    """The object of that name; of several declarations, the one nearest the file `near`
+    (the one that refers to it), as each cluster folder declares its own."""
+    found = objects.get((kind, namespace, name)) or objects.get((kind, "default", name)) or ()
+    return nearest(found, near, lambda item: item.file)
+
+
+def nearest(items: Sequence[T], near: str, file_of: Callable[[T], str]) -> T | None:
+    """The item whose file shares the most leading folders with `near`; the first on a tie."""
+    here = near.split("/")[:-1]
+    return max(items, key=lambda item: _shared(here, file_of(item).split("/")[:-1]), default=None)
+
+
+def _shared(one: list[str], other: list[str]) -> int:
+    count = 0
+    for a, b in zip(one, other, strict=False):
+        if a != b:
+            break
+        count += 1
+    return count
 
 
 def describe_missing(kind: str, namespace: str, name: str) -> str:

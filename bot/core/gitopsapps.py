@@ -6,7 +6,7 @@ import json
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from bot.core.appsets import (
@@ -18,7 +18,8 @@ from bot.core.appsets import (
     matching,
 )
 from bot.core.controllerapply import flux_destination
-from bot.core.gitdata import DataObjects, data_objects, describe_missing, lookup
+from bot.core.generated import merged
+from bot.core.gitdata import DataObjects, data_objects, describe_missing, lookup, nearest
 from bot.core.manifests import Manifest
 from bot.core.repoconfig import Environment, EnvironmentSource, SourceType, check_repo_path
 
@@ -78,6 +79,20 @@ class PreviewUnit:
     origin: str  # the file that declares it
     environment: Environment | None = None
     reason: str = ""  # why it is not previewed; empty when it is
+    # Folders of this repository a unit that is not previewed is known to read: a change
+    # below them touches it.
+    folders: tuple[str, ...] = ()
+    definition: str = ""  # the declaring object as written: a change to it redefines the unit
+    file: str = ""  # the file that declares it (for a unit an app of apps renders, too)
+    line: int = 0
+    declared_by: str = ""  # e.g. "ApplicationSet argocd/teams (apps/teams.yaml)"
+    plain_name: str = ""  # the name before it was told apart from a namesake (unitnames)
+    duplicates: tuple[str, ...] = ()  # the declarations of one Application name, if several
+
+    @property
+    def key(self) -> str:
+        """The name as its object gives it, whatever declares it where."""
+        return self.plain_name or self.name
 
 
 def normalize_url(url: str) -> str:
@@ -93,28 +108,35 @@ def discover_units(
     paths: Iterable[str],
     identity: RepoIdentity,
     contents: Mapping[str, bytes] | None = None,
+    generated: DataObjects | None = None,
 ) -> tuple[PreviewUnit, ...]:
-    """Every unit the objects of a commit declare; `paths` are the commit's files and
-    `contents` those an ApplicationSet's git files generator may read (`generator_files`)."""
+    """Every unit the objects of a commit declare; `paths` are the commit's files,
+    `contents` those an ApplicationSet's git files generator may read (`generator_files`)
+    and `generated` the ConfigMaps and Secrets its kustomizations generate."""
     objects = tuple(manifests)
     files = frozenset(paths)
     sources = git_repositories(objects)
-    data = data_objects(objects)
+    data = merged(data_objects(objects), generated or {})
     git = GitView(files, contents or {}, identity.owns, identity.follows)
     units: list[PreviewUnit] = []
     for manifest in objects:
         group, kind = manifest.key.group, manifest.key.kind
         if (group, kind) == (ARGOCD_GROUP, "Application"):
-            units.append(
-                _argocd_unit(
-                    manifest.key.name, manifest.body, manifest.source.path, files, identity
-                )
-            )
+            body, path = manifest.body, manifest.source.path
+            unit = _argocd_unit(manifest.key.name, body, path, files, identity)
+            units.append(declared(unit, manifest))
         elif (group, kind) == (ARGOCD_GROUP, "ApplicationSet"):
-            units += _appset_units(manifest, git, identity)
+            units += [declared(u, manifest) for u in _appset_units(manifest, git, identity)]
         elif (group, kind) == (FLUX_GROUP, "Kustomization"):
-            units.append(_flux_unit(manifest, files, identity, sources, data))
+            units.append(declared(_flux_unit(manifest, files, identity, sources, data), manifest))
     return tuple(sorted(units, key=lambda unit: unit.name))
+
+
+def declared(unit: PreviewUnit, manifest: Manifest) -> PreviewUnit:
+    """The unit with where it is declared: the object's file and line, kind and name."""
+    key, source = manifest.key, manifest.source
+    by = f"{key.kind} {key.namespace}/{key.name} ({source.path})"
+    return replace(unit, file=source.path, line=source.line, declared_by=by)
 
 
 def generator_files(manifests: Iterable[Manifest], paths: Iterable[str]) -> tuple[str, ...]:
@@ -144,12 +166,7 @@ def children_of(
     """The units of the Applications and ApplicationSets a unit's render gives (app of apps)."""
     apps = [m for m in manifests if declares_apps(m)]
     found = discover_units(apps, paths, identity, contents)
-    return tuple(
-        PreviewUnit(
-            u.name, u.destination, f"{u.origin}, rendered by {parent.name}", u.environment, u.reason
-        )
-        for u in found
-    )
+    return tuple(replace(u, origin=f"{u.origin}, rendered by {parent.name}") for u in found)
 
 
 def _is_git_repository(manifest: Manifest) -> bool:
@@ -162,18 +179,19 @@ def _is_git_repository(manifest: Manifest) -> bool:
 def _appset_units(manifest: Manifest, git: GitView, identity: RepoIdentity) -> list[PreviewUnit]:
     """The Applications an ApplicationSet generates, each a unit; or the set, refused."""
     origin = manifest.source.path
+    set_name = f"applicationset/{manifest.key.namespace}/{manifest.key.name}"
+    refused = PreviewUnit(set_name, "", origin, definition=definition(manifest.body))
     try:
         apps = generate(_mapping(manifest.body.get("spec")), git, identity.clusters)
     except GeneratorError as exc:
-        name = f"applicationset/{manifest.key.namespace}/{manifest.key.name}"
-        return [PreviewUnit(name, "", origin, reason=str(exc))]
+        return [replace(refused, reason=str(exc))]
     units = []
     for app in apps:
         name = str(_mapping(_mapping(app).get("metadata")).get("name") or "")
         if not name:
-            set_name = f"applicationset/{manifest.key.namespace}/{manifest.key.name}"
-            reason = "its template gives an Application without metadata.name"
-            return [PreviewUnit(set_name, "", origin, reason=reason)]
+            return [
+                replace(refused, reason="its template gives an Application without metadata.name")
+            ]
         units.append(_argocd_unit(name, _mapping(app), origin, git.paths, identity))
     return units
 
@@ -185,7 +203,9 @@ def _argocd_unit(
     dest = _mapping(spec.get("destination"))
     cluster = str(dest.get("name") or dest.get("server") or "in-cluster")
     namespace = str(dest.get("namespace") or "default")
-    unit = PreviewUnit(f"argocd/{app}", f"{cluster} {namespace}", origin)
+    unit = PreviewUnit(
+        f"argocd/{app}", f"{cluster} {namespace}", origin, definition=definition(body)
+    )
     chosen = _chosen_source(spec, identity)
     if isinstance(chosen, str):
         return _refused(unit, chosen)
@@ -195,11 +215,11 @@ def _argocd_unit(
         return _refused(unit, f"the source path {source.get('path')!r} is not a repository folder")
     built = _argocd_source(app, path, source, files, refs)
     if isinstance(built, str):
-        return _refused(unit, built)
+        return _refused(unit, built, path)
     env = Environment(
         unit.name, path, cluster, namespace, False, False, source=built[0], **built[1]
     )
-    return PreviewUnit(unit.name, unit.destination, unit.origin, env)
+    return replace(unit, environment=env)
 
 
 def _chosen_source(
@@ -342,14 +362,16 @@ def _flux_unit(
     manifest: Manifest,
     files: frozenset[str],
     identity: RepoIdentity,
-    sources: Mapping[tuple[str, str], Mapping[str, Any]],
+    sources: GitRepositories,
     data: DataObjects,
 ) -> PreviewUnit:
     spec = _mapping(manifest.body.get("spec"))
     namespace = str(spec.get("targetNamespace") or "default")
     cluster = flux_destination(spec, manifest.key.namespace)
     name = f"flux/{manifest.key.namespace}/{manifest.key.name}"
-    unit = PreviewUnit(name, f"{cluster} {namespace}", manifest.source.path)
+    unit = PreviewUnit(
+        name, f"{cluster} {namespace}", manifest.source.path, definition=definition(manifest.body)
+    )
     why_not = _flux_refusal(manifest, spec, identity, sources)
     if why_not:
         return _refused(unit, why_not)
@@ -357,15 +379,15 @@ def _flux_unit(
     if path is None:
         return _refused(unit, f"spec.path {spec.get('path')!r} is not a repository folder")
     overrides = _flux_overrides(spec)
-    substitute = _substitutions(spec, manifest.key.namespace, data)
+    substitute = _substitutions(spec, manifest.key.namespace, data, manifest.source.path)
     components = tuple(_repo_file(path, str(c)) or "" for c in spec.get("components") or [])
     if isinstance(substitute, str) or "" in components:
-        return _refused(unit, substitute if isinstance(substitute, str) else _BAD_COMPONENT)
+        why_not = substitute if isinstance(substitute, str) else _BAD_COMPONENT
+        return _refused(unit, why_not, path)
     if not any(_join(path, f) in files for f in KUSTOMIZATION_FILES):
         if overrides or substitute or components:
-            return _refused(
-                unit, "overrides on a folder without a kustomization are not previewed yet"
-            )
+            why_not = "overrides on a folder without a kustomization are not previewed yet"
+            return _refused(unit, why_not, path)
         source = EnvironmentSource(SourceType.PLAIN)
     else:
         source = EnvironmentSource(
@@ -375,35 +397,36 @@ def _flux_unit(
             components=components,
         )
     env = Environment(name, path, cluster, namespace, False, False, source=source)
-    return PreviewUnit(unit.name, unit.destination, unit.origin, env)
+    return replace(unit, environment=env)
 
 
 def _flux_refusal(
     manifest: Manifest,
     spec: Mapping[str, Any],
     identity: RepoIdentity,
-    sources: Mapping[tuple[str, str], Mapping[str, Any]],
+    sources: GitRepositories,
 ) -> str:
     ref = _mapping(spec.get("sourceRef"))
-    if why_not := git_repository_refusal(ref, manifest.key.namespace, identity, sources):
-        return why_not
-    return ""
+    near = manifest.source.path
+    return git_repository_refusal(ref, manifest.key.namespace, identity, sources, near)
 
 
 def git_repository_refusal(
     ref: Mapping[str, Any],
     namespace: str,
     identity: RepoIdentity,
-    sources: Mapping[tuple[str, str], Mapping[str, Any]],
+    sources: GitRepositories,
+    near: str = "",
 ) -> str:
-    """Why a Flux sourceRef is not this repository at the merge branch; empty when it is."""
+    """Why a Flux sourceRef is not this repository at the merge branch; empty when it is.
+    Of several GitRepositories of that name, the one declared nearest `near` counts."""
     if ref.get("kind") != "GitRepository":
         return f"its sourceRef is {ref.get('kind', 'missing')!r}, not a GitRepository"
     key = (str(ref.get("namespace") or namespace), str(ref.get("name", "")))
-    repository = sources.get(key)
+    repository = nearest(sources.get(key, ()), near, lambda m: m.source.path)
     if repository is None:
         return f"GitRepository {key[0]}/{key[1]} is not in this repository, so its URL is unknown"
-    repo_spec = _mapping(repository.get("spec"))
+    repo_spec = _mapping(repository.body.get("spec"))
     url = str(repo_spec.get("url", ""))
     if not identity.owns(url):
         return f"its source is another repository ({url})"
@@ -413,9 +436,18 @@ def git_repository_refusal(
     return ""
 
 
-def git_repositories(manifests: Iterable[Manifest]) -> dict[tuple[str, str], Mapping[str, Any]]:
-    """The Flux GitRepository objects of a commit, by namespace and name."""
-    return {(m.key.namespace, m.key.name): m.body for m in manifests if _is_git_repository(m)}
+GitRepositories = Mapping[tuple[str, str], tuple[Manifest, ...]]
+
+
+def git_repositories(manifests: Iterable[Manifest]) -> GitRepositories:
+    """The Flux GitRepository objects of a commit, by namespace and name (each cluster
+    folder may declare its own)."""
+    found: dict[tuple[str, str], tuple[Manifest, ...]] = {}
+    for m in manifests:
+        if _is_git_repository(m):
+            key = (m.key.namespace, m.key.name)
+            found[key] = (*found.get(key, ()), m)
+    return found
 
 
 def _flux_overrides(spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -428,7 +460,7 @@ def _flux_overrides(spec: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _substitutions(
-    spec: Mapping[str, Any], namespace: str, data: DataObjects
+    spec: Mapping[str, Any], namespace: str, data: DataObjects, near: str
 ) -> tuple[tuple[str, str], ...] | str:
     """`substituteFrom` objects in order, then `substitute`, which wins; or why not."""
     postbuild = _mapping(spec.get("postBuild"))
@@ -436,7 +468,7 @@ def _substitutions(
     for reference in postbuild.get("substituteFrom") or []:
         reference = _mapping(reference)
         kind, name = str(reference.get("kind", "")), str(reference.get("name", ""))
-        found = lookup(data, kind, namespace, name)
+        found = lookup(data, kind, namespace, name, near)
         if found is None or found.unreadable:
             if reference.get("optional"):
                 continue
@@ -450,8 +482,13 @@ def _substitutions(
 # --- shared
 
 
-def _refused(unit: PreviewUnit, reason: str) -> PreviewUnit:
-    return PreviewUnit(unit.name, unit.destination, unit.origin, reason=reason)
+def definition(body: Mapping[str, Any]) -> str:
+    """An object's fields as one canonical text, to tell whether two declarations differ."""
+    return json.dumps(body, sort_keys=True, default=str)
+
+
+def _refused(unit: PreviewUnit, reason: str, *folders: str) -> PreviewUnit:
+    return replace(unit, environment=None, reason=reason, folders=folders)
 
 
 def _repo_folder(path: object) -> str | None:

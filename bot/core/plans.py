@@ -42,6 +42,18 @@ class EnvironmentPlan:
 
 
 @dataclass(frozen=True)
+class Unpreviewed:
+    """An Argo CD or Flux unit the change touches but that could not be previewed."""
+
+    name: str
+    origin: str  # the file that declares it
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.name} (declared in {self.origin}): {self.reason}"
+
+
+@dataclass(frozen=True)
 class Plan:
     base: str
     head: str
@@ -50,6 +62,8 @@ class Plan:
     failure: str | None = None  # why no environment could be planned at all
     notes: tuple[str, ...] = ()  # what the reader should know about how it was made
     relaxations: tuple[Relaxation, ...] = ()  # policies relaxed by .gitops-bot.yaml
+    # Affected units whose preview is missing: the plan is incomplete, not "ready to merge".
+    unpreviewed: tuple[Unpreviewed, ...] = ()
 
     @property
     def blocking(self) -> bool:

@@ -13,9 +13,10 @@ from bot.core.relaxations import Relaxation
 
 
 def plan_as_text(plan: Plan) -> str:
-    lines = [f"plan {plan.base[:12]} -> {plan.head[:12]}: {'BLOCKED' if plan.blocking else 'ok'}"]
+    lines = [f"plan {plan.base[:12]} -> {plan.head[:12]}: {_text_verdict(plan)}"]
     if plan.failure:
         lines.append(f"could not plan: {plan.failure}")
+    lines.extend(f"affected, not previewed: {unit.describe()}" for unit in plan.unpreviewed)
     lines.extend(f"note: {note}" for note in plan.notes)
     lines.extend(f.describe() for f in plan.all_findings)
     lines.extend(f"relaxed: {r.describe()}" for r in plan.relaxations)
@@ -91,6 +92,12 @@ def apply_as_data(result: ApplyResult) -> dict[str, Any]:
     }
 
 
+def _text_verdict(plan: Plan) -> str:
+    if plan.blocking:
+        return "BLOCKED"
+    return "INCOMPLETE" if plan.unpreviewed else "ok"
+
+
 def plan_as_data(plan: Plan) -> dict[str, Any]:
     return {
         "base": plan.base,
@@ -98,6 +105,9 @@ def plan_as_data(plan: Plan) -> dict[str, Any]:
         "blocking": plan.blocking,
         "failure": plan.failure,
         "notes": list(plan.notes),
+        "unpreviewed": [
+            {"name": u.name, "origin": u.origin, "reason": u.reason} for u in plan.unpreviewed
+        ],
         "findings": [finding_as_data(f) for f in plan.findings],
         "relaxations": [relaxation_as_data(r) for r in plan.relaxations],
         "environments": [

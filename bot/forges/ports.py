@@ -51,7 +51,7 @@ class CheckState(StrEnum):
     PENDING = "pending"
     SUCCESS = "success"
     FAILURE = "failure"
-    NEUTRAL = "neutral"  # concluded without a verdict: superseded by a newer head
+    NEUTRAL = "neutral"  # no verdict: superseded by a newer head, or a plan missing units
 
 
 @dataclass(frozen=True)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass, replace
 
 from bot.core.fluxhelm import helm_release_units
+from bot.core.generated import generated_objects, generating, merged
+from bot.core.gitdata import DataObjects
 from bot.core.gitopsapps import (
+    KUSTOMIZATION_FILES,
     PreviewUnit,
     RepoIdentity,
     children_of,
@@ -14,13 +18,17 @@ from bot.core.gitopsapps import (
     generator_files,
 )
 from bot.core.manifests import Manifest
-from bot.core.repoconfig import Environment, RepoConfig, SourceType
+from bot.core.patchfiles import patch_files
+from bot.core.redeclared import redeclared
+from bot.core.repoconfig import Environment, EnvironmentSource, RepoConfig, SourceType
+from bot.core.unitnames import named_apart, without_duplicates
 from bot.git.repos import GitRepo
 from bot.renderers import RenderOptions, RenderRequest, render, render_failure
 from bot.renderers.checkouts import TreeIndex, read_index
 from bot.renderers.inputs import CommitReading, render_inputs
 
 _WHOLE_TREE = Environment("discovery", ".", "-")
+_BUILT = EnvironmentSource(SourceType.KUSTOMIZE)
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,8 @@ class UnitSorting:
     affected: tuple[UnitPair, ...]  # to render and compare
     not_previewed: tuple[PreviewUnit, ...]  # with the reason
     unaffected: int  # previewable units whose inputs the change does not touch
+    # Of `not_previewed`, those the change touches: the plan cannot say what they deploy.
+    touched: tuple[PreviewUnit, ...] = ()
 
 
 def identity_for(config: RepoConfig, identity: RepoIdentity) -> RepoIdentity:
@@ -69,13 +79,19 @@ async def units_at(
     """Every Application, ApplicationSet and Kustomization the commit declares, as units,
     with the Applications that Argo CD units render (app of apps, up to MAX_APP_DEPTH)."""
     rendered = await render(RenderRequest(repo, commit, _WHOLE_TREE, version, options))
-    manifests = rendered.loaded.manifests
+    loaded = rendered.loaded
     at = _Commit(repo, commit, await read_index(repo, commit), identity, version, options)
+    kustomizations = await _kustomizations(at)
+    patches = patch_files(kustomizations)
+    # Every declaration counts: each cluster folder may declare the same object (unitnames).
+    found = (*loaded.manifests, *redeclared(loaded, rendered.texts, _WHOLE_TREE.namespace))
+    manifests = tuple(m for m in found if m.source.path not in patches)
     contents = await _generator_contents(at, manifests)
-    top = discover_units(manifests, at.index.entries, identity, contents)
-    top += helm_release_units(manifests, identity)
+    generated = await _generated_data(at, kustomizations)
+    top = discover_units(manifests, at.index.entries, identity, contents, generated)
+    top += helm_release_units(manifests, identity, generated)
     app_files = frozenset(m.source.path for m in manifests if declares_apps(m))
-    return await _with_children(at, top, app_files)
+    return tuple(without_duplicates(await _with_children(at, top, app_files)))
 
 
 async def _generator_contents(at: _Commit, manifests: tuple[Manifest, ...]) -> dict[str, bytes]:
@@ -86,6 +102,30 @@ async def _generator_contents(at: _Commit, manifests: tuple[Manifest, ...]) -> d
     return {path: blobs[index.entries[path].oid] for path in wanted_files}
 
 
+async def _kustomizations(at: _Commit) -> dict[str, bytes]:
+    """Every kustomization file of the commit, by path."""
+    index = at.index
+    paths = [p for p in index.entries if posixpath.basename(p) in KUSTOMIZATION_FILES]
+    paths = [p for p in paths if index.is_file(p)]
+    blobs = await at.repo.read_blobs([index.entries[p].oid for p in paths])
+    return {path: blobs[index.entries[path].oid] for path in paths}
+
+
+async def _generated_data(at: _Commit, kustomizations: dict[str, bytes]) -> DataObjects:
+    """The ConfigMaps and Secrets the commit's kustomizations generate, each folder with a
+    generator built by kustomize as Flux builds it (so hashed names are kustomize's own)."""
+    found: DataObjects = {}
+    for path, text in kustomizations.items():
+        fields = generating(text)
+        if fields is None:
+            continue
+        folder = posixpath.dirname(path) or "."
+        env = Environment(f"generators/{folder}", folder, "-", source=_BUILT)
+        rendered = await render(RenderRequest(at.repo, at.commit, env, at.version, at.options))
+        found = merged(found, generated_objects(fields, path, rendered.loaded.manifests))
+    return found
+
+
 # How many levels of Applications rendered by Applications are expanded; the Applications
 # a unit at the last level renders are listed as not previewed instead.
 MAX_APP_DEPTH = 3
@@ -94,21 +134,23 @@ MAX_APP_DEPTH = 3
 async def _with_children(
     at: _Commit, top: tuple[PreviewUnit, ...], app_files: frozenset[str]
 ) -> tuple[PreviewUnit, ...]:
-    units = {unit.name: unit for unit in top}
+    # By name and file: namesakes in other files are units of their own (see unitnames).
+    units = {(unit.name, unit.file): unit for unit in top}
     level = [u for u in top if await _renders_apps(at, u, app_files)]
-    expanded: set[str] = set()
+    expanded: set[tuple[str, str]] = set()
     for depth in range(1, MAX_APP_DEPTH + 2):
-        parents = [p for p in level if p.name not in expanded]
-        expanded |= {p.name for p in parents}
+        parents = [p for p in level if (p.name, p.file) not in expanded]
+        expanded |= {(p.name, p.file) for p in parents}
         level = []
         for parent in parents:
             if depth > MAX_APP_DEPTH:
-                units[f"{parent.name}/apps"] = _too_deep(parent)
+                too_deep = _too_deep(parent)
+                units[too_deep.name, too_deep.file] = too_deep
                 continue
             children, files = await _children(at, parent)
             # The files it renders declare these Applications through it, not on their own.
-            units = {n: u for n, u in units.items() if u.origin not in files or u is parent}
-            units |= {child.name: child for child in children}
+            units = {k: u for k, u in units.items() if u.origin not in files or u is parent}
+            units |= {(child.name, child.file): child for child in children}
             level += [c for c in children if await _renders_apps(at, c, app_files)]
     return tuple(sorted(units.values(), key=lambda unit: unit.name))
 
@@ -118,7 +160,7 @@ def _too_deep(parent: PreviewUnit) -> PreviewUnit:
         f"the Applications it renders are not previewed: apps of apps are expanded "
         f"{MAX_APP_DEPTH} levels deep"
     )
-    return PreviewUnit(f"{parent.name}/apps", "", parent.origin, reason=reason)
+    return PreviewUnit(f"{parent.name}/apps", "", parent.origin, reason=reason, file=parent.file)
 
 
 async def _children(
@@ -131,7 +173,10 @@ async def _children(
     failure = render_failure(rendered.loaded.findings)
     if failure is not None:
         reason = f"the Applications it renders are unknown: it cannot be rendered ({failure})"
-        return (PreviewUnit(f"{parent.name}/apps", "", parent.origin, reason=reason),), frozenset()
+        unknown = PreviewUnit(
+            f"{parent.name}/apps", "", parent.origin, reason=reason, file=parent.file
+        )
+        return (unknown,), frozenset()
     manifests = rendered.loaded.manifests
     contents = await _generator_contents(at, manifests)
     files = frozenset(m.source.path for m in manifests if declares_apps(m))
@@ -171,14 +216,26 @@ async def sort_units(
     units: tuple[tuple[PreviewUnit, ...], tuple[PreviewUnit, ...]],
     options: RenderOptions,
 ) -> UnitSorting:
-    base = {u.name: u for u in units[0]}
-    head = {u.name: u for u in units[1]}
+    base = {u.name: u for u in named_apart(units[0], units[1])}
+    head = {u.name: u for u in named_apart(units[1], units[0])}
     pairs = [UnitPair(n, base.get(n), head.get(n)) for n in sorted(base.keys() | head.keys())]
     not_previewed = tuple(p.declared for p in pairs if p.declared.environment is None)
     previewable = [p for p in pairs if p.declared.environment is not None]
     readings = (await CommitReading.of(repo, commits[0]), await CommitReading.of(repo, commits[1]))
     affected = [p for p in previewable if await _affected(readings, p, options)]
-    return UnitSorting(tuple(affected), not_previewed, len(previewable) - len(affected))
+    unknown = [p for p in pairs if p.declared.environment is None]
+    touched = tuple(p.declared for p in unknown if _touched(readings, p))
+    return UnitSorting(tuple(affected), not_previewed, len(previewable) - len(affected), touched)
+
+
+def _touched(readings: tuple[CommitReading, CommitReading], pair: UnitPair) -> bool:
+    """A unit that is not previewed is touched when its declaration differs between base
+    and head (added, removed, redefined) or a file below a folder it is known to read does."""
+    if pair.base != pair.head:
+        return True
+    folders = pair.declared.folders
+    base, head = (frozenset(r.index.below(folders)) for r in readings)
+    return base != head
 
 
 async def _affected(

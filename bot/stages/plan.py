@@ -13,7 +13,7 @@ from bot.core.envpaths import created, is_missing, is_path_problem, removed
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.gitopsapps import NO_IDENTITY, RepoIdentity
 from bot.core.manifests import LoadResult, SourceFile
-from bot.core.plans import EnvironmentPlan, Plan, plan_environment
+from bot.core.plans import EnvironmentPlan, Plan, Unpreviewed, plan_environment
 from bot.core.policies import Policy
 from bot.core.relaxations import (
     DEFAULT_RELAXATION,
@@ -23,6 +23,7 @@ from bot.core.relaxations import (
 )
 from bot.core.repoconfig import CONFIG_PATH, ConfigError, Environment, RepoConfig, parse_config
 from bot.core.schemas import SchemaCatalog, UnknownKinds
+from bot.core.unitnames import duplicate_findings, touched_by_renders
 from bot.git.repos import GitError, GitRepo
 from bot.git.sources import FileSet, read_commit_folder, read_entries
 from bot.renderers import (
@@ -60,6 +61,16 @@ CatalogFactory = Callable[[str], SchemaCatalog]
 LivePreview = Callable[
     [Environment, LoadResult, LoadResult, str, EnvironmentPlan], Awaitable[EnvironmentPlan]
 ]
+
+
+@dataclass(frozen=True)
+class UnitPlans:
+    """The Argo CD and Flux part of a plan."""
+
+    plans: tuple[EnvironmentPlan, ...] = ()  # of the units the change affects
+    notes: tuple[str, ...] = ()
+    unpreviewed: tuple[Unpreviewed, ...] = ()  # affected units that cannot be previewed
+    findings: tuple[Finding, ...] = ()  # about the declarations, e.g. a name given twice
 
 
 @dataclass(frozen=True)
@@ -110,7 +121,7 @@ async def plan_change(
     units = await controller_units(repo, (base, head), checks, identity, secret_key, unit_live)
     if units is None:  # no config, and nothing Argo CD or Flux deploys: the config is missing
         return _unusable_config(base, head, _missing_config())
-    unit_plans, notes = units
+    unit_plans = units.plans
     environments = checks.config.environments
     if only is not None:
         environments = tuple(e for e in environments if e.name == only)
@@ -128,7 +139,13 @@ async def plan_change(
     ]
     relaxed = checks.selection.relaxations if checks.selection else ()
     return Plan(
-        base, head, tuple(plans) + unit_plans, checks.findings, notes=notes, relaxations=relaxed
+        base,
+        head,
+        tuple(plans) + unit_plans,
+        checks.findings + units.findings,
+        notes=units.notes,
+        relaxations=relaxed,
+        unpreviewed=units.unpreviewed,
     )
 
 
@@ -152,14 +169,15 @@ async def controller_units(
     identity: RepoIdentity,
     secret_key: bytes,
     unit_live: UnitLivePreviewer | None = None,
-) -> tuple[tuple[EnvironmentPlan, ...], tuple[str, ...]] | None:
-    """Plans of the Argo CD and Flux units the change affects, and notes on the others.
+) -> UnitPlans | None:
+    """Plans of the Argo CD and Flux units the change affects, notes on the others, and
+    the affected units that could not be previewed.
 
     None when the base commit has no config and declares no such unit.
     """
     config = checks.config
     if not (config.argocd or config.flux):
-        return (), ()
+        return UnitPlans()
     identity = identity_for(config, identity)
     version, options = config.kubernetes_version, checks.render_options
     found = [
@@ -177,10 +195,19 @@ async def controller_units(
             return await _plan_pair(repo, commits, pair, checks, secret_key, unit_live)
 
     plans = await asyncio.gather(*(plan_pair(pair) for pair in sorting.affected))
-    return tuple(plans), unit_notes(config is CONTROLLED, sorting)
+    rendered = touched_by_renders(plans, sorting.not_previewed)
+    more = tuple(u for u in rendered if u.name not in {t.name for t in sorting.touched})
+    untouched = tuple(u for u in sorting.not_previewed if u.name not in {m.name for m in more})
+    sorting = replace(sorting, touched=sorting.touched + more, not_previewed=untouched + more)
+    unpreviewed = tuple(Unpreviewed(u.name, u.origin, u.reason) for u in sorting.touched)
+    notes = unit_notes(config is CONTROLLED, sorting)
+    findings = tuple(duplicate_findings(found[1], found[0]))
+    return UnitPlans(tuple(plans), notes, unpreviewed, findings)
 
 
 def unit_notes(implicit: bool, sorting: UnitSorting) -> tuple[str, ...]:
+    """The mode, how many units the change leaves alone, and which it leaves alone that
+    are not previewed (those it touches are listed apart, as the plan's `unpreviewed`)."""
     notes = [IMPLICIT_NOTE] if implicit else []
     if sorting.unaffected:
         notes.append(
@@ -190,6 +217,7 @@ def unit_notes(implicit: bool, sorting: UnitSorting) -> tuple[str, ...]:
     notes += [
         f"not previewed: {unit.name} (declared in {unit.origin}): {unit.reason}"
         for unit in sorting.not_previewed
+        if unit not in sorting.touched
     ]
     return tuple(notes)
 

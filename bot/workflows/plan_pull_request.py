@@ -6,7 +6,7 @@ import logging
 from dataclasses import replace
 from enum import StrEnum
 
-from bot.core.comments import render_plan
+from bot.core.comments import render_plan, unpreviewed_count
 from bot.core.controls import plain
 from bot.core.findings import Finding, Severity, has_errors
 from bot.core.gitopsapps import RepoIdentity
@@ -178,6 +178,8 @@ def plan_check(plan: Plan, head: str | None = None) -> CheckReport:
         if findings
         else "No findings"
     )
+    if plan.unpreviewed and not failed:
+        title = f"{unpreviewed_count(plan)} not previewed; {title[0].lower()}{title[1:]}"
     lines = [f"Plan of {code(plan.head[:12])} against {code(plan.base[:12])}: see the PR comment."]
     if head is not None and head != plan.head:
         lines[0] = (
@@ -195,8 +197,18 @@ def plan_check(plan: Plan, head: str | None = None) -> CheckReport:
         )
         for env in plan.environments
     ]
-    state = CheckState.FAILURE if failed else CheckState.SUCCESS
+    lines += [f"- not previewed: {escape(unit.describe())}" for unit in plan.unpreviewed]
+    state = check_state(plan, failed)
     return CheckReport(state, title, "\n".join(lines), finding_annotations(findings))
+
+
+def check_state(plan: Plan, failed: bool) -> CheckState:
+    """Failure blocks; a plan that misses affected applications is neutral: GitHub shows it
+    apart from a pass without blocking the merge (the controllers deploy, and the bot cannot
+    judge what it did not see); GitLab's status for it is `skipped`."""
+    if failed:
+        return CheckState.FAILURE
+    return CheckState.NEUTRAL if plan.unpreviewed else CheckState.SUCCESS
 
 
 def finding_annotations(findings: tuple[Finding, ...]) -> tuple[Annotation, ...]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import os
 
 from bot import __version__
@@ -38,37 +37,20 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
         CheckPool(1, settings.check_timeout_seconds) as pool,
     ):
         live = LivePreviewer(clusters, settings.fingerprint_key)
-        # The worker starts (a new interpreter importing the checks) while git and the
-        # renderers work here, instead of after them, when the first parse waits for it.
-        warming = asyncio.create_task(pool.warm())
-        try:
-            return await _planned(args, settings, clusters, pool, live)
-        finally:
-            with contextlib.suppress(Exception):  # a worker that cannot start fails the parse
-                await warming
-
-
-async def _planned(
-    args: argparse.Namespace,
-    settings: Settings,
-    clusters: ClusterDirectory,
-    pool: CheckPool,
-    live: LivePreviewer,
-) -> Plan:
-    return await plan_change(
-        GitRepo(args.repo),
-        args.base,
-        args.head,
-        settings.fingerprint_key,
-        args.env,
-        render_options=render_options(settings, pool.run),
-        live=live,
-        server_schemas=server_schemas(settings, None if args.no_cluster else clusters),
-        relaxation=settings.policy_rules,
-        identity=RepoIdentity(
-            tuple(args.repo_url),
-            args.any_repo_url,
-            tuple(args.branch or [args.base]),
-            settings.argocd_clusters,
-        ),
-    )
+        return await plan_change(
+            GitRepo(args.repo),
+            args.base,
+            args.head,
+            settings.fingerprint_key,
+            args.env,
+            render_options=render_options(settings, pool.run),
+            live=live,
+            server_schemas=server_schemas(settings, None if args.no_cluster else clusters),
+            relaxation=settings.policy_rules,
+            identity=RepoIdentity(
+                tuple(args.repo_url),
+                args.any_repo_url,
+                tuple(args.branch or [args.base]),
+                settings.argocd_clusters,
+            ),
+        )

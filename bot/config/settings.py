@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -234,7 +234,7 @@ def _structured(name: str, value: Any) -> Any:
     return _worded(name, parse_targets, NotificationSettingsError, value)
 
 
-def _worded(name: str, parse: Any, error: type[ValueError], value: Any) -> Any:
+def _worded(name: str, parse: Callable[[Any], Any], error: type[ValueError], value: Any) -> Any:
     """parse(value), its own errors said under the variable's name."""
     try:
         return parse(value)

@@ -173,14 +173,6 @@ def linear_draft202012() -> type[jsonschema.protocols.Validator]:
     return _linear(jsonschema.Draft202012Validator)
 
 
-@lru_cache(maxsize=1)
-def linear_draft7() -> type[jsonschema.protocols.Validator]:
-    """Draft 7 (the schemas of CustomResourceDefinitions), regex keywords matched here."""
-    import jsonschema
-
-    return _linear(jsonschema.Draft7Validator)
-
-
 def _linear(base: type[jsonschema.protocols.Validator]) -> type[jsonschema.protocols.Validator]:
     """`base` with every regex keyword matched here (extend is untyped in jsonschema)."""
     import jsonschema.validators

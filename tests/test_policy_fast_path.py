@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from bot.core.findings import Severity
 from bot.core.manifests import Manifest, SourceFile
 from bot.core.patterns import (
-    LinearDraft202012Validator,
+    linear_draft202012,
     reference_schema_problem,
     schema_problem,
 )
@@ -36,7 +36,7 @@ REFERENCE = tuple(parse_policy(source) for source in DEFAULT_FILES)
 
 
 def policy(schema: dict[str, Any]) -> Policy:
-    return Policy("p", "test policy", Severity.ERROR, LinearDraft202012Validator(schema))
+    return Policy("p", "test policy", Severity.ERROR, linear_draft202012()(schema))
 
 
 def outcome(validator: Any, instance: Any) -> list[tuple[str, list[Any]]] | str:
@@ -131,7 +131,7 @@ def test_each_covered_schema_takes_the_fast_path(schema: dict[str, Any]) -> None
 @settings(max_examples=200, deadline=None)
 @given(instance=instances)
 def test_random_data_gets_the_reference_verdict(schema: dict[str, Any], instance: Any) -> None:
-    reference = LinearDraft202012Validator(schema)
+    reference = linear_draft202012()(schema)
     fast = with_fast_path(policy(schema)).validator
     assert outcome(fast, instance) == outcome(reference, instance)
 
@@ -153,7 +153,7 @@ def test_where_native_keywords_would_have_passed_wrongly(
     schema: dict[str, Any], instance: Any
 ) -> None:
     """Why these keywords are jsonschema's to decide: natively the verdict differs."""
-    reference = LinearDraft202012Validator(schema)
+    reference = linear_draft202012()(schema)
     assert jsonschema_rs.Draft202012Validator(schema).is_valid(instance)
     assert outcome(reference, instance) != []
     assert outcome(with_fast_path(policy(schema)).validator, instance) == outcome(

@@ -71,9 +71,10 @@ class ClusterDirectory:
 
 
 async def _open_cluster(settings: ClusterSettings) -> KubernetesCluster:
-    # Imported here: the Kubernetes client loads its ~850 generated models (0.4 s on an
-    # idle machine), which only a command that reaches a cluster should pay for.
+    # Imported here: aiohttp (and, for in-cluster settings or login programs, the
+    # Kubernetes client with its ~850 generated models: 0.4 s on an idle machine) is
+    # only for a command that reaches a cluster.
     from bot.clusters.kubeapi import KubernetesCluster
-    from bot.clusters.kubeconfigs import client_configuration
+    from bot.clusters.kubeconfigs import cluster_transport
 
-    return KubernetesCluster(settings, await client_configuration(settings))
+    return KubernetesCluster(settings, await cluster_transport(settings))

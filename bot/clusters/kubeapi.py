@@ -1,4 +1,4 @@
-"""The Cluster port on the official client's async API (`kubernetes.aio`)."""
+"""The Cluster port over the API server's REST API (transports: aiohttp, or `kubernetes.aio`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Any
 from urllib.parse import quote
 
 import aiohttp
-from kubernetes.aio.client import ApiClient, Configuration
 
 from bot.clusters.errors import (
     AdmissionFailed,
@@ -24,6 +23,7 @@ from bot.clusters.errors import (
     UnknownKind,
 )
 from bot.clusters.ports import Resource
+from bot.clusters.transports import ApiRequest, Transport
 from bot.config.clusters import ClusterSettings
 from bot.core.manifests import ObjectKey
 from bot.core.rollouts import FIELD_MANAGER
@@ -35,19 +35,18 @@ _ADMISSION_WORDS = ("admission webhook", "ValidatingAdmissionPolicy", "failed ca
 
 
 class KubernetesCluster:
-    """One cluster through one ApiClient; requests are bounded by the cluster's concurrency."""
+    """One cluster through one transport; requests are bounded by the cluster's concurrency."""
 
-    def __init__(self, settings: ClusterSettings, configuration: Configuration) -> None:
+    def __init__(self, settings: ClusterSettings, transport: Transport) -> None:
         self.name = settings.name
-        self._api = ApiClient(configuration)
-        self._api.user_agent = "gitops-bot"
+        self._transport = transport
         self._limit = asyncio.Semaphore(settings.concurrency)
         self._timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
         self._served: dict[str, dict[str, Resource]] = {}  # apiVersion -> kind -> resource
         self._discovering: dict[str, asyncio.Lock] = {}
 
     async def close(self) -> None:
-        await self._api.close()  # type: ignore[no-untyped-call]
+        await self._transport.close()
 
     async def resource(self, api_version: str, kind: str) -> Resource | None:
         known = self._served.get(api_version, {})
@@ -160,25 +159,17 @@ class KubernetesCluster:
         headers = {"Accept": "application/json", "Content-Type": content_type}
         async with self._limit:
             try:
-                request = await self._api.param_serialize(
-                    method,
-                    path,
-                    query_params=list(query),
-                    header_params=headers,
-                    body=body,
-                    auth_settings=["BearerToken"],
-                )
-                response = await self._api.call_api(*request, _request_timeout=self._timeout)
-                data = await response.read()  # type: ignore[no-untyped-call]
+                request = ApiRequest(method, path, query, headers, body)
+                status, data = await self._transport.send(request, self._timeout)
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 raise ClusterUnreachable(
                     f"cluster {self.name!r} is unreachable at "
-                    f"{self._api.configuration.host}: {exc or type(exc).__name__}"
+                    f"{self._transport.host}: {exc or type(exc).__name__}"
                 ) from exc
         payload = _json(data)
-        if 200 <= response.status < 300:
+        if 200 <= status < 300:
             return payload
-        raise error_for(response.status, payload, self.name)
+        raise error_for(status, payload, self.name)
 
 
 def _json(data: bytes) -> dict[str, Any] | None:

@@ -3,20 +3,41 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
-from kubernetes.aio.client import Configuration
-from kubernetes.aio.config import ConfigException, load_incluster_config
-from kubernetes.aio.config.kube_config import KubeConfigLoader
 
+from bot.clusters.endpoints import plain_endpoint
 from bot.clusters.errors import ClusterConfigError
+from bot.clusters.transports import ClientTransport, HttpTransport, Transport
 from bot.config.clusters import ClusterSettings
 from bot.core.kubeauth import describe, refusals
+
+if TYPE_CHECKING:
+    from kubernetes.aio.client import Configuration
+
+
+async def cluster_transport(settings: ClusterSettings) -> Transport:
+    """How requests reach the cluster; raises ClusterConfigError saying what to fix.
+
+    A kubeconfig that logs in with a certificate or a token is read here and its requests
+    go out with aiohttp alone; in-cluster settings, and programs the settings allow to
+    log in, take the Kubernetes client, which alone knows them.
+    """
+    if settings.kubeconfig is not None and not settings.in_cluster:
+        data = checked_kubeconfig(settings)
+        endpoint = plain_endpoint(data, settings.context, settings.kubeconfig.parent)
+        if endpoint is not None:
+            return HttpTransport(endpoint)
+    return ClientTransport(await client_configuration(settings))
 
 
 async def client_configuration(settings: ClusterSettings) -> Configuration:
     """A fresh client configuration; raises ClusterConfigError saying what to fix."""
+    # Imported here: the client costs 0.3-0.4 s, which most kubeconfigs need not pay.
+    from kubernetes.aio.client import Configuration
+    from kubernetes.aio.config import ConfigException, load_incluster_config
+
     configuration = Configuration()
     try:
         if settings.in_cluster:
@@ -30,7 +51,8 @@ async def client_configuration(settings: ClusterSettings) -> Configuration:
     return configuration
 
 
-async def _load_kubeconfig(settings: ClusterSettings, configuration: Configuration) -> None:
+def checked_kubeconfig(settings: ClusterSettings) -> dict[str, Any]:
+    """The kubeconfig, its chosen context there and no user entry in it refused."""
     assert settings.kubeconfig is not None  # configs.py checks one of the two is set
     data = read_kubeconfig(settings.kubeconfig, settings.name)
     selected_user(data, settings.context)  # a clear error for a context it does not have
@@ -38,6 +60,14 @@ async def _load_kubeconfig(settings: ClusterSettings, configuration: Configurati
     refused = refusals(data, settings.context, settings.allow_exec)
     if refused:
         raise ClusterConfigError(describe(refused[0], settings.name, str(settings.kubeconfig)))
+    return data
+
+
+async def _load_kubeconfig(settings: ClusterSettings, configuration: Configuration) -> None:
+    from kubernetes.aio.config.kube_config import KubeConfigLoader
+
+    assert settings.kubeconfig is not None
+    data = checked_kubeconfig(settings)
     loader = KubeConfigLoader(  # type: ignore[no-untyped-call]
         config_dict=data,
         active_context=settings.context,

@@ -6,32 +6,21 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
-from bot.config.argoclusters import ArgoClustersError, parse_argocd_clusters
-from bot.config.clusters import ClusterSettings, ClusterSettingsError, parse_clusters
-from bot.config.controllerclusters import (
-    ControllerClustersError,
-    parse_controller_clusters,
-    unknown_clusters,
-)
-from bot.config.ledgerkeys import LedgerKeyError, ledger_keys
-from bot.config.notifications import (
-    NotificationSettingsError,
-    NotificationTarget,
-    parse_targets,
-)
 from bot.config.secrets import Secret
-from bot.config.watchlist import WatchedRepository, WatchlistError, parse_watchlist
-from bot.core.appsets import ArgoCluster
 from bot.core.controllerapply import NO_CONTROLLER_CLUSTERS, ControllerClusters
-from bot.core.ledgerchain import LedgerKeys
 from bot.core.relaxations import RelaxationLevel, RelaxationRules
+
+if TYPE_CHECKING:  # each parser is imported when its setting is set (start-up time)
+    from bot.config.clusters import ClusterSettings
+    from bot.config.notifications import NotificationTarget
+    from bot.config.watchlist import WatchedRepository
+    from bot.core.appsets import ArgoCluster
+    from bot.core.ledgerchain import LedgerKeys
 
 PREFIX = "GITOPS_BOT_"
 
@@ -130,6 +119,8 @@ class Settings:
     @property
     def ledger_keys(self) -> LedgerKeys:
         """The ledger keys, checked when the settings are loaded (see _build)."""
+        from bot.config.ledgerkeys import ledger_keys
+
         return ledger_keys(
             self.ledger_key, self.ledger_key_id, self.ledger_retired_keys, self.ledger_legacy_head
         )
@@ -171,6 +162,8 @@ def _field_names() -> list[str]:
 
 
 def _read_file(path: Path) -> dict[str, Any]:
+    import yaml
+
     try:
         data = yaml.safe_load(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
@@ -192,16 +185,8 @@ def _build(values: dict[str, Any]) -> Settings:
             converted[name] = _POLICY_SETTINGS[name](value)
             continue
         try:
-            if name == "argocd_clusters":
-                converted[name] = parse_argocd_clusters(value)
-            elif name == "controller_clusters":
-                converted[name] = parse_controller_clusters(value)
-            elif name == "clusters":
-                converted[name] = parse_clusters(value)
-            elif name == "drift_repositories":
-                converted[name] = parse_watchlist(value)
-            elif name == "notifications":
-                converted[name] = parse_targets(value)
+            if name in _STRUCTURED:
+                converted[name] = _structured(name, value)
             elif "Secret" in kind:
                 converted[name] = _secret(name, value)
             elif kind == "int":
@@ -214,31 +199,74 @@ def _build(values: dict[str, Any]) -> Settings:
                 converted[name] = Path(str(value)) if value not in (None, "") else None
             else:
                 converted[name] = None if value in (None, "") and "None" in kind else str(value)
-        except SettingsError:
-            raise
-        except ClusterSettingsError as exc:
-            raise SettingsError(f"{PREFIX}CLUSTERS: {exc}") from None
-        except ArgoClustersError as exc:
-            raise SettingsError(f"{PREFIX}ARGOCD_CLUSTERS: {exc}") from None
-        except ControllerClustersError as exc:
-            raise SettingsError(f"{PREFIX}CONTROLLER_CLUSTERS: {exc}") from None
-        except WatchlistError as exc:
-            raise SettingsError(f"{PREFIX}DRIFT_REPOSITORIES: {exc}") from None
-        except NotificationSettingsError as exc:
-            raise SettingsError(f"{PREFIX}NOTIFICATIONS: {exc}") from None
-        except ValueError:
-            raise SettingsError(
-                f"{PREFIX}{name.upper()}: {value!r} is not a valid {kind}"
-            ) from None
+        except ValueError as exc:
+            raise _setting_error(name, value, kind, exc) from None
     settings = Settings(**converted)
-    unmapped = unknown_clusters(settings.controller_clusters, (c.name for c in settings.clusters))
-    if unmapped:
-        raise SettingsError(f"{PREFIX}CONTROLLER_CLUSTERS: {unmapped}")
-    try:
-        settings.ledger_keys  # noqa: B018 - parsed here so a bad key stops the start
-    except LedgerKeyError as exc:
-        raise SettingsError(str(exc)) from None
+    if settings.controller_clusters is not NO_CONTROLLER_CLUSTERS:
+        from bot.config.controllerclusters import unknown_clusters
+
+        unmapped = unknown_clusters(
+            settings.controller_clusters, (c.name for c in settings.clusters)
+        )
+        if unmapped:
+            raise SettingsError(f"{PREFIX}CONTROLLER_CLUSTERS: {unmapped}")
+    if _LEDGER_SETTINGS & set(converted):  # without them there are no keys to check
+        from bot.config.ledgerkeys import LedgerKeyError
+
+        try:
+            settings.ledger_keys  # noqa: B018 - parsed here so a bad key stops the start
+        except LedgerKeyError as exc:
+            raise SettingsError(str(exc)) from None
     return settings
+
+
+_LEDGER_SETTINGS = frozenset(
+    {"ledger_key", "ledger_key_id", "ledger_retired_keys", "ledger_legacy_head"}
+)
+# The settings that hold lists of mappings: each is read by its own module, imported only
+# when the setting is set, as most commands set none of them.
+_STRUCTURED = frozenset(
+    {"argocd_clusters", "clusters", "controller_clusters", "drift_repositories", "notifications"}
+)
+
+
+def _structured(name: str, value: Any) -> Any:
+    if name == "argocd_clusters":
+        from bot.config.argoclusters import ArgoClustersError, parse_argocd_clusters
+
+        return _worded(name, parse_argocd_clusters, ArgoClustersError, value)
+    if name == "clusters":
+        from bot.config.clusters import ClusterSettingsError, parse_clusters
+
+        return _worded(name, parse_clusters, ClusterSettingsError, value)
+    if name == "controller_clusters":
+        from bot.config.controllerclusters import (
+            ControllerClustersError,
+            parse_controller_clusters,
+        )
+
+        return _worded(name, parse_controller_clusters, ControllerClustersError, value)
+    if name == "drift_repositories":
+        from bot.config.watchlist import WatchlistError, parse_watchlist
+
+        return _worded(name, parse_watchlist, WatchlistError, value)
+    from bot.config.notifications import NotificationSettingsError, parse_targets
+
+    return _worded(name, parse_targets, NotificationSettingsError, value)
+
+
+def _worded(name: str, parse: Callable[[Any], Any], error: type[ValueError], value: Any) -> Any:
+    """parse(value), its own errors said under the variable's name."""
+    try:
+        return parse(value)
+    except error as exc:
+        raise SettingsError(f"{PREFIX}{name.upper()}: {exc}") from None
+
+
+def _setting_error(name: str, value: Any, kind: str, exc: ValueError) -> SettingsError:
+    if isinstance(exc, SettingsError):
+        return exc
+    return SettingsError(f"{PREFIX}{name.upper()}: {value!r} is not a valid {kind}")
 
 
 _TIME_LIMITS = frozenset(

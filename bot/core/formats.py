@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from bot.core.annotations import annotate, plan_findings
 from bot.core.codequality import code_quality_report
-from bot.core.comments import render_plan
 from bot.core.findings import Finding
-from bot.core.markdown import GITHUB_COMMENT_LIMIT
-from bot.core.plans import Plan
 from bot.core.relaxations import Relaxation
 from bot.core.repoconfig import CONFIG_PATH
 from bot.core.reports import finding_as_data, plan_as_data, plan_as_text, relaxation_as_data
 from bot.core.sarif import sarif_log
 from bot.core.workflowcommands import workflow_commands
+
+if TYPE_CHECKING:
+    from bot.core.plans import Plan
 
 CI_FORMATS = ("sarif", "github", "codequality")
 VALIDATE_FORMATS = ("text", "json", *CI_FORMATS)
@@ -45,6 +46,11 @@ def findings_output(
 
 def plan_output(format_: str, plan: Plan, version: str) -> str:
     if format_ == "markdown":
+        # Imported here: the comment's modules (the ledger's among them) are start-up time
+        # that `validate`, which never writes a comment, would pay.
+        from bot.core.comments import render_plan
+        from bot.core.markdown import GITHUB_COMMENT_LIMIT
+
         return "\n".join(render_plan(plan, GITHUB_COMMENT_LIMIT))
     if format_ == "text":
         return plan_as_text(plan)

@@ -14,13 +14,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import jsonschema
-import jsonschema.validators
 import jsonschema_rs
 
 from bot.core.findings import field_path
+
+if TYPE_CHECKING:  # imported where a reference validator is built: it costs start-up time
+    import jsonschema
 
 # The linear-time engine (the `regex` crate), as opposed to fancy-regex, which backtracks.
 LINEAR_ENGINE = jsonschema_rs.RegexOptions()
@@ -71,8 +72,15 @@ def _usable(pattern: str) -> jsonschema.ValidationError | None:
     try:
         compile_pattern(pattern)
     except PatternError as exc:
-        return jsonschema.ValidationError(f"the schema's pattern {exc}")
+        return _error(f"the schema's pattern {exc}")
     return None
+
+
+def _error(message: str) -> jsonschema.ValidationError:
+    """The reference's error type; only reference validators, which import it, call this."""
+    from jsonschema import ValidationError
+
+    return ValidationError(message)
 
 
 def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterator[Any]:
@@ -82,7 +90,7 @@ def _pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Iterat
     if refused is not None:
         yield refused
     elif not search(pattern, instance):
-        yield jsonschema.ValidationError(f"{instance!r} does not match {pattern!r}")
+        yield _error(f"{instance!r} does not match {pattern!r}")
 
 
 def _pattern_properties(
@@ -114,14 +122,10 @@ def _additional_properties(
         if "patternProperties" in schema:
             patterns = ", ".join(repr(p) for p in sorted(schema["patternProperties"]))
             verb = "does" if len(extras) == 1 else "do"
-            yield jsonschema.ValidationError(
-                f"{listed} {verb} not match any of the regexes: {patterns}"
-            )
+            yield _error(f"{listed} {verb} not match any of the regexes: {patterns}")
         else:
             verb = "was" if len(extras) == 1 else "were"
-            yield jsonschema.ValidationError(
-                f"Additional properties are not allowed ({listed} {verb} unexpected)"
-            )
+            yield _error(f"Additional properties are not allowed ({listed} {verb} unexpected)")
 
 
 def _extras(instance: dict[str, Any], schema: dict[str, Any]) -> Iterator[str]:
@@ -142,7 +146,9 @@ _LINEAR_KEYWORDS = {
 
 def _linear_formats(base: jsonschema.FormatChecker) -> jsonschema.FormatChecker:
     """`base`, with format "regex" meaning what this engine can match (schema checks)."""
-    checker = jsonschema.FormatChecker(())
+    from jsonschema import FormatChecker
+
+    checker = FormatChecker(())
     checker.checkers = dict(base.checkers)
     checker.checks("regex", raises=PatternError)(_compiles)
     return checker
@@ -154,20 +160,52 @@ def _compiles(text: object) -> bool:
     return True
 
 
+# The reference validators (jsonschema) are built on first use, not at import: importing
+# jsonschema and its format checker's optional dependencies costs ~0.1 s of every start,
+# while a run whose objects and schemas are all valid never asks the reference anything.
+
+
+@lru_cache(maxsize=1)
+def linear_draft202012() -> type[jsonschema.protocols.Validator]:
+    """Draft 2020-12 (policies, custom schemas) with every regex keyword matched here."""
+    import jsonschema
+
+    return _linear(jsonschema.Draft202012Validator)
+
+
 def _linear(base: type[jsonschema.protocols.Validator]) -> type[jsonschema.protocols.Validator]:
     """`base` with every regex keyword matched here (extend is untyped in jsonschema)."""
+    import jsonschema.validators
+
     extended: type[jsonschema.protocols.Validator]
     extended = jsonschema.validators.extend(base, _LINEAR_KEYWORDS)  # type: ignore[no-untyped-call]
     return extended
 
 
-# Draft 2020-12 for policies, Draft 7 for the schemas of CustomResourceDefinitions.
-LinearDraft202012Validator = _linear(jsonschema.Draft202012Validator)
-LinearDraft7Validator = _linear(jsonschema.Draft7Validator)
-_META_SCHEMA = jsonschema.Draft202012Validator(
-    jsonschema.Draft202012Validator.META_SCHEMA,
-    format_checker=_linear_formats(jsonschema.Draft202012Validator.FORMAT_CHECKER),
-)
+class DeferredReference:
+    """A Draft 2020-12 reference validator of `schema`, built the first time it is asked."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+        self._built: jsonschema.protocols.Validator | None = None
+
+    def built(self) -> jsonschema.protocols.Validator:
+        if self._built is None:
+            self._built = linear_draft202012()(self.schema)
+        return self._built
+
+    def iter_errors(self, instance: Any) -> Iterator[jsonschema.ValidationError]:
+        return iter(self.built().iter_errors(instance))
+
+
+@lru_cache(maxsize=1)
+def _reference_meta_schema() -> jsonschema.protocols.Validator:
+    import jsonschema
+
+    return jsonschema.Draft202012Validator(
+        jsonschema.Draft202012Validator.META_SCHEMA,
+        format_checker=_linear_formats(jsonschema.Draft202012Validator.FORMAT_CHECKER),
+    )
 
 
 def schema_problem(schema: Any) -> str | None:
@@ -184,7 +222,9 @@ def schema_problem(schema: Any) -> str | None:
 
 def reference_schema_problem(schema: Any) -> str | None:
     """schema_problem by the reference validator alone (what the fast path must agree with)."""
-    error = jsonschema.exceptions.best_match(_META_SCHEMA.iter_errors(schema))
+    from jsonschema.exceptions import best_match
+
+    error = best_match(_reference_meta_schema().iter_errors(schema))
     return None if error is None else error.message
 
 
@@ -196,10 +236,14 @@ def _matchable(pattern: str) -> bool:
     return True
 
 
+_META_SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
+
+
 @lru_cache(maxsize=1)
 def _compiled_meta_schema() -> jsonschema_rs.Draft202012Validator:
+    # jsonschema-rs holds the meta-schemas itself: no need to import jsonschema for it.
     return jsonschema_rs.Draft202012Validator(
-        jsonschema.Draft202012Validator.META_SCHEMA,
+        {"$ref": _META_SCHEMA_URI},
         validate_formats=True,
         formats={"regex": _matchable},
     )

@@ -5,16 +5,18 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from bot.core.documents import DocumentError, parse_documents
 from bot.core.findings import Finding, Severity, Stage, field_path
 from bot.core.manifests import Manifest, SourceFile
-from bot.core.patterns import LinearDraft202012Validator, regex_refusal, schema_problem
+from bot.core.ownschemas import OwnSchema
+from bot.core.patterns import DeferredReference, regex_refusal, schema_problem
 from bot.core.redaction import holds_secrets
 from bot.core.schemas import ObjectValidator
+
+if TYPE_CHECKING:  # the reference is imported only to word a refusal (start-up time)
+    import jsonschema
 
 POLICY_FILE_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -37,7 +39,8 @@ POLICY_FILE_SCHEMA: dict[str, Any] = {
         "schema": {"type": "object"},
     },
 }
-_POLICY_FILE_VALIDATOR = jsonschema.Draft202012Validator(POLICY_FILE_SCHEMA)
+
+_POLICY_FILE_VALIDATOR = OwnSchema(POLICY_FILE_SCHEMA)
 
 
 @dataclass(frozen=True)
@@ -93,7 +96,7 @@ def parse_policy(source: SourceFile) -> Policy:
     if len(docs) != 1:
         raise PolicyFileError(_file_finding(source.path, "a policy file holds exactly one policy"))
     data = docs[0].data
-    problem = next(iter(_POLICY_FILE_VALIDATOR.iter_errors(data)), None)
+    problem = next(_POLICY_FILE_VALIDATOR.iter_errors(data), None)
     if problem is not None:
         where = field_path(problem.absolute_path) or "(top level)"
         raise PolicyFileError(_file_finding(source.path, f"{where}: {problem.message}"))
@@ -103,7 +106,7 @@ def parse_policy(source: SourceFile) -> Policy:
         id=data["id"],
         description=data["description"],
         severity=Severity(data["severity"]),
-        validator=LinearDraft202012Validator(data["schema"]),
+        validator=DeferredReference(data["schema"]),
         match=Match(
             frozenset(match.get("kinds", ())),
             tuple(match.get("namespaces", ())),

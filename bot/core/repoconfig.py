@@ -6,14 +6,16 @@ import difflib
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
-
-import jsonschema
+from typing import TYPE_CHECKING, Any
 
 from bot.core.documents import DocumentError, parse_documents
 from bot.core.fieldpaths import IGNORE_SCHEMA, IgnoredField, ignore_problems, ignore_rules
 from bot.core.findings import Finding, Severity, Stage, field_path
 from bot.core.globs import GlobError, compile_glob
+from bot.core.ownschemas import OwnSchema
+
+if TYPE_CHECKING:  # the reference validator is imported only to word a refusal
+    import jsonschema
 
 CONFIG_PATH = ".gitops-bot.yaml"
 DEFAULT_KUBERNETES_VERSION = "1.33"
@@ -148,7 +150,7 @@ CONFIG_SCHEMA: dict[str, Any] = {
         },
     },
 }
-_VALIDATOR = jsonschema.Draft202012Validator(CONFIG_SCHEMA)
+_VALIDATOR = OwnSchema(CONFIG_SCHEMA)
 
 
 class SourceType(StrEnum):

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import jsonschema
+from typing import TYPE_CHECKING, Any, Protocol
 
 from bot.core.customschemas import NO_SCHEMAS, CustomSchema, SchemaLookup
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.manifests import Manifest, group_of
 from bot.core.redaction import hides, undecodable_data
+
+if TYPE_CHECKING:  # validators bring their own errors; importing jsonschema costs start-up
+    import jsonschema
 
 MAX_ERRORS_PER_OBJECT = 20
 MAX_MESSAGE_CHARS = 300

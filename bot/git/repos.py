@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from collections import OrderedDict
@@ -158,6 +157,8 @@ def _entries(out: bytes) -> list[TreeEntry]:
 async def run_git(
     cwd: Path, args: Sequence[str], stdin: bytes | None = None, env: Mapping[str, str] | None = None
 ) -> bytes:
+    import asyncio  # here: `validate` reads local files through this module, without asyncio
+
     process = await asyncio.create_subprocess_exec(
         "git",
         *_GIT_OPTIONS,

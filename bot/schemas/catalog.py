@@ -4,26 +4,37 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import cache
-from importlib import resources
-from typing import Any
-
-import jsonschema
-import referencing
-import referencing.jsonschema
+from importlib.util import find_spec
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from bot.core.crdschemas import DEFINITIONS_URI
 from bot.core.customschemas import CustomSchema
-from bot.core.patterns import LINEAR_ENGINE, LinearDraft202012Validator, regex_refusal
+from bot.core.patterns import LINEAR_ENGINE, linear_draft202012, regex_refusal
 from bot.core.schemas import ObjectValidator
+
+if TYPE_CHECKING:  # the reference validator is imported when it first has to answer
+    import jsonschema
+    import referencing
 
 try:  # compiled validator, ~100x faster on valid objects; see FastPathValidator
     import jsonschema_rs
 except ImportError:  # pragma: no cover - the reference validator alone gives the same findings
     jsonschema_rs = None  # type: ignore[assignment]
 
-_SCHEMAS = resources.files("kubernetes_validate") / "kubernetes-json-schema"
+
+def _package_folder(name: str) -> Path:
+    """Where an installed package's files are, found without importing it: importing
+    kubernetes_validate imports its own validator (jsonschema), which costs start-up."""
+    spec = find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError(f"the package {name} is not installed", name=name)
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+_SCHEMAS = _package_folder("kubernetes_validate") / "kubernetes-json-schema"
 _DEFINITIONS_URI = DEFINITIONS_URI  # what the schemas' $refs name
 
 
@@ -51,6 +62,7 @@ class KubernetesSchemaCatalog:
         self._folder = _SCHEMAS / f"v{kubernetes_version}.0-local{'-strict' if strict else ''}"
         self._validators: dict[tuple[str, str], ObjectValidator | None] = {}
         self._registry: referencing.Registry[Any] | None = None
+        self._definitions_json: dict[str, Any] | None = None
         self._fast = fast and jsonschema_rs is not None
         self._compiled_registry: jsonschema_rs.Registry | None = None
         self._custom: dict[str, ObjectValidator] = {}  # by schema digest
@@ -73,10 +85,14 @@ class KubernetesSchemaCatalog:
         gvk = schema.get("x-kubernetes-group-version-kind") or []
         if not any(g.get("kind") == kind and g.get("group", "") == group for g in gvk):
             return None  # a sub-structure such as DeploymentSpec, or another group's kind
-        reference = jsonschema.Draft202012Validator(schema, registry=self._definitions())
         if not self._fast:
-            return reference
-        return FastPathValidator(reference, self._compiled(schema))
+            return self._reference(schema)
+        return FastPathValidator(lambda: self._reference(schema), self._compiled(schema))
+
+    def _reference(self, schema: dict[str, Any]) -> jsonschema.protocols.Validator:
+        from jsonschema import Draft202012Validator
+
+        return Draft202012Validator(schema, registry=self._definitions())
 
     def custom_validator(self, schema: CustomSchema) -> ObjectValidator:
         """A custom resource's schema, compiled like the built-in ones; its refs may name
@@ -84,9 +100,11 @@ class KubernetesSchemaCatalog:
         if schema.problem:
             return UnusableSchema(ValueError(schema.problem))
         if schema.digest not in self._custom:
+            from jsonschema import SchemaError  # a custom schema is checked by the reference
+
             try:
                 self._custom[schema.digest] = self._compile_custom(dict(schema.schema))
-            except (jsonschema.SchemaError, ValueError) as exc:
+            except (SchemaError, ValueError) as exc:
                 self._custom[schema.digest] = UnusableSchema(exc)
         return self._custom[schema.digest]
 
@@ -94,15 +112,16 @@ class KubernetesSchemaCatalog:
         refusal = regex_refusal(contents)  # CRDs are written for RE2, so this is rare
         if refusal is not None:
             raise ValueError(refusal)
-        LinearDraft202012Validator.check_schema(contents)
-        reference = LinearDraft202012Validator(contents, registry=self._definitions())
+        validator = linear_draft202012()
+        validator.check_schema(contents)
+        reference = validator(contents, registry=self._definitions())
         if not self._fast:
             return reference
-        return FastPathValidator(reference, self._compiled(contents))
+        return FastPathValidator(lambda: reference, self._compiled(contents))
 
     def serves_group(self, group: str) -> bool:
         if self._groups is None:
-            definitions = self._definitions().contents(_DEFINITIONS_URI)
+            definitions = self._definitions_document()
             self._groups = frozenset(
                 gvk.get("group", "")
                 for definition in definitions["$defs"].values()
@@ -112,7 +131,7 @@ class KubernetesSchemaCatalog:
 
     def _compiled(self, schema: dict[str, Any]) -> Any:
         if self._compiled_registry is None:
-            definitions = self._definitions().contents(_DEFINITIONS_URI)
+            definitions = self._definitions_document()
             self._compiled_registry = jsonschema_rs.Registry([(_DEFINITIONS_URI, definitions)])
         # Formats are annotations only, as in the reference validator (no format checker).
         return jsonschema_rs.validator_for(
@@ -123,11 +142,18 @@ class KubernetesSchemaCatalog:
         )
 
     def _definitions(self) -> referencing.Registry[Any]:
+        """The definitions for the reference validator (referencing: imported when needed)."""
         if self._registry is None:
-            definitions = json.loads((self._folder / "_definitions.json").read_text())
-            resource = referencing.Resource.from_contents(definitions)
+            import referencing
+
+            resource = referencing.Resource.from_contents(self._definitions_document())
             self._registry = resource @ referencing.Registry()
         return self._registry
+
+    def _definitions_document(self) -> dict[str, Any]:
+        if self._definitions_json is None:
+            self._definitions_json = json.loads((self._folder / "_definitions.json").read_text())
+        return self._definitions_json
 
 
 class FastPathValidator:
@@ -142,11 +168,18 @@ class FastPathValidator:
 
     def __init__(
         self,
-        reference: jsonschema.protocols.Validator,
+        reference: Callable[[], jsonschema.protocols.Validator],
         compiled: jsonschema_rs.Draft202012Validator,
     ) -> None:
-        self.reference = reference
+        self._build_reference = reference  # built when first asked: most runs never ask
+        self._reference: jsonschema.protocols.Validator | None = None
         self.compiled = compiled
+
+    @property
+    def reference(self) -> jsonschema.protocols.Validator:
+        if self._reference is None:
+            self._reference = self._build_reference()
+        return self._reference
 
     def iter_errors(self, instance: Any) -> Iterable[jsonschema.ValidationError]:
         try:
@@ -165,7 +198,9 @@ class UnusableSchema:
         self.message = f"the schema cannot be used ({reason}); fix or replace it"
 
     def iter_errors(self, instance: Any) -> Iterable[jsonschema.ValidationError]:
-        return (jsonschema.ValidationError(self.message),)
+        from jsonschema import ValidationError
+
+        return (ValidationError(self.message),)
 
 
 @cache

@@ -5,12 +5,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeGuard
 
-import jsonschema
-
-from bot.core.patterns import LINEAR_ENGINE, LinearDraft202012Validator
+from bot.core.patterns import LINEAR_ENGINE, DeferredReference, linear_draft202012
 from bot.core.policies import Policy
+
+if TYPE_CHECKING:  # imported by the reference validators themselves, when first built
+    import jsonschema
 
 try:  # compiled validator; without it every policy keeps the reference validator
     import jsonschema_rs
@@ -56,6 +57,10 @@ _ANNOTATIONS = frozenset(
 )
 
 
+# What a policy's reference can be: jsonschema's validator, or one built when first asked.
+Reference: TypeAlias = "DeferredReference | jsonschema.protocols.Validator"
+
+
 class _Unsupported(Exception):
     """A keyword or reference the fast path does not cover; the reference alone decides."""
 
@@ -63,13 +68,20 @@ class _Unsupported(Exception):
 def with_fast_path(policy: Policy) -> Policy:
     """The policy with a FastPathPolicyValidator where one is safe, else unchanged."""
     reference = policy.validator
-    if jsonschema_rs is None or not isinstance(reference, LinearDraft202012Validator):
+    if jsonschema_rs is None or not _is_draft202012(reference):
         return policy  # the keyword tables below are those of Draft 2020-12
     try:
         fast = FastPathPolicyValidator(reference, delegated_keywords(reference.schema))
     except (_Unsupported, ValueError, jsonschema_rs.ReferencingError):
         return policy  # ValueError: jsonschema-rs refuses the schema; jsonschema accepted it
     return replace(policy, validator=fast)
+
+
+def _is_draft202012(validator: object) -> TypeGuard[Reference]:
+    """A reference validator of this Draft (built or not), whose `schema` can be compiled."""
+    if isinstance(validator, DeferredReference):
+        return True  # checked without importing jsonschema, which a built one needs
+    return isinstance(validator, linear_draft202012())
 
 
 def delegated_keywords(schema: Any) -> frozenset[str]:
@@ -127,6 +139,11 @@ def _plain_value(value: Any) -> bool:
     return False
 
 
+def _built(reference: Reference) -> jsonschema.protocols.Validator:
+    """The reference validator itself, for jsonschema's keyword code to run on."""
+    return reference.built() if isinstance(reference, DeferredReference) else reference
+
+
 class FastPathPolicyValidator:
     """jsonschema-rs says "valid"; the reference validator says everything else.
 
@@ -137,7 +154,7 @@ class FastPathPolicyValidator:
     under `not` would read as a pass) and the reference runs and raises as it would.
     """
 
-    def __init__(self, reference: jsonschema.protocols.Validator, delegated: Iterable[str]):
+    def __init__(self, reference: Reference, delegated: Iterable[str]):
         self.reference = reference
         self._state = threading.local()
         if not isinstance(reference.schema, dict):
@@ -161,8 +178,8 @@ class FastPathPolicyValidator:
         return self.reference.iter_errors(instance)
 
     def _delegate(self, keyword: str) -> type:
-        check = self.reference.VALIDATORS[keyword]
-        reference, state = self.reference, self._state
+        check = linear_draft202012().VALIDATORS[keyword]
+        reference, state = _built(self.reference), self._state
 
         class Delegated:
             def __init__(self, parent: dict[str, Any], value: Any, path: list[Any]) -> None:

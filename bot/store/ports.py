@@ -30,10 +30,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from bot.core.audit import AuditEntry, AuditRecord
-from bot.core.ledgerchain import LedgerKey, LedgerRow
+if TYPE_CHECKING:  # named in signatures only; every command imports this module at start
+    from bot.core.audit import AuditEntry, AuditRecord
+    from bot.core.ledgerchain import LedgerKey, LedgerRow
 
 
 class StoreError(RuntimeError):

@@ -1,0 +1,153 @@
+"""Requests without the Kubernetes client are the requests the client sends.
+
+bot/clusters/transports.py sends a certificate or token kubeconfig's requests with
+aiohttp alone (bot/clusters/endpoints.py reads the kubeconfig). Held here to the
+client's own requests, byte for byte, on a recording server; to the real API server
+with files named relative to the kubeconfig; and to the client wherever a kubeconfig
+needs it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from helpers.controlplane import ControlPlane
+
+from bot.clusters.directory import ClusterDirectory
+from bot.clusters.kubeapi import KubernetesCluster
+from bot.clusters.kubeconfigs import client_configuration, cluster_transport
+from bot.clusters.transports import ClientTransport, HttpTransport, Transport
+from bot.config.clusters import ClusterSettings
+from bot.core.manifests import ObjectKey
+
+Recorded = tuple[str, str, list[tuple[str, str]], bytes]
+DISCOVERY = {"resources": [{"kind": "ConfigMap", "name": "configmaps", "namespaced": True}]}
+
+
+@pytest.fixture
+async def recorder() -> AsyncIterator[tuple[str, list[Recorded]]]:
+    """An HTTP server that answers like an API server with one kind, and keeps each request."""
+    seen: list[Recorded] = []
+
+    async def answer(request: web.Request) -> web.Response:
+        body = await request.read()
+        headers = sorted((k, v) for k, v in request.headers.items() if k != "Host")
+        seen.append((request.method, request.raw_path, headers, body))
+        if request.path == "/api/v1":
+            return web.json_response(DISCOVERY)
+        if request.method == "GET" and request.path.endswith("/configmaps"):
+            return web.json_response({"items": [{"metadata": {"name": "a"}}]})
+        return web.json_response({"kind": "ConfigMap", "metadata": {"name": "a"}})
+
+    app = web.Application()
+    app.router.add_route("*", "/{tail:.*}", answer)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    yield f"http://127.0.0.1:{port}", seen
+    await runner.cleanup()
+
+
+def kubeconfig(folder: Path, server: str, user: dict[str, Any]) -> Path:
+    folder.mkdir(exist_ok=True)
+    path = folder / "config"
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "ctx",
+        "contexts": [{"name": "ctx", "context": {"cluster": "c", "user": "u"}}],
+        "clusters": [{"name": "c", "cluster": {"server": server + "/"}}],
+        "users": [{"name": "u", "user": user}],
+    }
+    path.write_text(json.dumps(config))
+    return path
+
+
+async def every_call(transport: Transport, settings: ClusterSettings) -> None:
+    cluster = KubernetesCluster(settings, transport)
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a", "namespace": "n"}}
+    try:
+        await cluster.read("v1", ObjectKey("", "ConfigMap", "n", "a b/c"))
+        await cluster.list_labelled("v1", "ConfigMap", "n", "app.kubernetes.io/x=y,z in (1,2)")
+        await cluster.apply({**body, "data": {"ü": "1 2"}}, dry_run=True, force=True)
+        await cluster.delete("v1", ObjectKey("", "ConfigMap", "n", "a"))
+    finally:
+        await cluster.close()
+
+
+@pytest.mark.parametrize(
+    "user",
+    [{"token": "secret-token"}, {"tokenFile": "token"}, {}, {"as": "someone", "token": "t"}],
+    ids=["token", "token file", "anonymous", "impersonation keys"],
+)
+async def test_the_same_requests_as_the_kubernetes_client(
+    tmp_path: Path, recorder: tuple[str, list[Recorded]], user: dict[str, Any]
+) -> None:
+    server, seen = recorder
+    path = kubeconfig(tmp_path / "kube", server, user)
+    (tmp_path / "kube" / "token").write_text("from-a-file")
+    settings = ClusterSettings("c", kubeconfig=path)
+
+    ours = await cluster_transport(settings)
+    assert isinstance(ours, HttpTransport)
+    await every_call(ours, settings)
+    without_client, seen[:] = list(seen), []
+    await every_call(ClientTransport(await client_configuration(settings)), settings)
+
+    assert len(without_client) == 5  # discovery, then one request per call
+    assert without_client == seen
+
+
+async def test_files_named_relative_to_the_kubeconfig_reach_the_api_server(
+    tmp_path: Path, control_plane: ControlPlane
+) -> None:
+    admin = json.loads(control_plane.admin_kubeconfig.read_text())
+    cluster, user = admin["clusters"][0]["cluster"], admin["users"][0]["user"]
+    folder = tmp_path / "kube"
+    folder.mkdir()
+    for key in ("certificate-authority", "client-certificate", "client-key"):
+        entry = cluster if key == "certificate-authority" else user
+        (folder / f"{key}.pem").write_bytes(base64.standard_b64decode(entry.pop(f"{key}-data")))
+        entry[key] = f"{key}.pem"
+    path = folder / "config"
+    path.write_text(json.dumps(admin))
+
+    async with ClusterDirectory([ClusterSettings("test", kubeconfig=path)]) as clusters:
+        connection = await clusters.connect("test")
+        assert await connection.cluster.resource("v1", "ConfigMap") is not None
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda c: c["users"][0]["user"].update(exec={"command": "true", "apiVersion": "v1"}),
+        lambda c: c["clusters"][0]["cluster"].update({"certificate-authority": "missing.pem"}),
+        lambda c: c["clusters"].append(dict(c["clusters"][0])),
+        lambda c: c["clusters"][0]["cluster"].pop("server"),
+    ],
+    ids=["exec plugin allowed", "missing file", "cluster named twice", "no server"],
+)
+async def test_what_only_the_client_reads_is_left_to_the_client(
+    tmp_path: Path, change: Any
+) -> None:
+    path = kubeconfig(tmp_path, "https://127.0.0.1:1", {"token": "t"})
+    config = json.loads(path.read_text())
+    change(config)
+    path.write_text(json.dumps(config))
+    settings = ClusterSettings("c", kubeconfig=path, allow_exec=True)
+    try:
+        transport = await cluster_transport(settings)
+    except Exception as exc:  # the client's own error, as before
+        with pytest.raises(type(exc)):
+            await client_configuration(settings)
+        return
+    assert isinstance(transport, ClientTransport)
+    await transport.close()

@@ -1,0 +1,98 @@
+"""`gitops-bot validate` imports only what it uses, so its start-up cannot grow unseen.
+
+Each heavy module below costs tens of milliseconds or more to import; a command that
+checks valid local files needs none of them. The command runs in a new interpreter, as
+a user runs it, and the test reads which modules that interpreter loaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# The reference validator (only words a finding), the cluster clients, the web server,
+# the database drivers and the forge clients.
+HEAVY = (
+    "jsonschema",
+    "referencing",
+    "kubernetes",
+    "kubernetes_asyncio",
+    "aiohttp",
+    "psycopg",
+    "sqlite3",
+    "gidgethub",
+    "gitlab",
+    "bot.server",
+    "bot.clusters",
+    "bot.store.sqlite",
+    "bot.store.postgres",
+)
+# A second thread keeps validate from forking (stages/validate.py: _can_fork), so the
+# parsing and checks run in this interpreter and what they import is seen here too.
+RUN = """
+import json, sys, threading, time
+threading.Thread(target=time.sleep, args=(600,), daemon=True).start()
+from bot.__main__ import main
+code = main(sys.argv[2:])
+with open(sys.argv[1], "w") as out:
+    json.dump({"code": code, "modules": sorted(sys.modules)}, out)
+"""
+DEPLOYMENT = """\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: shop-NUMBER, namespace: shop}
+spec:
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata: {labels: {app: shop}}
+    spec:
+      containers:
+        - name: shop
+          image: shop:1.2.3
+          resources: {limits: {memory: 128Mi}}
+"""
+
+
+def modules_loaded(tmp_path: Path, *arguments: str) -> tuple[int, list[str]]:
+    report = tmp_path / "modules.json"
+    subprocess.run(
+        [sys.executable, "-c", RUN, str(report), *arguments],
+        check=True,
+        capture_output=True,
+        env=os.environ,
+        timeout=120,
+    )
+    result = json.loads(report.read_text())
+    return result["code"], result["modules"]
+
+
+def heavy_in(modules: list[str]) -> list[str]:
+    return [m for m in modules if any(m == h or m.startswith(h + ".") for h in HEAVY)]
+
+
+@pytest.mark.parametrize("output", ["text", "json", "sarif"])
+def test_validate_of_valid_files_imports_no_heavy_module(tmp_path: Path, output: str) -> None:
+    (tmp_path / "deploy").mkdir()
+    for index in range(3):
+        (tmp_path / "deploy" / f"shop-{index}.yaml").write_text(
+            DEPLOYMENT.replace("NUMBER", str(index))
+        )
+    code, modules = modules_loaded(tmp_path, "validate", "--format", output, str(tmp_path))
+    assert code == 0
+    assert "bot.stages.validate" in modules  # the command did run
+    assert heavy_in(modules) == []
+
+
+def test_the_check_sees_a_heavy_import(tmp_path: Path) -> None:
+    """The same check finds the web server where a command does import it."""
+    report = tmp_path / "modules.json"
+    script = (
+        "import json, sys, bot.server.app\njson.dump(sorted(sys.modules), open(sys.argv[1], 'w'))"
+    )
+    subprocess.run([sys.executable, "-c", script, str(report)], check=True, env=os.environ)
+    assert "aiohttp" in heavy_in(json.loads(report.read_text()))

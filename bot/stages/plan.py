@@ -6,6 +6,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from bot.core.checks import Checked, checks_timed_out
 from bot.core.customschemas import SchemaLookup
@@ -48,7 +49,9 @@ from bot.stages.schema_sources import (
     load_sources,
     schemas_for,
 )
-from bot.stages.unit_live import UnitLivePreviewer
+
+if TYPE_CHECKING:  # only a type here: the live layer's modules load where it is used
+    from bot.stages.unit_live import UnitLivePreviewer
 
 # What a base commit without .gitops-bot.yaml is planned with: its Argo CD and Flux units.
 CONTROLLED = RepoConfig(environments=(), argocd=True, flux=True)

@@ -18,7 +18,7 @@ from bot.core.gitopsapps import (
     generator_files,
 )
 from bot.core.manifests import Manifest
-from bot.core.patchfiles import patch_files
+from bot.core.patchfiles import patch_files, transforming_below
 from bot.core.redeclared import redeclared
 from bot.core.repoconfig import Environment, EnvironmentSource, RepoConfig, SourceType
 from bot.core.unitnames import named_apart, without_duplicates
@@ -90,6 +90,7 @@ async def units_at(
     generated = await _generated_data(at, kustomizations)
     top = discover_units(manifests, at.index.entries, identity, contents, generated)
     top += helm_release_units(manifests, identity, generated)
+    top = tuple(_flux_built_below(unit, kustomizations) for unit in top)
     app_files = frozenset(m.source.path for m in manifests if declares_apps(m))
     return tuple(without_duplicates(await _with_children(at, top, app_files)))
 
@@ -100,6 +101,23 @@ async def _generator_contents(at: _Commit, manifests: tuple[Manifest, ...]) -> d
     wanted_files = [p for p in generator_files(manifests, index.entries) if index.is_file(p)]
     blobs = await at.repo.read_blobs([index.entries[p].oid for p in wanted_files])
     return {path: blobs[index.entries[path].oid] for path in wanted_files}
+
+
+def _flux_built_below(unit: PreviewUnit, kustomizations: dict[str, bytes]) -> PreviewUnit:
+    """A Flux unit read file by file is not previewed when Flux would build part of it with
+    kustomize (e.g. flux-system/ with patches or a configMapGenerator): never a wrong read."""
+    env = unit.environment
+    if env is None or env.source.type is not SourceType.PLAIN or not unit.name.startswith("flux/"):
+        return unit
+    built = transforming_below(kustomizations, env.path)
+    if not built:
+        return unit
+    reason = (
+        f"its folder has no kustomization, so Flux generates one, which builds {built[0]} "
+        "with kustomize; such a folder is not previewed yet (add a kustomization.yaml to "
+        f"{env.path} listing its files and folders to have it previewed)"
+    )
+    return replace(unit, environment=None, reason=reason, folders=(env.path,))
 
 
 async def _kustomizations(at: _Commit) -> dict[str, bytes]:

@@ -10,6 +10,7 @@ from helpers.gitrepos import Repo
 from test_gitops_apps import environments, plan_json, tools_for_the_cli
 
 from bot.core.gitopsapps import PreviewUnit
+from bot.core.generated import may_be_referenced
 from bot.core.unitnames import named_apart, scope_labels
 
 __all__ = ["tools_for_the_cli"]  # the CLI finds the real kustomize and helm
@@ -253,3 +254,11 @@ def test_a_flux_folder_that_flux_builds_in_part_is_not_read_file_by_file(repo: R
         "its folder has no kustomization, so Flux generates one, which builds "
         "clusters/staging/flux-system/kustomization.yaml with kustomize"
     )
+
+
+def test_only_generators_a_reference_may_name_are_built() -> None:
+    kustomization = {"namePrefix": "x-", "configMapGenerator": [{"name": "vars"}]}
+    assert may_be_referenced(kustomization, frozenset({("ConfigMap", "x-vars")}))
+    assert may_be_referenced(kustomization, frozenset({("ConfigMap", "x-vars-5c7fhh9dg8")}))
+    assert not may_be_referenced(kustomization, frozenset({("Secret", "x-vars")}))
+    assert not may_be_referenced(kustomization, frozenset({("ConfigMap", "vars")}))

@@ -6,7 +6,13 @@ import posixpath
 from dataclasses import dataclass, replace
 
 from bot.core.fluxhelm import helm_release_units
-from bot.core.generated import generated_objects, generating, merged
+from bot.core.generated import (
+    generated_objects,
+    generating,
+    may_be_referenced,
+    merged,
+    referenced,
+)
 from bot.core.gitdata import DataObjects
 from bot.core.gitopsapps import (
     KUSTOMIZATION_FILES,
@@ -87,7 +93,7 @@ async def units_at(
     found = (*loaded.manifests, *redeclared(loaded, rendered.texts, _WHOLE_TREE.namespace))
     manifests = tuple(m for m in found if m.source.path not in patches)
     contents = await _generator_contents(at, manifests)
-    generated = await _generated_data(at, kustomizations)
+    generated = await _generated_data(at, kustomizations, referenced(manifests))
     top = discover_units(manifests, at.index.entries, identity, contents, generated)
     top += helm_release_units(manifests, identity, generated)
     top = tuple(_flux_built_below(unit, kustomizations) for unit in top)
@@ -129,13 +135,16 @@ async def _kustomizations(at: _Commit) -> dict[str, bytes]:
     return {path: blobs[index.entries[path].oid] for path in paths}
 
 
-async def _generated_data(at: _Commit, kustomizations: dict[str, bytes]) -> DataObjects:
-    """The ConfigMaps and Secrets the commit's kustomizations generate, each folder with a
-    generator built by kustomize as Flux builds it (so hashed names are kustomize's own)."""
+async def _generated_data(
+    at: _Commit, kustomizations: dict[str, bytes], references: frozenset[tuple[str, str]]
+) -> DataObjects:
+    """The ConfigMaps and Secrets the commit's kustomizations generate that `references`
+    may name, each folder built by kustomize as Flux builds it (so hashed names are
+    kustomize's own); a generator no reference names costs no build."""
     found: DataObjects = {}
     for path, text in kustomizations.items():
-        fields = generating(text)
-        if fields is None:
+        fields = generating(text) if references else None
+        if fields is None or not may_be_referenced(fields, references):
             continue
         folder = posixpath.dirname(path) or "."
         env = Environment(f"generators/{folder}", folder, "-", source=_BUILT)

@@ -9,8 +9,8 @@ from helpers.gitopsrepo import URL, application
 from helpers.gitrepos import Repo
 from test_gitops_apps import environments, plan_json, tools_for_the_cli
 
-from bot.core.gitopsapps import PreviewUnit
 from bot.core.generated import may_be_referenced
+from bot.core.gitopsapps import PreviewUnit
 from bot.core.unitnames import named_apart, scope_labels
 
 __all__ = ["tools_for_the_cli"]  # the CLI finds the real kustomize and helm

@@ -22,6 +22,7 @@ def patch_files(kustomizations: Mapping[str, bytes]) -> frozenset[str]:
     return frozenset(
         posixpath.normpath(posixpath.join(posixpath.dirname(path), name))
         for path, text in kustomizations.items()
+        if b"patches" in text  # also patchesStrategicMerge and patchesJson6902: skip the rest
         for name in _patch_names(_fields(text))
     )
 

@@ -9,6 +9,7 @@ from helpers.gitopsrepo import URL, application
 from helpers.gitrepos import Repo
 from test_gitops_apps import environments, plan_json, tools_for_the_cli
 
+from bot.core.generated import may_be_referenced
 from bot.core.gitopsapps import PreviewUnit
 from bot.core.unitnames import named_apart, scope_labels
 
@@ -231,3 +232,33 @@ def test_a_clash_the_change_brings_keeps_the_application_paired() -> None:
     )
     assert [u.name for u in named_apart([generated], [clash])] == ["argocd/web"]
     assert [u.name for u in named_apart([clash], [generated])] == ["argocd/web"]
+
+
+def test_a_flux_folder_that_flux_builds_in_part_is_not_read_file_by_file(repo: Repo) -> None:
+    files = cluster("staging", "eu-1") | app_base(1)
+    patched = "resources: [gotk-sync.yaml]\npatches:\n  - path: sync-patch.yaml\n"
+    patch = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: extra}\n"
+    base = repo.commit(files)
+    head = repo.commit(
+        files
+        | {
+            "clusters/staging/flux-system/kustomization.yaml": patched,
+            "clusters/staging/flux-system/sync-patch.yaml": patch,
+        }
+    )
+    data = plan_json(repo, base, head)
+    assert not data["blocking"], data["findings"]
+    [unit] = data["unpreviewed"]
+    assert unit["name"] == "flux/flux-system/flux-system"
+    assert unit["reason"].startswith(
+        "its folder has no kustomization, so Flux generates one, which builds "
+        "clusters/staging/flux-system/kustomization.yaml with kustomize"
+    )
+
+
+def test_only_generators_a_reference_may_name_are_built() -> None:
+    kustomization = {"namePrefix": "x-", "configMapGenerator": [{"name": "vars"}]}
+    assert may_be_referenced(kustomization, frozenset({("ConfigMap", "x-vars")}))
+    assert may_be_referenced(kustomization, frozenset({("ConfigMap", "x-vars-5c7fhh9dg8")}))
+    assert not may_be_referenced(kustomization, frozenset({("Secret", "x-vars")}))
+    assert not may_be_referenced(kustomization, frozenset({("ConfigMap", "vars")}))

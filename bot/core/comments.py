@@ -76,10 +76,10 @@ def unpreviewed_count(plan: Plan) -> str:
 def _unpreviewed_blocks(plan: Plan) -> Iterator[Block]:
     if not plan.unpreviewed:
         return
-    them = "them" if len(plan.unpreviewed) > 1 else "it"
+    them, their = ("them", "their") if len(plan.unpreviewed) > 1 else ("it", "its")
     yield Block(
         f"**{unpreviewed_count(plan)} could not be previewed**: this change touches {them}, "
-        "but what its controller will deploy after the merge is not shown here. Review "
+        f"but what {their} controller will deploy after the merge is not shown here. Review "
         f"{them} by other means before merging."
     )
     yield from (Block(f"- {escape(unit.describe())}") for unit in plan.unpreviewed)

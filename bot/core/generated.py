@@ -93,3 +93,36 @@ def merged(one: DataObjects, other: DataObjects) -> DataObjects:
     """Both sets of objects; where both have a key, `one`'s declarations come first."""
     keys = [*one, *(k for k in other if k not in one)]
     return {key: (*one.get(key, ()), *other.get(key, ())) for key in keys}
+
+
+def referenced(manifests: Iterable[Manifest]) -> frozenset[tuple[str, str]]:
+    """The (kind, name) of every ConfigMap and Secret a Flux Kustomization's
+    `substituteFrom` or a HelmRelease's `valuesFrom` names."""
+    found: set[tuple[str, str]] = set()
+    for manifest in manifests:
+        spec = manifest.body.get("spec")
+        if not isinstance(spec, Mapping):
+            continue
+        postbuild = spec.get("postBuild")
+        references = [*(spec.get("valuesFrom") or [])]
+        if isinstance(postbuild, Mapping):
+            references += postbuild.get("substituteFrom") or []
+        found |= {
+            (str(r.get("kind", "")), str(r.get("name", "")))
+            for r in references
+            if isinstance(r, Mapping)
+        }
+    return frozenset(found)
+
+
+def may_be_referenced(
+    kustomization: Mapping[str, Any], references: frozenset[tuple[str, str]]
+) -> bool:
+    """Whether a reference may name what `kustomization` generates (plain or hashed name),
+    so that building it is worth the time."""
+    names = _generator_names(kustomization)
+    return any(
+        name in names.get(kind, frozenset())
+        or _plain_name(name, names.get(kind, frozenset())) is not None
+        for kind, name in references
+    )

@@ -6,7 +6,7 @@ import json
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.core.appsets import (
@@ -84,7 +84,7 @@ class PreviewUnit:
     folders: tuple[str, ...] = ()
     definition: str = ""  # the declaring object as written: a change to it redefines the unit
     file: str = ""  # the file that declares it (for a unit an app of apps renders, too)
-    line: int = 0
+    line: int = field(default=0, compare=False)  # where in `file`: moving it changes nothing
     declared_by: str = ""  # e.g. "ApplicationSet argocd/teams (apps/teams.yaml)"
     plain_name: str = ""  # the name before it was told apart from a namesake (unitnames)
     duplicates: tuple[str, ...] = ()  # the declarations of one Application name, if several

@@ -6,7 +6,13 @@ import posixpath
 from dataclasses import dataclass, replace
 
 from bot.core.fluxhelm import helm_release_units
-from bot.core.generated import generated_objects, generating, merged
+from bot.core.generated import (
+    generated_objects,
+    generating,
+    may_be_referenced,
+    merged,
+    referenced,
+)
 from bot.core.gitdata import DataObjects
 from bot.core.gitopsapps import (
     KUSTOMIZATION_FILES,
@@ -18,7 +24,7 @@ from bot.core.gitopsapps import (
     generator_files,
 )
 from bot.core.manifests import Manifest
-from bot.core.patchfiles import patch_files
+from bot.core.patchfiles import patch_files, transforming_below
 from bot.core.redeclared import redeclared
 from bot.core.repoconfig import Environment, EnvironmentSource, RepoConfig, SourceType
 from bot.core.unitnames import named_apart, without_duplicates
@@ -87,9 +93,10 @@ async def units_at(
     found = (*loaded.manifests, *redeclared(loaded, rendered.texts, _WHOLE_TREE.namespace))
     manifests = tuple(m for m in found if m.source.path not in patches)
     contents = await _generator_contents(at, manifests)
-    generated = await _generated_data(at, kustomizations)
+    generated = await _generated_data(at, kustomizations, referenced(manifests))
     top = discover_units(manifests, at.index.entries, identity, contents, generated)
     top += helm_release_units(manifests, identity, generated)
+    top = tuple(_flux_built_below(unit, kustomizations) for unit in top)
     app_files = frozenset(m.source.path for m in manifests if declares_apps(m))
     return tuple(without_duplicates(await _with_children(at, top, app_files)))
 
@@ -102,6 +109,23 @@ async def _generator_contents(at: _Commit, manifests: tuple[Manifest, ...]) -> d
     return {path: blobs[index.entries[path].oid] for path in wanted_files}
 
 
+def _flux_built_below(unit: PreviewUnit, kustomizations: dict[str, bytes]) -> PreviewUnit:
+    """A Flux unit read file by file is not previewed when Flux would build part of it with
+    kustomize (e.g. flux-system/ with patches or a configMapGenerator): never a wrong read."""
+    env = unit.environment
+    if env is None or env.source.type is not SourceType.PLAIN or not unit.name.startswith("flux/"):
+        return unit
+    built = transforming_below(kustomizations, env.path)
+    if not built:
+        return unit
+    reason = (
+        f"its folder has no kustomization, so Flux generates one, which builds {built[0]} "
+        "with kustomize; such a folder is not previewed yet (add a kustomization.yaml to "
+        f"{env.path} listing its files and folders to have it previewed)"
+    )
+    return replace(unit, environment=None, reason=reason, folders=(env.path,))
+
+
 async def _kustomizations(at: _Commit) -> dict[str, bytes]:
     """Every kustomization file of the commit, by path."""
     index = at.index
@@ -111,13 +135,16 @@ async def _kustomizations(at: _Commit) -> dict[str, bytes]:
     return {path: blobs[index.entries[path].oid] for path in paths}
 
 
-async def _generated_data(at: _Commit, kustomizations: dict[str, bytes]) -> DataObjects:
-    """The ConfigMaps and Secrets the commit's kustomizations generate, each folder with a
-    generator built by kustomize as Flux builds it (so hashed names are kustomize's own)."""
+async def _generated_data(
+    at: _Commit, kustomizations: dict[str, bytes], references: frozenset[tuple[str, str]]
+) -> DataObjects:
+    """The ConfigMaps and Secrets the commit's kustomizations generate that `references`
+    may name, each folder built by kustomize as Flux builds it (so hashed names are
+    kustomize's own); a generator no reference names costs no build."""
     found: DataObjects = {}
     for path, text in kustomizations.items():
-        fields = generating(text)
-        if fields is None:
+        fields = generating(text) if references else None
+        if fields is None or not may_be_referenced(fields, references):
             continue
         folder = posixpath.dirname(path) or "."
         env = Environment(f"generators/{folder}", folder, "-", source=_BUILT)

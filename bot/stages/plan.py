@@ -198,14 +198,22 @@ async def controller_units(
             return await _plan_pair(repo, commits, pair, checks, secret_key, unit_live)
 
     plans = await asyncio.gather(*(plan_pair(pair) for pair in sorting.affected))
-    rendered = touched_by_renders(plans, sorting.not_previewed)
-    more = tuple(u for u in rendered if u.name not in {t.name for t in sorting.touched})
-    untouched = tuple(u for u in sorting.not_previewed if u.name not in {m.name for m in more})
-    sorting = replace(sorting, touched=sorting.touched + more, not_previewed=untouched + more)
+    sorting = _touched_by_renders(sorting, plans)
     unpreviewed = tuple(Unpreviewed(u.name, u.origin, u.reason) for u in sorting.touched)
     notes = unit_notes(config is CONTROLLED, sorting)
     findings = tuple(duplicate_findings(found[1], found[0]))
     return UnitPlans(tuple(plans), notes, unpreviewed, findings)
+
+
+def _touched_by_renders(sorting: UnitSorting, plans: list[EnvironmentPlan]) -> UnitSorting:
+    """The sorting with the units that are not previewed but whose object changes in an
+    affected unit's render counted as touched too (their reason says where)."""
+    touched_names = {t.name for t in sorting.touched}
+    rendered = touched_by_renders(plans, sorting.not_previewed)
+    more = tuple(u for u in rendered if u.name not in touched_names)
+    more_names = {m.name for m in more}
+    untouched = tuple(u for u in sorting.not_previewed if u.name not in more_names)
+    return replace(sorting, touched=sorting.touched + more, not_previewed=untouched + more)
 
 
 def unit_notes(implicit: bool, sorting: UnitSorting) -> tuple[str, ...]:

@@ -26,19 +26,18 @@ _AUTHORIZATION = re.compile(
 # The user information of a URL (`https://user:token@host/`): it stays a URL with a user
 # in it, so whatever refuses credentials in a URL still refuses it.
 _URL_USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/?#@\s\"']+@")
-# What each of the three needs in the text to change anything: one scan in C rules out
-# most strings (names, numbers, commit ids), which are most of what is masked. Only the
-# header name is matched ignoring case (as above): a pattern-wide flag scans 3x slower.
-_MAYBE_CREDENTIAL = re.compile(
-    "(?i:authorization)|://|" + "|".join(re.escape(prefix) for prefix in _TOKEN_PREFIXES)
-)
+# The header name, as _AUTHORIZATION matches it (Unicode case folding included).
+_AUTHORIZATION_NAME = re.compile(r"(?i)authorization")
 
 
 def mask_credentials(text: str) -> str:
     """`text` with everything shaped like a credential replaced by the mask."""
-    if _MAYBE_CREDENTIAL.search(text) is None:
-        return text
-    return masked_everywhere(text)
+    # What each pattern needs in the text to change anything: substring checks in C rule
+    # out most strings (names, numbers, commit ids, most log lines) at a fifth of the cost.
+    maybe = "://" in text or any(prefix in text for prefix in _TOKEN_PREFIXES)
+    if maybe or _AUTHORIZATION_NAME.search(text):
+        return masked_everywhere(text)
+    return text
 
 
 def masked_everywhere(text: str) -> str:

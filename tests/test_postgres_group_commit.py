@@ -104,6 +104,21 @@ async def test_a_delivery_that_fails_in_a_group_fails_alone(postgres_url: str) -
     assert [row[0] for row in stored] == [f"d-{n:02}" for n in range(BURST)]
 
 
+async def test_after_a_failure_the_group_is_stored_again_in_arrival_order(
+    postgres_url: str,
+) -> None:
+    key = "plan:github:o/r#1"
+    broken = NewJob(None, "{}", key)  # type: ignore[arg-type]  # jobs.kind is NOT NULL
+    steady = NewJob("notify", "{}", key, supersedes=False)
+    burst = [("a", _job(1, key)), ("broken", broken), ("b", _job(2, key)), ("c", steady)]
+    async with opened(postgres_url) as store:
+        answers = await together(store, burst)
+
+    assert answers[0] is True and isinstance(answers[1], StoreError) and answers[2:] == [True] * 2
+    rows = execute_sql(postgres_url, "SELECT delivery_id, state FROM jobs ORDER BY id")
+    assert rows == [("a", "superseded"), ("b", "ready"), ("c", "ready")]
+
+
 async def test_replicas_recording_the_same_deliveries_in_opposite_orders_store_each_once(
     postgres_url: str,
 ) -> None:

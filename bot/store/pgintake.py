@@ -116,14 +116,23 @@ class DeliveryGroups:
 
     async def _outcomes(self, group: list[_Waiting]) -> list[bool | Exception]:
         """Each delivery's answer. When the group fails, nothing of it was stored (or, if
-        the connection broke at COMMIT, all of it): each is tried again on its own, so a
-        failure fails alone and a delivery stored already is answered as received before."""
+        the connection broke at COMMIT, all of it): each is tried again on its own, in
+        arrival order (superseding depends on it), so a failure fails alone and a delivery
+        stored already is answered as received before. Once the server cannot be
+        reached, the rest get that error instead of waiting for it one by one."""
         try:
             return list(await self._commit(group))
         except StoreError as exc:
             if len(group) == 1:
                 return [exc]
-        return list(await asyncio.gather(*(self._alone(waiting) for waiting in group)))
+        outcomes: list[bool | Exception] = []
+        for waiting in group:
+            last = outcomes[-1] if outcomes else None
+            if isinstance(last, StoreError) and _is_unreachable(last):
+                outcomes.append(last)
+            else:
+                outcomes.append(await self._alone(waiting))
+        return outcomes
 
     async def _alone(self, waiting: _Waiting) -> bool | Exception:
         try:
@@ -171,6 +180,11 @@ def _lock_id(name: str) -> int:
     """A stable signed 64-bit advisory lock id (apart from the claims' key locks)."""
     digest = hashlib.sha256(b"intake\0" + name.encode()).digest()
     return int.from_bytes(digest[:8], "big", signed=True)
+
+
+def _is_unreachable(error: StoreError) -> bool:
+    """Whether the error is the server's or the connection's, not one delivery's."""
+    return isinstance(error.__cause__, psycopg.OperationalError)
 
 
 def _settle(group: list[_Waiting], outcomes: list[bool | Exception]) -> None:

@@ -73,16 +73,22 @@ class Deliveries:
             tally.record(type(exc).__name__, None)
 
 
-async def open_loop(deliveries: Deliveries, rate: float, seconds: float, limit: int) -> Tally:
-    tally, tasks = Tally(), []
+async def open_loop(
+    deliveries: Deliveries, rate: float, seconds: float, limit: int, warmup: float = 0.0
+) -> Tally:
+    """Send at `rate` for `warmup` + `seconds`; what is due in the warm-up is not counted
+    (the client opens its connections then, and the server meets its first requests)."""
+    tally, unseen, tasks = Tally(), Tally(), []
     connector = aiohttp.TCPConnector(limit=limit)
     timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_S)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        start = time.perf_counter()
-        for i in range(int(rate * seconds)):
-            due = start + i / rate
+        first = time.perf_counter()
+        start = first + warmup
+        for i in range(int(rate * (warmup + seconds))):
+            due = first + i / rate
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
-            tasks.append(asyncio.create_task(deliveries.send(session, due, tally)))
+            counted = tally if due >= start else unseen
+            tasks.append(asyncio.create_task(deliveries.send(session, due, counted)))
         await asyncio.gather(*tasks)
     return _timed(tally, start)
 
@@ -108,7 +114,7 @@ def _timed(tally: Tally, start: float) -> Tally:
     return tally
 
 
-def summary(tally: Tally, mode: str) -> dict[str, object]:
+def summary(tally: Tally, mode: str, latencies: bool = False) -> dict[str, object]:
     ok = len(tally.latencies)
     ms = sorted(x * 1000 for x in tally.latencies)
 
@@ -126,7 +132,7 @@ def summary(tally: Tally, mode: str) -> dict[str, object]:
         "p99_ms": pct(99),
         "max_ms": round(ms[-1], 2) if ms else None,
         "mean_ms": round(statistics.fmean(ms), 2) if ms else None,
-    }
+    } | ({"latencies_ms": [round(x, 3) for x in ms]} if latencies else {})
 
 
 def main() -> None:
@@ -137,17 +143,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rate", type=float, help="deliveries per second (open loop)")
     parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--warmup", type=float, default=0.0, help="open loop: seconds not counted")
+    parser.add_argument("--latencies", action="store_true", help="print every 2xx latency too")
     args = parser.parse_args()
-    if args.seconds > 120 or (args.rate and args.rate * args.seconds > 200_000):
+    total = args.seconds + args.warmup
+    if total > 120 or (args.rate and args.rate * total > 200_000):
         raise SystemExit("bounded: at most 120 s and 200,000 deliveries per run")
     deliveries = Deliveries(args.url, args.payload.read_bytes(), args.secret)
     if args.rate:
-        tally = asyncio.run(open_loop(deliveries, args.rate, args.seconds, args.connections))
+        tally = asyncio.run(
+            open_loop(deliveries, args.rate, args.seconds, args.connections, args.warmup)
+        )
         mode = f"open loop, {args.rate:g}/s"
     else:
         tally = asyncio.run(closed_loop(deliveries, args.connections, args.seconds))
         mode = f"closed loop, {args.connections} connections"
-    json.dump(summary(tally, mode), sys.stdout)
+    json.dump(summary(tally, mode, args.latencies), sys.stdout)
     print()
 
 

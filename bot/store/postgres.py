@@ -24,6 +24,7 @@ from bot.core.audit import AuditEntry, AuditRecord
 from bot.core.ledgerchain import LedgerKey, LedgerRow, chain
 from bot.store.ledger import COLUMNS, entry_text, ledger_row, record_from_row
 from bot.store.migrations import MIGRATIONS, VERSION_TABLE, refuse_unknown, statements
+from bot.store.pgintake import DeliveryGroups
 from bot.store.ports import (
     AppliedCommit,
     Delivery,
@@ -63,32 +64,6 @@ _JOB_COLUMNS = "id, kind, payload, coalesce_key, attempts, holder, state, last_e
 _BOT = 0x6B6F7073  # arbitrary ("kops"): keeps these ids apart from other applications' locks
 _MIGRATIONS, _LEDGER = 1, 2
 _NOW = "SELECT extract(epoch FROM clock_timestamp())::double precision"
-# A delivery and its job in one statement (data-modifying CTEs run once, to completion,
-# read or not): the job and the superseding of waiting jobs of its key happen only when
-# the delivery is new; every time in it is the server's one reading.
-_RECORD_DELIVERY = """
-WITH t AS (SELECT extract(epoch FROM clock_timestamp())::double precision AS now),
-d AS (
-    INSERT INTO deliveries (id, forge, event, outcome, received_at)
-    SELECT %(id)s, %(forge)s, %(event)s, %(outcome)s, now FROM t
-    ON CONFLICT (id) DO NOTHING
-    RETURNING id
-),
-superseded AS (
-    UPDATE jobs SET state = 'superseded', finished_at = (SELECT now FROM t)
-    WHERE %(supersedes)s::boolean AND coalesce_key = %(key)s::text AND state = 'ready'
-      AND EXISTS (SELECT 1 FROM d)
-),
-queued AS (
-    INSERT INTO jobs (kind, payload, coalesce_key, supersedes, delivery_id, state,
-                      run_after, created_at)
-    SELECT %(kind)s::text, %(payload)s::text, %(key)s::text, %(supersedes)s::boolean,
-           %(id)s, 'ready', now, now
-    FROM t
-    WHERE %(has_job)s::boolean AND EXISTS (SELECT 1 FROM d)
-)
-SELECT count(*) FROM d
-"""
 _CANDIDATES = 8  # jobs looked at per claim; the rest wait for the next one
 # One candidate at a time, so a claim holds row locks only on jobs it looked at.
 _CLAIMABLE = """
@@ -130,6 +105,7 @@ class PostgresStore(StatusQueries):
         self._max_connections = max_connections
         self._pool: AsyncConnectionPool | None = None
         self._where = _server_of(url)
+        self._deliveries = DeliveryGroups(self._statement)
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
@@ -144,7 +120,7 @@ class PostgresStore(StatusQueries):
 
     @asynccontextmanager
     async def _statement(self) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
-        """A pooled connection for one statement, its own transaction (autocommit)."""
+        """A pooled connection in autocommit: the caller opens a transaction if it needs one."""
         if self._pool is None:
             raise StoreError("the store is not open")
         try:
@@ -176,6 +152,7 @@ class PostgresStore(StatusQueries):
             await _migrate(conn, await _now(conn))
 
     async def close(self) -> None:
+        await self._deliveries.drain()  # the deliveries asked for before have their answer
         if self._pool is not None:
             await self._pool.close()
             self._pool = None
@@ -189,23 +166,9 @@ class PostgresStore(StatusQueries):
             return await _now(conn)
 
     async def record_delivery(self, delivery: Delivery, job: NewJob | None) -> bool:
-        # One statement, so one round trip and one commit: the intake answers the forge
-        # only after it, and every replica's intake waits on the same disk.
-        values = {
-            "id": delivery.id,
-            "forge": delivery.forge,
-            "event": delivery.event,
-            "outcome": delivery.outcome,
-            "has_job": job is not None,
-            "kind": job.kind if job else None,
-            "payload": job.payload if job else None,
-            "key": job.coalesce_key if job else None,
-            "supersedes": job.supersedes if job else False,
-        }
-        async with self._statement() as conn:
-            cursor = await conn.execute(_RECORD_DELIVERY, values)
-            row = await cursor.fetchone()
-        return bool(row and row[0])
+        # Committed with the deliveries that wait meanwhile: one round trip and one WAL
+        # flush per group, and the intake answers the forge only after it.
+        return await self._deliveries.record(delivery, job)
 
     async def add_job(self, job: NewJob) -> int:
         async with self._transaction() as conn:

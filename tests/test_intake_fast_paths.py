@@ -1,0 +1,121 @@
+"""The intake's shortcuts give what their references give: credential masking that skips
+text which cannot hold a credential, a GitHub delivery parsed after one HMAC, not two,
+and an event written for the job store without deep copies."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import gidgethub.sansio
+import pytest
+from helpers.githubbot import SECRET, _examples, sign
+
+from bot.config.secrets import Secret
+from bot.core.credentials import mask_credentials, masked_everywhere
+from bot.events import (
+    CommentCommand,
+    Event,
+    PullRequestChanged,
+    PushToDefaultBranch,
+    Repository,
+    event_from_data,
+    event_to_data,
+)
+from bot.forges.github.hooks import GitHubHooks
+from bot.forges.github.payloads import parse_github
+from bot.forges.ports import Received, Refused
+
+REPO = Repository("github", "o/r", "https://github.com/o/r.git", "main", 7)
+CREDENTIAL_SHAPED = [
+    "ghs_" + "A1b2C3d4" * 5,
+    "GHS_" + "A1b2C3d4" * 5,  # not a token (prefixes are case-sensitive): left as it is
+    "github_pat_" + "x" * 30,
+    "glpat-" + "y" * 20,
+    "eyJhbGciOiJSUzI1NiJ9.eyJpc3MiOiI0MjQyIn0.c2lnbmF0dXJl",
+    "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----",
+    "-----BEGIN PRIVATE KEY----- cut short",
+    "Authorization: Bearer abc.def-ghi",
+    "AUTHORIZATION=token abcdef123",
+    "AUTHOR\u0131ZATION: basic abcdef123",  # a dotless i matches i when case is ignored
+    '{\\"authorization\\": \\"Basic dXNlcjpwYXNz\\"}',
+    "https://x-access-token:ghs_secret@github.com/o/r.git",
+    "git+SSH://user:pw@host/repo",
+    "mailto:someone@example.com",  # no "://": not a URL with user information
+    "see https://github.com/o/r/pull/1",
+    "eyJ but no JWT",
+]
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in JSON-shaped data, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield key
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+
+
+def test_masking_skips_only_text_it_would_leave_unchanged() -> None:
+    # Every string of every real GitHub example payload, and credential-shaped text alone,
+    # inside other text, and in a JSON line as the log formatter writes it.
+    texts = {text for examples in _examples().values() for text in _strings(examples)}
+    for shaped in CREDENTIAL_SHAPED:
+        texts |= {shaped, f"call failed: {shaped}!", json.dumps({"message": shaped})}
+    assert len(texts) > 1000
+    changed = [text for text in texts if masked_everywhere(text) != text]
+    assert len(changed) >= len(CREDENTIAL_SHAPED)  # the reference does mask something
+    assert [text for text in texts if mask_credentials(text) != masked_everywhere(text)] == []
+
+
+def _headers(body: bytes, **changes: str) -> dict[str, str]:
+    headers = {
+        "Content-Type": "application/json",
+        "X-GitHub-Event": "pull_request",
+        "X-GitHub-Delivery": "d-1",
+        "X-Hub-Signature": "sha1=0000",  # SHA-1 is never what verifies a delivery
+        "X-Hub-Signature-256": sign(body),
+    }
+    return headers | changes
+
+
+@pytest.mark.parametrize("action", ["opened", "synchronize", "closed"])
+def test_a_delivery_parsed_after_one_hmac_is_what_gidgethub_verifying_parses(action: str) -> None:
+    payload = next(e for e in _examples()["pull_request"] if e.get("action") == action)
+    body = json.dumps(payload).encode()
+    headers = _headers(body)
+    received = GitHubHooks(Secret(SECRET)).receive(headers, body)
+
+    lowered = {name.lower(): value for name, value in headers.items()}
+    reference = gidgethub.sansio.Event.from_http(lowered, body, secret=SECRET)
+    expected = Received("d-1", "pull_request", parse_github("pull_request", reference.data))
+    assert received == expected
+
+
+def test_a_body_changed_after_signing_is_still_refused() -> None:
+    payload = next(e for e in _examples()["pull_request"] if e.get("action") == "opened")
+    body = json.dumps(payload).encode()
+    headers = _headers(body)
+    refused = GitHubHooks(Secret(SECRET)).receive(headers, body.replace(b"opened", b"closed"))
+    assert isinstance(refused, Refused) and refused.status == 401
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        PullRequestChanged(REPO, 2, "a" * 40, "b" * 40, "octocat", False, "https://x/pull/2"),
+        PushToDefaultBranch(REPO, "c" * 40, "octocat"),
+        CommentCommand(REPO, 3, "octocat", "rollback", ("staging", "abc"), on_issue=True),
+    ],
+)
+def test_an_event_is_stored_as_dataclasses_would_write_it(event: Event) -> None:
+    reference = {"type": type(event).__name__, **dataclasses.asdict(event)}
+    assert event_to_data(event) == reference
+    assert json.dumps(event_to_data(event)) == json.dumps(reference)
+    assert event_from_data(json.loads(json.dumps(event_to_data(event)))) == event

@@ -161,10 +161,11 @@ async def controller_units(
         return (), ()
     identity = identity_for(config, identity)
     version, options = config.kubernetes_version, checks.render_options
-    found = [
-        wanted(await units_at(repo, commit, identity, version, options), config)
-        for commit in commits
-    ]
+    at_base, at_head = await together(
+        units_at(repo, commits[0], identity, version, options),
+        units_at(repo, commits[1], identity, version, options),
+    )
+    found = [wanted(at_base, config), wanted(at_head, config)]
     if config is CONTROLLED and not found[0]:
         return None
     sorting = await sort_units(repo, commits, (found[0], found[1]), options)

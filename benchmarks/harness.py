@@ -80,7 +80,8 @@ def run(command: Command) -> Run:
     # The bot's own settings come only from the command: none leak in from this shell.
     inherited = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_BOT_")}
     env = {**inherited, **(command.env or {})}
-    out_path, err_path = CACHE / ".stdout", CACHE / ".stderr"
+    # Per process: two benchmarks running at once must not write each other's output.
+    out_path, err_path = CACHE / f".stdout-{os.getpid()}", CACHE / f".stderr-{os.getpid()}"
     CACHE.mkdir(parents=True, exist_ok=True)
     with out_path.open("wb") as out, err_path.open("wb") as err:
         start = time.perf_counter()
@@ -97,6 +98,8 @@ def run(command: Command) -> Run:
         stdout=out_path.read_text(errors="replace"),
         stderr=err_path.read_text(errors="replace"),
     )
+    out_path.unlink()
+    err_path.unlink()
     if result.exit_code not in command.ok_codes:
         raise BenchmarkError(
             f"{command.shell()} exited {result.exit_code}:\n{result.stderr[-2000:]}"

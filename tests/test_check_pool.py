@@ -17,6 +17,8 @@ import pytest
 from helpers.gitrepos import Repo
 from test_custom_resources import APPLICATION, APPLICATION_SCHEMA, ARGO_CONFIG, SCHEMA_FILE
 
+from bot.cli.plan import check_workers
+from bot.config.settings import Settings
 from bot.git.repos import GitRepo
 from bot.renderers import RenderOptions
 from bot.stages.checking import run_checks
@@ -65,6 +67,22 @@ async def test_a_worker_killed_from_outside_fails_its_job_clearly_then_is_replac
         with pytest.raises(CheckWorkerFailed, match="ended during a job"):
             await pool.run(os.getpid)
         assert await pool.run(os.getpid) not in (first, os.getpid())
+
+
+async def test_warming_some_workers_starts_that_many_and_the_rest_when_needed() -> None:
+    async with CheckPool(2, GENEROUS_SECONDS) as pool:
+        await pool.warm(1)
+        assert len(pool._idle) == 1
+        warmed = pool._idle[0]
+        assert await pool.run(os.getpid) == await pool.run(os.getpid)  # one at a time: reused
+        assert pool._idle == [warmed]
+        await pool.warm(5)  # never more than the pool's size
+        assert len(pool._idle) == 2
+
+
+def test_the_command_line_checks_on_every_core_unless_the_settings_say() -> None:
+    assert check_workers(Settings()) == (os.cpu_count() or 1)
+    assert check_workers(Settings(check_workers=3)) == 3
 
 
 async def test_two_jobs_at_once_get_a_worker_each_and_close_stops_them() -> None:

@@ -35,30 +35,44 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
     """The plan, with the live layer for every environment whose cluster is configured."""
     async with (
         ClusterDirectory(() if args.no_cluster else settings.clusters) as clusters,
-        CheckPool(1, settings.check_timeout_seconds) as pool,
+        CheckPool(check_workers(settings), settings.check_timeout_seconds) as pool,
     ):
-        live = LivePreviewer(clusters, settings.fingerprint_key)
-        unit_live = UnitLivePreviewer(
-            clusters,
-            settings.fingerprint_key,
-            settings.controller_clusters,
+        # The first worker's start-up (a new interpreter importing the checks) overlaps
+        # the reading of the commits instead of delaying the first render.
+        warming = asyncio.create_task(pool.warm(1))
+        try:
+            return await _plan(args, settings, clusters, pool)
+        finally:  # a worker that cannot start fails the plan's own jobs too: said there
+            await asyncio.gather(warming, return_exceptions=True)
+
+
+async def _plan(
+    args: argparse.Namespace, settings: Settings, clusters: ClusterDirectory, pool: CheckPool
+) -> Plan:
+    live = LivePreviewer(clusters, settings.fingerprint_key)
+    unit_live = UnitLivePreviewer(
+        clusters, settings.fingerprint_key, settings.controller_clusters, settings.argocd_clusters
+    )
+    return await plan_change(
+        GitRepo(args.repo),
+        args.base,
+        args.head,
+        settings.fingerprint_key,
+        args.env,
+        render_options=render_options(settings, pool.run),
+        live=live,
+        server_schemas=server_schemas(settings, None if args.no_cluster else clusters),
+        relaxation=settings.policy_rules,
+        identity=RepoIdentity(
+            tuple(args.repo_url),
+            args.any_repo_url,
+            tuple(args.branch or [args.base]),
             settings.argocd_clusters,
-        )
-        return await plan_change(
-            GitRepo(args.repo),
-            args.base,
-            args.head,
-            settings.fingerprint_key,
-            args.env,
-            render_options=render_options(settings, pool.run),
-            live=live,
-            server_schemas=server_schemas(settings, None if args.no_cluster else clusters),
-            relaxation=settings.policy_rules,
-            identity=RepoIdentity(
-                tuple(args.repo_url),
-                args.any_repo_url,
-                tuple(args.branch or [args.base]),
-                settings.argocd_clusters,
-            ),
-            unit_live=None if args.no_cluster else unit_live,
-        )
+        ),
+        unit_live=None if args.no_cluster else unit_live,
+    )
+
+
+def check_workers(settings: Settings) -> int:
+    """Processes for parsing and checks: the settings' number, or one per core."""
+    return settings.check_workers or os.cpu_count() or 1

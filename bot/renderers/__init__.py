@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
-from bot.config.settings import Settings
 from bot.core.repoconfig import SourceType
 from bot.renderers.folders import folder_problem
 from bot.renderers.helm import HelmRenderer
@@ -25,6 +25,10 @@ from bot.renderers.protocol import (
     failed,
     render_failure,
 )
+
+if TYPE_CHECKING:  # the settings import the policies and the ledger: the check workers,
+    # which import the renderers first thing, need neither to start
+    from bot.config.settings import Settings
 
 RENDERERS: Mapping[SourceType, Renderer] = {
     SourceType.PLAIN: PlainRenderer(),

@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+import bisect
+import re
+import weakref
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.core.findings import Finding
 from bot.git.repos import SPECIAL_MODES, GitRepo, TreeEntry, entry_findings
 
 _BATCH_BYTES = 32 * 1024 * 1024  # blobs read from git per round trip
+_FULL_COMMIT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+_INDEXES_KEPT = 8  # commits per repository: a plan reads two, a server a few more
 
 
 class CheckoutError(ValueError):
@@ -23,6 +29,9 @@ class TreeIndex:
 
     entries: Mapping[str, TreeEntry]
     folders: frozenset[str]
+    # The paths in string order, so the files below a folder are one contiguous run of it.
+    ordered: tuple[str, ...] = field(default=(), compare=False, repr=False)
+    positions: Mapping[str, int] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def of(cls, entries: Iterable[TreeEntry]) -> TreeIndex:
@@ -31,7 +40,8 @@ class TreeIndex:
         for path in by_path:
             parts = path.split("/")[:-1]
             folders.update("/".join(parts[: i + 1]) for i in range(len(parts)))
-        return cls(by_path, frozenset(folders))
+        positions = {path: position for position, path in enumerate(by_path)}
+        return cls(by_path, frozenset(folders), tuple(sorted(by_path)), positions)
 
     def is_file(self, path: str) -> bool:
         entry = self.entries.get(path)
@@ -42,13 +52,39 @@ class TreeIndex:
         return entry is not None and entry.mode in SPECIAL_MODES
 
     def below(self, folders: Iterable[str]) -> list[TreeEntry]:
-        """Entries inside any of `folders` ('.' is the whole tree)."""
-        roots = tuple("" if f == "." else f + "/" for f in set(folders))
-        return [e for path, e in self.entries.items() if path.startswith(roots)]
+        """Entries inside any of `folders` ('.' is the whole tree), in the tree's order."""
+        roots = {"" if f == "." else f + "/" for f in folders}
+        if "" in roots or not self.ordered:
+            return [e for path, e in self.entries.items() if path.startswith(tuple(roots))]
+        found = {path for root in roots for path in self._run(root)}
+        return [self.entries[path] for path in sorted(found, key=self.positions.__getitem__)]
+
+    def _run(self, prefix: str) -> Iterator[str]:
+        """The paths that start with `prefix`: found by bisection, not by a scan."""
+        at = bisect.bisect_left(self.ordered, prefix)
+        while at < len(self.ordered) and self.ordered[at].startswith(prefix):
+            yield self.ordered[at]
+            at += 1
+
+
+# Indexes of recent commits, by repository: a commit's tree never changes, and a plan of
+# many Argo CD or Flux units indexes the same two trees for every unit it renders.
+_INDEXES: weakref.WeakKeyDictionary[GitRepo, OrderedDict[str, TreeIndex]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 async def read_index(repo: GitRepo, commit: str) -> TreeIndex:
-    return TreeIndex.of(await repo.list_tree(commit, "."))
+    kept = _INDEXES.setdefault(repo, OrderedDict())
+    if commit in kept:
+        kept.move_to_end(commit)
+        return kept[commit]
+    index = TreeIndex.of(await repo.list_tree(commit, "."))
+    if _FULL_COMMIT_ID.fullmatch(commit):  # a branch name may move: only ids are kept
+        kept[commit] = index
+        while len(kept) > _INDEXES_KEPT:
+            kept.popitem(last=False)
+    return index
 
 
 def blob_reader(repo: GitRepo, index: TreeIndex) -> Callable[[str], Awaitable[bytes]]:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from bot.core.envpaths import PathKind, ancestors, path_problem
 from bot.core.findings import Finding
 from bot.core.repoconfig import Environment
-from bot.git.repos import GitRepo, TreeEntry
+from bot.git.repos import GitRepo
+from bot.renderers.checkouts import read_index
 
 _KINDS = {"040000": PathKind.FOLDER, "120000": PathKind.LINK, "160000": PathKind.SUBMODULE}
 
@@ -14,18 +15,12 @@ async def folder_problem(repo: GitRepo, commit: str, env: Environment) -> Findin
     """None when the environment's path is a folder at `commit` (the root always is)."""
     if env.path == ".":
         return None
-    if _is_folder(env.path, await repo.list_tree(commit, ".")):
+    if env.path in (await read_index(repo, commit)).folders:  # a folder that holds files
         return None
     found = await _deepest(repo, commit, env.path)
     missing = found[1] is PathKind.FOLDER and found[0] != env.path
     folders = await repo.folders(commit) if missing else []  # only to suggest one
     return path_problem(env, commit, found, folders)
-
-
-def _is_folder(path: str, entries: list[TreeEntry]) -> bool:
-    """A folder that holds files: only a real folder does (ls-tree -r never enters a link)."""
-    prefix = path + "/"
-    return any(entry.path.startswith(prefix) for entry in entries)
 
 
 async def _deepest(repo: GitRepo, commit: str, path: str) -> tuple[str, PathKind]:

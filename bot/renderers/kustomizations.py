@@ -7,13 +7,14 @@ and so that a remote reference never reaches the tool, whose first move would be
 
 from __future__ import annotations
 
+import functools
 import posixpath
 import re
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from bot.core.documents import DocumentError, locate, parse_documents
+from bot.core.documents import Document, DocumentError, locate, parse_documents
 from bot.core.findings import Finding, field_path
 from bot.core.namings import Renaming
 from bot.renderers.checkouts import TreeIndex
@@ -30,6 +31,8 @@ _FILE_LIST_FIELDS = ("crds", "configurations", "patchesStrategicMerge")
 _PATH_ITEM_FIELDS = ("patches", "patchesJson6902", "replacements")
 _DATA_GENERATORS = ("configMapGenerator", "secretGenerator")
 _HELM_FIELDS = ("helmCharts", "helmChartInflationGenerator", "helmGlobals")
+_KEPT_TEXTS = 1024  # parsed kustomizations kept, each at most _KEPT_TEXT_BYTES long
+_KEPT_TEXT_BYTES = 16 * 1024
 _URL = re.compile(r"^([a-z][a-z0-9+.-]*:(//|:)|git@)", re.IGNORECASE)
 
 Reader = Callable[[str], Awaitable[bytes]]
@@ -112,7 +115,7 @@ class _Scanner:
         if file is None:
             return
         try:
-            docs = list(parse_documents(file.text))
+            docs = _documents(file.text)
         except DocumentError as exc:
             self._refuse("invalid-kustomization", exc.message, file.path, exc.line)
             return
@@ -260,6 +263,19 @@ class _Scanner:
 
     def _refuse(self, rule: str, message: str, path: str, line: int | None = None) -> None:
         self.findings.append(render_error(rule, message, path, line))
+
+
+def _documents(text: bytes) -> tuple[Document, ...]:
+    """The kustomization's documents; a small one's kept by its text, since a base shared
+    by hundreds of Argo CD or Flux units is scanned for each of them at both commits."""
+    if len(text) > _KEPT_TEXT_BYTES:
+        return tuple(parse_documents(text))
+    return _kept_documents(text)
+
+
+@functools.lru_cache(maxsize=_KEPT_TEXTS)
+def _kept_documents(text: bytes) -> tuple[Document, ...]:
+    return tuple(parse_documents(text))  # the scan only reads what this returns
 
 
 def _renaming(data: dict[str, Any]) -> Renaming:

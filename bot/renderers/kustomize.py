@@ -17,6 +17,7 @@ from bot.core.namings import Naming, namings_by_folder
 from bot.core.repoconfig import Environment, EnvironmentSource
 from bot.core.substitutions import substitute
 from bot.git.repos import TreeEntry
+from bot.renderers import builds
 from bot.renderers.checkouts import CheckoutError, blob_reader, read_index, write_entries
 from bot.renderers.kustomizations import KUSTOMIZATION_FILES, scan_with_components
 from bot.renderers.origins import (
@@ -69,9 +70,8 @@ async def _build(
             request.repo, entries, space.checkout, options.max_checkout_bytes
         )
         tool = find_tool(options.kustomize, TOOL_SETTING)
-        output = await space.run(
-            [tool, *BUILD_FLAGS, _wrap(space, path, request.environment.source)]
-        )
+        wrapped = _wrap(space, path, request.environment.source)
+        output = await _run_once(space, [tool, *BUILD_FLAGS], wrapped, request, entries)
     except (ToolError, CheckoutError) as exc:
         finding = space.error(exc, path)
         return failed(refused, replace(finding, message=_WRAPPER_ERROR.sub("", finding.message)))
@@ -80,6 +80,32 @@ async def _build(
     rendered = await options.offload(_relocated, output, env, limit, namings, space.checkout)
     loaded = rendered.loaded
     return Rendered(LoadResult(loaded.manifests, refused + loaded.findings), rendered.texts)
+
+
+async def _run_once(
+    space: Workspace,
+    command: list[str],
+    wrapped: str,
+    request: RenderRequest,
+    entries: list[TreeEntry],
+) -> bytes:
+    """The build's output: an identical earlier build's (see builds.py), else run now."""
+    options, source = request.options, request.environment.source
+    if options.allow_network:  # a remote base may change between two builds
+        return await space.run([*command, wrapped])
+    wrapper = (Path(wrapped) / "kustomization.yaml").read_text()
+    limits = (options.timeout_seconds, options.max_output_bytes)
+    inputs = builds.BuildInputs(
+        command, wrapper, request.environment.path, source.components, entries, limits
+    )
+    key = inputs.key()
+    kept = builds.BUILDS  # looked up here, so that a test can give each case its own
+    async with kept.building(key):
+        output = kept.get(key)
+        if output is None:
+            output = await space.run([*command, wrapped])
+            kept.put(key, output)
+    return output
 
 
 def _wrap(space: Workspace, path: str, source: EnvironmentSource) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -29,6 +30,25 @@ _RULES: tuple[tuple[type[Exception], str], ...] = (
     (ToolError, "failed"),
     (CheckoutError, "checkout"),
 )
+# A render creates and removes a few dozen files and folders (the checkout, the tool's
+# home): in memory that costs a sixth of what it costs on a journaling disk, which shows
+# when a plan renders hundreds of Argo CD or Flux units.
+MEMORY_SCRATCH = "/dev/shm"  # noqa: S108 - mkdtemp makes a private folder in it
+_ROOM_PER_CHECKOUT = 4  # free space wanted in memory, in checkouts of the largest size
+
+
+def scratch_parent(checkout_bytes: int) -> str | None:
+    """Where a workspace goes: MEMORY_SCRATCH when it is writable with room for a few of
+    the largest checkouts, else None (the system's temporary folder, or TMPDIR's when
+    the operator names one)."""
+    if os.environ.get("TMPDIR"):
+        return None
+    try:
+        stats = os.statvfs(MEMORY_SCRATCH)
+    except OSError:
+        return None
+    room = stats.f_bavail * stats.f_frsize >= _ROOM_PER_CHECKOUT * checkout_bytes
+    return MEMORY_SCRATCH if room and os.access(MEMORY_SCRATCH, os.W_OK | os.X_OK) else None
 
 
 class Workspace:
@@ -36,7 +56,8 @@ class Workspace:
 
     def __init__(self, options: RenderOptions) -> None:
         self.options = options
-        self.root = Path(tempfile.mkdtemp(prefix="gitops-bot-render-")).resolve()
+        parent = scratch_parent(options.max_checkout_bytes)
+        self.root = Path(tempfile.mkdtemp(prefix="gitops-bot-render-", dir=parent)).resolve()
         self.checkout = self.root / "repo"
         self.work = self.root / "work"
         self.home = self.root / "home"

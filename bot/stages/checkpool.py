@@ -51,9 +51,10 @@ class CheckPool:
     async def __aexit__(self, *exc_info: object) -> None:
         self.close()
 
-    async def warm(self) -> None:
-        """Start every worker now, so the first plans do not wait for them."""
-        await asyncio.gather(*(self.run(_ready) for _ in range(self.size)))
+    async def warm(self, workers: int | None = None) -> None:
+        """Start every worker (or `workers` of them) now, so the first plans do not wait."""
+        count = self.size if workers is None else min(workers, self.size)
+        await asyncio.gather(*(self.run(_ready) for _ in range(count)))
 
     async def run(self, function: Callable[..., T], /, *args: Any) -> T:
         """`function(*args)` in a worker; ChecksTimedOut when it takes too long.

@@ -6,7 +6,7 @@ import asyncio
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from bot.core.checks import Checked, checks_timed_out
 from bot.core.customschemas import SchemaLookup
@@ -60,6 +60,8 @@ IMPLICIT_NOTE = (
     "Kustomizations deploy. The bot applies nothing: Argo CD or Flux does"
 )
 CatalogFactory = Callable[[str], SchemaCatalog]
+A = TypeVar("A")
+B = TypeVar("B")
 # Adds the cluster's side to an environment's plan (bot.stages.live_preview.LivePreviewer).
 LivePreview = Callable[
     [Environment, LoadResult, LoadResult, str, EnvironmentPlan], Awaitable[EnvironmentPlan]
@@ -183,10 +185,11 @@ async def controller_units(
         return UnitPlans()
     identity = identity_for(config, identity)
     version, options = config.kubernetes_version, checks.render_options
-    found = [
-        wanted(await units_at(repo, commit, identity, version, options), config)
-        for commit in commits
-    ]
+    at_base, at_head = await together(
+        units_at(repo, commits[0], identity, version, options),
+        units_at(repo, commits[1], identity, version, options),
+    )
+    found = [wanted(at_base, config), wanted(at_head, config)]
     if config is CONTROLLED and not found[0]:
         return None
     sorting = await sort_units(repo, commits, (found[0], found[1]), options)
@@ -331,10 +334,10 @@ async def plan_one(
     base_env: Environment | None = None,
 ) -> EnvironmentPlan:
     """`base_env` renders the base when it differs from the head's (a redefined unit)."""
-    before, base_findings = await render_environment(
-        repo, base, base_env or env, checks, check=False
+    (before, base_findings), (after, checked) = await together(
+        render_environment(repo, base, base_env or env, checks, check=False),
+        render_checked(repo, head, env, checks),
     )
-    after, checked = await render_checked(repo, head, env, checks)
     findings = checked.findings
     failure = render_failure(findings)
     if is_missing(findings) and not is_path_problem(base_findings):
@@ -347,6 +350,19 @@ async def plan_one(
     plan = plan_environment(env, before, after, findings, secret_key)
     plan = replace(plan, relaxations=checked.relaxations)
     return plan if live is None else await live(env, before, after, head, plan)
+
+
+async def together(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
+    """Both results, the two run at once (the base and the head render independently, so
+    one's tool runs while the other's output is parsed); a failure stops the other."""
+    tasks = (asyncio.ensure_future(first), asyncio.ensure_future(second))
+    try:
+        one, other = await asyncio.gather(tasks[0], tasks[1])
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return one, other
 
 
 async def render_environment(

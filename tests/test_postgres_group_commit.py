@@ -9,12 +9,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
+from helpers import failedgroups
 from helpers.storetools import execute_sql
 
+from bot.store.pgintake import delivery_lock_id, key_lock_id
 from bot.store.ports import Delivery, JobState, NewJob, StoreError
 from bot.store.postgres import PostgresStore
 
 BURST = 50
+SHARED = 100  # deliveries both replicas record
+OWN = 5  # deliveries one replica records: a group stored again one by one shows in them
+GUARD_SECONDS = 60  # a guard against a hang, not a timing claim
+# The locks the other connections of this database hold (advisory) or wait for (any).
+_LOCKS = """
+SELECT l.pid, l.locktype, l.classid, l.objid, l.granted FROM pg_locks AS l
+JOIN pg_stat_activity AS a USING (pid)
+WHERE a.datname = current_database() AND l.pid NOT IN (pg_backend_pid(), %s)
+  AND (l.locktype = 'advisory' OR NOT l.granted)
+"""
 
 
 @asynccontextmanager
@@ -40,6 +53,59 @@ async def together(store: PostgresStore, deliveries: list[tuple[str, NewJob | No
     (asyncio runs the gathered calls in order, the committer after them)."""
     calls = [store.record_delivery(_delivery(d), job) for d, job in deliveries]
     return await asyncio.gather(*calls, return_exceptions=True)
+
+
+@asynccontextmanager
+async def holding(url: str, delivery_id: str) -> AsyncIterator[int]:
+    """Another connection's open transaction that holds the delivery's group lock and has
+    written its row: a group with the delivery stops there, whether it waits for the lock
+    or for the row. Rolled back on leaving. Yields that connection's server process id."""
+    async with await psycopg.AsyncConnection.connect(url) as conn:
+        await conn.execute("SELECT pg_advisory_xact_lock(%s)", (delivery_lock_id(delivery_id),))
+        await conn.execute(
+            "INSERT INTO deliveries (id, forge, event, outcome, received_at) "
+            "VALUES (%s, 'github', 'push', 'queued', 0)",
+            (delivery_id,),
+        )
+        try:
+            yield conn.info.backend_pid
+        finally:
+            await conn.rollback()
+
+
+async def both_waiting(url: str, holder: int) -> dict[int, tuple[set[int], int | None]]:
+    """Once two other server processes wait for a lock: for each, the advisory locks it
+    holds and the one it waits for (None: it waits for a row's writer). It polls the
+    server's lock table; the held transaction, not the poll, orders what happens."""
+    deadline = asyncio.get_running_loop().time() + GUARD_SECONDS
+    async with await psycopg.AsyncConnection.connect(url, autocommit=True) as watcher:
+        while True:
+            rows = await (await watcher.execute(_LOCKS, (holder,))).fetchall()
+            waiting = {pid: _advisory(row) for pid, *row, granted in rows if not granted}
+            if len(waiting) == 2:
+                break
+            assert asyncio.get_running_loop().time() < deadline, f"not both waiting: {rows}"
+            await asyncio.sleep(0.01)
+    taken = {
+        pid: {_advisory(row) for p, *row, granted in rows if p == pid and granted}
+        for pid in waiting
+    }
+    return {pid: (taken[pid], waiting[pid]) for pid in waiting}
+
+
+def _advisory(lock: list[Any]) -> int | None:
+    """The signed 64-bit key of an advisory lock (pg_locks shows its two halves)."""
+    locktype, high, low = lock
+    if locktype != "advisory":
+        return None
+    return int.from_bytes(((high << 32) | low).to_bytes(8, "big"), "big", signed=True)
+
+
+def _below(lock: int, group: list[tuple[str, NewJob | None]]) -> set[int]:
+    """The group's advisory locks (of its deliveries and keys) that sort below `lock`."""
+    locks = {delivery_lock_id(delivery) for delivery, _ in group}
+    locks |= {key_lock_id(job.coalesce_key) for _, job in group if job and job.coalesce_key}
+    return {taken for taken in locks if taken < lock}
 
 
 def _transactions(url: str, table: str) -> int:
@@ -107,37 +173,53 @@ async def test_a_delivery_that_fails_in_a_group_fails_alone(postgres_url: str) -
 async def test_after_a_failure_the_group_is_stored_again_in_arrival_order(
     postgres_url: str,
 ) -> None:
-    key = "plan:github:o/r#1"
-    broken = NewJob(None, "{}", key)  # type: ignore[arg-type]  # jobs.kind is NOT NULL
-    steady = NewJob("notify", "{}", key, supersedes=False)
-    burst = [("a", _job(1, key)), ("broken", broken), ("b", _job(2, key)), ("c", steady)]
+    # The arrival order is neither the ids' order nor its reverse: stored again in any
+    # other order, the jobs would have other ids (their order) or other states.
     async with opened(postgres_url) as store:
-        answers = await together(store, burst)
+        answers = await together(
+            store, [(delivery.id, job) for delivery, job in failedgroups.BURST]
+        )
 
-    assert answers[0] is True and isinstance(answers[1], StoreError) and answers[2:] == [True] * 2
+    assert isinstance(answers.pop(failedgroups.FAILING), StoreError), answers
+    assert answers == [True] * (len(failedgroups.BURST) - 1)
     rows = execute_sql(postgres_url, "SELECT delivery_id, state FROM jobs ORDER BY id")
-    assert rows == [("a", "superseded"), ("b", "ready"), ("c", "ready")]
+    assert rows == failedgroups.STORED
 
 
-async def test_replicas_recording_the_same_deliveries_in_opposite_orders_store_each_once(
+async def test_replicas_held_up_half_way_through_opposite_orders_never_deadlock(
     postgres_url: str,
 ) -> None:
-    # Without one lock order, each group would insert its first half and then wait for
-    # the other's: a deadlock, which the server breaks after a second by failing one.
-    deliveries = [(f"d-{n:03}", _job(n, f"key-{n % 7}")) for n in range(BURST * 2)]
+    # Each group stops at the held delivery: with one lock order the first to get there
+    # holds every lock below it and the other waits for the first of them, holding none of
+    # the first's. In arrival order each would hold half and wait for the other's half.
+    shared = [(f"d-{n:03}", _job(n, f"key-{n % 7}")) for n in range(SHARED)]
+    ones = shared + [(f"one-{n}", None) for n in range(OWN)]
+    twos = shared[::-1] + [(f"two-{n}", None) for n in range(OWN)]
+    held = sorted((d for d, _ in shared), key=delivery_lock_id)[SHARED // 2]
+    assert 0 < int(held[2:]) < SHARED - 1  # a row is written on each side of it, too
     async with opened(postgres_url) as one, opened(postgres_url) as two:
-        for _ in range(5):
-            answers = await asyncio.gather(
-                together(one, deliveries), together(two, deliveries[::-1])
-            )
-            firsts = [a or b for a, b in zip(answers[0], answers[1][::-1], strict=True)]
-            boths = [a and b for a, b in zip(answers[0], answers[1][::-1], strict=True)]
-            assert firsts == [True] * len(deliveries) and not any(boths)
-            deliveries = [(f"again-{d}", job) for d, job in deliveries]
+        async with holding(postgres_url, held) as holder:
+            recording = asyncio.gather(together(one, ones), together(two, twos))
+            waits = await both_waiting(postgres_url, holder)
+        answers = await asyncio.wait_for(recording, GUARD_SECONDS)
 
-    assert execute_sql(postgres_url, "SELECT count(*) FROM deliveries") == [(BURST * 10,)]
-    # One group per replica and round: none failed (by a deadlock) and was redone singly.
-    assert _transactions(postgres_url, "deliveries") <= 2 * 5
+    mirrored = answers[1][SHARED - 1 :: -1]
+    once = ((True, False), (False, True))
+    twice = [d for n, (d, _) in enumerate(shared) if (answers[0][n], mirrored[n]) not in once]
+    assert not twice, f"not stored by exactly one replica: {twice}"
+    assert answers[0][SHARED:] == answers[1][SHARED:] == [True] * OWN
+    # Had a deadlock failed a group, the server would have rolled it back and the store
+    # stored it again one delivery at a time: a transaction for each of its own.
+    groups = _transactions(postgres_url, "deliveries")
+    assert groups == 2, f"{groups} transactions, not one per replica: a group was redone"
+    lock = delivery_lock_id(held)
+    at_held = [taken for taken, waiting_for in waits.values() if waiting_for == lock]
+    assert len(at_held) == 1, f"{len(at_held)} groups waited at the held delivery, not one"
+    above = {taken for taken in at_held[0] if taken > lock}
+    assert not above and at_held[0] in [_below(lock, group) for group in (ones, twos)], (
+        f"the group waiting at the held delivery holds {len(at_held[0])} of its locks, "
+        f"{len(above)} of them above that one's: it did not take them in ascending order"
+    )
     ready = execute_sql(postgres_url, "SELECT count(*) FROM jobs WHERE state = 'ready'")
     assert ready == [(7,)]  # the last job of each key: it superseded all before it
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import failedgroups
 from helpers.storetools import execute_sql
 
 from bot.store.ports import Delivery, JobState, NewJob, StoreError
@@ -89,6 +90,20 @@ async def test_a_write_that_fails_among_others_fails_alone(database: Path) -> No
     assert answers == [True] * BURST
     # The failed write is undone whole: its delivery is not kept without its job.
     assert _stored(database) == ([f"d-{n:02}" for n in range(BURST)], BURST)
+
+
+async def test_a_group_with_a_failing_write_keeps_the_others_in_arrival_order(
+    database: Path,
+) -> None:
+    async with opened(database) as store:
+        calls = [store.record_delivery(delivery, job) for delivery, job in failedgroups.BURST]
+        answers = await together(database, calls)
+
+    assert isinstance(answers.pop(failedgroups.FAILING), StoreError), answers
+    assert answers == [True] * (len(failedgroups.BURST) - 1)
+    url = f"sqlite:///{database}"
+    rows = execute_sql(url, "SELECT delivery_id, state FROM jobs ORDER BY id")
+    assert rows == failedgroups.STORED
 
 
 async def test_writes_waiting_together_are_committed_together(database: Path) -> None:

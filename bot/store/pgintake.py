@@ -171,9 +171,20 @@ def _columns(group: list[_Waiting]) -> dict[str, list[Any]]:
 
 def _lock_ids(values: dict[str, list[Any]]) -> list[int]:
     """Sorted advisory lock ids of the group's deliveries and coalescing keys."""
-    names = {f"delivery:{delivery}" for delivery in values["id"]}
-    names |= {f"key:{key}" for key in values["key"] if key is not None}
-    return sorted(_lock_id(name) for name in names)
+    ids = {delivery_lock_id(delivery) for delivery in values["id"]}
+    ids |= {key_lock_id(key) for key in values["key"] if key is not None}
+    return sorted(ids)
+
+
+def delivery_lock_id(delivery_id: str) -> int:
+    """The advisory lock a group holds on one of its deliveries until it commits. Public
+    so that a test can hold it from another connection and stop a group there."""
+    return _lock_id(f"delivery:{delivery_id}")
+
+
+def key_lock_id(coalesce_key: str) -> int:
+    """The advisory lock a group holds on a coalescing key of its jobs until it commits."""
+    return _lock_id(f"key:{coalesce_key}")
 
 
 def _lock_id(name: str) -> int:

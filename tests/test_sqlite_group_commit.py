@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from contextlib import asynccontextmanager, closing
 from pathlib import Path
@@ -18,6 +19,7 @@ from bot.store.ports import Delivery, JobState, NewJob, StoreError
 from bot.store.sqlite import SQLiteStore
 
 BURST = 50
+GUARD_SECONDS = 60  # a guard against a hang, not a timing claim
 
 
 @pytest.fixture
@@ -124,17 +126,26 @@ async def test_writes_waiting_together_are_committed_together(database: Path) ->
 async def test_the_writes_waiting_when_the_store_closes_are_committed_first(
     database: Path,
 ) -> None:
+    # The rest wait behind a group the store thread has started (it waits for the write
+    # lock another connection holds): the thread would take up the next group only after
+    # a close that did not wait for it had closed the connection.
     store = SQLiteStore(database)
     await store.open()
+    started = threading.Event()
+    assert store._db is not None  # observed, not changed: when the first group begins
+    store._db.set_trace_callback(lambda sql: sql == "BEGIN IMMEDIATE" and started.set())
     with closing(sqlite3.connect(database, isolation_level=None)) as other:
         other.execute("BEGIN IMMEDIATE")  # nothing can be committed before close begins
-        calls = [store.record_delivery(_delivery(f"d-{n:02}"), _job(n)) for n in range(BURST)]
-        pending = asyncio.gather(*calls)
-        await asyncio.sleep(0)
+        first = asyncio.ensure_future(store.record_delivery(_delivery("d-00"), _job(0)))
+        assert await asyncio.to_thread(started.wait, GUARD_SECONDS)
+        calls = [store.record_delivery(_delivery(f"d-{n:02}"), _job(n)) for n in range(1, BURST)]
+        pending = asyncio.gather(first, *calls)
+        await asyncio.sleep(0)  # every call is waiting for its group
         closed = asyncio.ensure_future(store.close())
         await asyncio.sleep(0)
         other.execute("COMMIT")
     await closed
 
-    assert pending.done() and pending.result() == [True] * BURST
+    assert pending.done(), "the store closed before the writes waiting had their answer"
+    assert pending.result() == [True] * BURST
     assert _stored(database) == ([f"d-{n:02}" for n in range(BURST)], BURST)

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import replace
 from pathlib import Path
 
+import psycopg
 import pytest
 from helpers.githubbot import FakeClock
 from helpers.storetools import TEST_KEY, TEST_KEYS, database_for, execute_sql, let_time_pass
@@ -20,10 +21,11 @@ from bot.core.ledgerchain import verify_chain
 from bot.store.backends import store_for_url
 from bot.store.migrations import MIGRATIONS
 from bot.store.ports import Delivery, JobState, NewJob, Store, StoreError
-from bot.store.postgres import PostgresStore
+from bot.store.postgres import PostgresStore, _key_lock_id
 from bot.store.sqlite import SQLiteStore
 
 OpenStore = Callable[[], Awaitable[Store]]
+GUARD_SECONDS = 60  # a guard against a hang, not a timing claim
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -445,6 +447,39 @@ async def test_on_postgres_a_replica_clock_ahead_takes_over_no_live_lease(
     finally:
         await honest.close()
         await ahead.close()
+
+
+async def test_on_postgres_a_key_another_replica_is_claiming_is_left_to_it(
+    postgres_url: str,
+) -> None:
+    """Replica A is starting a key's later job (the earlier one, which failed, was not due
+    yet) and has not committed when the earlier one falls due. B sees neither A's claim
+    nor the key running: only the key's lock, which A holds, keeps B off the key."""
+    key = "apply:github:o/r"
+    store = store_for_url(postgres_url)
+    await store.open()
+    try:
+        retried = await store.add_job(_job(key, "retried"))
+        job = await store.claim_job("w", 60)
+        assert job is not None and job.id == retried
+        await store.fail_job(job, "GitHub said 502", await store.now() + 3600)
+        later = await store.add_job(NewJob("notify", "later", key, supersedes=False))
+        with psycopg.connect(postgres_url) as replica_a:  # its claim, held open
+            replica_a.execute("SELECT pg_advisory_xact_lock(%s)", (_key_lock_id(key),))
+            replica_a.execute(
+                "UPDATE jobs SET state = 'running', attempts = attempts + 1, holder = 'a', "
+                "lease_until = extract(epoch FROM clock_timestamp()) + 600 WHERE id = %s",
+                (later,),
+            )
+            execute_sql(postgres_url, "UPDATE jobs SET run_after = 0 WHERE id = %s", (retried,))
+            taken = await asyncio.wait_for(store.claim_job("b", 60), GUARD_SECONDS)
+            replica_a.commit()
+    finally:
+        await store.close()
+
+    assert taken is None, f"b started {taken} while a was starting job {later} of its key"
+    rows = execute_sql(postgres_url, "SELECT id FROM jobs WHERE state = 'running'")
+    assert rows == [(later,)]
 
 
 def _ahead(seconds: float) -> Callable[[], float]:

@@ -191,7 +191,9 @@ async def test_replicas_held_up_half_way_through_opposite_orders_never_deadlock(
 ) -> None:
     # Each group stops at the held delivery: with one lock order the first to get there
     # holds every lock below it and the other waits for the first of them, holding none of
-    # the first's. In arrival order each would hold half and wait for the other's half.
+    # the first's. Locking in arrival order, each would hold half and wait for the other's
+    # half; without the locks, each would write its rows up to the held one, then wait for
+    # the other's: a deadlock, which the server breaks (after a second) by failing one.
     shared = [(f"d-{n:03}", _job(n, f"key-{n % 7}")) for n in range(SHARED)]
     ones = shared + [(f"one-{n}", None) for n in range(OWN)]
     twos = shared[::-1] + [(f"two-{n}", None) for n in range(OWN)]

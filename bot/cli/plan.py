@@ -38,12 +38,15 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
         CheckPool(check_workers(settings), settings.check_timeout_seconds) as pool,
     ):
         # The first worker's start-up (a new interpreter importing the checks) overlaps
-        # the reading of the commits instead of delaying the first render.
+        # the reading of the commits instead of delaying the first render; so does
+        # opening the clusters (the adapter's imports, discovery, a TLS connection).
         warming = asyncio.create_task(pool.warm(1))
+        opening = asyncio.create_task(clusters.prepare())
         try:
             return await _plan(args, settings, clusters, pool)
         finally:  # a worker that cannot start fails the plan's own jobs too: said there
-            await asyncio.gather(warming, return_exceptions=True)
+            opening.cancel()  # a cluster the plan did not need is not waited for
+            await asyncio.gather(warming, opening, return_exceptions=True)
 
 
 async def _plan(

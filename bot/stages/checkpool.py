@@ -88,6 +88,19 @@ class CheckPool:
         return asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
 
 
+def start_fork_server() -> None:
+    """Start the process the workers fork from now, for a command that starts cold.
+
+    It is a new interpreter importing the checking code: started first thing, that
+    overlaps the command's own imports and reading instead of delaying its first job.
+    Without it, the first worker starts it.
+    """
+    from multiprocessing import forkserver
+
+    forkserver.set_forkserver_preload(_PRELOAD)
+    forkserver.ensure_running()
+
+
 class _Worker:
     """One worker process and the pipe to it."""
 

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.gitrepos import Repo
 from helpers.livecluster import CLUSTER, LiveEnv, configmap
 
 # The reference validator (only words a finding), the cluster clients, the web server,
@@ -35,6 +36,7 @@ HEAVY = (
 )
 # What a command that reaches a cluster needs: aiohttp and the cluster adapter.
 REACHING_A_CLUSTER = ("aiohttp", "bot.clusters")
+ADAPTER = ("bot.clusters.kubeapi", "bot.clusters.transports", "bot.clusters.kubeconfigs")
 # A second thread keeps validate from forking (stages/validate.py: _can_fork), so the
 # parsing and checks run in this interpreter and what they import is seen here too.
 RUN = """
@@ -128,3 +130,20 @@ def test_plan_against_a_certificate_kubeconfig_imports_no_heavy_module(
     modules = json.loads(report.read_text())["modules"]
     assert "bot.clusters.transports" in modules
     assert [m for m in heavy_in(modules) if not m.startswith(REACHING_A_CLUSTER)] == []
+
+
+def test_plan_without_a_cluster_imports_no_cluster_client(tmp_path: Path, repo: Repo) -> None:
+    config = {"version": 1, "environments": {"prod": {"path": "deploy", "cluster": "prod"}}}
+    tree = {".gitops-bot.yaml": json.dumps(config)}
+    base = repo.commit(tree | {"deploy/a.yaml": DEPLOYMENT.replace("NUMBER", "1")})
+    head = repo.commit(tree | {"deploy/a.yaml": DEPLOYMENT.replace("NUMBER", "2")})
+
+    code, modules = modules_loaded(
+        tmp_path, "plan", "--repo", str(repo.path), "--base", base, "--head", head
+    )
+
+    assert code == 0
+    assert "bot.stages.plan" in modules  # the command did run
+    # The directory of clusters is light; what reaches a cluster is not imported.
+    assert [m for m in heavy_in(modules) if not m.startswith("bot.clusters")] == []
+    assert [m for m in ADAPTER if m in modules] == []

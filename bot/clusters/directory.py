@@ -62,8 +62,9 @@ class ClusterDirectory:
         or through a login program are left alone: no program runs for a cluster that
         the command may not need.
         """
-        await asyncio.to_thread(_import_adapter)
         plain = [name for name, s in self._settings.items() if _plain(s)]
+        if plain:  # else nothing to open, and nothing to import
+            await asyncio.to_thread(_import_adapter)
         await asyncio.gather(*(self._discover_core(name) for name in plain))
 
     async def _discover_core(self, name: str) -> None:

@@ -22,7 +22,7 @@ from bot.config.settings import Settings
 from bot.git.repos import GitRepo
 from bot.renderers import RenderOptions
 from bot.stages.checking import run_checks
-from bot.stages.checkpool import CheckPool, ChecksTimedOut, CheckWorkerFailed
+from bot.stages.checkpool import CheckPool, ChecksTimedOut, CheckWorkerFailed, start_fork_server
 from bot.stages.plan import plan_change
 from bot.stages.schema_sources import ServerSchemas
 
@@ -157,3 +157,23 @@ async def _slowly(pool: CheckPool, function: Callable[..., T], /, *args: Any) ->
 def _sleep_then(function: Callable[..., T], *args: Any) -> T:
     time.sleep(3600)
     return function(*args)
+
+
+async def test_a_fork_server_started_ahead_serves_the_pool() -> None:
+    start_fork_server()
+
+    async with CheckPool(1, GENEROUS_SECONDS) as pool:
+        assert await pool.run(os.getpid) != os.getpid()
+
+
+def test_a_fork_server_that_cannot_start_ahead_is_left_to_the_first_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from multiprocessing import forkserver
+
+    def refuse() -> None:
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(forkserver, "ensure_running", refuse)
+
+    start_fork_server()  # no traceback: the first worker tries again and says why

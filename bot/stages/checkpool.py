@@ -14,6 +14,7 @@ reports as a finding.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -98,7 +99,9 @@ def start_fork_server() -> None:
     from multiprocessing import forkserver
 
     forkserver.set_forkserver_preload(_PRELOAD)
-    forkserver.ensure_running()
+    # One that cannot start is tried again by the first worker, which says why.
+    with contextlib.suppress(Exception):
+        forkserver.ensure_running()
 
 
 class _Worker:

@@ -5,42 +5,41 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-from typing import TYPE_CHECKING
 
 from bot import __version__
 from bot.cli.exits import EXIT_FINDINGS, EXIT_OK
 from bot.cli.reports import write_reports
+from bot.clusters.directory import ClusterDirectory
 from bot.config.settings import Settings, load_settings
 from bot.core.formats import plan_output
-from bot.stages.checkpool import CheckPool, start_fork_server
-
-if TYPE_CHECKING:
-    from bot.clusters.directory import ClusterDirectory
-    from bot.core.plans import Plan
+from bot.core.gitopsapps import RepoIdentity
+from bot.core.plans import Plan
+from bot.git.repos import GitRepo
+from bot.renderers import render_options
+from bot.stages.checkpool import CheckPool
+from bot.stages.live_preview import LivePreviewer
+from bot.stages.plan import plan_change
+from bot.stages.schema_sources import server_schemas
+from bot.stages.unit_live import UnitLivePreviewer
 
 
 def run(args: argparse.Namespace) -> int:
-    # The check workers' fork server (a new interpreter importing the checks) starts
-    # first, so its start-up overlaps this one's imports of the plan's modules (done
-    # where they are used, below) and the reading of the commits.
-    start_fork_server()
     settings = load_settings(os.environ)
-    plan = asyncio.run(_plan_live(args, settings))
+    pool = CheckPool(check_workers(settings), settings.check_timeout_seconds)
+    # Before any thread and after the imports: the workers are forks of this process,
+    # ready at once with the checking code, instead of new interpreters importing it.
+    pool.start_ahead()
+    plan = asyncio.run(_plan_live(args, settings, pool))
     print(plan_output(args.format, plan, __version__), end="")
     write_reports(args.report, lambda format_: plan_output(format_, plan, __version__))
     return EXIT_FINDINGS if plan.blocking else EXIT_OK
 
 
-async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
+async def _plan_live(args: argparse.Namespace, settings: Settings, pool: CheckPool) -> Plan:
     """The plan, with the live layer for every environment whose cluster is configured."""
-    from bot.clusters.directory import ClusterDirectory
-
-    async with (
-        ClusterDirectory(() if args.no_cluster else settings.clusters) as clusters,
-        CheckPool(check_workers(settings), settings.check_timeout_seconds) as pool,
-    ):
+    async with ClusterDirectory(() if args.no_cluster else settings.clusters) as clusters, pool:
         # Opening the clusters (the adapter's imports, discovery, a TLS connection) and
-        # the first worker overlap the reading of the commits.
+        # a worker's start overlap the reading of the commits.
         warming = asyncio.create_task(pool.warm(1))
         opening = asyncio.create_task(clusters.prepare())
         try:
@@ -53,14 +52,6 @@ async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
 async def _plan(
     args: argparse.Namespace, settings: Settings, clusters: ClusterDirectory, pool: CheckPool
 ) -> Plan:
-    from bot.core.gitopsapps import RepoIdentity
-    from bot.git.repos import GitRepo
-    from bot.renderers import render_options
-    from bot.stages.live_preview import LivePreviewer
-    from bot.stages.plan import plan_change
-    from bot.stages.schema_sources import server_schemas
-    from bot.stages.unit_live import UnitLivePreviewer
-
     live = LivePreviewer(clusters, settings.fingerprint_key)
     unit_live = UnitLivePreviewer(
         clusters, settings.fingerprint_key, settings.controller_clusters, settings.argocd_clusters

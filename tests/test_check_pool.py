@@ -7,6 +7,8 @@ import asyncio
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from functools import partial
@@ -22,7 +24,7 @@ from bot.config.settings import Settings
 from bot.git.repos import GitRepo
 from bot.renderers import RenderOptions
 from bot.stages.checking import run_checks
-from bot.stages.checkpool import CheckPool, ChecksTimedOut, CheckWorkerFailed
+from bot.stages.checkpool import CheckPool, ChecksTimedOut, CheckWorkerFailed, start_fork_server
 from bot.stages.plan import plan_change
 from bot.stages.schema_sources import ServerSchemas
 
@@ -157,3 +159,57 @@ async def _slowly(pool: CheckPool, function: Callable[..., T], /, *args: Any) ->
 def _sleep_then(function: Callable[..., T], *args: Any) -> T:
     time.sleep(3600)
     return function(*args)
+
+
+async def test_a_fork_server_started_ahead_serves_the_pool() -> None:
+    start_fork_server()
+
+    async with CheckPool(1, GENEROUS_SECONDS) as pool:
+        assert await pool.run(os.getpid) != os.getpid()
+
+
+def test_a_fork_server_that_cannot_start_ahead_is_left_to_the_first_worker(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from multiprocessing import forkserver
+
+    def refuse() -> None:
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(forkserver, "ensure_running", refuse)
+
+    start_fork_server()  # no traceback: the first worker tries again and says why
+
+
+# Workers started ahead in a new interpreter: with no other thread, they are forks of it.
+AHEAD = """
+import asyncio, os, sys, threading, time
+if sys.argv[1] == "thread":
+    threading.Thread(target=time.sleep, args=(60,), daemon=True).start()
+from bot.stages.checkpool import CheckPool
+
+async def parents(pool):
+    async with pool:
+        return await asyncio.gather(pool.run(os.getppid), pool.run(os.getppid))
+
+pool = CheckPool(2, 60)
+pool.start_ahead()
+print(sorted(set(p == os.getpid() for p in asyncio.run(parents(pool)))))
+"""
+
+
+@pytest.mark.parametrize(("threads", "forked"), [("none", "[True]"), ("thread", "[False]")])
+def test_workers_started_ahead_are_forks_of_a_process_running_no_other_thread(
+    threads: str, forked: str
+) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", AHEAD, threads],
+        capture_output=True,
+        text=True,
+        env=os.environ,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == forked

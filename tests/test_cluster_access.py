@@ -85,18 +85,8 @@ async def test_rejected_credentials_are_reported_as_such(live_env: LiveEnv, tmp_
 async def test_an_exec_credential_plugin_is_refused_unless_allowed(
     live_env: LiveEnv, tmp_path: Path
 ) -> None:
-    config = json.loads(live_env.plane.admin_kubeconfig.read_text())
     marker = tmp_path / "plugin-ran"
-    config["users"][0]["user"] = {
-        "exec": {
-            "apiVersion": "client.authentication.k8s.io/v1",
-            "command": "touch",
-            "args": [str(marker)],
-            "interactiveMode": "Never",
-        }
-    }
-    path = tmp_path / "exec.kubeconfig"
-    path.write_text(json.dumps(config))
+    path = live_env.touching_kubeconfig(tmp_path, marker)
     head = live_env.commit({"a.yaml": configmap("a", x="1")})
 
     env = await live_env.env_plan(head, head, ClusterSettings("test", kubeconfig=path))

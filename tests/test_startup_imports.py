@@ -1,4 +1,4 @@
-"""`gitops-bot validate` imports only what it uses, so its start-up cannot grow unseen.
+"""`validate` and `plan` import only what they use, so their start-up cannot grow unseen.
 
 Each heavy module below costs tens of milliseconds or more to import; a command that
 checks valid local files needs none of them. The command runs in a new interpreter, as
@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers.gitrepos import Repo
+from helpers.livecluster import CLUSTER, LiveEnv, configmap
 
 # The reference validator (only words a finding), the cluster clients, the web server,
 # the database drivers and the forge clients.
@@ -32,6 +34,9 @@ HEAVY = (
     "bot.store.sqlite",
     "bot.store.postgres",
 )
+# What a command that reaches a cluster needs: aiohttp and the cluster adapter.
+REACHING_A_CLUSTER = ("aiohttp", "bot.clusters")
+ADAPTER = ("bot.clusters.kubeapi", "bot.clusters.transports", "bot.clusters.kubeconfigs")
 # A second thread keeps validate from forking (stages/validate.py: _can_fork), so the
 # parsing and checks run in this interpreter and what they import is seen here too.
 RUN = """
@@ -96,3 +101,49 @@ def test_the_check_sees_a_heavy_import(tmp_path: Path) -> None:
     )
     subprocess.run([sys.executable, "-c", script, str(report)], check=True, env=os.environ)
     assert "aiohttp" in heavy_in(json.loads(report.read_text()))
+
+
+def test_plan_against_a_certificate_kubeconfig_imports_no_heavy_module(
+    live_env: LiveEnv, tmp_path: Path
+) -> None:
+    """A cluster reached with a client certificate takes aiohttp, not the Kubernetes client."""
+    assert "client-certificate-data" in live_env.plane.admin_kubeconfig.read_text()
+    base = live_env.commit({"a.yaml": configmap("a", x="1")})
+    head = live_env.commit({"a.yaml": configmap("a", x="2")})
+    clusters = {CLUSTER: {"kubeconfig": str(live_env.plane.admin_kubeconfig)}}
+    report = tmp_path / "modules.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_BOT_")}
+    env |= {"GITOPS_BOT_CLUSTERS": json.dumps(clusters), "GITOPS_BOT_SECRET_FINGERPRINT_KEY": "k"}
+    arguments = ["plan", "--repo", str(live_env.repo.path), "--base", base, "--head", head]
+
+    done = subprocess.run(
+        [sys.executable, "-c", RUN, str(report), *arguments, "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+
+    assert done.returncode == 0, done.stderr
+    (environment,) = json.loads(done.stdout)["environments"]
+    assert environment["live"]["failure"] is None  # the cluster was reached
+    modules = json.loads(report.read_text())["modules"]
+    assert "bot.clusters.transports" in modules
+    assert [m for m in heavy_in(modules) if not m.startswith(REACHING_A_CLUSTER)] == []
+
+
+def test_plan_without_a_cluster_imports_no_cluster_client(tmp_path: Path, repo: Repo) -> None:
+    config = {"version": 1, "environments": {"prod": {"path": "deploy", "cluster": "prod"}}}
+    tree = {".gitops-bot.yaml": json.dumps(config)}
+    base = repo.commit(tree | {"deploy/a.yaml": DEPLOYMENT.replace("NUMBER", "1")})
+    head = repo.commit(tree | {"deploy/a.yaml": DEPLOYMENT.replace("NUMBER", "2")})
+
+    code, modules = modules_loaded(
+        tmp_path, "plan", "--repo", str(repo.path), "--base", base, "--head", head
+    )
+
+    assert code == 0
+    assert "bot.stages.plan" in modules  # the command did run
+    # The directory of clusters is light; what reaches a cluster is not imported.
+    assert [m for m in heavy_in(modules) if not m.startswith("bot.clusters")] == []
+    assert [m for m in ADAPTER if m in modules] == []

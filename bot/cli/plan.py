@@ -25,25 +25,28 @@ from bot.stages.unit_live import UnitLivePreviewer
 
 def run(args: argparse.Namespace) -> int:
     settings = load_settings(os.environ)
-    plan = asyncio.run(_plan_live(args, settings))
+    pool = CheckPool(check_workers(settings), settings.check_timeout_seconds)
+    # Before any thread and after the imports: the workers are forks of this process,
+    # ready at once with the checking code, instead of new interpreters importing it.
+    pool.start_ahead()
+    plan = asyncio.run(_plan_live(args, settings, pool))
     print(plan_output(args.format, plan, __version__), end="")
     write_reports(args.report, lambda format_: plan_output(format_, plan, __version__))
     return EXIT_FINDINGS if plan.blocking else EXIT_OK
 
 
-async def _plan_live(args: argparse.Namespace, settings: Settings) -> Plan:
+async def _plan_live(args: argparse.Namespace, settings: Settings, pool: CheckPool) -> Plan:
     """The plan, with the live layer for every environment whose cluster is configured."""
-    async with (
-        ClusterDirectory(() if args.no_cluster else settings.clusters) as clusters,
-        CheckPool(check_workers(settings), settings.check_timeout_seconds) as pool,
-    ):
-        # The first worker's start-up (a new interpreter importing the checks) overlaps
-        # the reading of the commits instead of delaying the first render.
+    async with ClusterDirectory(() if args.no_cluster else settings.clusters) as clusters, pool:
+        # Opening the clusters (the adapter's imports, discovery, a TLS connection) and
+        # a worker's start overlap the reading of the commits.
         warming = asyncio.create_task(pool.warm(1))
+        opening = asyncio.create_task(clusters.prepare())
         try:
             return await _plan(args, settings, clusters, pool)
         finally:  # a worker that cannot start fails the plan's own jobs too: said there
-            await asyncio.gather(warming, return_exceptions=True)
+            opening.cancel()  # a cluster the plan did not need is not waited for
+            await asyncio.gather(warming, opening, return_exceptions=True)
 
 
 async def _plan(

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from bot.clusters.crds import DEFAULT_REFRESH_SECONDS, ClusterCrds
+from bot.clusters.errors import ClusterError
 from bot.clusters.ports import Cluster
 from bot.config.clusters import ClusterSettings
 
@@ -50,6 +52,26 @@ class ClusterDirectory:
                 self._open[name] = await _open_cluster(settings)
             return Connection(settings, self._open[name])
 
+    async def prepare(self) -> None:
+        """Open every cluster ahead of its first use, for a command that starts cold.
+
+        The adapter is imported in a thread, so the event loop goes on reading commits
+        meanwhile; then each cluster answers its core discovery (`v1`, where every
+        preview reads its inventory), which also opens the first TLS connection. What
+        fails here is left for the first real use to report. Clusters reached in-cluster
+        or through a login program are left alone: no program runs for a cluster that
+        the command may not need.
+        """
+        plain = [name for name, s in self._settings.items() if _plain(s)]
+        if plain:  # else nothing to open, and nothing to import
+            await asyncio.to_thread(_import_adapter)
+        await asyncio.gather(*(self._discover_core(name) for name in plain))
+
+    async def _discover_core(self, name: str) -> None:
+        # A failure is said by the preview that needs the cluster, in its own words.
+        with contextlib.suppress(ClusterError):
+            await (await self._cluster(name)).resource("v1", "ConfigMap")
+
     async def _cluster(self, name: str) -> Cluster:
         return (await self.connect(name)).cluster
 
@@ -68,6 +90,18 @@ class ClusterDirectory:
         trace: TracebackType | None,
     ) -> None:
         await self.close()
+
+
+def _plain(settings: ClusterSettings) -> bool:
+    """Whether the cluster is reached with a kubeconfig's certificate or token alone."""
+    return settings.kubeconfig is not None and not (settings.in_cluster or settings.allow_exec)
+
+
+def _import_adapter() -> None:
+    # An error here is raised again, and said, by the import at first use.
+    with contextlib.suppress(Exception):
+        import bot.clusters.kubeapi
+        import bot.clusters.kubeconfigs  # noqa: F401
 
 
 async def _open_cluster(settings: ClusterSettings) -> KubernetesCluster:

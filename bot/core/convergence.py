@@ -26,8 +26,14 @@ def already_applied(desired: Mapping[str, Any], live: Mapping[str, Any], environ
     return _contained(desired, live)
 
 
+# The types of most values: compared at once, before the slower checks for containers.
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _contained(want: Any, have: Any) -> bool:
     """Whether every value in `want` is in `have` at the same place, of the same type."""
+    if type(want) in _SCALARS:
+        return type(want) is type(have) and bool(want == have)
     if isinstance(want, Mapping):
         return isinstance(have, Mapping) and all(
             key in have and _contained(value, have[key]) for key, value in want.items()

@@ -110,6 +110,8 @@ def change_of(
     note: str = "",
 ) -> Change:
     """The change from `before` to `after` (None: the object is absent on that side)."""
+    if before is not None and before is after:  # one object: the same on both sides
+        return Change(key, Action.UNCHANGED, "", source, note)
     old = normalise(before, secret_key) if before is not None else None
     new = normalise(after, secret_key) if after is not None else None
     action = _action(old, new, prune)

@@ -14,10 +14,17 @@ reports as a finding.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import signal
+import sys
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
+
+if TYPE_CHECKING:
+    from multiprocessing.context import ForkContext, ForkServerContext
 
 T = TypeVar("T")
 # Imported once by the fork server, so each worker starts with the checking code loaded.
@@ -50,6 +57,21 @@ class CheckPool:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self.close()
+
+    def start_ahead(self) -> None:
+        """Start the workers now, for a command that starts cold.
+
+        Forked from this process where that is safe (no other thread runs: a fork
+        could copy a held lock), each is ready at once with what this interpreter has
+        imported. Otherwise the fork server starts now, a new interpreter importing the
+        checks while the command goes on. Replacements always come from the fork server.
+        """
+        if not hasattr(os, "fork") or threading.active_count() > 1:
+            start_fork_server()
+            return
+        sys.stdout.flush()  # what is buffered here must not be written again by a child
+        sys.stderr.flush()
+        self._idle += [_Worker(forked=True) for _ in range(self.size - len(self._idle))]
 
     async def warm(self, workers: int | None = None) -> None:
         """Start every worker (or `workers` of them) now, so the first plans do not wait."""
@@ -88,14 +110,37 @@ class CheckPool:
         return asyncio.get_running_loop().run_in_executor(self._threads, function, *args)
 
 
+def start_fork_server() -> None:
+    """Start the process the workers fork from now, for a command that starts cold.
+
+    It is a new interpreter importing the checking code: started first thing, that
+    overlaps the command's own imports and reading instead of delaying its first job.
+    Without it, the first worker starts it.
+    """
+    from multiprocessing import forkserver
+
+    forkserver.set_forkserver_preload(_PRELOAD)
+    # One that cannot start is tried again by the first worker, which says why.
+    with contextlib.suppress(Exception):
+        forkserver.ensure_running()
+
+
+def _context(forked: bool) -> ForkContext | ForkServerContext:
+    """Workers forked from this process, or from the fork server that imported the checks."""
+    import multiprocessing  # only here: every command would pay for the import
+
+    if forked:
+        return multiprocessing.get_context("fork")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)
+    return context
+
+
 class _Worker:
     """One worker process and the pipe to it."""
 
-    def __init__(self) -> None:
-        import multiprocessing  # only here: every command would pay for the import
-
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(_PRELOAD)
+    def __init__(self, forked: bool = False) -> None:
+        context = _context(forked)
         self._connection, theirs = context.Pipe()
         self._process = context.Process(
             target=_serve, args=(theirs,), name="gitops-bot-checks", daemon=True

@@ -136,6 +136,21 @@ class LiveEnv:
             assert time.monotonic() < deadline, "the RoleBinding never took effect"
             time.sleep(0.1)
 
+    def touching_kubeconfig(self, folder: Path, marker: Path) -> Path:
+        """This cluster's kubeconfig, its user logging in with a program that touches `marker`."""
+        config = json.loads(self.plane.admin_kubeconfig.read_text())
+        config["users"][0]["user"] = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1",
+                "command": "touch",
+                "args": [str(marker)],
+                "interactiveMode": "Never",
+            }
+        }
+        path = folder / "exec.kubeconfig"
+        path.write_text(json.dumps(config))
+        return path
+
     def as_bot(self) -> ClusterSettings:
         """The same cluster through the restricted `gitops-bot` identity."""
         return replace(self.cluster, kubeconfig=self.plane.bot_kubeconfig)

@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 # The reference validator (only words a finding), the cluster clients, the web server,
-# the database drivers and the forge clients.
+# the database drivers and the forge clients; asyncio (the check pool, the renderers); the
+# plans and what a controller's dry run needs (the settings once imported them all).
 HEAVY = (
     "jsonschema",
     "referencing",
@@ -29,8 +30,14 @@ HEAVY = (
     "gitlab",
     "bot.server",
     "bot.clusters",
-    "bot.store.sqlite",
-    "bot.store.postgres",
+    "bot.store",
+    "asyncio",
+    "bot.renderers",
+    "bot.stages.checkpool",
+    "bot.core.controllerapply",
+    "bot.core.appsets",
+    "bot.core.plans",
+    "bot.core.livediffs",
 )
 # A second thread keeps validate from forking (stages/validate.py: _can_fork), so the
 # parsing and checks run in this interpreter and what they import is seen here too.

@@ -35,8 +35,8 @@ from bot.core.manifests import (
 from bot.core.policies import Policy
 from bot.core.relaxations import ExemptionRules, Relaxation
 from bot.core.schemas import UNKNOWN_WARNS, SchemaCatalog, UnknownKinds
-from bot.renderers.loading import cyclic_gc_paused
-from bot.stages.checkpool import ChecksTimedOut
+from bot.gcpause import cyclic_gc_paused
+from bot.stages.checklimits import ChecksTimedOut
 
 # Below this much YAML per part, starting a process costs more than it saves.
 MIN_PART_BYTES = 128 * 1024

@@ -24,7 +24,6 @@ from bot.core.formats import PLAN_FORMATS, VALIDATE_FORMATS
 from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION, DEFAULT_UNKNOWN_KINDS
 from bot.git.repos import GitError
 from bot.schemas.catalog import UnsupportedKubernetesVersion
-from bot.store.ports import StoreError
 
 # Each command lives in bot/cli/<command>.py and is imported only when it runs: the
 # Kubernetes client, the web server and the database drivers take about a second to
@@ -37,9 +36,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             command = importlib.import_module(f"bot.cli.{args.command}")
             return int(command.run(args))
-        except (GitError, SettingsError, StoreError, UnsupportedKubernetesVersion) as exc:
+        except Exception as exc:
+            if not isinstance(exc, _reported_errors()):
+                raise
             print(f"gitops-bot: {exc}", file=sys.stderr)
             return EXIT_FAILED
+
+
+def _reported_errors() -> tuple[type[Exception], ...]:
+    """The errors said in one line. StoreError only once a store was imported: only a
+    store raises it, and importing the store's port just to name it costs start-up time."""
+    errors: tuple[type[Exception], ...] = (GitError, SettingsError, UnsupportedKubernetesVersion)
+    ports = sys.modules.get("bot.store.ports")
+    return (*errors, ports.StoreError) if ports is not None else errors
 
 
 def _parser() -> argparse.ArgumentParser:

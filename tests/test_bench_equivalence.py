@@ -15,6 +15,7 @@ import random
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from helpers.manifests import widget_crd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import bot.stages.validate as stages_validate
 from benchmarks.manifests import ManifestFile, generate
 from bot.core.checks import check_manifests
 from bot.core.documents import DEFAULT_LIMITS, Limits, parse_documents
@@ -50,6 +52,7 @@ from bot.stages.validate import (
     split_files,
     validate_files,
     validate_parts,
+    validate_within,
 )
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -355,6 +358,44 @@ def test_a_worker_that_dies_is_redone_here(corpus: list[SourceFile]) -> None:
             worker.close()
         assert worker.killed
         assert split == reference_validation(corpus)
+
+
+def test_the_forked_run_finds_the_same_and_leaves_no_process(
+    corpus: list[SourceFile], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its part processes are not waited for (the findings go first), so the group kill
+    after them must still stop every one: nothing of the child's group keeps running."""
+    groups: list[int | None] = []
+    kill_group = stages_validate._kill_group
+
+    def recorded(pid: int | None) -> None:
+        groups.append(pid)
+        kill_group(pid)
+
+    monkeypatch.setattr(stages_validate, "_kill_group", recorded)
+    split = validate_within(600, corpus, "default", CATALOG, POLICIES, parts=2)
+    assert split == reference_validation(corpus)
+    assert len(groups) == 1 and groups[0] is not None
+    assert group_ends(groups[0])
+
+
+def group_ends(group: int) -> bool:
+    """Whether every process of the group ends (a zombie has ended), polled a while:
+    SIGKILL is delivered asynchronously."""
+    for _ in range(500):
+        if not any(_running_in(stat, group) for stat in Path("/proc").glob("[0-9]*/stat")):
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _running_in(stat: Path, group: int) -> bool:
+    try:
+        fields = stat.read_text().rpartition(")")[2].split()  # after "pid (comm)"
+    except OSError:
+        return False  # ended while being listed
+    state, process_group = fields[0], int(fields[2])
+    return process_group == group and state != "Z"
 
 
 class KilledAtOnce(WorkerPart):

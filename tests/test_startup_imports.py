@@ -18,7 +18,8 @@ from helpers.gitrepos import Repo
 from helpers.livecluster import CLUSTER, LiveEnv, configmap
 
 # The reference validator (only words a finding), the cluster clients, the web server,
-# the database drivers and the forge clients.
+# the database drivers and the forge clients; asyncio (the check pool, the renderers); the
+# plans and what a controller's dry run needs (the settings once imported them all).
 HEAVY = (
     "jsonschema",
     "referencing",
@@ -31,8 +32,14 @@ HEAVY = (
     "gitlab",
     "bot.server",
     "bot.clusters",
-    "bot.store.sqlite",
-    "bot.store.postgres",
+    "bot.store",
+    "asyncio",
+    "bot.renderers",
+    "bot.stages.checkpool",
+    "bot.core.controllerapply",
+    "bot.core.appsets",
+    "bot.core.plans",
+    "bot.core.livediffs",
 )
 # What a command that reaches a cluster needs: aiohttp and the cluster adapter.
 REACHING_A_CLUSTER = ("aiohttp", "bot.clusters")

@@ -21,7 +21,7 @@ from bot.core.schemas import UnknownKinds
 from bot.git.sources import read_local_paths
 from bot.schemas.catalog import catalog_for
 from bot.schemas.policysets import default_policy_dir, parse_policies, read_policy_dir
-from bot.stages.checkpool import ChecksTimedOut
+from bot.stages.checklimits import ChecksTimedOut
 from bot.stages.schema_sources import local_schemas
 from bot.stages.validate import Validation, validate_within
 

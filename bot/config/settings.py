@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot.config.secrets import Secret
-from bot.core.controllerapply import NO_CONTROLLER_CLUSTERS, ControllerClusters
+from bot.core.controllerclusters import NO_CONTROLLER_CLUSTERS, ControllerClusters
 from bot.core.relaxations import RelaxationLevel, RelaxationRules
 
 if TYPE_CHECKING:  # each parser is imported when its setting is set (start-up time)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.core.findings import Finding, Severity, Stage
-from bot.core.plans import EnvironmentPlan, Plan
 from bot.core.repoconfig import CONFIG_PATH
+
+if TYPE_CHECKING:  # `validate` formats findings only: the plans cost it start-up time
+    from bot.core.plans import EnvironmentPlan, Plan
 
 
 @dataclass(frozen=True)

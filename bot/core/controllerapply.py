@@ -7,7 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bot.core.appsets import ArgoCluster
+from bot.core.controllerclusters import NO_CONTROLLER_CLUSTERS as NO_CONTROLLER_CLUSTERS
+from bot.core.controllerclusters import Controller as Controller
+from bot.core.controllerclusters import ControllerClusters as ControllerClusters
 from bot.core.manifests import group_of
 from bot.core.markdown import code
 from bot.core.repoconfig import Environment
@@ -20,14 +22,6 @@ ARGOCD_TRACKING = "argocd.argoproj.io/tracking-id"
 FLUX_NAME_LABEL = "kustomize.toolkit.fluxcd.io/name"
 FLUX_NAMESPACE_LABEL = "kustomize.toolkit.fluxcd.io/namespace"
 IN_CLUSTER = "in-cluster"
-
-
-class Controller:
-    """The prefixes of the unit names each controller's units carry (bot/core/gitopsapps.py)."""
-
-    ARGOCD = "argocd/"
-    FLUX = "flux/"
-    HELM = "helmrelease/"
 
 
 @dataclass(frozen=True)
@@ -81,32 +75,6 @@ def tracking_id(app: str, body: Mapping[str, Any]) -> str:
     group = group_of(str(body.get("apiVersion") or ""))
     where = f"{metadata.get('namespace') or ''}/{metadata.get('name') or ''}"
     return f"{app}:{group}/{body.get('kind')}:{where}"
-
-
-@dataclass(frozen=True)
-class ControllerClusters:
-    """The `controller_clusters` setting: a unit's destination -> a cluster of `clusters`.
-
-    Argo CD destinations are a `destination.server` URL or a `destination.name`; Flux
-    ones are `in-cluster`, or `kubeconfig:<namespace>/<secret>` for `spec.kubeConfig`.
-    """
-
-    argocd: tuple[tuple[str, str], ...] = ()
-    flux: tuple[tuple[str, str], ...] = ()
-
-    def cluster_for(self, unit: Environment, known: tuple[ArgoCluster, ...] = ()) -> str | None:
-        """The bot's cluster for the unit's destination; Argo CD names and server URLs
-        also match through `argocd_clusters` (`known`), which pairs them."""
-        if unit.name.startswith(Controller.ARGOCD):
-            mapping = dict(self.argocd)
-            aliases = [c.server for c in known if c.name == unit.cluster]
-            aliases += [c.name for c in known if c.server == unit.cluster]
-            found = [mapping[d] for d in (unit.cluster, *aliases) if d in mapping]
-            return found[0] if found else None
-        return dict(self.flux).get(unit.cluster)
-
-
-NO_CONTROLLER_CLUSTERS = ControllerClusters()
 
 
 def not_compared_hint(unit: Environment) -> str:

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from bot.core.applies import ApplyResult
 from bot.core.diffs import Action, Change
 from bot.core.findings import Finding
-from bot.core.livediffs import LiveLayer
-from bot.core.plans import Plan
 from bot.core.relaxations import Relaxation
+
+if TYPE_CHECKING:  # `validate` reports findings only: the plans cost it start-up time
+    from bot.core.applies import ApplyResult
+    from bot.core.livediffs import LiveLayer
+    from bot.core.plans import Plan
 
 
 def plan_as_text(plan: Plan) -> str:

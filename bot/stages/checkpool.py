@@ -26,16 +26,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 if TYPE_CHECKING:
     from multiprocessing.context import ForkContext, ForkServerContext
 
+from bot.stages.checklimits import ChecksTimedOut as ChecksTimedOut
+
 T = TypeVar("T")
 # Imported once by the fork server, so each worker starts with the checking code loaded.
 _PRELOAD = ["bot.renderers", "bot.stages.checking"]
 _STOP_SECONDS = 5.0
-
-
-class ChecksTimedOut(Exception):
-    def __init__(self, seconds: float) -> None:
-        super().__init__(f"checks did not finish within {seconds:g} s")
-        self.seconds = seconds
 
 
 class CheckWorkerFailed(RuntimeError):

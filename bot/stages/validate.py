@@ -35,8 +35,8 @@ from bot.core.manifests import (
 from bot.core.policies import Policy
 from bot.core.relaxations import ExemptionRules, Relaxation
 from bot.core.schemas import UNKNOWN_WARNS, SchemaCatalog, UnknownKinds
-from bot.renderers.loading import cyclic_gc_paused
-from bot.stages.checkpool import ChecksTimedOut
+from bot.gcpause import cyclic_gc_paused
+from bot.stages.checklimits import ChecksTimedOut
 
 # Below this much YAML per part, starting a process costs more than it saves.
 MIN_PART_BYTES = 128 * 1024
@@ -62,6 +62,7 @@ def validate_files(
     schemas: SchemaLookup = NO_SCHEMAS,
     unknown: UnknownKinds = UNKNOWN_WARNS,
     exemptions: ExemptionRules | None = None,
+    reaped_by_caller: bool = False,
 ) -> Validation:
     """What load_manifests and check_manifests find, in `parts` processes if worth it.
 
@@ -69,7 +70,10 @@ def validate_files(
     its run; this one collects every object's identity (so keys, duplicates and the
     scopes and schemas of CRDs are decided over all files, as load_manifests does),
     then each process checks its own objects and this one puts the findings in order.
-    `schemas` are the custom resource schemas from elsewhere than these files.
+    `schemas` are the custom resource schemas from elsewhere than these files. With
+    `reaped_by_caller` the caller kills this process and its group once it has the
+    findings (validate_within), so the workers are not waited for: that would only delay
+    the findings.
     """
     texts = {f.path: f.data for f in files}
     count = parts if parts is not None else part_count(files)
@@ -87,7 +91,8 @@ def validate_files(
             LocalPart(run, catalog, policies, limits, unknown, exemptions)
             for run in split_files(readable, count)
         ]
-        started: list[LocalPart | WorkerPart] = [runs[0], *(WorkerPart(r) for r in runs[1:])]
+        workers = (WorkerPart(r, wait_on_close=not reaped_by_caller) for r in runs[1:])
+        started: list[LocalPart | WorkerPart] = [runs[0], *workers]
         try:
             return validate_parts(started, default_namespace, left_out, texts, schemas)
         finally:
@@ -128,8 +133,10 @@ def validate_within(seconds: float, *args: Any, **kwargs: Any) -> Validation:
 
 def _validate_into(connection: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
     os.setpgid(0, 0)  # its part processes join its group, so one kill stops them all
-    with connection:
-        connection.send(validate_files(*args, **kwargs))
+    # Paused until the findings are sent: collecting the parsed objects' heap when the
+    # parts' pause ends would only delay them, as this process is killed once they arrive.
+    with connection, cyclic_gc_paused():
+        connection.send(validate_files(*args, **{**kwargs, "reaped_by_caller": True}))
 
 
 def _kill_group(pid: int | None) -> None:
@@ -254,7 +261,7 @@ class WorkerPart:
     surfaces here exactly as it would without workers.
     """
 
-    def __init__(self, part: LocalPart) -> None:
+    def __init__(self, part: LocalPart, wait_on_close: bool = True) -> None:
         import multiprocessing  # only here: the import costs every command start-up time
 
         context = multiprocessing.get_context("fork")
@@ -264,6 +271,7 @@ class WorkerPart:
         self._process.start()
         theirs.close()
         self._failed = False
+        self._wait_on_close = wait_on_close
 
     @property
     def pid(self) -> int | None:
@@ -288,6 +296,8 @@ class WorkerPart:
 
     def close(self) -> None:
         self._connection.close()
+        if not self._wait_on_close:
+            return  # its process group is killed by whoever asked for that
         self._process.join(timeout=0.1)
         if self._process.is_alive():
             self._process.terminate()

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import harness, profile
+from benchmarks import cores, harness, loadgens, profile
 from benchmarks.harness import BenchmarkError
 
 SECRET = "benchmark-webhook-secret"  # noqa: S105 - signs loopback test deliveries
@@ -59,6 +59,8 @@ def main() -> None:
     print("\n".join(harness.machine_lines(info)), file=sys.stderr)
     hole_port = _free_port()
     payload = _payload(hole_port)
+    loadgens.command(args.loadgen)  # built before anything is measured
+    args.placement.pin_rest()  # the black hole, PostgreSQL and the load generator
     hole = subprocess.Popen(_python("benchmarks.servers", "black-hole", "--port", str(hole_port)))
     results: dict[str, list[dict[str, Any]]] = {BARE: [], BOT: []}
     try:
@@ -82,11 +84,25 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--warmup", type=float, default=2.0, help="seconds of each open-loop run not counted"
     )
-    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     parser.add_argument("--profile", action="store_true", help="py-spy the bot under load")
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
-    return parser.parse_args()
+    parser.add_argument(
+        "--loadgen",
+        choices=("go", "python"),
+        default="go",
+        help="go: benchmarks/intakeload, built on first use; python: benchmarks/loadgen.py",
+    )
+    parser.add_argument(
+        "--pin",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto: the server under test on one core, everything else on the others",
+    )
+    args = parser.parse_args()
+    args.placement = cores.placement(args.pin)
+    return args
 
 
 Databases = Callable[[int], "Store"]
@@ -164,7 +180,7 @@ def _measure(
     if scratch.exists():
         subprocess.run(["rm", "-rf", str(scratch)], check=True)
     scratch.mkdir(parents=True)
-    server = _start(side, port, hole_port, scratch, store.url(scratch))
+    server = _start(side, port, hole_port, scratch, store.url(scratch), args.placement)
     try:
         _wait_healthy(port, server)
         url = f"http://127.0.0.1:{port}/webhooks/github"
@@ -186,12 +202,18 @@ def _measure(
 
 
 def _start(
-    side: str, port: int, hole_port: int, scratch: Path, database_url: str
+    side: str,
+    port: int,
+    hole_port: int,
+    scratch: Path,
+    database_url: str,
+    placement: cores.Placement,
 ) -> subprocess.Popen[bytes]:
     log = (scratch / "server.log").open("wb")
+    pin = placement.server_preexec()
     if side == BARE:
         argv = _python("benchmarks.servers", "bare", "--port", str(port))
-        return subprocess.Popen(argv, cwd=harness.ROOT, stdout=log, stderr=log)
+        return subprocess.Popen(argv, cwd=harness.ROOT, stdout=log, stderr=log, preexec_fn=pin)
     hole = f"http://127.0.0.1:{hole_port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_BOT_")}
     env |= {
@@ -205,7 +227,8 @@ def _start(
         "GITOPS_BOT_GITHUB_API_URL": hole,
         "GITOPS_BOT_WORKER_COUNT": "1",
     }
-    return subprocess.Popen(_python("bot", "serve"), cwd=scratch, env=env, stdout=log, stderr=log)
+    argv = _python("bot", "serve")
+    return subprocess.Popen(argv, cwd=scratch, env=env, stdout=log, stderr=log, preexec_fn=pin)
 
 
 def _wait_healthy(port: int, server: subprocess.Popen[bytes], limit_s: float = 60.0) -> None:
@@ -222,11 +245,15 @@ def _wait_healthy(port: int, server: subprocess.Popen[bytes], limit_s: float = 6
 
 
 def _load(url: str, payload: Path, args: argparse.Namespace, rate: float | None) -> dict[str, Any]:
-    argv = _python("benchmarks.loadgen", "--url", url, "--payload", str(payload))
-    argv += ["--secret", SECRET, "--seconds", str(args.seconds)]
-    argv += ["--connections", str(args.connections)]
+    argv = loadgens.command(args.loadgen) + loadgens.options(
+        url=url,
+        payload=payload,
+        secret=SECRET,
+        seconds=args.seconds,
+        connections=args.connections,
+    )
     if rate:
-        argv += ["--rate", str(rate), "--warmup", str(args.warmup), "--latencies"]
+        argv += loadgens.options(rate=rate, warmup=args.warmup, latencies=True)
     load = os.getloadavg()[0]
     done = subprocess.run(argv, cwd=harness.ROOT, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(done.stdout)
@@ -252,6 +279,12 @@ def _stop(server: subprocess.Popen[bytes]) -> dict[str, float]:
 def _check_durable(stored: int, answered: int) -> None:
     if stored < answered:
         raise BenchmarkError(f"{answered} deliveries answered 2xx but only {stored} stored")
+
+
+_LOADGENS = {
+    "go": "`benchmarks/intakeload` (Go, requests signed ahead of time)",
+    "python": "`benchmarks/loadgen.py` (Python, aiohttp)",
+}
 
 
 def _median(runs: list[dict[str, Any]], mode: str, key: str) -> float:
@@ -309,6 +342,8 @@ def _report(
             f"Command: `{command.strip()}`",
             "",
             *harness.machine_lines(info),
+            f"- load generator: {_LOADGENS[args.loadgen]}",
+            f"- cores: {args.placement.describe()}",
             "",
             harness.table(headers, rows),
             "",

@@ -184,14 +184,14 @@ def _measure(
     try:
         _wait_healthy(port, server)
         url = f"http://127.0.0.1:{port}/webhooks/github"
-        load = [_load(url, payload, args, rate=args.rate)]
+        load = [_load(url, payload, args, server.pid, rate=args.rate)]
         POOLED[side].extend(load[0].pop("latencies_ms"))
-        load.append(_load(url, payload, args, rate=None))
+        load.append(_load(url, payload, args, server.pid, rate=None))
         if args.profile and side == BOT:
             # A run of its own, not in the figures: py-spy pauses the process for each
             # sample, which cost the bot 15-30% of its sustained rate in the measured run.
             spy = profile.spy_on(server.pid, args.seconds)
-            load.append(_load(url, payload, args, rate=None))
+            load.append(_load(url, payload, args, server.pid, rate=None))
             PROFILES.append(profile.report(["serve"], profile.collect(spy), 15))
     finally:
         usage = _stop(server)
@@ -244,7 +244,9 @@ def _wait_healthy(port: int, server: subprocess.Popen[bytes], limit_s: float = 6
     raise BenchmarkError(f"server on port {port} not healthy after {limit_s:.0f} s")
 
 
-def _load(url: str, payload: Path, args: argparse.Namespace, rate: float | None) -> dict[str, Any]:
+def _load(
+    url: str, payload: Path, args: argparse.Namespace, pid: int, rate: float | None
+) -> dict[str, Any]:
     argv = loadgens.command(args.loadgen) + loadgens.options(
         url=url,
         payload=payload,
@@ -254,11 +256,21 @@ def _load(url: str, payload: Path, args: argparse.Namespace, rate: float | None)
     )
     if rate:
         argv += loadgens.options(rate=rate, warmup=args.warmup, latencies=True)
-    load = os.getloadavg()[0]
+    load, cpu = os.getloadavg()[0], _cpu_seconds(pid)
     done = subprocess.run(argv, cwd=harness.ROOT, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(done.stdout)
     result["load_1m"] = load
+    # The warm-up's requests are sent but not in the statuses: count them for the CPU.
+    sent = sum(result["statuses"].values()) + (int(rate * args.warmup) if rate else 0)
+    result["server_cpu_ms"] = round((_cpu_seconds(pid) - cpu) * 1000 / max(1, sent), 3)
     return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    """The server's CPU time so far (all its threads, not its children), from /proc:
+    unlike wait4 at the end, it leaves out start-up and shutdown."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _stop(server: subprocess.Popen[bytes]) -> dict[str, float]:
@@ -285,6 +297,12 @@ _LOADGENS = {
     "go": "`benchmarks/intakeload` (Go, requests signed ahead of time)",
     "python": "`benchmarks/loadgen.py` (Python, aiohttp)",
 }
+
+
+def _cpu(runs: list[dict[str, Any]]) -> str:
+    return ", ".join(
+        f"{_median(runs, mode, 'server_cpu_ms'):.3f} ms" for mode in ("open", "closed")
+    )
 
 
 def _median(runs: list[dict[str, Any]], mode: str, key: str) -> float:
@@ -356,6 +374,9 @@ def _report(
             f"{_p99(POOLED[BOT]):.2f} ms; of the bare handler's {len(POOLED[BARE]):,}: "
             f"{_p99(POOLED[BARE]):.2f} ms ({_p99(POOLED[BOT]) / _p99(POOLED[BARE]):.2f}x); "
             f"the first {args.warmup:g} s of each open-loop run are not counted",
+            f"- server CPU per request, start-up left out (medians; open loop, closed loop): "
+            f"bot {_cpu(results[BOT])}, bare {_cpu(results[BARE])} (far less moved by the "
+            "machine's load than the latencies)",
             f"- sustained durable deliveries/s: **{sustained:,.0f}** "
             f"(goal: at least 1,000: {'met' if sustained >= 1000 else 'MISSED'})",
             f"- medians of {args.repetitions} rounds, {args.seconds:g} s per run, sides "

@@ -61,6 +61,8 @@ def main() -> None:
     payload = _payload(hole_port)
     loadgens.command(args.loadgen)  # built before anything is measured
     args.placement.pin_rest()  # the black hole, PostgreSQL and the load generator
+    if args.nice:  # inherited by every process started from here on, both sides alike
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     hole = subprocess.Popen(_python("benchmarks.servers", "black-hole", "--port", str(hole_port)))
     results: dict[str, list[dict[str, Any]]] = {BARE: [], BOT: []}
     try:
@@ -99,6 +101,14 @@ def _arguments() -> argparse.Namespace:
         choices=("auto", "off"),
         default="auto",
         help="auto: the server under test on one core, everything else on the others",
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run the benchmark's processes (both servers, the load generator, the black "
+        "hole, PostgreSQL) at this nice value, -20 to 19: below 0 (root only) the "
+        "machine's other work waits for them",
     )
     args = parser.parse_args()
     args.placement = cores.placement(args.pin)
@@ -362,6 +372,8 @@ def _report(
             *harness.machine_lines(info),
             f"- load generator: {_LOADGENS[args.loadgen]}",
             f"- cores: {args.placement.describe()}",
+            f"- priority: nice {args.nice} for every process of the benchmark, both sides "
+            "alike" + ("" if args.nice else " (the default: other work competes equally)"),
             "",
             harness.table(headers, rows),
             "",

@@ -94,7 +94,7 @@ def _settle_garbage_collector() -> None:
     Then let the young generation grow to YOUNG_GENERATION_THRESHOLD objects before a
     pass. With the default of 700, a delivery's own objects (request, coroutines,
     futures, the parsed payload) set off a young pass every 50 or so deliveries, each
-    costing about 10 ms of CPU on the event loop, which put one delivery in a hundred
+    costing about 10 ms of CPU on the event loop, which put about one delivery in twenty
     behind one (benchmark 1's p99). A delivery leaves no cycles behind (its objects go
     by reference counting), so the larger threshold delays little garbage."""
     gc.collect()  # what is garbage now is not kept for good

@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import harness, profile
+from benchmarks import cores, harness, loadgens, profile
 from benchmarks.harness import BenchmarkError
 
 SECRET = "benchmark-webhook-secret"  # noqa: S105 - signs loopback test deliveries
@@ -59,6 +59,10 @@ def main() -> None:
     print("\n".join(harness.machine_lines(info)), file=sys.stderr)
     hole_port = _free_port()
     payload = _payload(hole_port)
+    loadgens.command(args.loadgen)  # built before anything is measured
+    args.placement.pin_rest()  # the black hole, PostgreSQL and the load generator
+    if args.nice:  # inherited by every process started from here on, both sides alike
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)
     hole = subprocess.Popen(_python("benchmarks.servers", "black-hole", "--port", str(hole_port)))
     results: dict[str, list[dict[str, Any]]] = {BARE: [], BOT: []}
     try:
@@ -82,11 +86,37 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument(
         "--warmup", type=float, default=2.0, help="seconds of each open-loop run not counted"
     )
-    parser.add_argument("--repetitions", type=int, default=3)
+    parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--json", type=Path, help="write the raw figures here")
     parser.add_argument("--profile", action="store_true", help="py-spy the bot under load")
     parser.add_argument("--store", choices=("sqlite", "postgres"), default="sqlite")
-    return parser.parse_args()
+    parser.add_argument(
+        "--loadgen",
+        choices=("go", "python"),
+        default="go",
+        help="go: benchmarks/intakeload, built on first use; python: benchmarks/loadgen.py",
+    )
+    parser.add_argument(
+        "--pin",
+        choices=("auto", "off"),
+        default="auto",
+        help="auto: the server under test on one core, everything else on the others "
+        "(SQLite store only; with PostgreSQL nothing is pinned); off: nothing is pinned",
+    )
+    parser.add_argument(
+        "--nice",
+        type=int,
+        default=0,
+        help="run the benchmark's processes (both servers, the load generator, the black "
+        "hole, PostgreSQL) at this nice value, -20 to 19: below 0 (root only) the "
+        "machine's other work waits for them",
+    )
+    args = parser.parse_args()
+    # PostgreSQL needs a core as much as the bot does: with both servers of the bot's side
+    # on one core and the load generator, it starved (RESULTS.md, "Intake (intake)").
+    auto_off = args.pin == "auto" and args.store == "postgres"
+    args.placement = cores.placement("off" if auto_off else args.pin)
+    return args
 
 
 Databases = Callable[[int], "Store"]
@@ -164,18 +194,18 @@ def _measure(
     if scratch.exists():
         subprocess.run(["rm", "-rf", str(scratch)], check=True)
     scratch.mkdir(parents=True)
-    server = _start(side, port, hole_port, scratch, store.url(scratch))
+    server = _start(side, port, hole_port, scratch, store.url(scratch), args.placement)
     try:
         _wait_healthy(port, server)
         url = f"http://127.0.0.1:{port}/webhooks/github"
-        load = [_load(url, payload, args, rate=args.rate)]
+        load = [_load(url, payload, args, server.pid, rate=args.rate)]
         POOLED[side].extend(load[0].pop("latencies_ms"))
-        load.append(_load(url, payload, args, rate=None))
+        load.append(_load(url, payload, args, server.pid, rate=None))
         if args.profile and side == BOT:
             # A run of its own, not in the figures: py-spy pauses the process for each
             # sample, which cost the bot 15-30% of its sustained rate in the measured run.
             spy = profile.spy_on(server.pid, args.seconds)
-            load.append(_load(url, payload, args, rate=None))
+            load.append(_load(url, payload, args, server.pid, rate=None))
             PROFILES.append(profile.report(["serve"], profile.collect(spy), 15))
     finally:
         usage = _stop(server)
@@ -186,12 +216,18 @@ def _measure(
 
 
 def _start(
-    side: str, port: int, hole_port: int, scratch: Path, database_url: str
+    side: str,
+    port: int,
+    hole_port: int,
+    scratch: Path,
+    database_url: str,
+    placement: cores.Placement,
 ) -> subprocess.Popen[bytes]:
     log = (scratch / "server.log").open("wb")
+    pin = placement.server_preexec()
     if side == BARE:
         argv = _python("benchmarks.servers", "bare", "--port", str(port))
-        return subprocess.Popen(argv, cwd=harness.ROOT, stdout=log, stderr=log)
+        return subprocess.Popen(argv, cwd=harness.ROOT, stdout=log, stderr=log, preexec_fn=pin)
     hole = f"http://127.0.0.1:{hole_port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GITOPS_BOT_")}
     env |= {
@@ -205,7 +241,8 @@ def _start(
         "GITOPS_BOT_GITHUB_API_URL": hole,
         "GITOPS_BOT_WORKER_COUNT": "1",
     }
-    return subprocess.Popen(_python("bot", "serve"), cwd=scratch, env=env, stdout=log, stderr=log)
+    argv = _python("bot", "serve")
+    return subprocess.Popen(argv, cwd=scratch, env=env, stdout=log, stderr=log, preexec_fn=pin)
 
 
 def _wait_healthy(port: int, server: subprocess.Popen[bytes], limit_s: float = 60.0) -> None:
@@ -221,17 +258,33 @@ def _wait_healthy(port: int, server: subprocess.Popen[bytes], limit_s: float = 6
     raise BenchmarkError(f"server on port {port} not healthy after {limit_s:.0f} s")
 
 
-def _load(url: str, payload: Path, args: argparse.Namespace, rate: float | None) -> dict[str, Any]:
-    argv = _python("benchmarks.loadgen", "--url", url, "--payload", str(payload))
-    argv += ["--secret", SECRET, "--seconds", str(args.seconds)]
-    argv += ["--connections", str(args.connections)]
+def _load(
+    url: str, payload: Path, args: argparse.Namespace, pid: int, rate: float | None
+) -> dict[str, Any]:
+    argv = loadgens.command(args.loadgen) + loadgens.options(
+        url=url,
+        payload=payload,
+        secret=SECRET,
+        seconds=args.seconds,
+        connections=args.connections,
+    )
     if rate:
-        argv += ["--rate", str(rate), "--warmup", str(args.warmup), "--latencies"]
-    load = os.getloadavg()[0]
+        argv += loadgens.options(rate=rate, warmup=args.warmup, latencies=True)
+    load, cpu = os.getloadavg()[0], _cpu_seconds(pid)
     done = subprocess.run(argv, cwd=harness.ROOT, capture_output=True, text=True, check=True)
     result: dict[str, Any] = json.loads(done.stdout)
     result["load_1m"] = load
+    # The warm-up's requests are sent but not in the statuses: count them for the CPU.
+    sent = sum(result["statuses"].values()) + (int(rate * args.warmup) if rate else 0)
+    result["server_cpu_ms"] = round((_cpu_seconds(pid) - cpu) * 1000 / max(1, sent), 3)
     return result
+
+
+def _cpu_seconds(pid: int) -> float:
+    """The server's CPU time so far (all its threads, not its children), from /proc:
+    unlike wait4 at the end, it leaves out start-up and shutdown."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _stop(server: subprocess.Popen[bytes]) -> dict[str, float]:
@@ -252,6 +305,18 @@ def _stop(server: subprocess.Popen[bytes]) -> dict[str, float]:
 def _check_durable(stored: int, answered: int) -> None:
     if stored < answered:
         raise BenchmarkError(f"{answered} deliveries answered 2xx but only {stored} stored")
+
+
+_LOADGENS = {
+    "go": "`benchmarks/intakeload` (Go, requests signed ahead of time)",
+    "python": "`benchmarks/loadgen.py` (Python, aiohttp)",
+}
+
+
+def _cpu(runs: list[dict[str, Any]]) -> str:
+    return ", ".join(
+        f"{_median(runs, mode, 'server_cpu_ms'):.3f} ms" for mode in ("open", "closed")
+    )
 
 
 def _median(runs: list[dict[str, Any]], mode: str, key: str) -> float:
@@ -309,6 +374,10 @@ def _report(
             f"Command: `{command.strip()}`",
             "",
             *harness.machine_lines(info),
+            f"- load generator: {_LOADGENS[args.loadgen]}",
+            f"- cores: {args.placement.describe()}",
+            f"- priority: nice {args.nice} for every process of the benchmark, both sides "
+            "alike" + ("" if args.nice else " (the default: other work competes equally)"),
             "",
             harness.table(headers, rows),
             "",
@@ -321,6 +390,9 @@ def _report(
             f"{_p99(POOLED[BOT]):.2f} ms; of the bare handler's {len(POOLED[BARE]):,}: "
             f"{_p99(POOLED[BARE]):.2f} ms ({_p99(POOLED[BOT]) / _p99(POOLED[BARE]):.2f}x); "
             f"the first {args.warmup:g} s of each open-loop run are not counted",
+            f"- server CPU per request, start-up left out (medians; open loop, closed loop): "
+            f"bot {_cpu(results[BOT])}, bare {_cpu(results[BARE])} (far less moved by the "
+            "machine's load than the latencies)",
             f"- sustained durable deliveries/s: **{sustained:,.0f}** "
             f"(goal: at least 1,000: {'met' if sustained >= 1000 else 'MISSED'})",
             f"- medians of {args.repetitions} rounds, {args.seconds:g} s per run, sides "

@@ -1,0 +1,3 @@
+module gitops-bot/benchmarks/intakeload
+
+go 1.22

@@ -69,18 +69,39 @@ SCALARS = [
 ]  # fmt: skip
 
 
-def scalar_text(draw: st.DrawFn) -> str:
-    value = draw(st.sampled_from(SCALARS) | st.text(min_size=0, max_size=6))
-    style = draw(st.sampled_from(["plain", "plain", "single", "double"]))
+COMMON_KEYS = ["name", "image", "ports", "labels", "app", "env", "value", "spec", "kind"]
+COMMON = ["web", "nginx:1.25", "8080", "TCP", "true", "500m", "128Mi", "v1", "apps/v1", "x y"]
+# Pieces of double-quoted text: escapes libyaml knows and some it has more of.
+QUOTED = ["a", "b c", " ", "  ", "\\n", "\\t", "\\ ", "\\\\", '\\"', "\\/", "\\x41", "\\u00e9"]
+QUOTED += ["\\e", "\\N", "\\q", "#", ": ", "'", "\\"]
+
+
+def scalar_text(draw: st.DrawFn, indent: int) -> str:
+    pool = draw(st.sampled_from([COMMON, COMMON, SCALARS]))
+    value = draw(st.sampled_from(pool) | st.text(min_size=0, max_size=6))
+    style = draw(st.sampled_from(["plain"] * 4 + ["single", "double", "folded"]))
     if style == "single":
         return "'" + value.replace("'", "''") + "'"
     if style == "double":
         return '"' + value + '"'
+    if style == "folded":
+        return double_quoted_lines(draw, indent)
     return value
 
 
+def double_quoted_lines(draw: st.DrawFn, indent: int) -> str:
+    """A double-quoted scalar over several lines, with escapes and blank lines."""
+    lines = []
+    for _ in range(draw(st.integers(1, 4))):
+        pieces = draw(st.lists(st.sampled_from(QUOTED), max_size=5))
+        lines.append("".join(pieces))
+    margin = " " * (indent + draw(st.sampled_from([2, 2, 1, 4, 0])))
+    blank = draw(st.sampled_from(["", "", " ", "\n"]))
+    return '"' + ("\n" + blank).join(lines[:1] + [margin + line for line in lines[1:]]) + '"'
+
+
 def key_text(draw: st.DrawFn) -> str:
-    key = draw(st.sampled_from(KEYS))
+    key = draw(st.sampled_from(draw(st.sampled_from([COMMON_KEYS, COMMON_KEYS, KEYS]))))
     style = draw(st.sampled_from(["plain"] * 6 + ["single", "double"]))
     return {"plain": key, "single": f"'{key}'", "double": f'"{key}"'}[style]
 
@@ -102,12 +123,12 @@ def block(draw: st.DrawFn, indent: int = 0, depth: int = 0) -> list[str]:
             lines += [head.rstrip(), *inner]
         else:
             gap = draw(st.sampled_from([" ", " ", "  ", ""]))
-            lines.append(head + gap + scalar_text(draw))
+            lines.append(head + gap + scalar_text(draw, indent))
         lines += draw(st.sampled_from([[], [], ["", "# note"], [" " * indent + "# c"]]))
     if as_list and draw(st.booleans()):  # an entry that is a map
         key = key_text(draw)
-        lines.append(" " * indent + f"- {key}: {scalar_text(draw)}")
-        lines.append(" " * (indent + 2) + f"{key_text(draw)}: {scalar_text(draw)}")
+        lines.append(" " * indent + f"- {key}: {scalar_text(draw, indent + 2)}")
+        lines.append(" " * (indent + 2) + f"{key_text(draw)}: {scalar_text(draw, indent + 2)}")
     return lines
 
 
@@ -198,6 +219,32 @@ data:
 """
 
 
+CONFIG_MAP = """\
+apiVersion: v1
+kind: ConfigMap
+data:
+  app.yaml: "server:\\n  port: 8080\\nupstreams:\\n  - tax.data:8080\\n
+    \\ - gateway.data:8080\\n"
+  folded: "one
+    two
+
+    three\\
+    four \\"quoted\\" \\\\ \\/"  # comment
+  list:
+  - "a
+     b"
+"""
+
+
+def test_double_quoted_text_over_lines_takes_the_fast_path_and_reads_the_same() -> None:
+    assert fast_path_takes(CONFIG_MAP)
+    assert_same_reading(CONFIG_MAP)
+    [config] = parse_documents(CONFIG_MAP)
+    assert config.data["data"]["app.yaml"].endswith("tax.data:8080\n  - gateway.data:8080\n")
+    assert config.data["data"]["folded"] == 'one two\nthreefour "quoted" \\ /'
+    assert config.data["data"]["list"] == ["a b"]
+
+
 def test_a_typical_manifest_takes_the_fast_path_and_reads_the_same() -> None:
     assert fast_path_takes(MANIFEST)
     assert_same_reading(MANIFEST)
@@ -211,7 +258,9 @@ SLOW_PATH = [
     pytest.param("a: !!str 1\n", id="tag"),
     pytest.param("a: |\n  text\n", id="block-scalar"),
     pytest.param("a: [1, 2]\n", id="flow-list"),
-    pytest.param('a: "x\\ty"\n', id="escape"),
+    pytest.param('a: "x\\x41"\n', id="hex-escape"),
+    pytest.param('a: "x\n\n"\n', id="quoted-continued-at-column-0"),
+    pytest.param('a: "x" y\n', id="text-after-quote"),
     pytest.param("a: one\n  two\n", id="multi-line-plain"),
     pytest.param("a: 1\r\nb: 2\r\n", id="crlf"),
     pytest.param("a:\t1\n", id="tab"),

@@ -12,8 +12,10 @@ always safe, so every rule below errs on that side.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
+from bot.core.quotedyaml import read_double_quoted
 from bot.core.yamlnodes import NOT_JSON, plain_key, plain_value, short_text
 
 # Characters libyaml reads as they look: printable, no tab, no line break but "\n".
@@ -38,7 +40,13 @@ _CACHE_SIZE = 16_384
 _scalars: dict[str, Any] = {}
 _keys: dict[str, str] = {}
 
-_EMPTY = object()  # "key:" or "-" with nothing after it on the line
+
+class _Marker:
+    """What a line's value stands for when it is not the value itself."""
+
+
+_EMPTY = _Marker()  # "key:" or "-" with nothing after it on the line
+_DOUBLE_QUOTED = _Marker()  # a double-quoted scalar with escapes, or over several lines
 _NEW_MAP = object()  # "{}": a fresh dict each time
 _NEW_LIST = object()  # "[]": a fresh list each time
 _MISS = object()
@@ -87,7 +95,8 @@ class _Reader:
     def read(self, lines: list[str]) -> None:
         # One loop with the common line inline: a call per line costs more than its work.
         number = 0
-        for line in lines:
+        following = iter(lines)
+        for line in following:
             number += 1
             body = line.lstrip(" ")
             if not body or body[0] == "#":
@@ -120,7 +129,7 @@ class _Reader:
                 if top.__class__ is not list:
                     raise Unsupported
                 if not key or key[0] == "#":
-                    self._entry(top, indent, body, depth + 1)
+                    number += self._entry(top, indent, body, depth + 1, following)
                     continue
                 top = {}
                 self._add(self.stack[-1][1], None, top, depth + 1)
@@ -134,12 +143,15 @@ class _Reader:
             value = _scalars.get(rest, _MISS)
             if value is _MISS:
                 value = _scalar(rest)
-            if value is _EMPTY:
-                self.nodes += 1
-                self.slot = (top_indent, top, name, depth + 1)
-            else:
-                self.nodes += 2
-                top[name] = value
+            if value.__class__ is _Marker:
+                if value is _EMPTY:
+                    self.nodes += 1
+                    self.slot = (top_indent, top, name, depth + 1)
+                    continue
+                value, taken = _double_quoted(rest, following, top_indent)
+                number += taken
+            self.nodes += 2
+            top[name] = value
         self._finish()
 
     def _other(self, indent: int, body: str) -> None:
@@ -210,15 +222,21 @@ class _Reader:
             raise Unsupported
         return stack[-1]
 
-    def _entry(self, entries: list[Any], indent: int, rest: str, depth: int) -> None:
-        """`- value`, or `-` alone, waiting for a block below."""
+    def _entry(
+        self, entries: list[Any], indent: int, rest: str, depth: int, following: Iterator[str]
+    ) -> int:
+        """`- value`, or `-` alone, waiting for a block below; the lines a value took after."""
         value = _scalars.get(rest, _MISS)
         if value is _MISS:
             value = _scalar(rest)
+        taken = 0
         if value is _EMPTY:
             self.slot = (indent, entries, None, depth)
-        else:
-            self._add(entries, None, value, depth)
+            return 0
+        if value is _DOUBLE_QUOTED:
+            value, taken = _double_quoted(rest, following, indent)
+        self._add(entries, None, value, depth)
+        return taken
 
 
 def _key(written: str) -> str:
@@ -271,13 +289,23 @@ def _plain(text: str) -> Any:
 
 
 def _quoted_or_empty(text: str) -> Any:
+    first = text[0]
     match = _SINGLE.fullmatch(text)
     if match is not None:
         return short_text(match[1].replace("''", "'"))
     match = _DOUBLE.fullmatch(text)
     if match is not None:
         return short_text(match[1])
+    if first == '"':
+        return _DOUBLE_QUOTED
     match = _EMPTY_FLOW.fullmatch(text)
     if match is not None:
         return _NEW_MAP if match[1] == "{}" else _NEW_LIST
     raise Unsupported
+
+
+def _double_quoted(rest: str, following: Iterator[str], indent: int) -> tuple[str, int]:
+    read = read_double_quoted(rest.lstrip(" "), following, indent)
+    if read is None:
+        raise Unsupported
+    return short_text(read[0]), read[1]

@@ -1,0 +1,86 @@
+"""Read a double-quoted YAML scalar as libyaml does, escapes and line folding included."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+# Each piece of a line inside the quotes: text, spaces, an escape, a final "\", the end.
+_PIECES = re.compile(r'[^"\\ ]+| +|\\.|\\$|"')
+_COMMENT = re.compile(r" +#.*| *")
+# libyaml's one-character escapes; "\x", "\u" and "\U" are left to libyaml itself.
+_ESCAPES = {
+    "\\": "\\",
+    '"': '"',
+    "/": "/",
+    " ": " ",
+    "0": "\0",
+    "a": "\a",
+    "b": "\b",
+    "e": "\x1b",
+    "f": "\f",
+    "n": "\n",
+    "r": "\r",
+    "t": "\t",
+    "v": "\v",
+    "N": "\x85",
+    "_": "\xa0",
+    "L": "\u2028",
+    "P": "\u2029",
+}
+
+
+def read_double_quoted(first: str, following: Iterator[str], indent: int) -> tuple[str, int] | None:
+    """The text of the scalar opening `first`, and how many more lines it took.
+
+    None when this reader is not sure of it: an escape it does not know, no closing
+    quote, text after it, or a continuation line not indented past `indent`.
+    """
+    out: list[str] = []
+    line, taken = first[1:], 0
+    while True:
+        ended = _read_line(line, out)
+        if ended is None:
+            return None
+        if ended >= 0:
+            return "".join(out), taken
+        folded = _next_line(following, indent)
+        if folded is None:
+            return None
+        line, breaks = folded
+        taken += breaks + 1
+        # A line break is a space, blank lines are line breaks, "\" at the end joins.
+        out.append("\n" * breaks if breaks or ended == -2 else " ")
+
+
+def _read_line(line: str, out: list[str]) -> int | None:
+    """Append the line's text: where the closing quote ends, -1 at a line break (-2 when
+    escaped), None when unsure."""
+    spaces = ""
+    for match in _PIECES.finditer(line):
+        piece = match[0]
+        if piece[0] == " ":
+            spaces = piece
+            continue
+        out.append(spaces)
+        spaces = ""
+        if piece == '"':
+            return match.end() if _COMMENT.fullmatch(line, match.end()) else None
+        if piece[0] != "\\":
+            out.append(piece)
+        elif len(piece) == 1:
+            return -2
+        elif piece[1] in _ESCAPES:
+            out.append(_ESCAPES[piece[1]])
+        else:
+            return None
+    return -1  # spaces before a line break are not part of the text
+
+
+def _next_line(following: Iterator[str], indent: int) -> tuple[str, int] | None:
+    """The next line with text, without its indentation, and the blank lines before it."""
+    for breaks, line in enumerate(following):
+        body = line.lstrip(" ")
+        if body:
+            return (body, breaks) if len(line) - len(body) > indent else None
+    return None

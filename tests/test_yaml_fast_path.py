@@ -79,14 +79,28 @@ QUOTED += ["\\e", "\\N", "\\q", "#", ": ", "'", "\\"]
 def scalar_text(draw: st.DrawFn, indent: int) -> str:
     pool = draw(st.sampled_from([COMMON, COMMON, SCALARS]))
     value = draw(st.sampled_from(pool) | st.text(min_size=0, max_size=6))
-    style = draw(st.sampled_from(["plain"] * 4 + ["single", "double", "folded"]))
+    style = draw(st.sampled_from(["plain"] * 4 + ["single", "double", "folded", "literal"]))
     if style == "single":
         return "'" + value.replace("'", "''") + "'"
     if style == "double":
         return '"' + value + '"'
     if style == "folded":
         return double_quoted_lines(draw, indent)
+    if style == "literal":
+        return literal_lines(draw, indent)
     return value
+
+
+def literal_lines(draw: st.DrawFn, indent: int) -> str:
+    """A `|` block: its header, then lines of text, blank lines and deeper lines."""
+    header = draw(st.sampled_from(["|", "|", "|-", "|+", "| # c", "|1", ">"]))
+    margin = indent + draw(st.sampled_from([2, 2, 1, 4, 0]))
+    texts = st.sampled_from(["text", "# not a comment", "key: value", "- item", "", " "])
+    lines = [
+        " " * (margin + draw(st.sampled_from([0, 0, 0, 2, -1]))) + draw(texts)
+        for _ in range(draw(st.integers(1, 4)))
+    ]
+    return header + "\n" + "\n".join(lines)
 
 
 def double_quoted_lines(draw: st.DrawFn, indent: int) -> str:
@@ -245,6 +259,34 @@ def test_double_quoted_text_over_lines_takes_the_fast_path_and_reads_the_same() 
     assert config.data["data"]["list"] == ["a b"]
 
 
+SCRIPT = """\
+data:
+  run.sh: |
+    #!/bin/sh
+
+      indented: kept
+    echo done
+  empty-last: |-
+    one
+
+    - not a list
+  next: 1
+list:
+- |
+  a
+- b
+"""
+
+
+def test_literal_blocks_take_the_fast_path_and_read_the_same() -> None:
+    assert fast_path_takes(SCRIPT)
+    assert_same_reading(SCRIPT)
+    [document] = parse_documents(SCRIPT)
+    assert document.data["data"]["run.sh"] == "#!/bin/sh\n\n  indented: kept\necho done\n"
+    assert document.data["data"]["empty-last"] == "one\n\n- not a list"
+    assert document.data["list"] == ["a\n", "b"]
+
+
 def test_a_typical_manifest_takes_the_fast_path_and_reads_the_same() -> None:
     assert fast_path_takes(MANIFEST)
     assert_same_reading(MANIFEST)
@@ -256,7 +298,12 @@ def test_a_typical_manifest_takes_the_fast_path_and_reads_the_same() -> None:
 SLOW_PATH = [
     pytest.param("a: &x 1\nb: *x\n", id="anchor"),
     pytest.param("a: !!str 1\n", id="tag"),
-    pytest.param("a: |\n  text\n", id="block-scalar"),
+    pytest.param("a: >\n  text\n", id="folded-block-scalar"),
+    pytest.param("a: |+\n  text\n\n", id="kept-block-scalar"),
+    pytest.param("a: |2\n   text\n", id="indented-block-scalar"),
+    pytest.param("a: |\n  text", id="block-scalar-without-final-break"),
+    pytest.param("a: |\n    \n  text\n", id="block-scalar-long-blank-first"),
+    pytest.param("a: |\nb: 1\n", id="empty-block-scalar"),
     pytest.param("a: [1, 2]\n", id="flow-list"),
     pytest.param('a: "x\\x41"\n', id="hex-escape"),
     pytest.param('a: "x\n\n"\n', id="quoted-continued-at-column-0"),

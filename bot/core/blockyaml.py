@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from bot.core.quotedyaml import read_double_quoted
+from bot.core.quotedyaml import read_double_quoted, read_literal
 from bot.core.yamlnodes import NOT_JSON, plain_key, plain_value, short_text
 
 # Characters libyaml reads as they look: printable, no tab, no line break but "\n".
@@ -28,6 +28,7 @@ _UNUSUAL = re.compile(
 _KEY = re.compile(r"[A-Za-z0-9_$/.][^\s:#'\"]*|\"[^\"\\]*\"|'(?:[^']|'')*'")
 _SINGLE = re.compile(r"'((?:[^']|'')*)'(?: +#.*)?")
 _DOUBLE = re.compile(r"\"([^\"\\]*)\"(?: +#.*)?")
+_LITERAL_HEADER = re.compile(r"\|(-?)(?: +#.*)?")
 _EMPTY_FLOW = re.compile(r"(\{\}|\[\])(?: +#.*)?")
 _DOCUMENT_START = re.compile(r"---(?: +(?:#.*)?)?")
 # A plain scalar cannot start with these; "-" can when a non-space follows.
@@ -47,6 +48,8 @@ class _Marker:
 
 _EMPTY = _Marker()  # "key:" or "-" with nothing after it on the line
 _DOUBLE_QUOTED = _Marker()  # a double-quoted scalar with escapes, or over several lines
+_LITERAL = _Marker()  # "|": the lines below, each ending with a line break
+_LITERAL_STRIPPED = _Marker()  # "|-": the same without the last line break
 _NEW_MAP = object()  # "{}": a fresh dict each time
 _NEW_LIST = object()  # "[]": a fresh list each time
 _MISS = object()
@@ -91,8 +94,10 @@ class _Reader:
         self.nodes = 0
         self.stack: list[Frame] = []
         self.slot: Slot | None = None
+        self.lines: list[str] = []
 
     def read(self, lines: list[str]) -> None:
+        self.lines = lines
         # One loop with the common line inline: a call per line costs more than its work.
         number = 0
         following = iter(lines)
@@ -129,7 +134,7 @@ class _Reader:
                 if top.__class__ is not list:
                     raise Unsupported
                 if not key or key[0] == "#":
-                    number += self._entry(top, indent, body, depth + 1, following)
+                    number += self._entry(top, indent, body, depth + 1, following, number)
                     continue
                 top = {}
                 self._add(self.stack[-1][1], None, top, depth + 1)
@@ -148,11 +153,25 @@ class _Reader:
                     self.nodes += 1
                     self.slot = (top_indent, top, name, depth + 1)
                     continue
-                value, taken = _double_quoted(rest, following, top_indent)
+                value, taken = self._over_lines(value, rest, following, top_indent, number)
                 number += taken
             self.nodes += 2
             top[name] = value
         self._finish()
+
+    def _over_lines(
+        self, marker: _Marker, rest: str, following: Iterator[str], indent: int, number: int
+    ) -> tuple[str, int]:
+        """A scalar that goes on below its line: its text, and the lines it took after."""
+        if marker is _DOUBLE_QUOTED:
+            return _double_quoted(rest, following, indent)
+        read = read_literal(self.lines, number, indent)
+        if read is None:
+            raise Unsupported
+        text, taken = read
+        for _ in range(taken):
+            next(following)
+        return short_text(text[:-1] if marker is _LITERAL_STRIPPED else text), taken
 
     def _other(self, indent: int, body: str) -> None:
         """A line with no key and no dash: a document start, or one this reader refuses."""
@@ -223,7 +242,13 @@ class _Reader:
         return stack[-1]
 
     def _entry(
-        self, entries: list[Any], indent: int, rest: str, depth: int, following: Iterator[str]
+        self,
+        entries: list[Any],
+        indent: int,
+        rest: str,
+        depth: int,
+        following: Iterator[str],
+        number: int,
     ) -> int:
         """`- value`, or `-` alone, waiting for a block below; the lines a value took after."""
         value = _scalars.get(rest, _MISS)
@@ -233,8 +258,8 @@ class _Reader:
         if value is _EMPTY:
             self.slot = (indent, entries, None, depth)
             return 0
-        if value is _DOUBLE_QUOTED:
-            value, taken = _double_quoted(rest, following, indent)
+        if value.__class__ is _Marker:
+            value, taken = self._over_lines(value, rest, following, indent, number)
         self._add(entries, None, value, depth)
         return taken
 
@@ -298,6 +323,9 @@ def _quoted_or_empty(text: str) -> Any:
         return short_text(match[1])
     if first == '"':
         return _DOUBLE_QUOTED
+    match = _LITERAL_HEADER.fullmatch(text)
+    if match is not None:
+        return _LITERAL_STRIPPED if match[1] else _LITERAL
     match = _EMPTY_FLOW.fullmatch(text)
     if match is not None:
         return _NEW_MAP if match[1] == "{}" else _NEW_LIST

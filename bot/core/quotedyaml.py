@@ -1,4 +1,4 @@
-"""Read a double-quoted YAML scalar as libyaml does, escapes and line folding included."""
+"""Read YAML scalars over several lines as libyaml does: double-quoted ones and `|` blocks."""
 
 from __future__ import annotations
 
@@ -84,3 +84,36 @@ def _next_line(following: Iterator[str], indent: int) -> tuple[str, int] | None:
         if body:
             return (body, breaks) if len(line) - len(body) > indent else None
     return None
+
+
+def read_literal(lines: list[str], start: int, indent: int) -> tuple[str, int] | None:
+    """The text of a `|` block scalar whose content starts at lines[start], unchomped.
+
+    Its lines, their indentation taken off, joined with line breaks and ending with
+    one; and how many lines it took. None when the content is not indented past
+    `indent`, when a leading blank line is longer than the first line of text (libyaml
+    would take that as the indentation), or when it runs to the end of the text.
+    """
+    end = len(lines)
+    index, widest_blank = start, 0
+    while index < end and not lines[index].strip(" "):
+        widest_blank = max(widest_blank, len(lines[index]))
+        index += 1
+    if index == end:
+        return None
+    first = index
+    column = len(lines[first]) - len(lines[first].lstrip(" "))
+    if column <= indent or widest_blank > column:
+        return None
+    kept: list[str] = []
+    blanks = 0
+    for index in range(first, end):
+        line = lines[index]
+        if len(line) > column and not line[:column].strip(" "):
+            kept += [""] * blanks + [line[column:]]
+            blanks = 0
+        elif line.strip(" "):
+            return "\n".join(kept) + "\n", index - start
+        else:
+            blanks += 1
+    return None if lines[-1] else ("\n".join(kept) + "\n", end - start)

@@ -111,7 +111,10 @@ def double_quoted_lines(draw: st.DrawFn, indent: int) -> str:
         lines.append("".join(pieces))
     margin = " " * (indent + draw(st.sampled_from([2, 2, 1, 4, 0])))
     blank = draw(st.sampled_from(["", "", " ", "\n"]))
-    return '"' + ("\n" + blank).join(lines[:1] + [margin + line for line in lines[1:]]) + '"'
+    quote = draw(st.sampled_from(['"', '"', "'"]))
+    if quote == "'":
+        lines = [line.replace("'", "''") if draw(st.booleans()) else line for line in lines]
+    return quote + ("\n" + blank).join(lines[:1] + [margin + line for line in lines[1:]]) + quote
 
 
 def key_text(draw: st.DrawFn) -> str:
@@ -247,6 +250,9 @@ data:
   list:
   - "a
      b"
+  - 'it''s
+
+     single'
 """
 
 
@@ -256,7 +262,7 @@ def test_double_quoted_text_over_lines_takes_the_fast_path_and_reads_the_same() 
     [config] = parse_documents(CONFIG_MAP)
     assert config.data["data"]["app.yaml"].endswith("tax.data:8080\n  - gateway.data:8080\n")
     assert config.data["data"]["folded"] == 'one two\nthreefour "quoted" \\ /'
-    assert config.data["data"]["list"] == ["a b"]
+    assert config.data["data"]["list"] == ["a b", "it's\nsingle"]
 
 
 SCRIPT = """\
@@ -324,7 +330,7 @@ SLOW_PATH = [
     pytest.param("- a\nb: 1\n", id="list-then-key"),
     pytest.param("a:\n  b: 1\n c: 2\n", id="bad-indent"),
     pytest.param("a: 1\n\u2028b: 2\n", id="line-separator"),
-    pytest.param("a: 'x\n  y'\n", id="multi-line-quoted"),
+    pytest.param("a: 'x\ny'\n", id="single-quoted-continued-at-column-0"),
     pytest.param("text\n", id="scalar-document"),
 ]
 

@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-from bot.core.quotedyaml import read_double_quoted, read_literal
+from bot.core.quotedyaml import read_literal, read_quoted
 from bot.core.yamlnodes import NOT_JSON, plain_key, plain_value, short_text
 
 # Characters libyaml reads as they look: printable, no tab, no line break but "\n".
@@ -48,6 +48,7 @@ class _Marker:
 
 _EMPTY = _Marker()  # "key:" or "-" with nothing after it on the line
 _DOUBLE_QUOTED = _Marker()  # a double-quoted scalar with escapes, or over several lines
+_SINGLE_QUOTED = _Marker()  # a single-quoted scalar over several lines
 _LITERAL = _Marker()  # "|": the lines below, each ending with a line break
 _LITERAL_STRIPPED = _Marker()  # "|-": the same without the last line break
 _NEW_MAP = object()  # "{}": a fresh dict each time
@@ -163,8 +164,8 @@ class _Reader:
         self, marker: _Marker, rest: str, following: Iterator[str], indent: int, number: int
     ) -> tuple[str, int]:
         """A scalar that goes on below its line: its text, and the lines it took after."""
-        if marker is _DOUBLE_QUOTED:
-            return _double_quoted(rest, following, indent)
+        if marker is _DOUBLE_QUOTED or marker is _SINGLE_QUOTED:
+            return _quoted(rest, following, indent, marker is _SINGLE_QUOTED)
         read = read_literal(self.lines, number, indent)
         if read is None:
             raise Unsupported
@@ -323,6 +324,8 @@ def _quoted_or_empty(text: str) -> Any:
         return short_text(match[1])
     if first == '"':
         return _DOUBLE_QUOTED
+    if first == "'":
+        return _SINGLE_QUOTED
     match = _LITERAL_HEADER.fullmatch(text)
     if match is not None:
         return _LITERAL_STRIPPED if match[1] else _LITERAL
@@ -332,8 +335,8 @@ def _quoted_or_empty(text: str) -> Any:
     raise Unsupported
 
 
-def _double_quoted(rest: str, following: Iterator[str], indent: int) -> tuple[str, int]:
-    read = read_double_quoted(rest.lstrip(" "), following, indent)
+def _quoted(rest: str, following: Iterator[str], indent: int, single: bool) -> tuple[str, int]:
+    read = read_quoted(rest.lstrip(" "), following, indent, single)
     if read is None:
         raise Unsupported
     return short_text(read[0]), read[1]

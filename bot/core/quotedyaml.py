@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 # Each piece of a line inside the quotes: text, spaces, an escape, a final "\", the end.
 _PIECES = re.compile(r'[^"\\ ]+| +|\\.|\\$|"')
+_SINGLE_PIECES = re.compile(r"[^' ]+| +|''|'")  # in single quotes, '' is a quote
 _COMMENT = re.compile(r" +#.*| *")
 # libyaml's one-character escapes; "\x", "\u" and "\U" are left to libyaml itself.
 _ESCAPES = {
@@ -30,7 +31,9 @@ _ESCAPES = {
 }
 
 
-def read_double_quoted(first: str, following: Iterator[str], indent: int) -> tuple[str, int] | None:
+def read_quoted(
+    first: str, following: Iterator[str], indent: int, single: bool = False
+) -> tuple[str, int] | None:
     """The text of the scalar opening `first`, and how many more lines it took.
 
     None when this reader is not sure of it: an escape it does not know, no closing
@@ -39,7 +42,7 @@ def read_double_quoted(first: str, following: Iterator[str], indent: int) -> tup
     out: list[str] = []
     line, taken = first[1:], 0
     while True:
-        ended = _read_line(line, out)
+        ended = _read_single(line, out) if single else _read_line(line, out)
         if ended is None:
             return None
         if ended >= 0:
@@ -75,6 +78,22 @@ def _read_line(line: str, out: list[str]) -> int | None:
         else:
             return None
     return -1  # spaces before a line break are not part of the text
+
+
+def _read_single(line: str, out: list[str]) -> int | None:
+    """_read_line for single quotes, which have no escapes but ''."""
+    spaces = ""
+    for match in _SINGLE_PIECES.finditer(line):
+        piece = match[0]
+        if piece[0] == " ":
+            spaces = piece
+            continue
+        out.append(spaces)
+        spaces = ""
+        if piece == "'":
+            return match.end() if _COMMENT.fullmatch(line, match.end()) else None
+        out.append("'" if piece == "''" else piece)
+    return -1
 
 
 def _next_line(following: Iterator[str], indent: int) -> tuple[str, int] | None:

@@ -42,7 +42,7 @@ def read_quoted(
     out: list[str] = []
     line, taken = first[1:], 0
     while True:
-        ended = _read_single(line, out) if single else _read_line(line, out)
+        ended = _read_line(line, out, single)
         if ended is None:
             return None
         if ended >= 0:
@@ -56,21 +56,21 @@ def read_quoted(
         out.append("\n" * breaks if breaks or ended == -2 else " ")
 
 
-def _read_line(line: str, out: list[str]) -> int | None:
+def _read_line(line: str, out: list[str], single: bool) -> int | None:
     """Append the line's text: where the closing quote ends, -1 at a line break (-2 when
-    escaped), None when unsure."""
-    spaces = ""
-    for match in _PIECES.finditer(line):
+    escaped), None when unsure. Single quotes have no escapes but ''."""
+    spaces, quote = "", "'" if single else '"'
+    for match in (_SINGLE_PIECES if single else _PIECES).finditer(line):
         piece = match[0]
         if piece[0] == " ":
             spaces = piece
             continue
         out.append(spaces)
         spaces = ""
-        if piece == '"':
+        if piece == quote:
             return match.end() if _COMMENT.fullmatch(line, match.end()) else None
-        if piece[0] != "\\":
-            out.append(piece)
+        if single or piece[0] != "\\":
+            out.append("'" if single and piece == "''" else piece)
         elif len(piece) == 1:
             return -2
         elif piece[1] in _ESCAPES:
@@ -78,22 +78,6 @@ def _read_line(line: str, out: list[str]) -> int | None:
         else:
             return None
     return -1  # spaces before a line break are not part of the text
-
-
-def _read_single(line: str, out: list[str]) -> int | None:
-    """_read_line for single quotes, which have no escapes but ''."""
-    spaces = ""
-    for match in _SINGLE_PIECES.finditer(line):
-        piece = match[0]
-        if piece[0] == " ":
-            spaces = piece
-            continue
-        out.append(spaces)
-        spaces = ""
-        if piece == "'":
-            return match.end() if _COMMENT.fullmatch(line, match.end()) else None
-        out.append("'" if piece == "''" else piece)
-    return -1
 
 
 def _next_line(following: Iterator[str], indent: int) -> tuple[str, int] | None:

@@ -88,7 +88,20 @@ def scalar_text(draw: st.DrawFn, indent: int) -> str:
         return double_quoted_lines(draw, indent)
     if style == "literal":
         return literal_lines(draw, indent)
+    if style == "plain" and draw(st.integers(0, 4)) == 0:
+        return plain_lines(draw, value, indent)
     return value
+
+
+def plain_lines(draw: st.DrawFn, first: str, indent: int) -> str:
+    """Plain text going on over more lines, as CRD descriptions do."""
+    texts = st.sampled_from(["more", "`code`.", "- x", "-y", "#z", "a: b", "c:", "[d]", "e #f"])
+    lines = [first]
+    for _ in range(draw(st.integers(1, 3))):
+        blank = draw(st.sampled_from(["", "", "\n", "\n  \n", "\n# c\n"]))
+        margin = " " * (indent + draw(st.sampled_from([2, 2, 1, 4, 0])))
+        lines.append(blank + margin + draw(texts) + draw(st.sampled_from(["", " "])))
+    return "\n".join(lines)
 
 
 def literal_lines(draw: st.DrawFn, indent: int) -> str:
@@ -284,6 +297,35 @@ list:
 """
 
 
+DESCRIBED = """\
+spec:
+  properties:
+    priority:
+      description: Determines ordering of `TrafficExtensions` in the same
+        `phase`.
+
+        A second paragraph; 'quotes' "too" - and [brackets]
+      format: int32
+    list:
+    - one
+      two
+    - 80
+      more
+"""
+
+
+def test_plain_text_over_lines_takes_the_fast_path_and_reads_the_same() -> None:
+    assert fast_path_takes(DESCRIBED)
+    assert_same_reading(DESCRIBED)
+    [document] = parse_documents(DESCRIBED)
+    properties = document.data["spec"]["properties"]
+    assert properties["priority"]["description"] == (
+        "Determines ordering of `TrafficExtensions` in the same `phase`.\n"
+        "A second paragraph; 'quotes' \"too\" - and [brackets]"
+    )
+    assert properties["list"] == ["one two", "80 more"]
+
+
 def test_literal_blocks_take_the_fast_path_and_read_the_same() -> None:
     assert fast_path_takes(SCRIPT)
     assert_same_reading(SCRIPT)
@@ -314,7 +356,9 @@ SLOW_PATH = [
     pytest.param('a: "x\\x41"\n', id="hex-escape"),
     pytest.param('a: "x\n\n"\n', id="quoted-continued-at-column-0"),
     pytest.param('a: "x" y\n', id="text-after-quote"),
-    pytest.param("a: one\n  two\n", id="multi-line-plain"),
+    pytest.param("a: one\ntwo\n", id="plain-continued-at-column-0"),
+    pytest.param("a: one\n  # c\n  two\n", id="plain-after-a-comment"),
+    pytest.param("a: one # c\n  two\n", id="plain-after-a-trailing-comment"),
     pytest.param("a: 1\r\nb: 2\r\n", id="crlf"),
     pytest.param("a:\t1\n", id="tab"),
     pytest.param("<<: {a: 1}\n", id="merge"),

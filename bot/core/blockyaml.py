@@ -96,22 +96,24 @@ class _Reader:
         self.stack: list[Frame] = []
         self.slot: Slot | None = None
         self.lines: list[str] = []
+        self.folding: tuple[Any, str | None, str, int, int] | None = None  # text going on
 
     def read(self, lines: list[str]) -> None:
         self.lines = lines
         # One loop with the common line inline: a call per line costs more than its work.
-        number = 0
+        number = last = 0
         following = iter(lines)
         for line in following:
             number += 1
             body = line.lstrip(" ")
             if not body or body[0] == "#":
                 continue
+            previous, last = last, number
             indent = len(line) - len(body)
             dash = 0
             if body[0] == "-":
                 if body[1:2] not in ("", " "):
-                    self._other(indent, body)
+                    self._other(indent, body, previous, number)
                     continue
                 rest = body[1:].lstrip(" ")
                 dash, body = len(body) - len(rest), rest
@@ -122,7 +124,7 @@ class _Reader:
                 elif dash:
                     key, rest = "", body
                 else:
-                    self._other(indent, body)
+                    self._other(indent, body, previous, number)
                     continue
             if self.root is None:
                 self._open_root(indent, dash, number)
@@ -174,12 +176,66 @@ class _Reader:
             next(following)
         return short_text(text[:-1] if marker is _LITERAL_STRIPPED else text), taken
 
-    def _other(self, indent: int, body: str) -> None:
-        """A line with no key and no dash: a document start, or one this reader refuses."""
-        if indent or not _DOCUMENT_START.fullmatch(body):
-            raise Unsupported  # a scalar on a line of its own: multi-line, or refused
-        self._finish()
-        self.started = True
+    def _other(self, indent: int, body: str, previous: int, number: int) -> None:
+        """A line with no key and no dash: more of the plain text above, a document start,
+        or one this reader refuses."""
+        if indent and self.slot is None and self.root is not None:
+            self._fold(indent, body, previous, number)
+        elif indent or not _DOCUMENT_START.fullmatch(body):
+            raise Unsupported  # a scalar on a line of its own, or refused
+        else:
+            self._finish()
+            self.started = True
+
+    def _fold(self, indent: int, body: str, previous: int, number: int) -> None:
+        """Plain text going on below its line: a line break is a space, blank lines breaks."""
+        if self.folding is not None and self.folding[3] == previous:
+            parent, key, text, _, column = self.folding
+        else:
+            parent, key, text, column = self._plain_at(previous)
+        # A comment line in between ends the text: what follows would be refused.
+        if any(self.lines[index].strip(" ") for index in range(previous, number - 1)):
+            raise Unsupported
+        # Below the first line only "#" is special at the start (a comment ends the text).
+        if indent <= column or body[0] == "#" or not _plain_text("x" + body):
+            raise Unsupported
+        blanks = number - previous - 1
+        text += ("\n" * blanks if blanks else " ") + body.rstrip(" ")
+        value = plain_value(text)
+        if value is NOT_JSON:
+            raise Unsupported
+        if key is None:
+            parent[-1] = value
+        else:
+            parent[key] = value
+        self.folding = (parent, key, text, number, column)
+
+    def _plain_at(self, number: int) -> tuple[Any, str | None, str, int]:
+        """Where the one-line plain value on line `number` went, its text, and the column
+        that text below it must go past (its key's, or its dash's)."""
+        line = self.lines[number - 1]
+        body = line.lstrip(" ")
+        column = len(line) - len(body)
+        dashed = body[:2] == "- "
+        if dashed:
+            rest = body[1:].lstrip(" ")
+            key_column, body = column + len(body) - len(rest), rest
+        key, colon, text = body.partition(": ")
+        parent = self.stack[-1][1]
+        name: str | None = None
+        if colon:
+            name = _keys.get(key) or _key(key)
+            if parent.__class__ is not dict or next(reversed(parent)) != name:
+                raise Unsupported
+            column = key_column if dashed else column
+        elif not dashed or parent.__class__ is not list:
+            raise Unsupported
+        else:
+            text = body
+        text = text.strip(" ")
+        if not _plain_text(text):
+            raise Unsupported
+        return parent, name, text, column
 
     def _finish(self) -> None:
         if not self.started and self.root is None:
@@ -340,3 +396,10 @@ def _quoted(rest: str, following: Iterator[str], indent: int, single: bool) -> t
     if read is None:
         raise Unsupported
     return short_text(read[0]), read[1]
+
+
+def _plain_text(text: str) -> bool:
+    """Whether a line's text is plain text with nothing that would end it early."""
+    return bool(text) and (
+        text[0] not in _INDICATORS and " #" not in text and ": " not in text and text[-1] != ":"
+    )

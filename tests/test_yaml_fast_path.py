@@ -335,6 +335,23 @@ def test_literal_blocks_take_the_fast_path_and_read_the_same() -> None:
     assert document.data["list"] == ["a\n", "b"]
 
 
+FAST_PATH = [
+    pytest.param("a: |\n\n  text\nb: 1\n", id="literal-blank-line-first"),
+    pytest.param("a: |\n  \n  text\nb: 1\n", id="literal-spaces-line-first"),
+    pytest.param("a: |-\n\n\n  text\n\n\nb: 1\n", id="literal-stripped-blank-lines"),
+    pytest.param("a: |\n  text\n\n", id="literal-at-the-end"),
+    pytest.param("- |\n  text\n-  |-\n   deeper\n", id="literal-entries"),
+    pytest.param('a: "x\n\n\n  y"\n', id="double-quoted-blank-lines"),
+    pytest.param("a: x\n\n\n  y\n", id="plain-blank-lines"),
+]
+
+
+@pytest.mark.parametrize("text", FAST_PATH)
+def test_edges_of_text_over_lines_take_the_fast_path_and_read_the_same(text: str) -> None:
+    assert fast_path_takes(text)
+    assert_same_reading(text)
+
+
 def test_a_typical_manifest_takes_the_fast_path_and_reads_the_same() -> None:
     assert fast_path_takes(MANIFEST)
     assert_same_reading(MANIFEST)

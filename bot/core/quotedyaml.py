@@ -110,7 +110,7 @@ def read_literal(lines: list[str], start: int, indent: int) -> tuple[str, int] |
         return None
     kept: list[str] = []
     blanks = 0
-    for index in range(first, end):
+    for index in range(start, end):  # blank lines before the text are line breaks too
         line = lines[index]
         if len(line) > column and not line[:column].strip(" "):
             kept += [""] * blanks + [line[column:]]

@@ -106,7 +106,7 @@ def plain_lines(draw: st.DrawFn, first: str, indent: int) -> str:
 
 def literal_lines(draw: st.DrawFn, indent: int) -> str:
     """A `|` block: its header, then lines of text, blank lines and deeper lines."""
-    header = draw(st.sampled_from(["|", "|", "|-", "|+", "| # c", "|1", ">"]))
+    header = draw(st.sampled_from(["|", "|", "|-", "|+", "| # c", "|1", "|2-", "|-2", ">"]))
     margin = indent + draw(st.sampled_from([2, 2, 1, 4, 0]))
     texts = st.sampled_from(["text", "# not a comment", "key: value", "- item", "", " "])
     lines = [
@@ -337,6 +337,9 @@ def test_literal_blocks_take_the_fast_path_and_read_the_same() -> None:
 
 FAST_PATH = [
     pytest.param("a: |\n\n  text\nb: 1\n", id="literal-blank-line-first"),
+    pytest.param("a: |2\n   text\n", id="literal-indentation-indicator"),
+    pytest.param("k:\n  a: |2-\n\n      x\n     y\n  b: 1\n", id="literal-indicator-stripped"),
+    pytest.param("- |-1\n   x\n  y\n", id="literal-indicator-entry"),
     pytest.param("a: |\n  \n  text\nb: 1\n", id="literal-spaces-line-first"),
     pytest.param("a: |-\n\n\n  text\n\n\nb: 1\n", id="literal-stripped-blank-lines"),
     pytest.param("a: |\n  text\n\n", id="literal-at-the-end"),
@@ -365,7 +368,6 @@ SLOW_PATH = [
     pytest.param("a: !!str 1\n", id="tag"),
     pytest.param("a: >\n  text\n", id="folded-block-scalar"),
     pytest.param("a: |+\n  text\n\n", id="kept-block-scalar"),
-    pytest.param("a: |2\n   text\n", id="indented-block-scalar"),
     pytest.param("a: |\n  text", id="block-scalar-without-final-break"),
     pytest.param("a: |\n    \n  text\n", id="block-scalar-long-blank-first"),
     pytest.param("a: |\nb: 1\n", id="empty-block-scalar"),

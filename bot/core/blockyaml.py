@@ -28,7 +28,8 @@ _UNUSUAL = re.compile(
 _KEY = re.compile(r"[A-Za-z0-9_$/.][^\s:#'\"]*|\"[^\"\\]*\"|'(?:[^']|'')*'")
 _SINGLE = re.compile(r"'((?:[^']|'')*)'(?: +#.*)?")
 _DOUBLE = re.compile(r"\"([^\"\\]*)\"(?: +#.*)?")
-_LITERAL_HEADER = re.compile(r"\|(-?)(?: +#.*)?")
+# "|", "|-", and with an indentation indicator "|2", "|2-" or "|-2".
+_LITERAL_HEADER = re.compile(r"\|(?:([1-9]?)(-?)|(-)([1-9]))(?: +#.*)?")
 _EMPTY_FLOW = re.compile(r"(\{\}|\[\])(?: +#.*)?")
 _DOCUMENT_START = re.compile(r"---(?: +(?:#.*)?)?")
 # A plain scalar cannot start with these; "-" can when a non-space follows.
@@ -45,12 +46,16 @@ _keys: dict[str, str] = {}
 class _Marker:
     """What a line's value stands for when it is not the value itself."""
 
+    def __init__(self, literal: bool = False, stripped: bool = False, explicit: int = 0) -> None:
+        self.literal = literal  # a "|" block: the lines below, each ending with a line break
+        self.stripped = stripped  # "|-": not the last one
+        self.explicit = explicit  # the indentation indicator, 0 when libyaml finds it
+
 
 _EMPTY = _Marker()  # "key:" or "-" with nothing after it on the line
 _DOUBLE_QUOTED = _Marker()  # a double-quoted scalar with escapes, or over several lines
 _SINGLE_QUOTED = _Marker()  # a single-quoted scalar over several lines
-_LITERAL = _Marker()  # "|": the lines below, each ending with a line break
-_LITERAL_STRIPPED = _Marker()  # "|-": the same without the last line break
+
 _NEW_MAP = object()  # "{}": a fresh dict each time
 _NEW_LIST = object()  # "[]": a fresh list each time
 _MISS = object()
@@ -168,13 +173,13 @@ class _Reader:
         """A scalar that goes on below its line: its text, and the lines it took after."""
         if marker is _DOUBLE_QUOTED or marker is _SINGLE_QUOTED:
             return _quoted(rest, following, indent, marker is _SINGLE_QUOTED)
-        read = read_literal(self.lines, number, indent)
+        read = read_literal(self.lines, number, indent, marker.explicit)
         if read is None:
             raise Unsupported
         text, taken = read
         for _ in range(taken):
             next(following)
-        return short_text(text[:-1] if marker is _LITERAL_STRIPPED else text), taken
+        return short_text(text[:-1] if marker.stripped else text), taken
 
     def _other(self, indent: int, body: str, previous: int, number: int) -> None:
         """A line with no key and no dash: more of the plain text above, a document start,
@@ -384,7 +389,8 @@ def _quoted_or_empty(text: str) -> Any:
         return _SINGLE_QUOTED
     match = _LITERAL_HEADER.fullmatch(text)
     if match is not None:
-        return _LITERAL_STRIPPED if match[1] else _LITERAL
+        digit, dash = (match[1], match[2]) if match[3] is None else (match[4], match[3])
+        return _Marker(literal=True, stripped=bool(dash), explicit=int(digit or 0))
     match = _EMPTY_FLOW.fullmatch(text)
     if match is not None:
         return _NEW_MAP if match[1] == "{}" else _NEW_LIST

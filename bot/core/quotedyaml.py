@@ -89,24 +89,20 @@ def _next_line(following: Iterator[str], indent: int) -> tuple[str, int] | None:
     return None
 
 
-def read_literal(lines: list[str], start: int, indent: int) -> tuple[str, int] | None:
+def read_literal(
+    lines: list[str], start: int, indent: int, explicit: int = 0
+) -> tuple[str, int] | None:
     """The text of a `|` block scalar whose content starts at lines[start], unchomped.
 
-    Its lines, their indentation taken off, joined with line breaks and ending with
-    one; and how many lines it took. None when the content is not indented past
-    `indent`, when a leading blank line is longer than the first line of text (libyaml
-    would take that as the indentation), or when it runs to the end of the text.
+    Its lines, their indentation (`indent` + `explicit` when the header gives it) taken
+    off, joined with line breaks and ending with one; and how many lines it took. None
+    when the content is not indented past `indent`, when a leading blank line is longer
+    than the first line of text (libyaml would take that as the indentation), when
+    there is no text, or when it runs to the end of the text.
     """
     end = len(lines)
-    index, widest_blank = start, 0
-    while index < end and not lines[index].strip(" "):
-        widest_blank = max(widest_blank, len(lines[index]))
-        index += 1
-    if index == end:
-        return None
-    first = index
-    column = len(lines[first]) - len(lines[first].lstrip(" "))
-    if column <= indent or widest_blank > column:
+    column = indent + explicit if explicit else _text_column(lines, start, indent)
+    if column is None:
         return None
     kept: list[str] = []
     blanks = 0
@@ -116,7 +112,20 @@ def read_literal(lines: list[str], start: int, indent: int) -> tuple[str, int] |
             kept += [""] * blanks + [line[column:]]
             blanks = 0
         elif line.strip(" "):
-            return "\n".join(kept) + "\n", index - start
+            return ("\n".join(kept) + "\n", index - start) if kept else None
         else:
             blanks += 1
-    return None if lines[-1] else ("\n".join(kept) + "\n", end - start)
+    return None if lines[-1] or not kept else ("\n".join(kept) + "\n", end - start)
+
+
+def _text_column(lines: list[str], start: int, indent: int) -> int | None:
+    """The indentation of a block's first line of text, as libyaml finds it, if sure."""
+    end = len(lines)
+    index, widest_blank = start, 0
+    while index < end and not lines[index].strip(" "):
+        widest_blank = max(widest_blank, len(lines[index]))
+        index += 1
+    if index == end:
+        return None
+    column = len(lines[index]) - len(lines[index].lstrip(" "))
+    return None if column <= indent or widest_blank > column else column

@@ -1,12 +1,13 @@
-"""Read plain block-style YAML in one pass over its lines, or say that it cannot.
+"""Read block-style YAML in one pass over its lines, or say that it cannot.
 
-Most manifests are block maps and lists of one-line scalars. For those this reader
-builds exactly what documents' libyaml path builds (values, each document's first
-line and index, the same limits) without a Python object per YAML node. Anything
-else (flow collections, block scalars, anchors, aliases, tags, escapes, multi-line
-scalars, tabs, odd line breaks, and anything the careful path would refuse) makes it
-give up with `Unsupported`, and the caller reads the file with libyaml. Giving up is
-always safe, so every rule below errs on that side.
+Most manifests are block maps and lists of scalars. For those this reader builds
+exactly what documents' libyaml path builds (values, each document's first line and
+index, the same limits) without a Python object per YAML node: plain, quoted and `|`
+text, also over several lines (quotedyaml reads the quoted and `|` kinds). Anything
+else (flow collections, `>` blocks, anchors, aliases, tags, rare escapes, tabs, odd
+line breaks, and anything the careful path would refuse) makes it give up with
+`Unsupported`, and the caller reads the file with libyaml. Giving up is always safe,
+so every rule below errs on that side.
 """
 
 from __future__ import annotations

@@ -8,6 +8,7 @@ from typing import Any
 
 import yaml
 
+from bot.core.blockyaml import Unsupported, read_block_documents
 from bot.core.yamlnodes import MAP_TAG, PLAIN, SEQ_TAG, STR_TAG, Builder, NodeError, key_name
 
 try:  # libyaml is several times faster; the pure-Python loader behaves the same
@@ -68,17 +69,30 @@ def parse_documents(text: bytes | str, limits: Limits = DEFAULT_LIMITS) -> Itera
             "split it into smaller files",
         )
     source = _decode(text)
+    try:
+        found = read_block_documents(
+            source, limits.max_documents, limits.max_depth, limits.max_nodes
+        )
+    except Unsupported:
+        yield from libyaml_documents(source, limits)
+        return
+    for data, line, index in found:
+        yield Document(data=data, line=line, index=index)
+
+
+def libyaml_documents(source: str, limits: Limits = DEFAULT_LIMITS) -> Iterator[Document]:
+    """parse_documents for any YAML, through libyaml's nodes: the reference of blockyaml."""
     may_alias = "&" in source  # an alias needs an anchor, and every anchor starts with "&"
     loader = _Loader(source)
     try:
         index = 0
-        while _next_node_exists(loader):
+        while _next_node_exists(loader, source):
             if index >= limits.max_documents:
                 raise DocumentError(
                     "yaml.too-many-documents",
                     f"more than {limits.max_documents} documents in one file; split the file",
                 )
-            node = _get_node(loader)
+            node = _get_node(loader, source)
             data = _build(node, limits, may_alias, source if "!" in source else None)
             if data is not None:  # an empty document, e.g. between two '---'
                 yield Document(data=data, line=node.start_mark.line + 1, index=index)
@@ -106,20 +120,36 @@ def _decode(text: bytes | str) -> str:
         ) from None
 
 
-def _next_node_exists(loader: _Loader) -> bool:
+def _next_node_exists(loader: _Loader, source: str) -> bool:
     try:
         return bool(loader.check_node())
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc) from None
+    except yaml.reader.ReaderError as exc:
+        raise _unreadable(exc, source) from None
 
 
-def _get_node(loader: _Loader) -> yaml.Node:
+def _get_node(loader: _Loader, source: str) -> yaml.Node:
     try:
         node: yaml.Node | None = loader.get_node()
     except yaml.MarkedYAMLError as exc:
         raise _syntax_error(exc) from None
+    except yaml.reader.ReaderError as exc:
+        raise _unreadable(exc, source) from None
     assert node is not None  # check_node said there is one
     return node
+
+
+def _unreadable(exc: yaml.reader.ReaderError, source: str) -> DocumentError:
+    """A character YAML does not allow (a control character, say): where, and what to do."""
+    # libyaml counts the position in bytes of the UTF-8 text it was given.
+    line = source.encode()[: exc.position].count(b"\n") + 1
+    return DocumentError(
+        "yaml.syntax",
+        f"YAML syntax error at line {line}: {exc.reason} (character {exc.character:#x}); "
+        "remove the character or write it as an escape in a double-quoted string",
+        line,
+    )
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError) -> DocumentError:

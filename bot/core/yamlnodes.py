@@ -219,6 +219,22 @@ def _uncached_plain_key(text: str) -> str | None:
 
 _plain_value = lru_cache(maxsize=8192)(_uncached_plain_value)
 _plain_key = lru_cache(maxsize=8192)(_uncached_plain_key)
+NOT_JSON = _NOT_JSON
+
+
+def plain_value(text: str) -> Any:
+    """The JSON value of an untagged plain scalar, or NOT_JSON (NaN, an infinity)."""
+    return _plain_value(text) if len(text) <= _SHORT else _uncached_plain_value(text)
+
+
+def plain_key(text: str) -> str | None:
+    """The JSON key an untagged plain scalar becomes, or None where Kubernetes refuses it."""
+    return _plain_key(text) if len(text) <= _SHORT else _uncached_plain_key(text)
+
+
+def short_text(text: str) -> str:
+    """A string value as the builder keeps it (short ones shared)."""
+    return _short(text)
 
 
 def _short(text: str) -> str:

@@ -21,7 +21,7 @@ from bot.core.ledgerchain import verify_chain
 from bot.store.backends import store_for_url
 from bot.store.migrations import MIGRATIONS
 from bot.store.ports import Delivery, JobState, NewJob, Store, StoreError
-from bot.store.postgres import PostgresStore, _key_lock_id
+from bot.store.postgres import PostgresStore, claim_lock_id
 from bot.store.sqlite import SQLiteStore
 
 OpenStore = Callable[[], Awaitable[Store]]
@@ -465,7 +465,7 @@ async def test_on_postgres_a_key_another_replica_is_claiming_is_left_to_it(
         await store.fail_job(job, "GitHub said 502", await store.now() + 3600)
         later = await store.add_job(NewJob("notify", "later", key, supersedes=False))
         with psycopg.connect(postgres_url) as replica_a:  # its claim, held open
-            replica_a.execute("SELECT pg_advisory_xact_lock(%s)", (_key_lock_id(key),))
+            replica_a.execute("SELECT pg_advisory_xact_lock(%s)", (claim_lock_id(key),))
             replica_a.execute(
                 "UPDATE jobs SET state = 'running', attempts = attempts + 1, holder = 'a', "
                 "lease_until = extract(epoch FROM clock_timestamp()) + 600 WHERE id = %s",

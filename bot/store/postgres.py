@@ -391,7 +391,7 @@ async def _decide_key(
 ) -> bool:
     """Whether this job may start now: it holds its key's lock and no other job of the
     key runs or comes first. A key another claimer is deciding on is skipped, not waited for."""
-    cursor = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (_key_lock_id(key),))
+    cursor = await conn.execute("SELECT pg_try_advisory_xact_lock(%s)", (claim_lock_id(key),))
     row = await cursor.fetchone()
     if not row or not row[0]:
         return False
@@ -400,8 +400,9 @@ async def _decide_key(
     return bool(row and row[0])
 
 
-def _key_lock_id(key: str) -> int:
-    """A stable signed 64-bit advisory lock id for a coalescing key."""
+def claim_lock_id(key: str) -> int:
+    """A stable signed 64-bit advisory lock id for a coalescing key, held while a job of
+    the key is claimed. Public so that a test can hold it as another replica would."""
     return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
 
 

@@ -22,7 +22,8 @@ from helpers.gitrepos import Repo
 from helpers.hostile import run_bot
 
 from bot.core.applies import ApplyResult, ObjectResult, Outcome
-from bot.core.comments import render_apply, render_plan
+from bot.core.applycomments import render_apply
+from bot.core.comments import render_plan
 from bot.core.diffs import Action, Change
 from bot.core.driftreports import drift_resolved, render_drift
 from bot.core.drifts import DriftedObject, EnvironmentDrift, Origin

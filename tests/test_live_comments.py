@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from test_comments import balanced, changes, plan_of
 
 from bot.core.applies import ApplyResult, ObjectResult, Outcome
-from bot.core.comments import render_apply, render_plan
+from bot.core.applycomments import render_apply
+from bot.core.comments import render_plan
 from bot.core.diffs import Action, Change
 from bot.core.livediffs import WITH_CRD, LiveLayer
 from bot.core.manifests import ObjectKey

@@ -46,8 +46,8 @@ def findings_output(
 
 def plan_output(format_: str, plan: Plan, version: str) -> str:
     if format_ == "markdown":
-        # Imported here: the comment's modules (the ledger's among them) are start-up time
-        # that `validate`, which never writes a comment, would pay.
+        # Imported here: the comment's modules (the live layer's among them) are start-up
+        # time that `validate`, which never writes a comment, would pay.
         from bot.core.comments import render_plan
         from bot.core.markdown import GITHUB_COMMENT_LIMIT
 

@@ -7,8 +7,8 @@ from enum import StrEnum
 from functools import partial
 
 from bot.core.applies import ApplyResult
+from bot.core.applycomments import render_apply
 from bot.core.audit import Authority, Trigger
-from bot.core.comments import render_apply
 from bot.core.controls import plain
 from bot.core.ledgerchain import Anchor
 from bot.core.markdown import code, escape, marker

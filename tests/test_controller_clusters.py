@@ -8,7 +8,6 @@ from helpers.readmeblocks import readme_block
 
 from bot.config.controllerclusters import ControllerClustersError, parse_controller_clusters
 from bot.config.settings import SettingsError, load_settings
-from bot.core.appsets import ArgoCluster
 from bot.core.controllerapply import (
     ARGOCD_MANAGER,
     ARGOCD_TRACKING,
@@ -20,6 +19,7 @@ from bot.core.controllerapply import (
     marked,
     not_compared_hint,
 )
+from bot.core.identities import ArgoCluster
 from bot.core.repoconfig import Environment, EnvironmentSource, SourceType
 
 IN_ARGOCD = "https://kubernetes.default.svc"

@@ -15,7 +15,8 @@ from helpers.gitrepos import Repo
 from helpers.manifests import configmap
 from test_plan import run_plan
 
-from bot.core.gitopsapps import PreviewUnit, RepoIdentity, image_override, normalize_url
+from bot.core.gitopsapps import PreviewUnit, image_override
+from bot.core.identities import RepoIdentity, normalize_url
 from bot.core.repoconfig import ConfigError, parse_config
 from bot.core.substitutions import substitute
 from bot.git.repos import GitRepo

@@ -23,9 +23,10 @@ from test_gitops_apps import (
 )
 
 from bot.config.settings import SettingsError, load_settings
-from bot.core.appsets import ArgoCluster, GeneratorError, GitView, generate
+from bot.core.appsets import GeneratorError, GitView, generate
 from bot.core.apptemplates import TemplateError, TemplateStyle, render_text
-from bot.core.gitopsapps import PreviewUnit, RepoIdentity
+from bot.core.gitopsapps import PreviewUnit
+from bot.core.identities import ArgoCluster, RepoIdentity
 from bot.git.repos import GitRepo
 from bot.stages.controllers import units_at
 

@@ -12,7 +12,8 @@ from helpers.gitrepos import Repo
 from helpers.manifests import configmap
 from test_gitops_apps import checkout, in_namespace, options, rendered, tool_output
 
-from bot.core.gitopsapps import PreviewUnit, RepoIdentity
+from bot.core.gitopsapps import PreviewUnit
+from bot.core.identities import RepoIdentity
 from bot.git.repos import GitRepo
 from bot.stages.controllers import units_at
 

@@ -31,7 +31,7 @@ from bot.core.controllerapply import (
 )
 from bot.core.diffs import Action
 from bot.core.drifts import DriftState, EnvironmentDrift
-from bot.core.gitopsapps import RepoIdentity
+from bot.core.identities import RepoIdentity
 from bot.core.manifests import ObjectKey
 from bot.core.plans import EnvironmentPlan, Plan
 from bot.core.rollouts import FIELD_MANAGER

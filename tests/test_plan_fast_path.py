@@ -19,7 +19,7 @@ from bot import __version__
 from bot.core.comments import render_plan
 from bot.core.documents import Document, parse_documents
 from bot.core.formats import plan_output
-from bot.core.gitopsapps import RepoIdentity
+from bot.core.identities import RepoIdentity
 from bot.git.repos import GitRepo, TreeEntry
 from bot.renderers import builds, checkouts, kustomizations
 from bot.renderers.builds import BuildOutputs

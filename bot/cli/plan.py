@@ -12,7 +12,7 @@ from bot.cli.reports import write_reports
 from bot.clusters.directory import ClusterDirectory
 from bot.config.settings import Settings, load_settings
 from bot.core.formats import plan_output
-from bot.core.gitopsapps import RepoIdentity
+from bot.core.identities import RepoIdentity
 from bot.core.plans import Plan
 from bot.git.repos import GitRepo
 from bot.renderers import render_options

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.core.appsets import ArgoCluster
+from bot.core.identities import ArgoCluster
 
 _FIELDS = frozenset({"name", "server", "labels", "annotations"})
 

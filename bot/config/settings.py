@@ -19,7 +19,7 @@ if TYPE_CHECKING:  # each parser is imported when its setting is set (start-up t
     from bot.config.clusters import ClusterSettings
     from bot.config.notifications import NotificationTarget
     from bot.config.watchlist import WatchedRepository
-    from bot.core.appsets import ArgoCluster
+    from bot.core.identities import ArgoCluster
     from bot.core.ledgerchain import LedgerKeys
 
 PREFIX = "GITOPS_BOT_"

@@ -19,22 +19,13 @@ import yaml
 
 from bot.core.apptemplates import TemplateError, TemplateStyle, normalize, render_value
 from bot.core.globs import compile_glob
+from bot.core.identities import ArgoCluster
 
 Params = Mapping[str, Any]
 
 
 class GeneratorError(ValueError):
     """The ApplicationSet uses something that cannot be previewed; the message says what."""
-
-
-@dataclass(frozen=True)
-class ArgoCluster:
-    """A cluster Argo CD knows, as the server settings describe it for the cluster generator."""
-
-    name: str
-    server: str
-    labels: tuple[tuple[str, str], ...] = ()
-    annotations: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from bot.core.appsets import ArgoCluster
+    from bot.core.identities import ArgoCluster
     from bot.core.repoconfig import Environment
 
 

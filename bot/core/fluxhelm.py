@@ -24,12 +24,12 @@ from bot.core.gitopsapps import (
     FLUX_SOURCE_GROUP,
     GitRepositories,
     PreviewUnit,
-    RepoIdentity,
     declared,
     definition,
     git_repositories,
     git_repository_refusal,
 )
+from bot.core.identities import RepoIdentity
 from bot.core.manifests import Manifest
 from bot.core.repoconfig import Environment, EnvironmentSource, SourceType, check_repo_path
 

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import json
 import posixpath
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from bot.core.appsets import (
-    ArgoCluster,
     GeneratorError,
     GitView,
     file_globs,
@@ -20,6 +18,7 @@ from bot.core.appsets import (
 from bot.core.controllerapply import flux_destination
 from bot.core.generated import merged
 from bot.core.gitdata import DataObjects, data_objects, describe_missing, lookup, nearest
+from bot.core.identities import RepoIdentity
 from bot.core.manifests import Manifest
 from bot.core.repoconfig import Environment, EnvironmentSource, SourceType, check_repo_path
 
@@ -29,7 +28,6 @@ FLUX_SOURCE_GROUP = "source.toolkit.fluxcd.io"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 _APP_KINDS = frozenset({"Application", "ApplicationSet"})
 # Revisions that follow the branch a pull request merges into.
-_FOLLOWING = frozenset({"", "HEAD"})
 _ARGO_KUSTOMIZE = frozenset(
     {
         "images",
@@ -43,31 +41,6 @@ _ARGO_KUSTOMIZE = frozenset(
 )
 _ARGO_HELM = frozenset({"valueFiles", "values", "valuesObject", "parameters", "releaseName"})
 _ARGO_DIRECTORY = frozenset({"recurse", "include", "exclude", "jsonnet"})
-
-
-@dataclass(frozen=True)
-class RepoIdentity:
-    """How the bot knows that a `repoURL` or a GitRepository `url` is the repository it plans.
-
-    `urls` are this repository's clone URLs (the forge's, or `--repo-url`); `any_url`
-    takes every URL as this repository (`--any-repo-url`, or `repo_urls: any` in the config).
-    `branches` are the names a revision may use for the branch a pull request merges into.
-    `clusters` are the Argo CD clusters the server settings describe (`argocd_clusters`).
-    """
-
-    urls: tuple[str, ...] = ()
-    any_url: bool = False
-    branches: tuple[str, ...] = ()
-    clusters: tuple[ArgoCluster, ...] = ()  # what an ApplicationSet's clusters generator sees
-
-    def owns(self, url: str) -> bool:
-        return self.any_url or normalize_url(url) in {normalize_url(u) for u in self.urls}
-
-    def follows(self, revision: str) -> bool:
-        return revision in _FOLLOWING or revision in self.branches
-
-
-NO_IDENTITY = RepoIdentity()
 
 
 @dataclass(frozen=True)
@@ -93,14 +66,6 @@ class PreviewUnit:
     def key(self) -> str:
         """The name as its object gives it, whatever declares it where."""
         return self.plain_name or self.name
-
-
-def normalize_url(url: str) -> str:
-    """host/owner/name, whatever the scheme, user, `.git` suffix or trailing slash."""
-    text = url.strip().lower().removesuffix("/").removesuffix(".git")
-    text = re.sub(r"^[a-z+]+://", "", text)
-    text = re.sub(r"^[^@/]*@", "", text)
-    return re.sub(r"^([^/:]+):(?!\d)", r"\1/", text)
 
 
 def discover_units(

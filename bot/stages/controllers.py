@@ -17,12 +17,12 @@ from bot.core.gitdata import DataObjects
 from bot.core.gitopsapps import (
     KUSTOMIZATION_FILES,
     PreviewUnit,
-    RepoIdentity,
     children_of,
     declares_apps,
     discover_units,
     generator_files,
 )
+from bot.core.identities import RepoIdentity
 from bot.core.manifests import Manifest
 from bot.core.patchfiles import patch_files, transforming_below
 from bot.core.redeclared import redeclared

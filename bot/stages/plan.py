@@ -12,7 +12,7 @@ from bot.core.checks import Checked, checks_timed_out
 from bot.core.customschemas import SchemaLookup
 from bot.core.envpaths import created, is_missing, is_path_problem, removed
 from bot.core.findings import Finding, Severity, Stage
-from bot.core.gitopsapps import NO_IDENTITY, RepoIdentity
+from bot.core.identities import NO_IDENTITY, RepoIdentity
 from bot.core.manifests import LoadResult, SourceFile
 from bot.core.plans import EnvironmentPlan, Plan, Unpreviewed, plan_environment
 from bot.core.policies import Policy
@@ -24,7 +24,6 @@ from bot.core.relaxations import (
 )
 from bot.core.repoconfig import CONFIG_PATH, ConfigError, Environment, RepoConfig, parse_config
 from bot.core.schemas import SchemaCatalog, UnknownKinds
-from bot.core.unitnames import duplicate_findings, touched_by_renders
 from bot.git.repos import GitError, GitRepo
 from bot.git.sources import FileSet, read_commit_folder, read_entries
 from bot.renderers import (
@@ -40,7 +39,6 @@ from bot.schemas.catalog import UnsupportedKubernetesVersion, catalog_for
 from bot.schemas.policysets import default_policy_dir, parse_policies, read_policy_dir
 from bot.stages.checking import CheckJob, kinds_of, narrowed, run_checks, selection_of
 from bot.stages.checkpool import ChecksTimedOut
-from bot.stages.controllers import UnitPair, UnitSorting, identity_for, sort_units, units_at, wanted
 from bot.stages.schema_sources import (
     NO_SERVER_SCHEMAS,
     NO_SOURCES,
@@ -50,7 +48,9 @@ from bot.stages.schema_sources import (
     schemas_for,
 )
 
-if TYPE_CHECKING:  # only a type here: the live layer's modules load where it is used
+if TYPE_CHECKING:  # only types here: the live layer's modules load where it is used, and
+    # the Argo CD and Flux machinery where a config asks for it (see controller_units)
+    from bot.stages.controllers import UnitPair, UnitSorting
     from bot.stages.unit_live import UnitLivePreviewer
 
 # What a base commit without .gitops-bot.yaml is planned with: its Argo CD and Flux units.
@@ -183,6 +183,10 @@ async def controller_units(
     config = checks.config
     if not (config.argocd or config.flux):
         return UnitPlans()
+    # Imported here: a repository without Argo CD or Flux units (most) loads none of it.
+    from bot.core.unitnames import duplicate_findings
+    from bot.stages.controllers import identity_for, sort_units, units_at, wanted
+
     identity = identity_for(config, identity)
     version, options = config.kubernetes_version, checks.render_options
     at_base, at_head = await together(
@@ -211,6 +215,8 @@ async def controller_units(
 def _touched_by_renders(sorting: UnitSorting, plans: list[EnvironmentPlan]) -> UnitSorting:
     """The sorting with the units that are not previewed but whose object changes in an
     affected unit's render counted as touched too (their reason says where)."""
+    from bot.core.unitnames import touched_by_renders
+
     touched_names = {t.name for t in sorting.touched}
     rendered = touched_by_renders(plans, sorting.not_previewed)
     more = tuple(u for u in rendered if u.name not in touched_names)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.clusters.directory import ClusterDirectory
 from bot.core.controllerapply import ControllerClusters
-from bot.core.gitopsapps import RepoIdentity
+from bot.core.identities import RepoIdentity
 from bot.core.repoconfig import Environment
 from bot.git.repos import GitRepo
 from bot.stages.controllers import identity_for, units_at, wanted

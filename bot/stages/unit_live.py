@@ -6,8 +6,8 @@ from dataclasses import replace
 
 from bot.clusters.directory import ClusterDirectory
 from bot.clusters.errors import ClusterError
-from bot.core.appsets import ArgoCluster
 from bot.core.controllerapply import ControllerClusters, controller_apply
+from bot.core.identities import ArgoCluster
 from bot.core.livediffs import LiveLayer
 from bot.core.manifests import LoadResult
 from bot.core.plans import EnvironmentPlan

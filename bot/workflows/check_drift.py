@@ -14,7 +14,7 @@ from typing import Any
 from bot.core.audit import Result
 from bot.core.controllerapply import NO_CONTROLLER_CLUSTERS
 from bot.core.drifts import DriftState, EnvironmentDrift
-from bot.core.gitopsapps import RepoIdentity
+from bot.core.identities import RepoIdentity
 from bot.core.repoconfig import ConfigError, Environment
 from bot.events import Repository
 from bot.git.repos import GitRepo

@@ -9,7 +9,7 @@ from enum import StrEnum
 from bot.core.comments import render_plan, unpreviewed_count
 from bot.core.controls import plain
 from bot.core.findings import Finding, Severity, has_errors
-from bot.core.gitopsapps import RepoIdentity
+from bot.core.identities import RepoIdentity
 from bot.core.markdown import code, escape, marker
 from bot.core.plans import Plan
 from bot.core.supersession import stale_heads, superseded

@@ -6,14 +6,12 @@ One small port (`Renderer`), three adapters: plain files, `kustomize build` and
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from bot.core.repoconfig import SourceType
 from bot.renderers.folders import folder_problem
-from bot.renderers.helm import HelmRenderer
-from bot.renderers.kustomize import KustomizeRenderer
 from bot.renderers.plain import PlainRenderer
 from bot.renderers.protocol import (
     DEFAULT_RENDER_OPTIONS,
@@ -30,11 +28,20 @@ if TYPE_CHECKING:  # the settings import the policies and the ledger: the check 
     # which import the renderers first thing, need neither to start
     from bot.config.settings import Settings
 
-RENDERERS: Mapping[SourceType, Renderer] = {
-    SourceType.PLAIN: PlainRenderer(),
-    SourceType.KUSTOMIZE: KustomizeRenderer(),
-    SourceType.HELM: HelmRenderer(),
-}
+
+@functools.cache
+def renderer_for(source: SourceType) -> Renderer:
+    """The adapter for a kind of source, imported on first use: a repository of plain
+    files (most) loads none of kustomize's and Helm's modules."""
+    if source is SourceType.KUSTOMIZE:
+        from bot.renderers.kustomize import KustomizeRenderer
+
+        return KustomizeRenderer()
+    if source is SourceType.HELM:
+        from bot.renderers.helm import HelmRenderer
+
+        return HelmRenderer()
+    return PlainRenderer()
 
 
 async def render(request: RenderRequest) -> Rendered:
@@ -45,7 +52,7 @@ async def render(request: RenderRequest) -> Rendered:
     problem = await folder_problem(request.repo, request.commit, request.environment)
     if problem is not None:
         return failed((problem,))
-    return await RENDERERS[request.environment.source.type].render(request)
+    return await renderer_for(request.environment.source.type).render(request)
 
 
 def render_options(settings: Settings, offload: Offload | None = None) -> RenderOptions:

@@ -30,7 +30,9 @@ from bot.stages.checklimits import ChecksTimedOut as ChecksTimedOut
 
 T = TypeVar("T")
 # Imported once by the fork server, so each worker starts with the checking code loaded.
-_PRELOAD = ["bot.renderers", "bot.stages.checking"]
+# What the fork server imports for its workers: the checks and every renderer's parsing
+# (the renderers' package imports kustomize's and Helm's adapters only where used).
+_PRELOAD = ["bot.renderers", "bot.renderers.kustomize", "bot.renderers.helm", "bot.stages.checking"]
 _STOP_SECONDS = 5.0
 
 

@@ -44,6 +44,22 @@ PLAN_MACHINERY = (
     "bot.core.plans",
     "bot.core.livediffs",
 )
+# What a plan of a repository of plain files needs none of: the audit ledger (only an
+# apply's comment names it), the Argo CD and Flux machinery (only a config that asks for
+# their units), and the kustomize and Helm renderers (only an environment built by them).
+NOT_FOR_PLAIN_FILES = (
+    "bot.core.ledgerchain",
+    "bot.core.audit",
+    "bot.core.gitopsapps",
+    "bot.core.appsets",
+    "bot.core.apptemplates",
+    "bot.core.fluxhelm",
+    "bot.stages.controllers",
+    "bot.renderers.kustomize",
+    "bot.renderers.kustomizations",
+    "bot.renderers.helm",
+    "bot.renderers.charts",
+)
 # What a command that reaches a cluster needs: aiohttp and the cluster adapter.
 REACHING_A_CLUSTER = ("aiohttp", "bot.clusters")
 ADAPTER = ("bot.clusters.kubeapi", "bot.clusters.transports", "bot.clusters.kubeconfigs")
@@ -73,13 +89,15 @@ spec:
 """
 
 
-def modules_loaded(tmp_path: Path, *arguments: str) -> tuple[int, list[str]]:
+def modules_loaded(
+    tmp_path: Path, *arguments: str, env: dict[str, str] | None = None
+) -> tuple[int, list[str]]:
     report = tmp_path / "modules.json"
     subprocess.run(
         [sys.executable, "-c", RUN, str(report), *arguments],
         check=True,
         capture_output=True,
-        env=os.environ,
+        env=os.environ if env is None else env,
         timeout=120,
     )
     result = json.loads(report.read_text())
@@ -140,6 +158,7 @@ def test_plan_against_a_certificate_kubeconfig_imports_no_heavy_module(
     modules = json.loads(report.read_text())["modules"]
     assert "bot.clusters.transports" in modules
     assert [m for m in heavy_in(modules, HEAVY) if not m.startswith(REACHING_A_CLUSTER)] == []
+    assert heavy_in(modules, NOT_FOR_PLAIN_FILES) == []
 
 
 def test_plan_without_a_cluster_imports_no_cluster_client(tmp_path: Path, repo: Repo) -> None:
@@ -157,3 +176,34 @@ def test_plan_without_a_cluster_imports_no_cluster_client(tmp_path: Path, repo: 
     # The directory of clusters is light; what reaches a cluster is not imported.
     assert [m for m in heavy_in(modules, HEAVY) if not m.startswith("bot.clusters")] == []
     assert [m for m in ADAPTER if m in modules] == []
+    assert heavy_in(modules, NOT_FOR_PLAIN_FILES) == []
+
+
+def test_plan_of_a_kustomization_imports_its_renderer_only(
+    tmp_path: Path, repo: Repo, render_tools: Path
+) -> None:
+    """The renderers load where an environment needs them: kustomize's here, not Helm's."""
+    config = {
+        "version": 1,
+        "environments": {
+            "prod": {"path": "deploy", "cluster": "prod", "source": {"type": "kustomize"}}
+        },
+    }
+    tree = {
+        ".gitops-bot.yaml": json.dumps(config),
+        "deploy/kustomization.yaml": "resources: [a.yaml]\n",
+    }
+    base = repo.commit(tree | {"deploy/a.yaml": DEPLOYMENT.replace("NUMBER", "1")})
+    head = repo.commit(tree | {"deploy/a.yaml": DEPLOYMENT.replace("NUMBER", "2")})
+    env = os.environ | {"GITOPS_BOT_KUSTOMIZE_COMMAND": str(render_tools / "kustomize")}
+
+    code, modules = modules_loaded(
+        tmp_path, "plan", "--repo", str(repo.path), "--base", base, "--head", head, env=env
+    )
+
+    assert code == 0
+    assert "bot.renderers.kustomize" in modules
+    assert heavy_in(modules, NOT_FOR_PLAIN_FILES) == [
+        "bot.renderers.kustomizations",
+        "bot.renderers.kustomize",
+    ]

@@ -77,9 +77,14 @@ class GitRepo:
     async def list_tree(self, commit: str, folder: str) -> list[TreeEntry]:
         """Every file below `folder` ('.' for all) at `commit`, without reading contents."""
         whole = folder in ("", ".")
-        if whole and commit in self._trees:
+        if commit in self._trees and (whole or _is_plain_folder(folder)):
+            # A folder of a tree already listed (a plan lists the whole tree to read its
+            # config, then the environment's folder): the same entries, with no git run.
             self._trees.move_to_end(commit)
-            return list(self._trees[commit])
+            if whole:
+                return list(self._trees[commit])
+            prefix = folder.rstrip("/") + "/"
+            return [e for e in self._trees[commit] if e.path.startswith(prefix)]
         spec = [] if whole else ["--", folder.rstrip("/") + "/"]
         out = await self.git("ls-tree", "-r", "-z", "-l", "--full-tree", commit, *spec)
         entries = _entries(out)
@@ -140,6 +145,12 @@ class GitRepo:
         if entries[0].mode == _SYMLINK:
             raise GitError(f"{path} is a symbolic link at {commit[:12]}; it must be a regular file")
         return (await self.read_blobs([entries[0].oid]))[entries[0].oid]
+
+
+def _is_plain_folder(folder: str) -> bool:
+    """A path whose entries are those named below it as written: no `.`, `..` or empty
+    component, which git's pathspec would normalise first."""
+    return all(part not in ("", ".", "..") for part in folder.removesuffix("/").split("/"))
 
 
 def _entries(out: bytes) -> list[TreeEntry]:

@@ -11,12 +11,14 @@ purpose; some tests also check that the fast path really takes the common ones.
 from __future__ import annotations
 
 import random
+import re
 from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bot.core import blockyaml
 from bot.core.blockyaml import Unsupported, read_block_documents
 from bot.core.documents import (
     DEFAULT_LIMITS,
@@ -428,3 +430,17 @@ def test_node_count_at_the_limit_reads_the_same(entries: int) -> None:
 def test_document_count_at_the_limit_reads_the_same(documents: int) -> None:
     assert_same_reading("\n---\n".join(["a: 1"] * documents), SMALL)
     assert_same_reading("---\n" * documents, SMALL)
+
+
+# What the fast path leaves to libyaml, as first written: the complement of the characters
+# libyaml reads as they look. blockyaml now names the set itself (a cheaper class to build).
+REFERENCE_UNUSUAL = re.compile(
+    "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
+
+
+def test_every_code_point_is_unusual_exactly_where_the_reference_says() -> None:
+    every = [chr(code) for code in range(0x110000)]
+    unusual = [c for c in every if blockyaml._unusual(f"a{c}")]
+    assert unusual == [c for c in every if REFERENCE_UNUSUAL.search(c)]
+    assert len(unusual) == 2117  # control characters, separators, surrogates, BOM, U+FFFE/F

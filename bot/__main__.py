@@ -9,10 +9,12 @@ For drift: 0 the cluster matches Git, 1 it drifted, 3 it could not be compared.
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from bot.cli.exits import EXIT_FAILED
@@ -22,6 +24,7 @@ from bot.config.settings import SettingsError
 from bot.core.findings import Severity
 from bot.core.formats import PLAN_FORMATS, VALIDATE_FORMATS
 from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION, DEFAULT_UNKNOWN_KINDS
+from bot.gcpause import cyclic_gc_paused
 from bot.git.repos import GitError
 from bot.schemas.catalog import UnsupportedKubernetesVersion
 
@@ -34,13 +37,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     with inert_output():  # text from repositories, the store and forges cannot steer a terminal
         args = _parser().parse_args(argv)
         try:
-            command = importlib.import_module(f"bot.cli.{args.command}")
+            command = _imported(f"bot.cli.{args.command}")
             return int(command.run(args))
         except Exception as exc:
             if not isinstance(exc, _reported_errors()):
                 raise
             print(f"gitops-bot: {exc}", file=sys.stderr)
             return EXIT_FAILED
+
+
+def _imported(name: str) -> ModuleType:
+    """The command's module. Imported here for the first time, with the cyclic collector
+    paused and what the imports built frozen after: modules, classes and functions live
+    as long as the process and hold no garbage, yet every collector pass would walk them
+    again. A process that runs commands one after another (benchmarks/warm.py) freezes
+    once, as `serve` does."""
+    if name in sys.modules:
+        return sys.modules[name]
+    with cyclic_gc_paused():
+        module = importlib.import_module(name)
+        gc.freeze()
+    return module
 
 
 def _reported_errors() -> tuple[type[Exception], ...]:

@@ -207,3 +207,36 @@ def test_plan_of_a_kustomization_imports_its_renderer_only(
         "bot.renderers.kustomizations",
         "bot.renderers.kustomize",
     ]
+
+
+FREEZES = """
+import gc, json, sys
+from bot.__main__ import main
+counts = [gc.get_freeze_count()]
+for _ in range(2):
+    code = main(["validate", sys.argv[2]])
+    counts.append(gc.get_freeze_count())
+with open(sys.argv[1], "w") as out:
+    json.dump({"code": code, "counts": counts, "enabled": gc.isenabled()}, out)
+"""
+
+
+def test_a_command_start_up_is_frozen_once_and_the_collector_runs_after(tmp_path: Path) -> None:
+    """What the first command's imports built is frozen (no collector pass walks it again);
+    a second command in the same process imports nothing new and freezes nothing more."""
+    (tmp_path / "deploy").mkdir()
+    (tmp_path / "deploy" / "shop.yaml").write_text(DEPLOYMENT.replace("NUMBER", "1"))
+    report = tmp_path / "freezes.json"
+    subprocess.run(
+        [sys.executable, "-c", FREEZES, str(report), str(tmp_path / "deploy")],
+        check=True,
+        env=os.environ,
+        timeout=120,
+    )
+    result = json.loads(report.read_text())
+    assert result["code"] == 0
+    before, first, second = result["counts"]
+    assert before == 0
+    assert first > 10_000  # the command's modules and all imported before them
+    assert second == first
+    assert result["enabled"]

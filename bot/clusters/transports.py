@@ -1,29 +1,44 @@
-"""How a request reaches the API server: aiohttp alone, or the Kubernetes client's ApiClient.
+"""How a request reaches the API server: our own HTTP/1.1 client, or the Kubernetes client.
 
 A kubeconfig that logs in with a client certificate or a token needs nothing of the
 Kubernetes client but its HTTP call, and importing the client (its ~850 generated
-models, `requests`, `oauthlib`) costs each command that reaches a cluster 0.3-0.4 s.
-`HttpTransport` sends the same request the client would (URL, query encoding, headers,
-JSON body, TLS settings) with aiohttp, which the client itself uses underneath;
-`ClientTransport` is the client, for what only it does (in-cluster, programs that log in).
+models, `requests`, `oauthlib`) costs each command that reaches a cluster 0.3-0.4 s;
+importing aiohttp, which the client uses underneath, another 0.1 s of CPU (it builds two
+TLS contexts from the system's CA store, which a kubeconfig's own CA makes useless).
+`HttpTransport` sends the same request the client would (request line, headers, JSON
+body, TLS settings) over `http11`'s connections, or with aiohttp where a proxy or a
+netrc file is in play; `ClientTransport` is the client, for what only it does
+(in-cluster, programs that log in).
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import ssl
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
-import aiohttp
+from bot.clusters.http11 import ConnectionPool, RequestFailed, Server
+from bot.clusters.targets import request_target
 
 if TYPE_CHECKING:
+    import aiohttp
     from kubernetes.aio.client import Configuration
+
+__all__ = ["ApiRequest", "ClientTransport", "Endpoint", "HttpTransport", "RequestFailed"]
 
 USER_AGENT = "gitops-bot"
 _CONNECTIONS = 100  # the client's connection pool size (Configuration.connection_pool_maxsize)
+# What aiohttp adds to each request; a body-less request of another method says its length.
+_ACCEPT_ENCODING = "gzip, deflate"
+_BODYLESS_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+_FORBIDDEN = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # in a header: aiohttp refuses it
+_DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
 @dataclass(frozen=True)
@@ -38,13 +53,15 @@ class ApiRequest:
 
 
 class Transport(Protocol):
-    """Sends one request to the API server; the answer's status and body."""
+    """Sends one request to the API server; the answer's status and body.
+
+    `timeout` bounds the whole request, in seconds. No answer raises RequestFailed,
+    OSError or TimeoutError, with a message that says why.
+    """
 
     host: str
 
-    async def send(
-        self, request: ApiRequest, timeout: aiohttp.ClientTimeout
-    ) -> tuple[int, bytes]: ...
+    async def send(self, request: ApiRequest, timeout: float) -> tuple[int, bytes]: ...
 
     async def close(self) -> None: ...
 
@@ -61,40 +78,81 @@ class Endpoint:
 
 
 class HttpTransport:
-    """Requests over one aiohttp session, opened at the first request (inside its loop)."""
+    """Requests over a pool of connections (or an aiohttp session where a proxy or netrc
+    counts), opened at the first request, inside its loop."""
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.host = endpoint.host
         self._endpoint = endpoint
+        self._pool: ConnectionPool | None = None
         self._session: aiohttp.ClientSession | None = None
+        self._direct = not _needs_aiohttp(endpoint, os.environ)
+        url = urlsplit(endpoint.host)
+        self._prefix = endpoint.host[len(f"{url.scheme}://{url.netloc}") :]
+        self._host_header = _host_header(url.scheme, url.hostname or "", url.port)
 
-    async def send(self, request: ApiRequest, timeout: aiohttp.ClientTimeout) -> tuple[int, bytes]:
-        async with self._opened().request(
-            request.method,
-            self.host + request.path + query_string(request.query),
-            headers=self._headers(request.headers),
-            data=None if request.body is None else json.dumps(request.body),
-            timeout=timeout,
-            **self._routing(),
-        ) as response:
-            return response.status, await response.read()
+    async def send(self, request: ApiRequest, timeout: float) -> tuple[int, bytes]:
+        if not self._direct:
+            return await self._send_with_aiohttp(request, timeout)
+        return await self._opened().request(self._head(request), _body(request), timeout)
 
     async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
         if self._session is not None:
             await self._session.close()
 
-    def _opened(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=_CONNECTIONS, ssl=self._endpoint.tls)
-            # trust_env: HTTPS_PROXY and NO_PROXY count, as they do for the client.
-            self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
-        return self._session
+    def _opened(self) -> ConnectionPool:
+        if self._pool is None:
+            url = urlsplit(self.host)
+            secure = url.scheme == "https"
+            server = Server(
+                host=url.hostname or "",
+                port=url.port or _DEFAULT_PORTS.get(url.scheme, 80),
+                tls=self._endpoint.tls if secure else None,
+                server_name=self._endpoint.server_name,
+            )
+            self._pool = ConnectionPool(server)
+        return self._pool
+
+    def _head(self, request: ApiRequest) -> bytes:
+        """The request line and headers, in aiohttp's order and spelling."""
+        target = request_target(self._prefix + request.path + query_string(request.query))
+        lines = [f"{request.method} {target} HTTP/1.1", f"Host: {self._host_header}"]
+        lines += (f"{name}: {value}" for name, value in self._headers(request.headers).items())
+        lines.append(f"Accept-Encoding: {_ACCEPT_ENCODING}")
+        if request.body is not None or request.method not in _BODYLESS_METHODS:
+            lines.append(f"Content-Length: {len(_body(request))}")
+        for line in lines[1:]:
+            if _FORBIDDEN.search(line):
+                raise ValueError(f"a control character in a request header: {line[:40]!r}")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
     def _headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         sent = {**headers, "User-Agent": USER_AGENT}
         if self._endpoint.authorization:
             sent["authorization"] = self._endpoint.authorization
         return sent
+
+    async def _send_with_aiohttp(self, request: ApiRequest, timeout: float) -> tuple[int, bytes]:
+        import aiohttp
+
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=_CONNECTIONS, ssl=self._endpoint.tls)
+            # trust_env: HTTPS_PROXY, NO_PROXY and netrc count, as they do for the client.
+            self._session = aiohttp.ClientSession(connector=connector, trust_env=True)
+        try:
+            async with self._session.request(
+                request.method,
+                self.host + request.path + query_string(request.query),
+                headers=self._headers(request.headers),
+                data=None if request.body is None else json.dumps(request.body),
+                timeout=aiohttp.ClientTimeout(total=timeout),
+                **self._routing(),
+            ) as response:
+                return response.status, await response.read()
+        except aiohttp.ClientError as exc:
+            raise RequestFailed(str(exc) or type(exc).__name__) from exc
 
     def _routing(self) -> dict[str, Any]:
         routing: dict[str, Any] = {}
@@ -103,6 +161,35 @@ class HttpTransport:
         if self._endpoint.proxy:
             routing["proxy"] = self._endpoint.proxy
         return routing
+
+
+def _needs_aiohttp(endpoint: Endpoint, environ: Mapping[str, str]) -> bool:
+    """Whether a proxy may carry the requests, or a netrc file may log in: aiohttp's
+    `trust_env`, as the Kubernetes client has it, decides those (NO_PROXY included)."""
+    if endpoint.proxy:
+        return True
+    proxy_variable = urlsplit(endpoint.host).scheme + "_proxy"
+    if any(name.lower() == proxy_variable and value for name, value in environ.items()):
+        return True
+    if environ.get("NETRC"):
+        return True
+    try:
+        return (Path.home() / ".netrc").exists()
+    except (OSError, RuntimeError):  # no home directory
+        return False
+
+
+def _host_header(scheme: str, host: str, port: int | None) -> str:
+    """The Host header as aiohttp writes it: the host in lowercase (IDNA), the port when
+    it is not the scheme's default."""
+    name = host.encode("idna").decode("ascii") if not host.isascii() else host.lower()
+    if ":" in name:
+        name = f"[{name}]"  # an IPv6 address
+    return name if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{name}:{port}"
+
+
+def _body(request: ApiRequest) -> bytes:
+    return b"" if request.body is None else json.dumps(request.body).encode()
 
 
 def query_string(query: Sequence[tuple[str, str]]) -> str:
@@ -122,7 +209,9 @@ class ClientTransport:
         self._api = ApiClient(configuration)
         self._api.user_agent = USER_AGENT
 
-    async def send(self, request: ApiRequest, timeout: aiohttp.ClientTimeout) -> tuple[int, bytes]:
+    async def send(self, request: ApiRequest, timeout: float) -> tuple[int, bytes]:
+        import aiohttp  # the client's own HTTP library: imported with it
+
         serialized = await self._api.param_serialize(
             request.method,
             request.path,
@@ -131,8 +220,13 @@ class ClientTransport:
             body=request.body,
             auth_settings=["BearerToken"],
         )
-        response = await self._api.call_api(*serialized, _request_timeout=timeout)
-        data: bytes = await response.read()  # type: ignore[no-untyped-call]
+        try:
+            response = await self._api.call_api(
+                *serialized, _request_timeout=aiohttp.ClientTimeout(total=timeout)
+            )
+            data: bytes = await response.read()  # type: ignore[no-untyped-call]
+        except aiohttp.ClientError as exc:
+            raise RequestFailed(str(exc) or type(exc).__name__) from exc
         return response.status, data
 
     async def close(self) -> None:

@@ -1,14 +1,16 @@
 """Requests without the Kubernetes client are the requests the client sends.
 
-bot/clusters/transports.py sends a certificate or token kubeconfig's requests with
-aiohttp alone (bot/clusters/endpoints.py reads the kubeconfig). Held here to the
-client's own requests, byte for byte, on a recording server; to the real API server
-with files named relative to the kubeconfig; and to the client wherever a kubeconfig
-needs it.
+bot/clusters/transports.py sends a certificate or token kubeconfig's requests over its
+own HTTP/1.1 client (bot/clusters/http11.py), or with aiohttp where a proxy carries them
+(bot/clusters/endpoints.py reads the kubeconfig). Held here to the client's own
+requests, byte for byte, on a recording server; to the real API server with files
+named relative to the kubeconfig; to a proxy, from the kubeconfig or the environment;
+and to the client wherever a kubeconfig needs it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -151,3 +153,56 @@ async def test_what_only_the_client_reads_is_left_to_the_client(
         return
     assert isinstance(transport, ClientTransport)
     await transport.close()
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A forward proxy that answers every request itself, as the API server would, and
+    keeps each request line: what reaches it went through the proxy."""
+    lines: list[bytes] = []
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines.append(head.split(b"\r\n", 1)[0])
+        body = json.dumps(DISCOVERY).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        writer.write(body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(forward, "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", lines
+    server.close()
+
+
+async def discovered_through(path: Path) -> bool:
+    async with ClusterDirectory([ClusterSettings("c", kubeconfig=path)]) as clusters:
+        cluster = (await clusters.connect("c")).cluster
+        return await cluster.resource("v1", "ConfigMap") is not None
+
+
+async def test_a_kubeconfigs_proxy_url_carries_the_requests(
+    tmp_path: Path, proxy: tuple[str, list[bytes]]
+) -> None:
+    """Proxies are left to aiohttp, as the Kubernetes client leaves them."""
+    url, lines = proxy
+    path = kubeconfig(tmp_path, "http://cluster.invalid:6443", {"token": "t"})
+    config = json.loads(path.read_text())
+    config["clusters"][0]["cluster"]["proxy-url"] = url
+    path.write_text(json.dumps(config))
+
+    assert await discovered_through(path)
+    assert lines == [b"GET http://cluster.invalid:6443/api/v1 HTTP/1.1"]
+
+
+async def test_a_proxy_from_the_environment_carries_the_requests(
+    tmp_path: Path, proxy: tuple[str, list[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, lines = proxy
+    monkeypatch.setenv("http_proxy", url)
+    path = kubeconfig(tmp_path, "http://cluster.invalid:6443", {"token": "t"})
+
+    assert await discovered_through(path)
+    assert lines == [b"GET http://cluster.invalid:6443/api/v1 HTTP/1.1"]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _LIMIT = 100  # connections open at once, as the Kubernetes client's pool allows
@@ -67,6 +68,7 @@ class ConnectionPool:
     def __init__(self, server: Server) -> None:
         self.server = server
         self._idle: list[_Connection] = []
+        self._closing: set[asyncio.Future[None]] = set()  # closed, still saying goodbye
         self._slots = asyncio.Semaphore(_LIMIT)
 
     async def request(self, head: bytes, body: bytes, timeout: float) -> tuple[int, bytes]:
@@ -79,9 +81,17 @@ class ConnectionPool:
             raise TimeoutError(f"no answer from {self.server} within {timeout:g} s") from None
 
     async def close(self) -> None:
+        """Closes the idle connections and waits until they are (TLS says goodbye first)."""
         idle, self._idle = self._idle, []
         for connection in idle:
-            connection.close()
+            self._discard(connection)
+        await asyncio.gather(*self._closing, return_exceptions=True)
+
+    def _discard(self, connection: _Connection) -> None:
+        connection.close()
+        closed = asyncio.ensure_future(connection.writer.wait_closed())
+        self._closing.add(closed)
+        closed.add_done_callback(_forgotten(self._closing))
 
     async def _exchange(self, request: bytes) -> tuple[int, bytes]:
         connection = self._reusable() or await self._connect()
@@ -90,17 +100,17 @@ class ConnectionPool:
                 status, body, keep = await _answer(connection, request)
             except _Stale:
                 # Sent on a connection the server had closed: once more on a new one.
-                connection.close()
+                self._discard(connection)
                 connection = await self._connect()
                 status, body, keep = await _answer(connection, request)
         except BaseException:
-            connection.close()
+            self._discard(connection)
             raise
         if keep:
             connection.reused = True
             self._idle.append(connection)
         else:
-            connection.close()
+            self._discard(connection)
         return status, body
 
     def _reusable(self) -> _Connection | None:
@@ -108,7 +118,7 @@ class ConnectionPool:
             connection = self._idle.pop()
             if connection.usable():
                 return connection
-            connection.close()
+            self._discard(connection)
         return None
 
     async def _connect(self) -> _Connection:
@@ -132,6 +142,17 @@ class ConnectionPool:
         except OSError as exc:
             raise RequestFailed(f"cannot connect to {server}: {exc}") from exc
         return _Connection(reader, writer)
+
+
+def _forgotten(closing: set[asyncio.Future[None]]) -> Callable[[asyncio.Future[None]], None]:
+    """Drops a closed connection's future from `closing`; its error, if any, is no news."""
+
+    def forget(closed: asyncio.Future[None]) -> None:
+        closing.discard(closed)
+        if not closed.cancelled():
+            closed.exception()
+
+    return forget
 
 
 async def _answer(connection: _Connection, request: bytes) -> tuple[int, bytes, bool]:

@@ -288,3 +288,31 @@ async def test_a_server_certificate_from_another_ca_is_refused(
     path = tls_kubeconfig(control_plane, tmp_path, **{"certificate-authority": str(other_ca)})
     with pytest.raises(ClusterUnreachable, match=r"certificate is not trusted .*issuer"):
         await first_discovery(path)
+
+
+@pytest.mark.parametrize(
+    "server, words",
+    [
+        ("127.0.0.1:1", "127.0.0.1:1/api/v1"),
+        ("https://127.0.0.1:99999", "127.0.0.1:99999/api/v1"),
+        ("ftp://127.0.0.1:1", "ftp://127.0.0.1:1/api/v1"),
+    ],
+    ids=["no scheme", "port out of range", "not http"],
+)
+async def test_a_server_url_the_client_does_not_take_is_said_as_aiohttp_says_it(
+    tmp_path: Path, server: str, words: str
+) -> None:
+    path = tmp_path / "config"
+    path.write_text(
+        json.dumps(
+            {
+                "current-context": "x",
+                "contexts": [{"name": "x", "context": {"cluster": "x", "user": "x"}}],
+                "clusters": [{"name": "x", "cluster": {"server": server}}],
+                "users": [{"name": "x", "user": {"token": "t"}}],
+            }
+        )
+    )
+    with pytest.raises(ClusterUnreachable, match=f"cluster 'x' is unreachable at .*{words}"):
+        async with ClusterDirectory([ClusterSettings("x", kubeconfig=path)]) as clusters:
+            await (await clusters.connect("x")).cluster.resource("v1", "ConfigMap")

@@ -84,36 +84,26 @@ class HttpTransport:
     def __init__(self, endpoint: Endpoint) -> None:
         self.host = endpoint.host
         self._endpoint = endpoint
+        self._server = _direct_server(endpoint, os.environ)  # None: aiohttp sends
         self._pool: ConnectionPool | None = None
         self._session: aiohttp.ClientSession | None = None
-        self._direct = not _needs_aiohttp(endpoint, os.environ)
         url = urlsplit(endpoint.host)
         self._prefix = endpoint.host[len(f"{url.scheme}://{url.netloc}") :]
-        self._host_header = _host_header(url.scheme, url.hostname or "", url.port)
+        if self._server is not None:
+            self._host_header = _host_header(url.scheme, self._server.host, url.port)
 
     async def send(self, request: ApiRequest, timeout: float) -> tuple[int, bytes]:
-        if not self._direct:
+        if self._server is None:
             return await self._send_with_aiohttp(request, timeout)
-        return await self._opened().request(self._head(request), _body(request), timeout)
+        if self._pool is None:
+            self._pool = ConnectionPool(self._server)
+        return await self._pool.request(self._head(request), _body(request), timeout)
 
     async def close(self) -> None:
         if self._pool is not None:
             await self._pool.close()
         if self._session is not None:
             await self._session.close()
-
-    def _opened(self) -> ConnectionPool:
-        if self._pool is None:
-            url = urlsplit(self.host)
-            secure = url.scheme == "https"
-            server = Server(
-                host=url.hostname or "",
-                port=url.port or _DEFAULT_PORTS.get(url.scheme, 80),
-                tls=self._endpoint.tls if secure else None,
-                server_name=self._endpoint.server_name,
-            )
-            self._pool = ConnectionPool(server)
-        return self._pool
 
     def _head(self, request: ApiRequest) -> bytes:
         """The request line and headers, in aiohttp's order and spelling."""
@@ -163,14 +153,31 @@ class HttpTransport:
         return routing
 
 
-def _needs_aiohttp(endpoint: Endpoint, environ: Mapping[str, str]) -> bool:
-    """Whether a proxy may carry the requests, or a netrc file may log in: aiohttp's
-    `trust_env`, as the Kubernetes client has it, decides those (NO_PROXY included)."""
-    if endpoint.proxy:
-        return True
-    proxy_variable = urlsplit(endpoint.host).scheme + "_proxy"
+def _direct_server(endpoint: Endpoint, environ: Mapping[str, str]) -> Server | None:
+    """Where http11 sends the requests; None where aiohttp must: a proxy may carry them
+    or a netrc file log in (its `trust_env` decides those, NO_PROXY included, as it does
+    for the Kubernetes client), or the server's URL is one aiohttp alone should judge."""
+    try:
+        url = urlsplit(endpoint.host)
+        port = url.port or _DEFAULT_PORTS.get(url.scheme)
+    except ValueError:
+        return None  # a bad port: aiohttp's own error says so
+    if url.scheme not in _DEFAULT_PORTS or not url.hostname or url.username is not None:
+        return None
+    if endpoint.proxy or _netrc(environ):
+        return None
+    proxy_variable = url.scheme + "_proxy"
     if any(name.lower() == proxy_variable and value for name, value in environ.items()):
-        return True
+        return None
+    return Server(
+        host=url.hostname,
+        port=port or 0,
+        tls=endpoint.tls if url.scheme == "https" else None,
+        server_name=endpoint.server_name,
+    )
+
+
+def _netrc(environ: Mapping[str, str]) -> bool:
     if environ.get("NETRC"):
         return True
     try:
@@ -180,9 +187,9 @@ def _needs_aiohttp(endpoint: Endpoint, environ: Mapping[str, str]) -> bool:
 
 
 def _host_header(scheme: str, host: str, port: int | None) -> str:
-    """The Host header as aiohttp writes it: the host in lowercase (IDNA), the port when
-    it is not the scheme's default."""
-    name = host.encode("idna").decode("ascii") if not host.isascii() else host.lower()
+    """The Host header as aiohttp writes it: the host (lowercase, IDNA), the port when it
+    is not the scheme's default."""
+    name = host if host.isascii() else host.encode("idna").decode("ascii")
     if ":" in name:
         name = f"[{name}]"  # an IPv6 address
     return name if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{name}:{port}"

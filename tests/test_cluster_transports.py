@@ -22,13 +22,14 @@ from aiohttp import web
 from helpers.controlplane import ControlPlane
 
 from bot.clusters.directory import ClusterDirectory
+from bot.clusters.http11 import ConnectionPool
 from bot.clusters.kubeapi import KubernetesCluster
 from bot.clusters.kubeconfigs import client_configuration, cluster_transport
 from bot.clusters.transports import ClientTransport, HttpTransport, Transport
 from bot.config.clusters import ClusterSettings
 from bot.core.manifests import ObjectKey
 
-Recorded = tuple[str, str, list[tuple[str, str]], bytes]
+Recorded = tuple[str, str, list[tuple[str, str]], bytes]  # method, target, headers, body
 DISCOVERY = {"resources": [{"kind": "ConfigMap", "name": "configmaps", "namespaced": True}]}
 
 
@@ -39,7 +40,7 @@ async def recorder() -> AsyncIterator[tuple[str, list[Recorded]]]:
 
     async def answer(request: web.Request) -> web.Response:
         body = await request.read()
-        headers = sorted((k, v) for k, v in request.headers.items() if k != "Host")
+        headers = [(k.decode(), v.decode()) for k, v in request.raw_headers]  # in their order
         seen.append((request.method, request.raw_path, headers, body))
         if request.path == "/api/v1":
             return web.json_response(DISCOVERY)
@@ -85,22 +86,52 @@ async def every_call(transport: Transport, settings: ClusterSettings) -> None:
         await cluster.close()
 
 
+@pytest.fixture
+def pooled(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The request heads http11's pool sends (aiohttp's requests do not pass there)."""
+    heads: list[bytes] = []
+    request = ConnectionPool.request
+
+    async def counted(self: ConnectionPool, head: bytes, body: bytes, timeout: float) -> Any:
+        heads.append(head)
+        return await request(self, head, body, timeout)
+
+    monkeypatch.setattr(ConnectionPool, "request", counted)
+    return heads
+
+
+@pytest.mark.parametrize("route", ["http11", "aiohttp"])
 @pytest.mark.parametrize(
     "user",
     [{"token": "secret-token"}, {"tokenFile": "token"}, {}, {"as": "someone", "token": "t"}],
     ids=["token", "token file", "anonymous", "impersonation keys"],
 )
 async def test_the_same_requests_as_the_kubernetes_client(
-    tmp_path: Path, recorder: tuple[str, list[Recorded]], user: dict[str, Any]
+    tmp_path: Path,
+    recorder: tuple[str, list[Recorded]],
+    user: dict[str, Any],
+    route: str,
+    pooled: list[bytes],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Both routes of HttpTransport: http11, and aiohttp (taken here because a netrc file
+    exists; it names another host, so it adds nothing to these requests)."""
     server, seen = recorder
     path = kubeconfig(tmp_path / "kube", server, user)
     (tmp_path / "kube" / "token").write_text("from-a-file")
     settings = ClusterSettings("c", kubeconfig=path)
+    home = tmp_path / "home"
+    home.mkdir()
+    if route == "aiohttp":
+        (home / ".netrc").write_text("machine elsewhere.invalid login a password b\n")
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("http_proxy", "HTTP_PROXY", "NETRC"):
+        monkeypatch.delenv(name, raising=False)
 
     ours = await cluster_transport(settings)
     assert isinstance(ours, HttpTransport)
     await every_call(ours, settings)
+    assert len(pooled) == (5 if route == "http11" else 0)
     without_client, seen[:] = list(seen), []
     await every_call(ClientTransport(await client_configuration(settings)), settings)
 

@@ -97,7 +97,8 @@ class HttpTransport:
             return await self._send_with_aiohttp(request, timeout)
         if self._pool is None:
             self._pool = ConnectionPool(self._server)
-        return await self._pool.request(self._head(request), _body(request), timeout)
+        body = b"" if request.body is None else json.dumps(request.body).encode()
+        return await self._pool.request(self._head(request, len(body)), body, timeout)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -105,14 +106,14 @@ class HttpTransport:
         if self._session is not None:
             await self._session.close()
 
-    def _head(self, request: ApiRequest) -> bytes:
+    def _head(self, request: ApiRequest, length: int) -> bytes:
         """The request line and headers, in aiohttp's order and spelling."""
         target = request_target(self._prefix + request.path + query_string(request.query))
         lines = [f"{request.method} {target} HTTP/1.1", f"Host: {self._host_header}"]
         lines += (f"{name}: {value}" for name, value in self._headers(request.headers).items())
         lines.append(f"Accept-Encoding: {_ACCEPT_ENCODING}")
         if request.body is not None or request.method not in _BODYLESS_METHODS:
-            lines.append(f"Content-Length: {len(_body(request))}")
+            lines.append(f"Content-Length: {length}")
         for line in lines[1:]:
             if _FORBIDDEN.search(line):
                 raise ValueError(f"a control character in a request header: {line[:40]!r}")
@@ -193,10 +194,6 @@ def _host_header(scheme: str, host: str, port: int | None) -> str:
     if ":" in name:
         name = f"[{name}]"  # an IPv6 address
     return name if port is None or port == _DEFAULT_PORTS.get(scheme) else f"{name}:{port}"
-
-
-def _body(request: ApiRequest) -> bytes:
-    return b"" if request.body is None else json.dumps(request.body).encode()
 
 
 def query_string(query: Sequence[tuple[str, str]]) -> str:

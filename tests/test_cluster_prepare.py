@@ -19,7 +19,7 @@ from bot.config.clusters import ClusterSettings
 
 @pytest.fixture
 def sent(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
-    """Every request the aiohttp transport sends, counted by method and path."""
+    """Every request the HTTP transport sends, counted by method and path."""
     counted: Counter[str] = Counter()
     send = HttpTransport.send
 

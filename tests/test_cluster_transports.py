@@ -1,14 +1,16 @@
 """Requests without the Kubernetes client are the requests the client sends.
 
-bot/clusters/transports.py sends a certificate or token kubeconfig's requests with
-aiohttp alone (bot/clusters/endpoints.py reads the kubeconfig). Held here to the
-client's own requests, byte for byte, on a recording server; to the real API server
-with files named relative to the kubeconfig; and to the client wherever a kubeconfig
-needs it.
+bot/clusters/transports.py sends a certificate or token kubeconfig's requests over its
+own HTTP/1.1 client (bot/clusters/http11.py), or with aiohttp where a proxy carries them
+(bot/clusters/endpoints.py reads the kubeconfig). Held here to the client's own
+requests, byte for byte, on a recording server; to the real API server with files
+named relative to the kubeconfig; to a proxy, from the kubeconfig or the environment;
+and to the client wherever a kubeconfig needs it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator
@@ -20,13 +22,14 @@ from aiohttp import web
 from helpers.controlplane import ControlPlane
 
 from bot.clusters.directory import ClusterDirectory
+from bot.clusters.http11 import ConnectionPool
 from bot.clusters.kubeapi import KubernetesCluster
 from bot.clusters.kubeconfigs import client_configuration, cluster_transport
 from bot.clusters.transports import ClientTransport, HttpTransport, Transport
 from bot.config.clusters import ClusterSettings
 from bot.core.manifests import ObjectKey
 
-Recorded = tuple[str, str, list[tuple[str, str]], bytes]
+Recorded = tuple[str, str, list[tuple[str, str]], bytes]  # method, target, headers, body
 DISCOVERY = {"resources": [{"kind": "ConfigMap", "name": "configmaps", "namespaced": True}]}
 
 
@@ -37,7 +40,7 @@ async def recorder() -> AsyncIterator[tuple[str, list[Recorded]]]:
 
     async def answer(request: web.Request) -> web.Response:
         body = await request.read()
-        headers = sorted((k, v) for k, v in request.headers.items() if k != "Host")
+        headers = [(k.decode(), v.decode()) for k, v in request.raw_headers]  # in their order
         seen.append((request.method, request.raw_path, headers, body))
         if request.path == "/api/v1":
             return web.json_response(DISCOVERY)
@@ -83,22 +86,52 @@ async def every_call(transport: Transport, settings: ClusterSettings) -> None:
         await cluster.close()
 
 
+@pytest.fixture
+def pooled(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """The request heads http11's pool sends (aiohttp's requests do not pass there)."""
+    heads: list[bytes] = []
+    request = ConnectionPool.request
+
+    async def counted(self: ConnectionPool, head: bytes, body: bytes, timeout: float) -> Any:
+        heads.append(head)
+        return await request(self, head, body, timeout)
+
+    monkeypatch.setattr(ConnectionPool, "request", counted)
+    return heads
+
+
+@pytest.mark.parametrize("route", ["http11", "aiohttp"])
 @pytest.mark.parametrize(
     "user",
     [{"token": "secret-token"}, {"tokenFile": "token"}, {}, {"as": "someone", "token": "t"}],
     ids=["token", "token file", "anonymous", "impersonation keys"],
 )
 async def test_the_same_requests_as_the_kubernetes_client(
-    tmp_path: Path, recorder: tuple[str, list[Recorded]], user: dict[str, Any]
+    tmp_path: Path,
+    recorder: tuple[str, list[Recorded]],
+    user: dict[str, Any],
+    route: str,
+    pooled: list[bytes],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """Both routes of HttpTransport: http11, and aiohttp (taken here because a netrc file
+    exists; it names another host, so it adds nothing to these requests)."""
     server, seen = recorder
     path = kubeconfig(tmp_path / "kube", server, user)
     (tmp_path / "kube" / "token").write_text("from-a-file")
     settings = ClusterSettings("c", kubeconfig=path)
+    home = tmp_path / "home"
+    home.mkdir()
+    if route == "aiohttp":
+        (home / ".netrc").write_text("machine elsewhere.invalid login a password b\n")
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("http_proxy", "HTTP_PROXY", "NETRC"):
+        monkeypatch.delenv(name, raising=False)
 
     ours = await cluster_transport(settings)
     assert isinstance(ours, HttpTransport)
     await every_call(ours, settings)
+    assert len(pooled) == (5 if route == "http11" else 0)
     without_client, seen[:] = list(seen), []
     await every_call(ClientTransport(await client_configuration(settings)), settings)
 
@@ -151,3 +184,56 @@ async def test_what_only_the_client_reads_is_left_to_the_client(
         return
     assert isinstance(transport, ClientTransport)
     await transport.close()
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[tuple[str, list[bytes]]]:
+    """A forward proxy that answers every request itself, as the API server would, and
+    keeps each request line: what reaches it went through the proxy."""
+    lines: list[bytes] = []
+
+    async def forward(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines.append(head.split(b"\r\n", 1)[0])
+        body = json.dumps(DISCOVERY).encode()
+        writer.write(
+            b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: %d\r\n\r\n" % len(body)
+        )
+        writer.write(body)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(forward, "127.0.0.1", 0)
+    yield f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}", lines
+    server.close()
+
+
+async def discovered_through(path: Path) -> bool:
+    async with ClusterDirectory([ClusterSettings("c", kubeconfig=path)]) as clusters:
+        cluster = (await clusters.connect("c")).cluster
+        return await cluster.resource("v1", "ConfigMap") is not None
+
+
+async def test_a_kubeconfigs_proxy_url_carries_the_requests(
+    tmp_path: Path, proxy: tuple[str, list[bytes]]
+) -> None:
+    """Proxies are left to aiohttp, as the Kubernetes client leaves them."""
+    url, lines = proxy
+    path = kubeconfig(tmp_path, "http://cluster.invalid:6443", {"token": "t"})
+    config = json.loads(path.read_text())
+    config["clusters"][0]["cluster"]["proxy-url"] = url
+    path.write_text(json.dumps(config))
+
+    assert await discovered_through(path)
+    assert lines == [b"GET http://cluster.invalid:6443/api/v1 HTTP/1.1"]
+
+
+async def test_a_proxy_from_the_environment_carries_the_requests(
+    tmp_path: Path, proxy: tuple[str, list[bytes]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, lines = proxy
+    monkeypatch.setenv("http_proxy", url)
+    path = kubeconfig(tmp_path, "http://cluster.invalid:6443", {"token": "t"})
+
+    assert await discovered_through(path)
+    assert lines == [b"GET http://cluster.invalid:6443/api/v1 HTTP/1.1"]

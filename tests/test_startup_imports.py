@@ -60,8 +60,8 @@ NOT_FOR_PLAIN_FILES = (
     "bot.renderers.helm",
     "bot.renderers.charts",
 )
-# What a command that reaches a cluster needs: aiohttp and the cluster adapter.
-REACHING_A_CLUSTER = ("aiohttp", "bot.clusters")
+# What a command that reaches a cluster with a certificate or a token needs: the adapter.
+REACHING_A_CLUSTER = ("bot.clusters",)
 ADAPTER = ("bot.clusters.kubeapi", "bot.clusters.transports", "bot.clusters.kubeconfigs")
 # A second thread keeps validate from forking (stages/validate.py: _can_fork), so the
 # parsing and checks run in this interpreter and what they import is seen here too.
@@ -134,7 +134,8 @@ def test_the_check_sees_a_heavy_import(tmp_path: Path) -> None:
 def test_plan_against_a_certificate_kubeconfig_imports_no_heavy_module(
     live_env: LiveEnv, tmp_path: Path
 ) -> None:
-    """A cluster reached with a client certificate takes aiohttp, not the Kubernetes client."""
+    """A cluster reached with a client certificate takes neither the Kubernetes client nor
+    aiohttp (bot/clusters/http11.py sends its requests)."""
     assert "client-certificate-data" in live_env.plane.admin_kubeconfig.read_text()
     base = live_env.commit({"a.yaml": configmap("a", x="1")})
     head = live_env.commit({"a.yaml": configmap("a", x="2")})
@@ -156,7 +157,7 @@ def test_plan_against_a_certificate_kubeconfig_imports_no_heavy_module(
     (environment,) = json.loads(done.stdout)["environments"]
     assert environment["live"]["failure"] is None  # the cluster was reached
     modules = json.loads(report.read_text())["modules"]
-    assert "bot.clusters.transports" in modules
+    assert "bot.clusters.http11" in modules
     assert [m for m in heavy_in(modules, HEAVY) if not m.startswith(REACHING_A_CLUSTER)] == []
     assert heavy_in(modules, NOT_FOR_PLAIN_FILES) == []
 

@@ -105,7 +105,7 @@ def _import_adapter() -> None:
 
 
 async def _open_cluster(settings: ClusterSettings) -> KubernetesCluster:
-    # Imported here: aiohttp (and, for in-cluster settings or login programs, the
+    # Imported here: the adapter (and, for in-cluster settings or login programs, the
     # Kubernetes client with its ~850 generated models: 0.4 s on an idle machine) is
     # only for a command that reaches a cluster.
     from bot.clusters.kubeapi import KubernetesCluster

@@ -1,4 +1,4 @@
-"""The Cluster port over the API server's REST API (transports: aiohttp, or `kubernetes.aio`)."""
+"""The Cluster port over the API server's REST API (transports: http11, or `kubernetes.aio`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
-
-import aiohttp
 
 from bot.clusters.errors import (
     AdmissionFailed,
@@ -23,7 +21,7 @@ from bot.clusters.errors import (
     UnknownKind,
 )
 from bot.clusters.ports import Resource
-from bot.clusters.transports import ApiRequest, Transport
+from bot.clusters.transports import ApiRequest, RequestFailed, Transport
 from bot.config.clusters import ClusterSettings
 from bot.core.manifests import ObjectKey
 from bot.core.rollouts import FIELD_MANAGER
@@ -41,7 +39,7 @@ class KubernetesCluster:
         self.name = settings.name
         self._transport = transport
         self._limit = asyncio.Semaphore(settings.concurrency)
-        self._timeout = aiohttp.ClientTimeout(total=settings.timeout_seconds)
+        self._timeout = settings.timeout_seconds  # the whole request, connecting included
         self._served: dict[str, dict[str, Resource]] = {}  # apiVersion -> kind -> resource
         self._discovering: dict[str, asyncio.Lock] = {}
 
@@ -161,7 +159,7 @@ class KubernetesCluster:
             try:
                 request = ApiRequest(method, path, query, headers, body)
                 status, data = await self._transport.send(request, self._timeout)
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            except (RequestFailed, OSError, TimeoutError) as exc:
                 raise ClusterUnreachable(
                     f"cluster {self.name!r} is unreachable at "
                     f"{self._transport.host}: {exc or type(exc).__name__}"

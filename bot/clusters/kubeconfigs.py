@@ -21,7 +21,7 @@ async def cluster_transport(settings: ClusterSettings) -> Transport:
     """How requests reach the cluster; raises ClusterConfigError saying what to fix.
 
     A kubeconfig that logs in with a certificate or a token is read here and its requests
-    go out with aiohttp alone; in-cluster settings, and programs the settings allow to
+    go out over our own HTTP client; in-cluster settings, and programs the settings allow to
     log in, take the Kubernetes client, which alone knows them.
     """
     if settings.kubeconfig is not None and not settings.in_cluster:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import gidgethub
 import gidgethub.sansio
 import pytest
 from helpers.githubbot import SECRET, _examples, sign
@@ -96,6 +98,85 @@ def test_a_delivery_parsed_after_one_hmac_is_what_gidgethub_verifying_parses(act
     reference = gidgethub.sansio.Event.from_http(lowered, body, secret=SECRET)
     expected = Received("d-1", "pull_request", parse_github("pull_request", reference.data))
     assert received == expected
+
+
+def _reference(headers: dict[str, str], body: bytes) -> Received | Refused:
+    """What the hooks answered when gidgethub verified and decoded every delivery."""
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        lowered.setdefault(name.lower(), value)
+    try:
+        delivery = gidgethub.sansio.Event.from_http(lowered, body, secret=SECRET)
+    except (gidgethub.BadRequest, KeyError, ValueError):
+        return Refused(400, "-", "malformed", "not a GitHub webhook delivery")
+    try:
+        event = parse_github(delivery.event, delivery.data)
+    except ValueError as exc:
+        return Refused(400, delivery.event, "malformed", str(exc))
+    return Received(delivery.delivery_id, delivery.event, event)
+
+
+_BODIES: list[tuple[str | None, bytes | str]] = [
+    ("application/json", "example"),
+    ("application/json; charset=utf-8", "example"),
+    ("APPLICATION/JSON", "example"),
+    ("application/json;charset=latin-1", "example"),
+    ("application/x-www-form-urlencoded", "form"),
+    ("text/plain", "example"),
+    (None, "example"),
+    ("application/json", b""),
+    ("application/json", b"{not json"),
+    ("application/json", b"\xef\xbb\xbf{}"),  # a UTF-8 byte order mark
+    ("application/json", b'{"action": "opened", "x": "\xff"}'),  # not UTF-8
+    ("application/json", b"[]"),
+    ("application/json", b"{}"),
+]
+
+
+@pytest.mark.parametrize(("content_type", "kind"), _BODIES)
+@pytest.mark.parametrize("missing", [None, "X-GitHub-Event", "X-GitHub-Delivery"])
+def test_a_delivery_is_decoded_as_gidgethub_decodes_it(
+    content_type: str | None, kind: bytes | str, missing: str | None
+) -> None:
+    payload = next(e for e in _examples()["pull_request"] if e.get("action") == "opened")
+    payload = payload | {"sender": payload["sender"] | {"login": "Grüße"}}
+    text = json.dumps(payload, ensure_ascii=False)  # the charset tells how to read "ü"
+    if kind == "example":
+        body = text.encode("latin-1" if "latin-1" in str(content_type) else "utf-8")
+    elif kind == "form":
+        body = urllib.parse.urlencode({"payload": text}).encode()
+    else:
+        assert isinstance(kind, bytes)
+        body = kind
+    headers = _headers(body)
+    del headers["Content-Type"]
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    if missing is not None:
+        del headers[missing]
+    hooks = GitHubHooks(Secret(SECRET))
+    assert _outcome(lambda: hooks.receive(headers, body)) == _outcome(
+        lambda: _reference(headers, body)
+    )
+
+
+def _outcome(answer: Callable[[], Received | Refused]) -> Received | Refused | str:
+    """The answer, or the kind of failure (a signed body that is no JSON object, or none,
+    fails past the payload parser either way)."""
+    try:
+        return answer()
+    except AttributeError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def test_a_repeated_header_is_read_as_gidgethub_reads_it() -> None:
+    # The first of a repeated name counts, whatever its case, as in the reference.
+    payload = next(e for e in _examples()["pull_request"] if e.get("action") == "opened")
+    body = json.dumps(payload).encode()
+    headers = _headers(body) | {"content-type": "text/plain", "x-github-delivery": "d-2"}
+    received = GitHubHooks(Secret(SECRET)).receive(headers, body)
+    assert received == _reference(headers, body)
+    assert isinstance(received, Received) and received.delivery_id == "d-1"
 
 
 def test_a_body_changed_after_signing_is_still_refused() -> None:

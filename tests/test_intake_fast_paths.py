@@ -16,7 +16,7 @@ import pytest
 from helpers.githubbot import SECRET, _examples, sign
 
 from bot.config.secrets import Secret
-from bot.core.credentials import mask_credentials, masked_everywhere
+from bot.core.credentials import mask_credentials, masked_data, masked_everywhere
 from bot.events import (
     CommentCommand,
     Event,
@@ -25,10 +25,12 @@ from bot.events import (
     Repository,
     event_from_data,
     event_to_data,
+    event_to_masked_data,
 )
 from bot.forges.github.hooks import GitHubHooks
 from bot.forges.github.payloads import parse_github
 from bot.forges.ports import Received, Refused
+from bot.workflows.context import job_for
 
 REPO = Repository("github", "o/r", "https://github.com/o/r.git", "main", 7)
 CREDENTIAL_SHAPED = [
@@ -42,6 +44,10 @@ CREDENTIAL_SHAPED = [
     "Authorization: Bearer abc.def-ghi",
     "AUTHORIZATION=token abcdef123",
     "AUTHOR\u0131ZATION: basic abcdef123",  # a dotless i matches i when case is ignored
+    "AUTHOR\u0130ZATION: basic abcdef123",  # and so does a dotted capital I
+    "Proxy-Authorization: Bearer abc.def",
+    "x_ghp_" + "A1b2C3d4" * 5,
+    "snake_case_words_only",
     '{\\"authorization\\": \\"Basic dXNlcjpwYXNz\\"}',
     "https://x-access-token:ghs_secret@github.com/o/r.git",
     "git+SSH://user:pw@host/repo",
@@ -200,3 +206,25 @@ def test_an_event_is_stored_as_dataclasses_would_write_it(event: Event) -> None:
     assert event_to_data(event) == reference
     assert json.dumps(event_to_data(event)) == json.dumps(reference)
     assert event_from_data(json.loads(json.dumps(event_to_data(event)))) == event
+
+
+TOKEN = "ghs_" + "A1b2C3d4" * 5
+LEAKY = Repository("github", f"o/{TOKEN}", f"https://x:{TOKEN}@github.com/o/r.git", "main", None)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        PullRequestChanged(REPO, 2, "a" * 40, "b" * 40, "octocat", False, "https://x/pull/2"),
+        PullRequestChanged(LEAKY, 2, "a" * 40, "", TOKEN, True, f"https://{TOKEN}@x/", "c" * 40),
+        PushToDefaultBranch(REPO, "c" * 40, "octocat"),
+        PushToDefaultBranch(LEAKY, "c" * 40, f"Authorization: Bearer {TOKEN}"),
+        CommentCommand(REPO, 3, "octocat", "rollback", ("staging", "abc"), on_issue=True),
+        CommentCommand(LEAKY, 3, "octocat", "plan", (TOKEN, "glpat-" + "y" * 20)),
+        CommentCommand(REPO, 3, "octocat", "help"),
+    ],
+)
+def test_a_job_payload_is_masked_as_masked_data_masks_the_event(event: Event) -> None:
+    reference = masked_data(event_to_data(event))
+    assert event_to_masked_data(event, mask_credentials) == reference
+    assert job_for(event).payload == json.dumps(reference, sort_keys=True)

@@ -25,6 +25,8 @@ _CONTEXT: ContextVar[Mapping[str, Any]] = ContextVar(
 )
 # Attributes every LogRecord has; anything else on a record came in through `extra=`.
 _RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime"}
+# What json.dumps(line, default=str) builds on every call, built once.
+_ENCODER = json.JSONEncoder(default=str)
 
 
 @contextmanager
@@ -86,13 +88,15 @@ class JsonLines(logging.Formatter):
             "message": record.getMessage(),
         }
         line.update(_CONTEXT.get())
-        line.update({k: v for k, v in vars(record).items() if k not in _RECORD_ATTRIBUTES})
+        attributes = vars(record)
+        if not attributes.keys() <= _RECORD_ATTRIBUTES:  # extras: rare, so looked for in C
+            line.update({k: v for k, v in attributes.items() if k not in _RECORD_ATTRIBUTES})
         if record.exc_info:
             line["error"] = self.formatException(record.exc_info)
         if record.stack_info:
             line["stack"] = self.formatStack(record.stack_info)
         # Masked after serialising, so every field (and its JSON escaping) is covered.
-        return self.redactor.mask(json.dumps(line, default=str))
+        return self.redactor.mask(_ENCODER.encode(line))
 
 
 def secret_values(settings: Settings) -> list[str]:
@@ -116,6 +120,8 @@ def configure_logging(settings: Settings) -> None:
             f"GITOPS_BOT_LOG_LEVEL: {settings.log_level!r} is not a log level; "
             "use debug, info, warning or error"
         )
+    # Thread and process names are looked up for every record, and no line shows them.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines(Redactor(secret_values(settings))))
     root = logging.getLogger()

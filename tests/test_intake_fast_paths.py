@@ -30,6 +30,7 @@ from bot.events import (
 from bot.forges.github.hooks import GitHubHooks
 from bot.forges.github.payloads import parse_github
 from bot.forges.ports import Received, Refused
+from bot.telemetry.metrics import Metrics
 from bot.workflows.context import job_for
 
 REPO = Repository("github", "o/r", "https://github.com/o/r.git", "main", 7)
@@ -228,3 +229,20 @@ def test_a_job_payload_is_masked_as_masked_data_masks_the_event(event: Event) ->
     reference = masked_data(event_to_data(event))
     assert event_to_masked_data(event, mask_credentials) == reference
     assert job_for(event).payload == json.dumps(reference, sort_keys=True)
+
+
+def test_deliveries_are_counted_as_the_counter_itself_counts_them() -> None:
+    counts = [("github", "push", "queued"), ("github", "-", "forged")] * 3
+    counts += [("gitlab", "Push Hook", "ignored"), ("github", "push", "queued")]
+    fast, reference = Metrics(), Metrics()
+    for labels in counts:
+        fast.count_delivery(*labels)
+        reference.deliveries.labels(*labels).inc()
+    assert _totals(fast) == _totals(reference)
+    assert any(line.endswith('outcome="queued"} 4.0') for line in _totals(fast))
+
+
+def _totals(metrics: Metrics) -> list[str]:
+    """The counts of the exposition (the `_created` lines hold each counter's birth time)."""
+    lines = metrics.exposition().decode().splitlines()
+    return [line for line in lines if line.startswith("gitops_bot_webhook_deliveries_total")]

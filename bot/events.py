@@ -7,7 +7,10 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 GITHUB = "github"
 GITLAB = "gitlab"
@@ -120,6 +123,26 @@ def _as_data(value: Any) -> Any:
     (an event's values are immutable): half the cost, on every delivery."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {name: _as_data(getattr(value, name)) for name in _field_names(type(value))}
+    return value
+
+
+def event_to_masked_data(event: Event, mask: Callable[[str], str]) -> dict[str, Any]:
+    """`event_to_data(event)` with `mask` applied to every string value in it, tuples as
+    lists: what `masked_data` makes of it, in one walk instead of two (every delivery)."""
+    return {"type": mask(type(event).__name__), **_masked_fields(event, mask)}
+
+
+def _masked_fields(value: DataclassInstance, mask: Callable[[str], str]) -> dict[str, Any]:
+    return {name: _masked(getattr(value, name), mask) for name in _field_names(type(value))}
+
+
+def _masked(value: Any, mask: Callable[[str], str]) -> Any:
+    if isinstance(value, str):
+        return mask(value)
+    if isinstance(value, tuple | list):
+        return [_masked(item, mask) for item in value]
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return _masked_fields(value, mask)
     return value
 
 

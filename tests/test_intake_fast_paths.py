@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator
 from typing import Any
 
+import gidgethub
 import gidgethub.sansio
 import pytest
 from helpers.githubbot import SECRET, _examples, sign
 
 from bot.config.secrets import Secret
-from bot.core.credentials import mask_credentials, masked_everywhere
+from bot.core.credentials import mask_credentials, masked_data, masked_everywhere
 from bot.events import (
     CommentCommand,
     Event,
@@ -23,10 +25,13 @@ from bot.events import (
     Repository,
     event_from_data,
     event_to_data,
+    event_to_masked_data,
 )
 from bot.forges.github.hooks import GitHubHooks
 from bot.forges.github.payloads import parse_github
 from bot.forges.ports import Received, Refused
+from bot.telemetry.metrics import Metrics
+from bot.workflows.context import job_for
 
 REPO = Repository("github", "o/r", "https://github.com/o/r.git", "main", 7)
 CREDENTIAL_SHAPED = [
@@ -40,6 +45,10 @@ CREDENTIAL_SHAPED = [
     "Authorization: Bearer abc.def-ghi",
     "AUTHORIZATION=token abcdef123",
     "AUTHOR\u0131ZATION: basic abcdef123",  # a dotless i matches i when case is ignored
+    "AUTHOR\u0130ZATION: basic abcdef123",  # and so does a dotted capital I
+    "Proxy-Authorization: Bearer abc.def",
+    "x_ghp_" + "A1b2C3d4" * 5,
+    "snake_case_words_only",
     '{\\"authorization\\": \\"Basic dXNlcjpwYXNz\\"}',
     "https://x-access-token:ghs_secret@github.com/o/r.git",
     "git+SSH://user:pw@host/repo",
@@ -98,6 +107,85 @@ def test_a_delivery_parsed_after_one_hmac_is_what_gidgethub_verifying_parses(act
     assert received == expected
 
 
+def _reference(headers: dict[str, str], body: bytes) -> Received | Refused:
+    """What the hooks answered when gidgethub verified and decoded every delivery."""
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        lowered.setdefault(name.lower(), value)
+    try:
+        delivery = gidgethub.sansio.Event.from_http(lowered, body, secret=SECRET)
+    except (gidgethub.BadRequest, KeyError, ValueError):
+        return Refused(400, "-", "malformed", "not a GitHub webhook delivery")
+    try:
+        event = parse_github(delivery.event, delivery.data)
+    except ValueError as exc:
+        return Refused(400, delivery.event, "malformed", str(exc))
+    return Received(delivery.delivery_id, delivery.event, event)
+
+
+_BODIES: list[tuple[str | None, bytes | str]] = [
+    ("application/json", "example"),
+    ("application/json; charset=utf-8", "example"),
+    ("APPLICATION/JSON", "example"),
+    ("application/json;charset=latin-1", "example"),
+    ("application/x-www-form-urlencoded", "form"),
+    ("text/plain", "example"),
+    (None, "example"),
+    ("application/json", b""),
+    ("application/json", b"{not json"),
+    ("application/json", b"\xef\xbb\xbf{}"),  # a UTF-8 byte order mark
+    ("application/json", b'{"action": "opened", "x": "\xff"}'),  # not UTF-8
+    ("application/json", b"[]"),
+    ("application/json", b"{}"),
+]
+
+
+@pytest.mark.parametrize(("content_type", "kind"), _BODIES)
+@pytest.mark.parametrize("missing", [None, "X-GitHub-Event", "X-GitHub-Delivery"])
+def test_a_delivery_is_decoded_as_gidgethub_decodes_it(
+    content_type: str | None, kind: bytes | str, missing: str | None
+) -> None:
+    payload = next(e for e in _examples()["pull_request"] if e.get("action") == "opened")
+    payload = payload | {"sender": payload["sender"] | {"login": "Grüße"}}
+    text = json.dumps(payload, ensure_ascii=False)  # the charset tells how to read "ü"
+    if kind == "example":
+        body = text.encode("latin-1" if "latin-1" in str(content_type) else "utf-8")
+    elif kind == "form":
+        body = urllib.parse.urlencode({"payload": text}).encode()
+    else:
+        assert isinstance(kind, bytes)
+        body = kind
+    headers = _headers(body)
+    del headers["Content-Type"]
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    if missing is not None:
+        del headers[missing]
+    hooks = GitHubHooks(Secret(SECRET))
+    assert _outcome(lambda: hooks.receive(headers, body)) == _outcome(
+        lambda: _reference(headers, body)
+    )
+
+
+def _outcome(answer: Callable[[], Received | Refused]) -> Received | Refused | str:
+    """The answer, or the kind of failure (a signed body that is no JSON object, or none,
+    fails past the payload parser either way)."""
+    try:
+        return answer()
+    except AttributeError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def test_a_repeated_header_is_read_as_gidgethub_reads_it() -> None:
+    # The first of a repeated name counts, whatever its case, as in the reference.
+    payload = next(e for e in _examples()["pull_request"] if e.get("action") == "opened")
+    body = json.dumps(payload).encode()
+    headers = _headers(body) | {"content-type": "text/plain", "x-github-delivery": "d-2"}
+    received = GitHubHooks(Secret(SECRET)).receive(headers, body)
+    assert received == _reference(headers, body)
+    assert isinstance(received, Received) and received.delivery_id == "d-1"
+
+
 def test_a_body_changed_after_signing_is_still_refused() -> None:
     payload = next(e for e in _examples()["pull_request"] if e.get("action") == "opened")
     body = json.dumps(payload).encode()
@@ -119,3 +207,42 @@ def test_an_event_is_stored_as_dataclasses_would_write_it(event: Event) -> None:
     assert event_to_data(event) == reference
     assert json.dumps(event_to_data(event)) == json.dumps(reference)
     assert event_from_data(json.loads(json.dumps(event_to_data(event)))) == event
+
+
+TOKEN = "ghs_" + "A1b2C3d4" * 5
+LEAKY = Repository("github", f"o/{TOKEN}", f"https://x:{TOKEN}@github.com/o/r.git", "main", None)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        PullRequestChanged(REPO, 2, "a" * 40, "b" * 40, "octocat", False, "https://x/pull/2"),
+        PullRequestChanged(LEAKY, 2, "a" * 40, "", TOKEN, True, f"https://{TOKEN}@x/", "c" * 40),
+        PushToDefaultBranch(REPO, "c" * 40, "octocat"),
+        PushToDefaultBranch(LEAKY, "c" * 40, f"Authorization: Bearer {TOKEN}"),
+        CommentCommand(REPO, 3, "octocat", "rollback", ("staging", "abc"), on_issue=True),
+        CommentCommand(LEAKY, 3, "octocat", "plan", (TOKEN, "glpat-" + "y" * 20)),
+        CommentCommand(REPO, 3, "octocat", "help"),
+    ],
+)
+def test_a_job_payload_is_masked_as_masked_data_masks_the_event(event: Event) -> None:
+    reference = masked_data(event_to_data(event))
+    assert event_to_masked_data(event, mask_credentials) == reference
+    assert job_for(event).payload == json.dumps(reference, sort_keys=True)
+
+
+def test_deliveries_are_counted_as_the_counter_itself_counts_them() -> None:
+    counts = [("github", "push", "queued"), ("github", "-", "forged")] * 3
+    counts += [("gitlab", "Push Hook", "ignored"), ("github", "push", "queued")]
+    fast, reference = Metrics(), Metrics()
+    for labels in counts:
+        fast.count_delivery(*labels)
+        reference.deliveries.labels(*labels).inc()
+    assert _totals(fast) == _totals(reference)
+    assert any(line.endswith('outcome="queued"} 4.0') for line in _totals(fast))
+
+
+def _totals(metrics: Metrics) -> list[str]:
+    """The counts of the exposition (the `_created` lines hold each counter's birth time)."""
+    lines = metrics.exposition().decode().splitlines()
+    return [line for line in lines if line.startswith("gitops_bot_webhook_deliveries_total")]

@@ -23,6 +23,10 @@ class InertStream:
         self._stream = stream
 
     def write(self, text: str) -> int:
+        # Printable ASCII and the newlines that end it (every JSON log line `serve`
+        # writes) have nothing to show: the common case skips the pattern.
+        if text.isascii() and text.rstrip("\n").isprintable():
+            return self._stream.write(text)
         return self._stream.write(visible_controls(text, keep="\n\t"))
 
     def flush(self) -> None:

@@ -103,7 +103,7 @@ class Edge:
 
     def _answer(self, status: int, event: str, outcome: str, text: str, forge: str) -> web.Response:
         # Unverified requests are counted under "-": an attacker must not create labels.
-        self.metrics.deliveries.labels(forge, event, outcome).inc()
+        self.metrics.count_delivery(forge, event, outcome)
         return web.Response(status=status, text=text + "\n")
 
 
@@ -120,6 +120,8 @@ async def read_body(
     if request.content_length is not None and request.content_length > limit:
         return None
     try:
+        if request.content.is_eof():  # all of it is here (the usual case): nothing to wait for
+            return await _chunks(request, limit)
         async with asyncio.timeout(timeout):
             return await _chunks(request, limit)
     except TimeoutError:

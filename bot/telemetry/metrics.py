@@ -13,6 +13,10 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 @dataclass
 class Metrics:
     registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    # No more label sets than the counter itself keeps (unverified deliveries count as "-").
+    _deliveries: dict[tuple[str, str, str], Counter] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         r = self.registry
@@ -92,6 +96,15 @@ class Metrics:
             ["result"],
             registry=r,
         )
+
+    def count_delivery(self, forge: str, event: str, outcome: str) -> None:
+        """One more webhook delivery. Each label set's counter is kept here once made:
+        `labels()` takes a lock and builds its key on every call, on every delivery."""
+        labels = (forge, event, outcome)
+        counter = self._deliveries.get(labels)
+        if counter is None:
+            counter = self._deliveries[labels] = self.deliveries.labels(*labels)
+        counter.inc()
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

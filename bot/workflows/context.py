@@ -12,7 +12,7 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from bot.clusters.directory import ClusterDirectory
 from bot.config.settings import Settings
-from bot.core.credentials import mask_credentials, masked_data
+from bot.core.credentials import mask_credentials
 from bot.core.envkeys import environment_key as envkey
 from bot.core.envkeys import repository_name
 from bot.events import (
@@ -22,7 +22,7 @@ from bot.events import (
     PushToDefaultBranch,
     Repository,
     event_from_data,
-    event_to_data,
+    event_to_masked_data,
 )
 from bot.forges.ports import Forges
 from bot.git.mirrors import Mirrors
@@ -35,6 +35,7 @@ from bot.store.ports import Job, NewJob, Store
 from bot.telemetry.logs import event_context
 from bot.telemetry.metrics import Metrics
 
+_JOB_JSON = json.JSONEncoder(sort_keys=True)  # json.dumps(..., sort_keys=True), built once
 W = TypeVar("W")
 E = TypeVar("E", PullRequestChanged, PushToDefaultBranch, CommentCommand)
 
@@ -112,7 +113,7 @@ def job_for(event: Event) -> NewJob:
     order, and the apply itself records an older merge as superseded by a newer one.
     Anything shaped like a credential is masked before the job is stored."""
     where = mask_credentials(f"{event.repo.forge}:{event.repo.slug}")
-    payload = json.dumps(masked_data(event_to_data(event)), sort_keys=True)
+    payload = _JOB_JSON.encode(event_to_masked_data(event, mask_credentials))
     if isinstance(event, PullRequestChanged):
         return NewJob("plan", payload, f"plan:{where}#{event.number}")
     if isinstance(event, PushToDefaultBranch):

@@ -12,12 +12,14 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
 
 from bot.store.ports import Delivery, NewJob
 from bot.store.sqlite import SQLiteStore
+from bot.store.sqlitecheckpoints import checkpoint
 
 GUARD_SECONDS = 60  # a guard against a hang, not a timing claim
 BIG = "x" * 30_000  # a job payload of about 8 pages: the WAL grows fast
@@ -86,6 +88,7 @@ import asyncio, json, sys
 from pathlib import Path
 from bot.store.ports import Delivery, NewJob
 from bot.store.sqlite import SQLiteStore
+from bot.store.sqlitecheckpoints import checkpoint
 
 async def main() -> None:
     store = SQLiteStore(Path(sys.argv[1]))
@@ -133,3 +136,37 @@ def test_sigkill_while_checkpointing_loses_no_acknowledged_write(tmp_path: Path)
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert set(acknowledged) <= stored
     assert jobs == (len(stored),)  # each delivery kept with its job, none half-written
+
+
+def _wal_frames(db: sqlite3.Connection) -> int:
+    return int(db.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()[1])
+
+
+def test_past_the_limit_a_checkpoint_waits_for_readers_so_the_wal_starts_again(
+    tmp_path: Path,
+) -> None:
+    # A reader on an old snapshot keeps a PASSIVE checkpoint from copying the frames
+    # after it, and so the WAL from starting again; past the limit the checkpoint waits
+    # for that reader instead (as a slow status read of a replica would end).
+    database = tmp_path / "store.sqlite3"
+    with (
+        closing(sqlite3.connect(database, isolation_level=None)) as writer,
+        closing(sqlite3.connect(database, isolation_level=None, check_same_thread=False)) as reader,
+        closing(sqlite3.connect(database, isolation_level=None)) as checkpointer,
+    ):
+        writer.execute("PRAGMA journal_mode=WAL")
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        checkpointer.execute("PRAGMA busy_timeout=5000")
+        writer.execute("CREATE TABLE t (x TEXT)")
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM t").fetchone()  # its snapshot: the table alone
+        for n in range(20):
+            writer.execute("INSERT INTO t VALUES (?)", (BIG[:n] + str(n),))
+        grown = _wal_frames(writer)
+
+        ending = threading.Timer(0.5, reader.execute, ("COMMIT",))
+        ending.start()  # the reader ends while the checkpoint waits for it
+        checkpoint(checkpointer, limit_frames=grown // 2)
+        ending.join()
+        writer.execute("INSERT INTO t VALUES ('after')")
+        assert _wal_frames(writer) < grown // 2  # the WAL started again from its first frame

@@ -23,8 +23,8 @@ from bot.store.sqlitecheckpoints import checkpoint
 
 GUARD_SECONDS = 60  # a guard against a hang, not a timing claim
 BIG = "x" * 30_000  # a job payload of about 8 pages: the WAL grows fast
-WRITES = 800  # about 25 MB of WAL if nothing were checkpointed
-WAL_BOUND = 12 * 2**20  # above the checkpoints' bound of 8 MB, far below no checkpoints
+WRITES = 1600  # about 50 MB of WAL if nothing were checkpointed
+WAL_BOUND = 24 * 2**20  # above the checkpoints' bound of 16 MB, far below no checkpoints
 
 
 def _delivery(delivery_id: str) -> Delivery:
@@ -54,7 +54,7 @@ def _in_database_file(database: Path, copy: Path) -> int:
 
 async def test_replicas_writing_on_one_file_keep_the_wal_bounded(tmp_path: Path) -> None:
     # The stores' own connections never checkpoint (wal_autocheckpoint=0): without the
-    # checkpoint threads the WAL would hold every page written, about 25 MB.
+    # checkpoint threads the WAL would hold every page written, about 50 MB.
     database = tmp_path / "store.sqlite3"
     stores = [SQLiteStore(database), SQLiteStore(database)]
     largest = 0

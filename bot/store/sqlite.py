@@ -1,4 +1,5 @@
-"""The SQLite store: one connection on one thread, WAL, writes committed durably in groups."""
+"""The SQLite store: one connection on one thread, WAL, writes committed durably in groups;
+the WAL checkpointed by a second connection on a thread of its own."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from bot.store.ports import (
     NewJob,
     StoreError,
 )
+from bot.store.sqlitecheckpoints import Checkpointer
 from bot.store.statements import (
     CLAIM_JOB,
     CLAIM_MERGE,
@@ -87,6 +89,7 @@ class SQLiteStore(StatusQueries):
         self._writes: list[_Write] = []  # waiting for the next group commit
         self._writes_lock = threading.Lock()  # shared by the event loop and the store thread
         self._committing = False  # the store thread is committing groups, or is about to
+        self._checkpoints = Checkpointer(path)
 
     async def _run(self, work: Callable[[sqlite3.Connection], T]) -> T:
         def call() -> T:
@@ -121,6 +124,7 @@ class SQLiteStore(StatusQueries):
         with self._writes_lock:
             group, self._writes = self._writes, []
         outcomes = self._commit_group([write.work for write in group])
+        self._checkpoints.wrote()
         with suppress(RuntimeError):  # the loop is closed: no one waits any more
             loop.call_soon_threadsafe(_settle, group, outcomes)
         with self._writes_lock:
@@ -144,7 +148,13 @@ class SQLiteStore(StatusQueries):
         def connect() -> None:
             for attempt in range(_OPEN_ATTEMPTS):
                 try:
-                    self._db = _connect(self.path, self._clock())
+                    db = _connect(self.path, self._clock())
+                    try:
+                        self._checkpoints.start()
+                    except BaseException:
+                        db.close()
+                        raise
+                    self._db = db
                     return
                 except sqlite3.OperationalError as exc:
                     # Switching a new file to WAL can meet "locked" without the busy
@@ -165,6 +175,7 @@ class SQLiteStore(StatusQueries):
                 await self._write(lambda db: None)
 
         def disconnect() -> None:
+            self._checkpoints.stop()
             if self._db is not None:
                 self._db.close()
                 self._db = None
@@ -469,6 +480,7 @@ def _connect(path: Path, now: float) -> sqlite3.Connection:
         db.execute("PRAGMA busy_timeout=5000")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=FULL")  # the commit is on disk before the 202
+        db.execute("PRAGMA wal_autocheckpoint=0")  # not in a COMMIT: see sqlitecheckpoints
         db.execute("PRAGMA foreign_keys=ON")
         _migrate(db, now)
     except BaseException:

@@ -281,3 +281,23 @@ async def test_a_connection_outside_autocommit_is_refused_not_answered_as_stored
     with pytest.raises(StoreError, match="autocommit"):
         await groups.record(_delivery("d-1"), _job(1))
     assert execute_sql(postgres_url, "SELECT count(*) FROM deliveries") == [(0,)]
+
+
+async def test_a_failed_group_leaves_the_connection_fit_for_the_next_whatever_it_prepared(
+    postgres_url: str,
+) -> None:
+    # psycopg prepares a statement on the server after a few runs: whichever run of the
+    # group's statements fails (the one that prepares them among them), the groups after
+    # it on the same connection are stored, with no transaction left open to roll back.
+    broken = NewJob(None, "{}")  # type: ignore[arg-type]  # jobs.kind is NOT NULL
+    for fails_at in range(8):
+        async with opened(postgres_url) as store:
+            for n in range(fails_at + 4):
+                delivery = _delivery(f"{fails_at}-{n}")
+                if n == fails_at:
+                    with pytest.raises(StoreError, match="kind"):
+                        await store.record_delivery(delivery, broken)
+                else:
+                    assert await store.record_delivery(delivery, _job(n))
+    stored = execute_sql(postgres_url, "SELECT count(*) FROM deliveries")
+    assert stored == [(sum(fails_at + 3 for fails_at in range(8)),)]

@@ -13,6 +13,7 @@ import psycopg
 import pytest
 from helpers import failedgroups
 from helpers.storetools import execute_sql
+from helpers.turns import relayed
 
 from bot.store.pgintake import DeliveryGroups, delivery_lock_id, key_lock_id
 from bot.store.ports import Delivery, JobState, NewJob, StoreError
@@ -301,3 +302,17 @@ async def test_a_failed_group_leaves_the_connection_fit_for_the_next_whatever_it
                     assert await store.record_delivery(delivery, _job(n))
     stored = execute_sql(postgres_url, "SELECT count(*) FROM deliveries")
     assert stored == [(sum(fails_at + 3 for fails_at in range(8)),)]
+
+
+async def test_a_group_is_one_round_trip_to_the_server(postgres_url: str) -> None:
+    # Its statements, its commit and the WAL flush before the answer: a client that
+    # waited for a BEGIN, or for its statements before a COMMIT, would speak again.
+    groups = 20
+    async with relayed(postgres_url) as (url, turns), opened(url) as store:
+        assert await store.record_delivery(_delivery("first"), _job(0))
+        before = turns.count
+        for n in range(1, groups + 1):
+            assert await store.record_delivery(_delivery(f"d-{n:02}"), _job(n))
+        assert turns.count - before == groups
+    stored = execute_sql(postgres_url, "SELECT count(*) FROM deliveries")
+    assert stored == [(groups + 1,)]

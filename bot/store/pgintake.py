@@ -147,10 +147,10 @@ class DeliveryGroups:
         The two statements go in one pipeline with no BEGIN or COMMIT: the server runs
         the statements before a Sync as one implicit transaction, commits it (and flushes
         its WAL) at the Sync, and only then answers the Sync, which leaving the pipeline
-        waits for. One round trip. psycopg's transaction() in a pipeline would sync on
-        entering and on leaving its block as well: three round trips, each an event-loop
-        hop. Each statement still takes its own snapshot, so the second sees every group
-        committed while the first waited for the locks."""
+        waits for. One round trip. psycopg's transaction() in a pipeline nests pipelines
+        of its own that sync on entering and on leaving: four round trips, each an
+        event-loop hop. Each statement still takes its own snapshot, so the second sees
+        every group committed while the first waited for the locks."""
         values = _columns(group)
         async with self._connect() as conn:
             if not conn.autocommit:  # psycopg would open a transaction nothing commits

@@ -10,10 +10,12 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import psycopg
+import pytest
 from helpers import failedgroups
 from helpers.storetools import execute_sql
+from helpers.turns import relayed
 
-from bot.store.pgintake import delivery_lock_id, key_lock_id
+from bot.store.pgintake import DeliveryGroups, delivery_lock_id, key_lock_id
 from bot.store.ports import Delivery, JobState, NewJob, StoreError
 from bot.store.postgres import PostgresStore
 
@@ -238,3 +240,79 @@ async def test_the_deliveries_waiting_when_the_store_closes_are_answered_first(
 
     assert pending.done() and pending.result() == [True] * BURST
     assert execute_sql(postgres_url, "SELECT count(*) FROM deliveries") == [(BURST,)]
+
+
+async def test_an_answer_comes_once_its_group_is_committed_and_its_locks_are_free(
+    postgres_url: str,
+) -> None:
+    # A group is one implicit transaction, ended by the pipeline's Sync: by the time a
+    # caller hears back, other connections see its rows and may take its locks, whether
+    # the group was stored or failed.
+    async with opened(postgres_url) as store:
+        assert await store.record_delivery(_delivery("first"), _job(1, "key-1"))
+        assert execute_sql(postgres_url, "SELECT id FROM deliveries") == [("first",)]
+        broken = NewJob(None, "{}", "key-2")  # type: ignore[arg-type]  # kind is NOT NULL
+        with pytest.raises(StoreError, match="kind"):
+            await store.record_delivery(_delivery("broken"), broken)
+        locks = (delivery_lock_id("first"), key_lock_id("key-1"), delivery_lock_id("broken"))
+        free = execute_sql(
+            postgres_url,
+            "SELECT bool_and(pg_try_advisory_lock(id)) FROM unnest(%s::bigint[]) AS id",
+            ([*locks, key_lock_id("key-2")],),
+        )
+        assert free == [(True,)]
+        assert await store.record_delivery(_delivery("after"), _job(2, "key-2"))
+    stored = execute_sql(postgres_url, "SELECT id FROM deliveries ORDER BY id")
+    assert stored == [("after",), ("first",)]
+
+
+async def test_a_connection_outside_autocommit_is_refused_not_answered_as_stored(
+    postgres_url: str,
+) -> None:
+    # Outside autocommit psycopg would open a transaction that the group never commits:
+    # the caller would hear "stored" of rows rolled back when the connection closes.
+    @asynccontextmanager
+    async def in_a_transaction() -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+        async with await psycopg.AsyncConnection.connect(postgres_url) as conn:
+            yield conn
+
+    async with opened(postgres_url):  # the schema
+        pass
+    groups = DeliveryGroups(in_a_transaction)
+    with pytest.raises(StoreError, match="autocommit"):
+        await groups.record(_delivery("d-1"), _job(1))
+    assert execute_sql(postgres_url, "SELECT count(*) FROM deliveries") == [(0,)]
+
+
+async def test_a_failed_group_leaves_the_connection_fit_for_the_next_whatever_it_prepared(
+    postgres_url: str,
+) -> None:
+    # psycopg prepares a statement on the server after a few runs: whichever run of the
+    # group's statements fails (the one that prepares them among them), the groups after
+    # it on the same connection are stored, with no transaction left open to roll back.
+    broken = NewJob(None, "{}")  # type: ignore[arg-type]  # jobs.kind is NOT NULL
+    for fails_at in range(8):
+        async with opened(postgres_url) as store:
+            for n in range(fails_at + 4):
+                delivery = _delivery(f"{fails_at}-{n}")
+                if n == fails_at:
+                    with pytest.raises(StoreError, match="kind"):
+                        await store.record_delivery(delivery, broken)
+                else:
+                    assert await store.record_delivery(delivery, _job(n))
+    stored = execute_sql(postgres_url, "SELECT count(*) FROM deliveries")
+    assert stored == [(sum(fails_at + 3 for fails_at in range(8)),)]
+
+
+async def test_a_group_is_one_round_trip_to_the_server(postgres_url: str) -> None:
+    # Its statements, its commit and the WAL flush before the answer: a client that
+    # waited for a BEGIN, or for its statements before a COMMIT, would speak again.
+    groups = 20
+    async with relayed(postgres_url) as (url, turns), opened(url) as store:
+        assert await store.record_delivery(_delivery("first"), _job(0))
+        before = turns.count
+        for n in range(1, groups + 1):
+            assert await store.record_delivery(_delivery(f"d-{n:02}"), _job(n))
+        assert turns.count - before == groups
+    stored = execute_sql(postgres_url, "SELECT count(*) FROM deliveries")
+    assert stored == [(groups + 1,)]

@@ -2,8 +2,8 @@
 
 The deliveries that arrive while a group is being committed wait, and go together into
 the next group: one statement records them all (a set, from arrays), sent with its lock
-and its transaction at once (psycopg's pipeline mode) on one connection, so a burst costs
-one round trip, one plan and one flush, not one of each per delivery. The statement
+at once (psycopg's pipeline mode, one implicit transaction) on one connection, so a burst
+costs one round trip, one plan and one flush, not one of each per delivery. The statement
 decides what one statement per delivery, run in arrival order, would: a delivery seen
 before (or earlier in the group) is not recorded again, and a job supersedes the waiting
 jobs of its key queued before it, in the table or earlier in the group.
@@ -142,10 +142,20 @@ class DeliveryGroups:
         return new
 
     async def _commit(self, group: list[_Waiting]) -> list[bool]:
-        """Record the group in one transaction, sent at once: whether each was new."""
+        """Record the group in one transaction, sent at once: whether each was new.
+
+        The two statements go in one pipeline with no BEGIN or COMMIT: the server runs
+        the statements before a Sync as one implicit transaction, commits it (and flushes
+        its WAL) at the Sync, and only then answers the Sync, which leaving the pipeline
+        waits for. One round trip. psycopg's transaction() in a pipeline nests pipelines
+        of its own that sync on entering and on leaving: four round trips, each an
+        event-loop hop. Each statement still takes its own snapshot, so the second sees
+        every group committed while the first waited for the locks."""
         values = _columns(group)
         async with self._connect() as conn:
-            async with conn.pipeline(), conn.transaction():
+            if not conn.autocommit:  # psycopg would open a transaction nothing commits
+                raise StoreError("the intake's connection must be in autocommit mode")
+            async with conn.pipeline():
                 await conn.execute(_LOCK_ALL, (_lock_ids(values),))
                 cursor = await conn.execute(RECORD_DELIVERIES, values)
             row = await cursor.fetchone()

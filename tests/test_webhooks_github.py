@@ -6,6 +6,7 @@ import asyncio
 import json
 import sqlite3
 
+import pytest
 from helpers.githubbot import BotFactory, BotHarness, base_tree, example, sign
 
 from bot.store.ports import JobState
@@ -99,12 +100,15 @@ async def test_bodies_over_25_mb_are_refused_before_parsing(make_bot: BotFactory
     assert _stored(bot) == (0, 0)
 
 
-async def test_a_signed_body_that_is_not_json_is_a_bad_request(make_bot: BotFactory) -> None:
+@pytest.mark.parametrize("event", ["push", "pull_request"])
+@pytest.mark.parametrize("body", [b"not json", b"[]", b"null", b"1", b'"text"', b""])
+async def test_a_signed_body_that_is_not_a_json_object_is_a_bad_request(
+    make_bot: BotFactory, body: bytes, event: str
+) -> None:
     bot = await make_bot()
-    body = b"not json"
     headers = {
         "Content-Type": "application/json",
-        "X-GitHub-Event": "push",
+        "X-GitHub-Event": event,
         "X-GitHub-Delivery": "bad",
         "X-Hub-Signature-256": sign(body),
     }

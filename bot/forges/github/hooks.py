@@ -42,6 +42,8 @@ class GitHubHooks:
         name, delivery_id = delivery.event, delivery.delivery_id
         if not 0 < len(delivery_id) <= _MAX_DELIVERY_ID:
             return Refused(400, name, "malformed", "bad X-GitHub-Delivery header")
+        if not isinstance(delivery.data, dict):  # GitHub always sends one JSON object
+            return Refused(400, name, "malformed", "the body is not a JSON object")
         try:
             return Received(delivery_id, name, parse_github(name, delivery.data))
         except PayloadError as exc:

@@ -157,15 +157,24 @@ async def test_in_a_group_each_job_supersedes_the_waiting_ones_before_it(
     assert counts[JobState.READY] == 2 and _transactions(postgres_url, "deliveries") == 2
 
 
-async def test_a_delivery_that_fails_in_a_group_fails_alone(postgres_url: str) -> None:
-    broken = NewJob(None, "{}")  # type: ignore[arg-type]  # jobs.kind is NOT NULL
+# A value the server refuses, and one the driver cannot even encode (nothing is sent).
+_BROKEN: dict[str, tuple[str, NewJob, type[Exception], str]] = {
+    # jobs.kind is NOT NULL
+    "refused": ("broken", NewJob(None, "{}"), StoreError, "kind"),  # type: ignore[arg-type]
+    "unencodable": ("broken", _job(0, key="plan:\udcff"), UnicodeEncodeError, "surrogates"),
+}
+
+
+@pytest.mark.parametrize("broken", sorted(_BROKEN))
+async def test_a_delivery_that_fails_in_a_group_fails_alone(postgres_url: str, broken: str) -> None:
+    delivery_id, job, error, words = _BROKEN[broken]
     burst: list[tuple[str, NewJob | None]] = [(f"d-{n:02}", _job(n)) for n in range(BURST)]
-    burst.insert(BURST // 2, ("broken", broken))
+    burst.insert(BURST // 2, (delivery_id, job))
     async with opened(postgres_url) as store:
         answers = await together(store, burst)
 
     failed = answers.pop(BURST // 2)
-    assert isinstance(failed, StoreError) and "kind" in str(failed)
+    assert isinstance(failed, error) and words in str(failed)
     assert answers == [True] * BURST
     # The failed delivery is undone whole: it is not kept without its job.
     stored = execute_sql(postgres_url, "SELECT id FROM deliveries ORDER BY id")

@@ -119,6 +119,40 @@ async def test_a_signed_body_that_is_not_a_json_object_is_a_bad_request(
     assert _stored(bot) == (0, 0)
 
 
+async def test_a_signed_header_that_is_not_utf8_is_refused_and_nothing_stored(
+    make_bot: BotFactory,
+) -> None:
+    bot = await make_bot()
+    body = json.dumps(await _pull_request(bot)).encode()
+    head = (  # raw bytes: a client library would not send a header that is not UTF-8
+        b"POST /webhooks/github HTTP/1.1\r\nHost: bot\r\nConnection: close\r\n"
+        b"Content-Type: application/json\r\nX-GitHub-Event: pull_request\r\n"
+        b"X-GitHub-Delivery: d-\xff\xfe\r\nX-Hub-Signature-256: %s\r\n"
+        b"Content-Length: %d\r\n\r\n" % (sign(body).encode(), len(body))
+    )
+    reader, writer = await asyncio.open_connection("127.0.0.1", bot.client.port)
+    writer.write(head + body)
+    answer = await reader.read()
+    writer.close()
+
+    assert answer.startswith(b"HTTP/1.1 400 ")
+    assert answer.endswith(b"is not UTF-8 text\n")
+    assert _stored(bot) == (0, 0)
+
+
+async def test_a_repository_name_with_a_lone_surrogate_is_refused_and_nothing_stored(
+    make_bot: BotFactory,
+) -> None:
+    bot = await make_bot()
+    payload = await _pull_request(bot)
+    payload["repository"]["full_name"] += "\ud800"  # type: ignore[index]  # JSON keeps "\\ud800"
+
+    response = await bot.deliver("pull_request", payload)
+
+    assert response.status == 400
+    assert _stored(bot) == (0, 0)
+
+
 async def test_probes_and_metrics(make_bot: BotFactory) -> None:
     bot = await make_bot()
     await bot.deliver("pull_request", await _pull_request(bot))

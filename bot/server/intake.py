@@ -64,6 +64,10 @@ class Edge:
         return hooks.receive(request.headers, body)
 
     async def _store(self, delivery: Delivery, event: Event | None) -> web.Response:
+        names = (delivery.id, delivery.event, event.repo.slug if event is not None else "")
+        if not all(map(_is_text, names)):  # the store, log and metrics take text only
+            text = "the delivery id, event name or repository name is not UTF-8 text"
+            return self._answer(400, "-", "malformed", text, delivery.forge)
         # Header values are stored as they came: mask anything shaped like a credential.
         masked = mask_credentials(delivery.id), mask_credentials(delivery.event)
         delivery = Delivery(masked[0], delivery.forge, masked[1], delivery.outcome)
@@ -105,6 +109,18 @@ class Edge:
         # Unverified requests are counted under "-": an attacker must not create labels.
         self.metrics.count_delivery(forge, event, outcome)
         return web.Response(status=status, text=text + "\n")
+
+
+def _is_text(value: str) -> bool:
+    """Whether `value` encodes as UTF-8. A header's undecodable bytes (aiohttp keeps them
+    as lone surrogates) and a lone surrogate escaped in the JSON do not."""
+    if value.isascii():
+        return True
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 class BodyNotRead(Exception):

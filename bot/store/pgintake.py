@@ -118,11 +118,12 @@ class DeliveryGroups:
         """Each delivery's answer. When the group fails, nothing of it was stored (or, if
         the connection broke at COMMIT, all of it): each is tried again on its own, in
         arrival order (superseding depends on it), so a failure fails alone and a delivery
-        stored already is answered as received before. Once the server cannot be
-        reached, the rest get that error instead of waiting for it one by one."""
+        stored already is answered as received before. That holds for a failure before
+        anything was sent, too (a text the driver cannot encode). Once the server cannot
+        be reached, the rest get that error instead of waiting for it one by one."""
         try:
             return list(await self._commit(group))
-        except StoreError as exc:
+        except Exception as exc:
             if len(group) == 1:
                 return [exc]
         outcomes: list[bool | Exception] = []
@@ -137,7 +138,7 @@ class DeliveryGroups:
     async def _alone(self, waiting: _Waiting) -> bool | Exception:
         try:
             (new,) = await self._commit([waiting])
-        except StoreError as exc:
+        except Exception as exc:
             return exc
         return new
 

@@ -149,6 +149,11 @@ def test_unknown_ref_is_an_operational_error(repo: Repo) -> None:
     done = run_plan(repo.path, "main", "no-such-branch", "text")
     assert done.returncode == 3
     assert "'no-such-branch' names no commit" in done.stderr
+    # Both refs are resolved at once; the base's error is the one reported.
+    done = run_plan(repo.path, "no-base", "no-head", "text")
+    assert done.returncode == 3
+    assert "'no-base' names no commit" in done.stderr
+    assert "no-head" not in done.stderr
 
 
 def test_unknown_environment_is_reported(repo: Repo) -> None:

@@ -116,7 +116,7 @@ async def plan_change(
     `identity` says which URLs in Argo CD and Flux objects name this repository;
     `unit_live` gives their units a live layer where their destination maps to a cluster.
     """
-    base, head = await repo.resolve(base_ref), await repo.resolve(head_ref)
+    base, head = await _resolved(repo, base_ref, head_ref)
     try:
         checks = await load_checks(
             repo, base, catalogs, render_options, server_schemas, relaxation, CONTROLLED
@@ -152,6 +152,18 @@ async def plan_change(
         relaxations=relaxed,
         unpreviewed=units.unpreviewed,
     )
+
+
+async def _resolved(repo: GitRepo, base_ref: str, head_ref: str) -> tuple[str, str]:
+    """Both commit ids, their two git runs at once; when both fail, the base's error."""
+    base, head = await asyncio.gather(
+        repo.resolve(base_ref), repo.resolve(head_ref), return_exceptions=True
+    )
+    if isinstance(base, BaseException):
+        raise base
+    if isinstance(head, BaseException):
+        raise head
+    return base, head
 
 
 def _unusable_config(base: str, head: str, error: ConfigError) -> Plan:

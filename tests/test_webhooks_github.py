@@ -100,8 +100,14 @@ async def test_bodies_over_25_mb_are_refused_before_parsing(make_bot: BotFactory
     assert _stored(bot) == (0, 0)
 
 
+DEEP = b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"  # deeper than json's recursion
+
+
 @pytest.mark.parametrize("event", ["push", "pull_request"])
-@pytest.mark.parametrize("body", [b"not json", b"[]", b"null", b"1", b'"text"', b""])
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[]", b"null", b"1", b'"text"', b"", pytest.param(DEEP, id="deep")],
+)
 async def test_a_signed_body_that_is_not_a_json_object_is_a_bad_request(
     make_bot: BotFactory, body: bytes, event: str
 ) -> None:

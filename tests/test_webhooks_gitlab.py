@@ -147,9 +147,10 @@ async def test_a_body_that_is_not_a_payload_is_a_bad_request(
         await bot.deliver("Merge Request Hook", b"not json"),
         await bot.deliver("Merge Request Hook", b"[1, 2]"),
         await bot.deliver("Merge Request Hook", broken),
+        await bot.deliver("Merge Request Hook", b"[" * 100_000 + b"]" * 100_000),  # too deep
     ]
 
-    assert [r.status for r in responses] == [400, 400, 400]
+    assert [r.status for r in responses] == [400, 400, 400, 400]
     assert "last_commit" in await responses[2].text()
     assert _stored(bot) == (0, 0)
 

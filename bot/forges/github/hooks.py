@@ -37,7 +37,8 @@ class GitHubHooks:
             return Refused(401, "-", "forged", problem)
         try:
             delivery = _delivery(_unsigned(headers), body)
-        except (gidgethub.BadRequest, KeyError, ValueError):
+        # json's decoder raises RecursionError for JSON nested too deeply
+        except (gidgethub.BadRequest, KeyError, ValueError, RecursionError):
             return Refused(400, "-", "malformed", "not a GitHub webhook delivery")
         name, delivery_id = delivery.event, delivery.delivery_id
         if not 0 < len(delivery_id) <= _MAX_DELIVERY_ID:

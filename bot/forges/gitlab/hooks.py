@@ -89,7 +89,7 @@ class GitLabHooks:
             if not isinstance(payload, dict):
                 raise PayloadError("the body is not a JSON object")
             event = parse_gitlab(name, payload)
-        except ValueError as exc:  # PayloadError and JSON errors alike
+        except (ValueError, RecursionError) as exc:  # PayloadError, JSON errors, deep nesting
             log.warning("GitLab %s delivery: %s", name or "unnamed", exc)
             return Refused(400, name, "malformed", f"not a GitLab webhook: {exc}")
         return Received(delivery_id(headers, body), name, event)

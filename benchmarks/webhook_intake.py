@@ -182,6 +182,7 @@ def _payload(hole_port: int) -> Path:
     for origin in ("https://api.github.com", "https://github.com"):
         text = text.replace(origin, f"http://127.0.0.1:{hole_port}")
     target = harness.CACHE / "pull_request.synchronize.json"
+    target.parent.mkdir(parents=True, exist_ok=True)  # the first benchmark run of a machine
     target.write_text(text)
     return target
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_plan(
-    repo: Path, base: str, head: str, fmt: str, *extra: str
+    repo: Path, base: str, head: str, fmt: str, *extra: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
@@ -38,6 +39,7 @@ def run_plan(
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -154,6 +156,26 @@ def test_unknown_ref_is_an_operational_error(repo: Repo) -> None:
     assert done.returncode == 3
     assert "'no-base' names no commit" in done.stderr
     assert "no-head" not in done.stderr
+
+
+def test_a_repo_that_is_no_clone_is_said_in_one_line(tmp_path: Path, repo: Repo) -> None:
+    repo.commit({".gitops-bot.yaml": CONFIG})
+    cases = {
+        tmp_path / "mistyped": "mistyped is not a folder; point --repo at a clone",
+        repo.path / ".gitops-bot.yaml": ".gitops-bot.yaml is not a folder",
+        tmp_path: "is not a git repository; point --repo at a clone",
+    }
+    for path, said in cases.items():
+        done = run_plan(path, "main", "main", "text")
+        assert (done.returncode, done.stdout) == (3, "")
+        assert said in done.stderr and "Traceback" not in done.stderr
+
+
+def test_missing_git_is_said_in_one_line(repo: Repo) -> None:
+    repo.commit({".gitops-bot.yaml": CONFIG})
+    done = run_plan(repo.path, "main", "main", "text", env={"PATH": str(repo.path / "no-bin")})
+    assert done.returncode == 3
+    assert "git is not installed or not on PATH; install git" in done.stderr
 
 
 def test_unknown_environment_is_reported(repo: Repo) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,10 @@ class GitError(RuntimeError):
     """A git command failed; the message says which and why, with no credentials in it."""
 
 
+class GitNotStarted(GitError):
+    """git could not run at all: the folder is missing, or git is."""
+
+
 @dataclass(frozen=True)
 class TreeEntry:
     mode: str
@@ -70,7 +75,13 @@ class GitRepo:
             raise GitError(f"{ref!r} is not a git revision")
         try:
             out = await self.git("rev-parse", "--verify", "--end-of-options", f"{ref}^{{commit}}")
-        except GitError:
+        except GitNotStarted:
+            raise
+        except GitError as exc:
+            if "not a git repository" in str(exc):
+                raise GitError(
+                    f"{self.path} is not a git repository; point --repo at a clone"
+                ) from None
             raise GitError(f"{ref!r} names no commit in {self.path}") from None
         return out.decode().strip()
 
@@ -170,20 +181,32 @@ async def run_git(
 ) -> bytes:
     import asyncio  # here: `validate` reads local files through this module, without asyncio
 
-    process = await asyncio.create_subprocess_exec(
-        "git",
-        *_GIT_OPTIONS,
-        *args,
-        cwd=cwd,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**_base_env(), **_GIT_ENV, **(env or {})},
-    )
+    try:
+        process = await asyncio.create_subprocess_exec(
+            "git",
+            *_GIT_OPTIONS,
+            *args,
+            cwd=cwd,
+            stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={**_base_env(), **_GIT_ENV, **(env or {})},
+        )
+    except OSError as exc:
+        raise GitNotStarted(_unstarted(cwd, exc)) from None
     out, err = await process.communicate(stdin)
     if process.returncode != 0:
         raise GitError(f"git {args[0]} failed: {err.decode(errors='replace').strip()[:500]}")
     return out
+
+
+def _unstarted(cwd: Path, exc: OSError) -> str:
+    """Why git could not start: the folder (a mistyped --repo) or git itself."""
+    if not cwd.is_dir():
+        return f"{cwd} is not a folder; point --repo at a clone of the repository"
+    if shutil.which("git", path=os.environ.get("PATH")) is None:
+        return "git is not installed or not on PATH; install git and run again"
+    return f"git could not start in {cwd}: {exc.strerror or exc}"
 
 
 def _base_env() -> dict[str, str]:

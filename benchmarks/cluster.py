@@ -51,6 +51,7 @@ BOT_SIDES = (OURS, WARM)
 def main() -> None:
     args = _arguments()
     info = harness.machine()
+    harness.compile_bytecode()
     print("\n".join(harness.machine_lines(info)), file=sys.stderr)
     kubectl = _kubectl()
     bin_dir = _binaries()

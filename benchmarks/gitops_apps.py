@@ -98,6 +98,7 @@ GOAL_ALL_S = 60.0
 def main() -> None:
     args = _arguments()
     info = harness.machine()
+    harness.compile_bytecode()
     print("\n".join(harness.machine_lines(info)), file=sys.stderr)
     repo = build_repo(args.apps)
     sides = {

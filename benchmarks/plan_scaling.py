@@ -49,6 +49,7 @@ _GIT_ENV = {
 def main() -> None:
     args = _arguments()
     info = harness.machine()
+    harness.compile_bytecode()
     print("\n".join(harness.machine_lines(info)), file=sys.stderr)
     repos = {size: build_repo(size, args.changed, args.seed) for size in args.objects}
     trees: dict[str, Path | None] = {"working tree": None}

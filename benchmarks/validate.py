@@ -35,6 +35,7 @@ _THEIRS_COUNT = re.compile(
 def main() -> None:
     args = _arguments()
     info = harness.machine()
+    harness.compile_bytecode()
     binary, location = kubeconform.binary(), kubeconform.schema_location(KUBERNETES_VERSION)
     before = _before_tree(args)
     inputs = _inputs(args)

@@ -56,6 +56,7 @@ POOLED: dict[str, list[float]] = {BARE: [], BOT: []}  # every open-loop 2xx late
 def main() -> None:
     args = _arguments()
     info = harness.machine()
+    harness.compile_bytecode()
     print("\n".join(harness.machine_lines(info)), file=sys.stderr)
     hole_port = _free_port()
     payload = _payload(hole_port)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from bot.core.diffs import Action, Change, compare
 from bot.core.findings import Finding, Severity, Stage, has_errors
@@ -39,6 +39,20 @@ class EnvironmentPlan:
     def incomplete(self) -> bool:
         """Some files could not be read, so the listed changes may miss objects."""
         return any(f.stage in (Stage.MANIFEST, Stage.RENDER) for f in self.findings)
+
+
+@dataclass(frozen=True)
+class LiveOutcome:
+    """What the live layer adds to an environment's plan: the cluster's side (None when
+    no cluster is configured for it) and findings about the objects there."""
+
+    layer: LiveLayer | None = None
+    findings: tuple[Finding, ...] = ()
+
+    def added_to(self, plan: EnvironmentPlan) -> EnvironmentPlan:
+        if self.layer is None:
+            return plan
+        return replace(plan, live=self.layer, findings=plan.findings + self.findings)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from bot.clusters.directory import ClusterDirectory, Connection
@@ -14,7 +14,7 @@ from bot.core.findings import Finding, Severity, Stage
 from bot.core.inventories import InventoryError, PruneDecision, decide_prune
 from bot.core.livediffs import LiveLayer, Observation, cluster_findings, drift_changes, live_changes
 from bot.core.manifests import LoadResult, Manifest, ObjectKey, Source
-from bot.core.plans import EnvironmentPlan
+from bot.core.plans import LiveOutcome
 from bot.core.repoconfig import Environment
 from bot.core.rollouts import Stamp
 from bot.stages.inventories import read_inventory
@@ -23,7 +23,7 @@ from bot.stages.observations import Observed, RenderFacts, observe
 
 
 class LivePreviewer:
-    """Adds the live layer to an environment's plan when its cluster is configured."""
+    """The live layer of an environment's plan, when its cluster is configured."""
 
     def __init__(self, clusters: ClusterDirectory, secret_key: bytes) -> None:
         self._clusters = clusters
@@ -35,18 +35,17 @@ class LivePreviewer:
         base: LoadResult,
         head: LoadResult,
         head_commit: str,
-        plan: EnvironmentPlan,
-    ) -> EnvironmentPlan:
+    ) -> LiveOutcome:
         if not self._clusters.knows(environment.cluster):
-            return plan  # no connection configured: the plan says "not compared"
+            return LiveOutcome()  # no connection configured: the plan says "not compared"
         try:
             connection = await self._clusters.connect(environment.cluster)
             layer, findings = await preview_environment(
                 connection, environment, base, head, head_commit, self._secret_key
             )
         except ClusterError as exc:  # unreachable, unauthorized, bad kubeconfig
-            return replace(plan, live=LiveLayer(environment.cluster, failure=str(exc)))
-        return replace(plan, live=layer, findings=plan.findings + findings)
+            return LiveOutcome(LiveLayer(environment.cluster, failure=str(exc)))
+        return LiveOutcome(layer, findings)
 
 
 async def preview_environment(

@@ -14,7 +14,7 @@ from bot.core.envpaths import created, is_missing, is_path_problem, removed
 from bot.core.findings import Finding, Severity, Stage
 from bot.core.identities import NO_IDENTITY, RepoIdentity
 from bot.core.manifests import LoadResult, SourceFile
-from bot.core.plans import EnvironmentPlan, Plan, Unpreviewed, plan_environment
+from bot.core.plans import EnvironmentPlan, LiveOutcome, Plan, Unpreviewed, plan_environment
 from bot.core.policies import Policy
 from bot.core.relaxations import (
     DEFAULT_RELAXATION,
@@ -62,10 +62,9 @@ IMPLICIT_NOTE = (
 CatalogFactory = Callable[[str], SchemaCatalog]
 A = TypeVar("A")
 B = TypeVar("B")
-# Adds the cluster's side to an environment's plan (bot.stages.live_preview.LivePreviewer).
-LivePreview = Callable[
-    [Environment, LoadResult, LoadResult, str, EnvironmentPlan], Awaitable[EnvironmentPlan]
-]
+# The cluster's side of an environment's plan (bot.stages.live_preview.LivePreviewer):
+# the environment, its objects at the base and at the head, and the head commit.
+LivePreview = Callable[[Environment, LoadResult, LoadResult, str], Awaitable[LiveOutcome]]
 
 
 @dataclass(frozen=True)
@@ -276,7 +275,9 @@ async def _plan_pair(
             message = f"cannot render the head: {failure}"
             return EnvironmentPlan(after, findings=checked.findings, failure=message)
         plan = plan_environment(after, LoadResult(), loaded, checked.findings, secret_key)
-        return plan if live is None else await live(after, LoadResult(), loaded, head, plan)
+        return (
+            plan if live is None else (await live(after, LoadResult(), loaded, head)).added_to(plan)
+        )
     return await plan_one(repo, base, head, after, checks, secret_key, live, before)
 
 
@@ -351,23 +352,66 @@ async def plan_one(
     live: LivePreview | None = None,
     base_env: Environment | None = None,
 ) -> EnvironmentPlan:
-    """`base_env` renders the base when it differs from the head's (a redefined unit)."""
-    (before, base_findings), (after, checked) = await together(
+    """`base_env` renders the base when it differs from the head's (a redefined unit).
+
+    The live layer starts once both commits are rendered, beside the head's checks (its
+    requests wait on the cluster while the checks run in a worker). It is given what the
+    render says the head is; should the checks say otherwise (they ran out of time), it is
+    stopped, and started again with the head the plan then shows.
+    """
+    (before, base_findings), rendered = await together(
         render_environment(repo, base, base_env or env, checks, check=False),
-        render_checked(repo, head, env, checks),
+        _render(repo, head, env, checks),
     )
-    findings = checked.findings
-    failure = render_failure(findings)
-    if is_missing(findings) and not is_path_problem(base_findings):
-        # The pull request deletes the folder: show everything that would go, and block.
-        findings, after = (removed(env, len(before.manifests)),), LoadResult()
-    elif failure is not None:  # a broken render is reported as such, never as "no changes"
-        return EnvironmentPlan(env, findings=findings, failure=f"cannot render the head: {failure}")
-    else:
-        findings += _base_notes(env, base_findings)
-    plan = plan_environment(env, before, after, findings, secret_key)
-    plan = replace(plan, relaxations=checked.relaxations)
-    return plan if live is None else await live(env, before, after, head, plan)
+    observing = _live_beside_checks(live, env, before, base_findings, rendered.loaded, head)
+    try:
+        after, checked = await _checked(rendered, env, checks)
+        findings = checked.findings
+        failure = render_failure(findings)
+        if _deleted(findings, base_findings):
+            # The pull request deletes the folder: show everything that would go, and block.
+            findings, after = (removed(env, len(before.manifests)),), LoadResult()
+        elif failure is not None:  # a broken render is reported as such, never as "no changes"
+            message = f"cannot render the head: {failure}"
+            return EnvironmentPlan(env, findings=findings, failure=message)
+        else:
+            findings += _base_notes(env, base_findings)
+        plan = plan_environment(env, before, after, findings, secret_key)
+        plan = replace(plan, relaxations=checked.relaxations)
+        if live is None:
+            return plan
+        if observing is None or observing[0] != after:
+            return (await live(env, before, after, head)).added_to(plan)
+        return (await observing[1]).added_to(plan)
+    finally:
+        if observing is not None:
+            observing[1].cancel()
+            await asyncio.gather(observing[1], return_exceptions=True)
+
+
+def _live_beside_checks(
+    live: LivePreview | None,
+    env: Environment,
+    before: LoadResult,
+    base_findings: tuple[Finding, ...],
+    rendered: LoadResult,
+    head: str,
+) -> tuple[LoadResult, asyncio.Future[LiveOutcome]] | None:
+    """The live layer started on the head the render gives, with that head; None when the
+    plan will not reach it (the head did not render)."""
+    if live is None:
+        return None
+    after = rendered
+    if _deleted(rendered.findings, base_findings):
+        after = LoadResult()
+    elif render_failure(rendered.findings) is not None:
+        return None
+    return after, asyncio.ensure_future(live(env, before, after, head))
+
+
+def _deleted(findings: tuple[Finding, ...], base_findings: tuple[Finding, ...]) -> bool:
+    """The head has no folder for the environment, where the base had one."""
+    return is_missing(findings) and not is_path_problem(base_findings)
 
 
 async def together(first: Awaitable[A], second: Awaitable[B]) -> tuple[A, B]:
@@ -407,8 +451,13 @@ async def render_checked(
     unknown, so the result is a blocking finding, never "no changes". Between the two,
     the schemas of the render's custom kinds are gathered here, where the cluster is.
     """
+    return await _checked(await _render(repo, commit, env, checks), env, checks)
+
+
+async def _checked(
+    rendered: Rendered, env: Environment, checks: Checks
+) -> tuple[LoadResult, Checked]:
     try:
-        rendered = await _render(repo, commit, env, checks)
         custom = await schemas_for(checks.schemas, env, rendered.loaded.manifests, checks.catalog)
         job = _check_job(rendered, checks, env, *custom)
         return rendered.loaded, await checks.render_options.offload(run_checks, job)

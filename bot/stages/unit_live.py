@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from bot.clusters.directory import ClusterDirectory
 from bot.clusters.errors import ClusterError
 from bot.core.controllerapply import ControllerClusters, controller_apply
 from bot.core.identities import ArgoCluster
 from bot.core.livediffs import LiveLayer
 from bot.core.manifests import LoadResult
-from bot.core.plans import EnvironmentPlan
+from bot.core.plans import LiveOutcome
 from bot.core.repoconfig import Environment
 from bot.stages.live_preview import preview_environment
 
 
 class UnitLivePreviewer:
-    """Adds the live layer to a unit's plan when `controller_clusters` maps its destination
+    """The live layer of a unit's plan when `controller_clusters` maps its destination
     to a cluster the bot can reach. Only dry runs: the controller applies, never the bot."""
 
     def __init__(
@@ -42,16 +40,15 @@ class UnitLivePreviewer:
         base: LoadResult,
         head: LoadResult,
         head_commit: str,
-        plan: EnvironmentPlan,
-    ) -> EnvironmentPlan:
+    ) -> LiveOutcome:
         controller, name = controller_apply(unit), self.cluster_of(unit)
         if controller is None or name is None:
-            return plan  # not mapped: the comment says which setting would compare it
+            return LiveOutcome()  # not mapped: the comment says which setting would compare it
         try:
             connection = await self._clusters.connect(name)
             layer, findings = await preview_environment(
                 connection, unit, base, head, head_commit, self._secret_key, controller
             )
         except ClusterError as exc:  # unreachable, unauthorized, bad kubeconfig
-            return replace(plan, live=LiveLayer(name, failure=str(exc)))
-        return replace(plan, live=layer, findings=plan.findings + findings)
+            return LiveOutcome(LiveLayer(name, failure=str(exc)))
+        return LiveOutcome(layer, findings)

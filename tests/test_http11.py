@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import socket
 import ssl
 import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -87,6 +88,11 @@ async def answer(writer: asyncio.StreamWriter, body: bytes, *headers: str) -> No
     await writer.drain()
 
 
+async def until(condition: Callable[[], bool]) -> None:
+    while not condition():
+        await asyncio.sleep(0.01)
+
+
 async def send_all(url: str, count: int = 1) -> list[tuple[int, bytes]]:
     client = transport(url)
     try:
@@ -137,6 +143,42 @@ async def test_connections_are_kept_alive_unless_the_server_says_close(scripted:
     server = await scripted(closing_every_other)
     assert await send_all(server.url, 4) == [(200, b"{}")] * 4
     assert server.connections == 2  # requests 1-2 on one, 3-4 on the other
+
+
+async def test_connections_opened_ahead_carry_the_first_requests_at_once(scripted: Any) -> None:
+    release = asyncio.Event()
+
+    async def together(n: int, reader: Reader, writer: Writer) -> bool:
+        await release.wait()  # each answer waits until all requests are in flight
+        await answer(writer, b"{}")
+        return True
+
+    server = await scripted(together)
+    client = transport(server.url)
+    try:
+        await client.open_ahead(3)
+        await asyncio.wait_for(until(lambda: server.connections == 3), 5)  # before any request
+        await client.open_ahead(3)  # already open: none more
+        sending = asyncio.gather(*(client.send(GET, 5) for _ in range(3)))
+        await asyncio.wait_for(until(lambda: len(server.requests) == 3), 5)
+        release.set()
+        assert await sending == [(200, b"{}")] * 3
+    finally:
+        await client.close()
+    assert server.connections == 3  # the three opened ahead, each used once
+
+
+async def test_connections_that_cannot_open_ahead_are_left_to_the_requests() -> None:
+    with socket.socket() as probe:  # a port nothing listens on once the probe closes
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    client = transport(f"http://127.0.0.1:{port}")
+    try:
+        await client.open_ahead(4)  # no error here: the request says what is wrong
+        with pytest.raises(RequestFailed, match="cannot connect to 127.0.0.1"):
+            await client.send(GET, 5)
+    finally:
+        await client.close()
 
 
 async def test_a_body_without_length_ends_with_the_connection(scripted: Any) -> None:

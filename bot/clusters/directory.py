@@ -57,7 +57,8 @@ class ClusterDirectory:
 
         The adapter is imported in a thread, so the event loop goes on reading commits
         meanwhile; then each cluster answers its core discovery (`v1`, where every
-        preview reads its inventory), which also opens the first TLS connection. What
+        preview reads its inventory), which also opens the first TLS connection, and the
+        rest of the connections its first requests will use are opened after it. What
         fails here is left for the first real use to report. Clusters reached in-cluster
         or through a login program are left alone: no program runs for a cluster that
         the command may not need.
@@ -71,6 +72,8 @@ class ClusterDirectory:
         # A failure is said by the preview that needs the cluster, in its own words.
         with contextlib.suppress(ClusterError):
             await (await self._cluster(name)).resource("v1", "ConfigMap")
+            # It answered: the other connections a preview's first requests use, too.
+            await self._open[name].open_ahead()
 
     async def _cluster(self, name: str) -> Cluster:
         return (await self.connect(name)).cluster

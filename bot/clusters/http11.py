@@ -82,6 +82,14 @@ class ConnectionPool:
         except TimeoutError:
             raise TimeoutError(f"no answer from {self.server} within {timeout:g} s") from None
 
+    async def open_ahead(self, count: int) -> None:
+        """Opens connections, all at once, until `count` are idle: their handshakes done
+        before the requests that need them. One that fails is left for a request to
+        open again, and to report."""
+        opening = (self._connect() for _ in range(count - len(self._idle)))
+        opened = await asyncio.gather(*opening, return_exceptions=True)
+        self._idle += [c for c in opened if isinstance(c, _Connection)]
+
     async def close(self) -> None:
         """Closes the idle connections, and waits until every closed one is."""
         idle, self._idle = self._idle, []

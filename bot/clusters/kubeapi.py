@@ -28,6 +28,7 @@ from bot.core.rollouts import FIELD_MANAGER
 
 APPLY_PATCH = "application/apply-patch+yaml"  # JSON is YAML: the body is sent as JSON
 _UNAVAILABLE = (502, 503, 504)
+_AHEAD = 8  # connections opened ahead: a plan's first burst of requests, no more
 _PAGE = 500  # objects per list request: bounds one answer's size on big clusters
 _ADMISSION_WORDS = ("admission webhook", "ValidatingAdmissionPolicy", "failed calling webhook")
 
@@ -38,10 +39,16 @@ class KubernetesCluster:
     def __init__(self, settings: ClusterSettings, transport: Transport) -> None:
         self.name = settings.name
         self._transport = transport
+        self._concurrency = settings.concurrency
         self._limit = asyncio.Semaphore(settings.concurrency)
         self._timeout = settings.timeout_seconds  # the whole request, connecting included
         self._served: dict[str, dict[str, Resource]] = {}  # apiVersion -> kind -> resource
         self._discovering: dict[str, asyncio.Lock] = {}
+
+    async def open_ahead(self) -> None:
+        """As many connections open as requests may run at once (at most 8), for a command
+        whose first requests all start together: their TLS handshakes are paid now."""
+        await self._transport.open_ahead(min(self._concurrency, _AHEAD))
 
     async def close(self) -> None:
         await self._transport.close()

@@ -63,6 +63,10 @@ class Transport(Protocol):
 
     async def send(self, request: ApiRequest, timeout: float) -> tuple[int, bytes]: ...
 
+    async def open_ahead(self, count: int) -> None:
+        """Have up to `count` connections open before requests need them; never raises."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -95,10 +99,18 @@ class HttpTransport:
     async def send(self, request: ApiRequest, timeout: float) -> tuple[int, bytes]:
         if self._server is None:
             return await self._send_with_aiohttp(request, timeout)
-        if self._pool is None:
-            self._pool = ConnectionPool(self._server)
         body = b"" if request.body is None else json.dumps(request.body).encode()
-        return await self._pool.request(self._head(request, len(body)), body, timeout)
+        pool = self._connections(self._server)
+        return await pool.request(self._head(request, len(body)), body, timeout)
+
+    def _connections(self, server: Server) -> ConnectionPool:
+        if self._pool is None:
+            self._pool = ConnectionPool(server)
+        return self._pool
+
+    async def open_ahead(self, count: int) -> None:
+        if self._server is not None:  # aiohttp's pool opens its own, on demand
+            await self._connections(self._server).open_ahead(count)
 
     async def close(self) -> None:
         if self._pool is not None:
@@ -232,6 +244,9 @@ class ClientTransport:
         except aiohttp.ClientError as exc:
             raise RequestFailed(str(exc) or type(exc).__name__) from exc
         return response.status, data
+
+    async def open_ahead(self, count: int) -> None:
+        pass  # the client's aiohttp session opens its connections on demand
 
     async def close(self) -> None:
         await self._api.close()  # type: ignore[no-untyped-call]

@@ -82,39 +82,6 @@ async def test_warming_some_workers_starts_that_many_and_the_rest_when_needed() 
         assert len(pool._idle) == 2
 
 
-def record_pid(path: Path) -> None:
-    with path.open("a") as out:
-        out.write(f"{os.getpid()}\n")
-
-
-async def test_warming_with_a_preparation_runs_it_once_in_each_worker(tmp_path: Path) -> None:
-    prepared = tmp_path / "prepared"
-    async with CheckPool(2, GENEROUS_SECONDS) as pool:
-        await pool.warm(prepare=partial(record_pid, prepared))
-        workers = set(await asyncio.gather(pool.run(os.getpid), pool.run(os.getpid)))
-    assert sorted(map(int, prepared.read_text().split())) == sorted(workers)
-
-
-def test_preparing_checks_compiles_the_bundled_policies_and_reads_the_definitions() -> None:
-    # A new interpreter, as a worker's first job finds it: nothing cached by other tests.
-    script = (
-        "from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION as V\n"
-        "from bot.schemas.catalog import catalog_for\n"
-        "from bot.schemas import policysets as p\n"
-        "from bot.stages.checking import prepare_checks\n"
-        "before = catalog_for(V)._compiled_registry, p._parse_cached.cache_info().currsize\n"
-        "prepare_checks(V)\n"
-        "after = catalog_for(V)._compiled_registry is not None\n"
-        "print(before, after, p._parse_cached.cache_info().currsize,"
-        " len(p.read_policy_dir(p.default_policy_dir())))\n"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
-    assert done.returncode == 0, done.stderr
-    before, after, cached, bundled = done.stdout.rsplit(" ", 3)
-    assert (before, after) == ("(None, 0)", "True")
-    assert int(cached) == int(bundled) > 0
-
-
 def test_the_command_line_checks_on_every_core_unless_the_settings_say() -> None:
     assert check_workers(Settings()) == (os.cpu_count() or 1)
     assert check_workers(Settings(check_workers=3)) == 3

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-from functools import partial
 
 from bot import __version__
 from bot.cli.exits import EXIT_FINDINGS, EXIT_OK
@@ -15,10 +14,8 @@ from bot.config.settings import Settings, load_settings
 from bot.core.formats import plan_output
 from bot.core.identities import RepoIdentity
 from bot.core.plans import Plan
-from bot.core.repoconfig import DEFAULT_KUBERNETES_VERSION
 from bot.git.repos import GitRepo
 from bot.renderers import render_options
-from bot.stages.checking import prepare_checks
 from bot.stages.checkpool import CheckPool
 from bot.stages.live_preview import LivePreviewer
 from bot.stages.plan import plan_change
@@ -42,9 +39,8 @@ async def _plan_live(args: argparse.Namespace, settings: Settings, pool: CheckPo
     """The plan, with the live layer for every environment whose cluster is configured."""
     async with ClusterDirectory(() if args.no_cluster else settings.clusters) as clusters, pool:
         # Opening the clusters (the adapter's imports, discovery, a TLS connection) and
-        # the workers' preparation overlap the reading of the commits.
-        prepare = partial(prepare_checks, DEFAULT_KUBERNETES_VERSION)
-        warming = asyncio.create_task(pool.warm(prepare=prepare))
+        # a worker's start overlap the reading of the commits.
+        warming = asyncio.create_task(pool.warm(1))
         opening = asyncio.create_task(clusters.prepare())
         try:
             return await _plan(args, settings, clusters, pool)

@@ -129,23 +129,14 @@ class KubernetesSchemaCatalog:
             )
         return group in self._groups
 
-    def prepare(self) -> None:
-        """Read the definitions and build what every compile refers to, before the first
-        object asks: about 25 ms a new worker otherwise pays inside its first check."""
-        if self._fast:
-            self._compiled_definitions()
-
-    def _compiled_definitions(self) -> jsonschema_rs.Registry:
+    def _compiled(self, schema: dict[str, Any]) -> Any:
         if self._compiled_registry is None:
             definitions = self._definitions_document()
             self._compiled_registry = jsonschema_rs.Registry([(_DEFINITIONS_URI, definitions)])
-        return self._compiled_registry
-
-    def _compiled(self, schema: dict[str, Any]) -> Any:
         # Formats are annotations only, as in the reference validator (no format checker).
         return jsonschema_rs.validator_for(
             schema,
-            registry=self._compiled_definitions(),
+            registry=self._compiled_registry,
             validate_formats=False,
             pattern_options=LINEAR_ENGINE,
         )

@@ -11,7 +11,6 @@ this render's kinds (the cluster connection never crosses; its CRDs do, as data)
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -23,7 +22,7 @@ from bot.core.policies import Policy
 from bot.core.relaxations import ExemptionRules
 from bot.core.schemas import UnknownKinds
 from bot.schemas.catalog import catalog_for
-from bot.schemas.policysets import default_policy_dir, parse_policies, read_policy_dir
+from bot.schemas.policysets import parse_policies
 
 
 @dataclass(frozen=True)
@@ -53,16 +52,6 @@ def run_checks(job: CheckJob) -> Checked:
         job.custom,
         exemptions=job.exemptions,
     )
-
-
-def prepare_checks(kubernetes_version: str) -> None:
-    """What a new worker's first check job would otherwise do before checking anything:
-    compile the bundled policies and read the version's schema definitions. Sent while
-    the command still reads git; a repository on another version only loses the head
-    start, and a policy file that fails here fails again, reported, in its job."""
-    with contextlib.suppress(Exception):
-        parse_policies(read_policy_dir(default_policy_dir()))
-        catalog_for(kubernetes_version).prepare()
 
 
 def selection_of(policies: tuple[Policy, ...]) -> tuple[tuple[str, Severity], ...]:

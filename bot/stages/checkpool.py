@@ -71,13 +71,10 @@ class CheckPool:
         sys.stderr.flush()
         self._idle += [_Worker(forked=True) for _ in range(self.size - len(self._idle))]
 
-    async def warm(
-        self, workers: int | None = None, prepare: Callable[[], object] | None = None
-    ) -> None:
-        """Start every worker (or `workers` of them) now, so the first plans do not wait;
-        each runs `prepare` (a picklable call) while nothing else is asked of it."""
+    async def warm(self, workers: int | None = None) -> None:
+        """Start every worker (or `workers` of them) now, so the first plans do not wait."""
         count = self.size if workers is None else min(workers, self.size)
-        await asyncio.gather(*(self.run(prepare or _ready) for _ in range(count)))
+        await asyncio.gather(*(self.run(_ready) for _ in range(count)))
 
     async def run(self, function: Callable[..., T], /, *args: Any) -> T:
         """`function(*args)` in a worker; ChecksTimedOut when it takes too long.

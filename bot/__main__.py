@@ -9,13 +9,15 @@ For drift: 0 the cluster matches Git, 1 it drifted, 3 it could not be compared.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, NoReturn
 
 from bot.cli.exits import EXIT_FAILED
 from bot.cli.reports import report_target
@@ -33,17 +35,45 @@ from bot.schemas.catalog import UnsupportedKubernetesVersion
 # import, so `validate` and `plan` start fast.
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+# Commands that only read and print. Run from the console, once their output is
+# flushed they end without the interpreter's teardown (every module cleared, then a
+# last collection over what the run built): 20-35 ms of a `plan`. The others end
+# normally, so a store, a server or a ledger closes as it should.
+_READ_ONLY = frozenset({"validate", "plan"})
+
+
+def main(argv: Sequence[str] | None = None, *, quick_exit: bool = False) -> int:
+    """Runs one command; `quick_exit` (the console program) ends a read-only one at once."""
     with inert_output():  # text from repositories, the store and forges cannot steer a terminal
         args = _parser().parse_args(argv)
-        try:
-            command = _imported(f"bot.cli.{args.command}")
-            return int(command.run(args))
-        except Exception as exc:
-            if not isinstance(exc, _reported_errors()):
-                raise
-            print(f"gitops-bot: {exc}", file=sys.stderr)
-            return EXIT_FAILED
+        code = _run(args)
+    if quick_exit and args.command in _READ_ONLY:
+        _exit_now(code)
+    return code
+
+
+def console() -> int:
+    """The `gitops-bot` program."""
+    return main(quick_exit=True)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        command = _imported(f"bot.cli.{args.command}")
+        return int(command.run(args))
+    except Exception as exc:
+        if not isinstance(exc, _reported_errors()):
+            raise
+        print(f"gitops-bot: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _exit_now(code: int) -> NoReturn:
+    """Ends the process once what it printed is out; what the run built is not torn down."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing to deliver
+            stream.flush()
+    os._exit(code)
 
 
 def _imported(name: str) -> ModuleType:
@@ -261,4 +291,4 @@ def _add_report_option(command: argparse.ArgumentParser, formats: Sequence[str])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(console())

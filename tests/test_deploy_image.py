@@ -189,7 +189,7 @@ def test_entrypoint_and_health_check_match_the_app() -> None:
     argv = json.loads(entrypoint.arguments) + json.loads(command.arguments)
     assert argv == ["/usr/bin/tini", "--", "gitops-bot", "serve"]
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts["gitops-bot"] == "bot.__main__:main"
+    assert scripts["gitops-bot"] == "bot.__main__:console"
     (health,) = only("HEALTHCHECK")
     assert "/healthz" in health.arguments and "GITOPS_BOT_PORT" in health.arguments
     env = runtime_env()

@@ -2,7 +2,8 @@
 
 Exit codes: 0 success; 1 findings or a plan that blocks the merge (for apply: refused
 because the commit has error findings, nothing applied); 2 wrong usage; 3 the job could
-not be done (git, cluster or store unreachable, bad settings, an apply that failed in part).
+not be done (git, cluster or store unreachable, bad settings, an apply that failed in part,
+the output's reader gone before the end, as with `| head`).
 For drift: 0 the cluster matches Git, 1 it drifted, 3 it could not be compared.
 """
 
@@ -46,7 +47,10 @@ def main(argv: Sequence[str] | None = None, *, quick_exit: bool = False) -> int:
     """Runs one command; `quick_exit` (the console program) ends a read-only one at once."""
     with inert_output():  # text from repositories, the store and forges cannot steer a terminal
         args = _parser().parse_args(argv)
-        code = _run(args)
+        try:
+            code = _run(args)
+        except BrokenPipeError:
+            code = _reader_gone()
     if quick_exit and args.command in _READ_ONLY:
         _exit_now(code)
     return code
@@ -66,6 +70,15 @@ def _run(args: argparse.Namespace) -> int:
             raise
         print(f"gitops-bot: {exc}", file=sys.stderr)
         return EXIT_FAILED
+
+
+def _reader_gone() -> int:
+    """The output's reader left early (`| head`): the rest of it goes nowhere, without a
+    traceback now or a second broken pipe when the interpreter flushes at exit."""
+    with contextlib.suppress(OSError, ValueError):  # no descriptor: nothing is left to flush
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_FAILED
 
 
 def _exit_now(code: int) -> NoReturn:

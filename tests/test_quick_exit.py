@@ -25,11 +25,13 @@ sys.exit(main(sys.argv[1:]))
 """
 
 
+# Buffered, as a pipe is by default (this machine's shells set PYTHONUNBUFFERED).
+BUFFERED = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+
+
 def run(source: str, *args: str) -> subprocess.CompletedProcess[str]:
-    argv = [sys.executable, "-c", source, *args]
-    # Buffered, as a pipe is by default: the output must still all be out at the end.
-    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
-    return subprocess.run(argv, capture_output=True, text=True, check=False, env=env)
+    argv = [sys.executable, "-c", source, *args]  # the output must still all be out
+    return subprocess.run(argv, capture_output=True, text=True, check=False, env=BUFFERED)
 
 
 def manifests(folder: Path, count: int) -> Path:
@@ -63,3 +65,18 @@ def test_other_commands_and_failures_end_normally(tmp_path: Path) -> None:
     )
     assert unreadable.returncode == 3 and "is not a folder" in unreadable.stderr
     assert "torn down" not in unreadable.stdout  # a read-only command, said in one line
+
+
+def test_a_reader_that_leaves_early_gets_no_traceback(tmp_path: Path) -> None:
+    """`gitops-bot validate ... | head`: more output than a pipe holds, its reader gone."""
+    folder = manifests(tmp_path / "deploy", 300)
+    for source in (PROGRAM, LIBRARY):
+        argv = [sys.executable, "-c", source, "validate", "--format", "json", str(folder)]
+        out, err = subprocess.PIPE, subprocess.PIPE
+        with subprocess.Popen(argv, stdout=out, stderr=err, env=BUFFERED) as proc:
+            assert proc.stdout is not None and proc.stderr is not None
+            assert proc.stdout.read(100).startswith(b"{")
+            proc.stdout.close()  # the rest (over 100 KB) cannot all be in the pipe yet
+            errors = proc.stderr.read().decode()
+        assert proc.returncode == 3
+        assert "Traceback" not in errors and "BrokenPipeError" not in errors
